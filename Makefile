@@ -1,0 +1,53 @@
+# The two commands a newcomer needs: `make up` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+STAMP   = $(VENV)/.installed-stamp
+
+.PHONY: up down status test test-unit test-sqlite install migrate demo bench bench-registration asyncapi clean
+
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+up: $(STAMP)
+	$(BIN)/wsli up
+
+down:
+	@if [ -x $(BIN)/wsli ]; then $(BIN)/wsli down; else echo "nothing to stop"; fi
+
+status: $(STAMP)
+	$(BIN)/wsli status
+
+migrate: $(STAMP)
+	$(BIN)/wsli migrate
+
+# The whole default suite: unit, integration (real RabbitMQ) and e2e, on SQLite and PostgreSQL.
+test: $(STAMP)
+	$(BIN)/pytest
+
+test-unit: $(STAMP)
+	$(BIN)/pytest tests/unit
+
+# Skip PostgreSQL (e.g. on a laptop without it).
+test-sqlite: $(STAMP)
+	WSLI_TEST_DATABASES=sqlite $(BIN)/pytest
+
+asyncapi: $(STAMP)
+	$(BIN)/wsli asyncapi
+
+demo: $(STAMP)
+	$(BIN)/python -m tests.demo
+
+bench: bench-registration
+
+bench-registration: $(STAMP)
+	$(BIN)/python -m tests.bench.registration
+
+clean: down
+	rm -rf var

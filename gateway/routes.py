@@ -1,0 +1,97 @@
+"""The HTTP surface: one table drives both dispatch and the OpenAPI document.
+
+A route forwards to ``service.method(*path_args, body)`` for writes and
+``service.method(*path_args, query)`` for reads with a query schema; the service
+validates. The gateway itself only authenticates, parses JSON and maps errors.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from services.registration import schemas as reg
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str               # werkzeug syntax: /api/v1/candidates/<int:candidate_id>
+    service: str
+    rpc: str
+    summary: str
+    tag: str
+    body: type | None = None
+    query: type | None = None
+    response: type | None = None
+    many: bool = False
+    status: int = 200
+    public: bool = False
+    roles: tuple[str, ...] = field(default=())   # documentation; services enforce
+
+    @property
+    def path_args(self) -> list[str]:
+        import re
+        return [m.split(":")[-1] for m in re.findall(r"<([^>]+)>", self.path)]
+
+
+STAFF = ("admin", "operator")
+R = "registration"
+
+ROUTES: list[Route] = [
+    # cycles
+    Route("GET", "/api/v1/cycles", R, "list_cycles", "List programme cycles", "cycles",
+          response=reg.CycleOut, many=True),
+    Route("POST", "/api/v1/cycles", R, "create_cycle", "Open a cycle (deadline, minimum quotas)", "cycles",
+          body=reg.CycleIn, response=reg.CycleOut, status=201, roles=STAFF),
+    Route("GET", "/api/v1/cycles/<code>", R, "get_cycle", "One cycle", "cycles", response=reg.CycleOut),
+    Route("PATCH", "/api/v1/cycles/<code>", R, "update_cycle", "Change a cycle", "cycles",
+          body=reg.CyclePatch, response=reg.CycleOut, roles=STAFF),
+    Route("GET", "/api/v1/cycles/<code>/quota-report", R, "quota_report",
+          "Nominated vs minimum per unit; short units flagged after the deadline", "cycles",
+          response=reg.QuotaReportOut, roles=("regulator", "integrator") + STAFF),
+    # units
+    Route("GET", "/api/v1/units", R, "list_units", "List nominating units", "units",
+          query=reg.UnitQuery, response=reg.UnitPage),
+    Route("POST", "/api/v1/units", R, "create_unit", "Register a nominating unit", "units",
+          body=reg.UnitIn, response=reg.UnitOut, status=201, roles=STAFF),
+    Route("GET", "/api/v1/units/<unit_id>", R, "get_unit", "One unit", "units", response=reg.UnitOut),
+    # candidates
+    Route("GET", "/api/v1/candidates", R, "list_candidates", "Search candidates (paginated)", "candidates",
+          query=reg.CandidateQuery, response=reg.CandidatePage),
+    Route("POST", "/api/v1/candidates", R, "register_candidate", "Submit a registration form (附件1)",
+          "candidates", body=reg.CandidateIn, response=reg.CandidateOut, status=201, roles=("unit",) + STAFF),
+    Route("GET", "/api/v1/candidates/<candidate_id>", R, "get_candidate", "One candidate", "candidates",
+          response=reg.CandidateOut),
+    Route("PATCH", "/api/v1/candidates/<candidate_id>", R, "edit_candidate",
+          "Correct a form before the unit's seal", "candidates", body=reg.CandidatePatch,
+          response=reg.CandidateOut, roles=("unit",) + STAFF),
+    Route("GET", "/api/v1/candidates/<candidate_id>/identity", R, "reveal_identity",
+          "Unmasked ID number and phone (audited)", "candidates", response=reg.IdentityOut, roles=STAFF),
+    Route("POST", "/api/v1/candidates/<candidate_id>/unit-approval", R, "unit_approve",
+          "The nominating unit's seal", "candidates", body=reg.SealIn, response=reg.CandidateOut,
+          roles=("unit",) + STAFF),
+    Route("POST", "/api/v1/candidates/<candidate_id>/center-approval", R, "center_approve",
+          "The operation center's approval", "candidates", body=reg.SealIn, response=reg.CandidateOut,
+          roles=STAFF),
+    Route("POST", "/api/v1/candidates/<candidate_id>/rejection", R, "reject_candidate",
+          "Reject with a reason (unit before its seal, center after)", "candidates", body=reg.RejectIn,
+          response=reg.CandidateOut, roles=("unit",) + STAFF),
+    Route("POST", "/api/v1/candidates/<candidate_id>/withdrawal", R, "withdraw_candidate",
+          "Withdraw a registration", "candidates", body=reg.WithdrawIn, response=reg.CandidateOut,
+          roles=("unit",) + STAFF),
+    Route("GET", "/api/v1/audit/<entity_type>/<entity_id>", R, "audit_trail", "Audit trail of a record",
+          "audit", response=reg.AuditOut, many=True, roles=STAFF),
+    # enrolment (seed 004)
+    Route("PUT", "/api/v1/district-quotas", R, "load_district_quotas",
+          "Load a year's district training quotas (the published 2018 table when no rows are given)",
+          "enrolment", body=reg.QuotaTableIn, response=reg.QuotaTableOut, roles=STAFF),
+    Route("POST", "/api/v1/enrolments", R, "enrol", "Enrol a principal person or safety manager", "enrolment",
+          body=reg.EnrolmentIn, response=reg.EnrolmentOut, status=201, roles=("regulator",) + STAFF),
+    Route("GET", "/api/v1/enrolments", R, "list_enrolments", "List enrolments (paginated)", "enrolment",
+          query=reg.EnrolmentQuery, response=reg.EnrolmentPage, roles=("regulator", "integrator") + STAFF),
+    Route("POST", "/api/v1/enrolments/<enrolment_id>/cancellation", R, "cancel_enrolment",
+          "Cancel an enrolment", "enrolment", body=reg.CancelIn, response=reg.EnrolmentOut,
+          roles=("regulator",) + STAFF),
+    Route("GET", "/api/v1/enrolment-progress/<year>", R, "enrolment_progress",
+          "Enrolled vs quota per district", "enrolment", response=reg.ProgressOut,
+          roles=("regulator", "integrator") + STAFF),
+]

@@ -1,0 +1,65 @@
+"""Schemas the gateway owns: tokens, errors, health and the dashboard."""
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from shared.auth import ROLES
+
+
+class TokenIn(Schema):
+    role = fields.String(required=True, validate=validate.OneOf([r for r in ROLES if r != "public"]))
+    name = fields.String(validate=validate.Length(min=1, max=100), load_default=None)
+    unit_id = fields.Integer(strict=True, validate=validate.Range(min=1), load_default=None)
+    district = fields.String(validate=validate.Length(min=1, max=40), load_default=None)
+    person = fields.String(validate=validate.Length(min=1, max=64), load_default=None)
+
+
+class TokenOut(Schema):
+    id = fields.Integer()
+    prefix = fields.String()
+    agency = fields.String()
+    role = fields.String()
+    unit_id = fields.Integer(allow_none=True)
+    district = fields.String(allow_none=True)
+    person = fields.String(allow_none=True)
+    name = fields.String()
+    created_at = fields.String()
+    revoked_at = fields.String(allow_none=True)
+    token = fields.String(metadata={"description": "shown once, at creation"})
+
+
+class ErrorOut(Schema):
+    error = fields.String(metadata={"example": "validation_failed"})
+    message = fields.String()
+    rule = fields.String(metadata={"description": "the domain rule refused, for 422"})
+
+    class Meta:
+        include = {"fields": fields.Dict(keys=fields.String(), values=fields.Raw(),
+                                         metadata={"description": "field name -> messages"})}
+
+
+class ServiceHealth(Schema):
+    status = fields.String(metadata={"example": "ok"})
+    error = fields.String()
+
+
+class HealthOut(Schema):
+    status = fields.String(metadata={"description": "ok, or degraded when a service is down"})
+    agency = fields.String()
+    services = fields.Dict(keys=fields.String(), values=fields.Nested(ServiceHealth))
+
+
+class DashboardQuery(Schema):
+    cycle = fields.String(validate=validate.Length(min=1, max=20))
+    year = fields.Integer(validate=validate.Range(2000, 2100))
+
+
+class DashboardPart(Schema):
+    status = fields.String(metadata={"description": "ok, error or unavailable"})
+    data = fields.Raw()
+    error = fields.Raw()
+
+
+class DashboardOut(Schema):
+    parts = fields.Dict(keys=fields.String(), values=fields.Nested(DashboardPart))
+    missing = fields.List(fields.String(), metadata={"description": "parts whose service did not answer"})

@@ -1,0 +1,442 @@
+"""Input, output and event schemas of the registration service (marshmallow 4)."""
+from __future__ import annotations
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from shared.events import event_type
+from shared.validators import Email, MobilePhone, ResidentId, SocialCreditCode
+
+from . import domain
+
+SERVICE = "registration"
+Text = lambda max_len, **kw: fields.String(validate=validate.Length(min=kw.pop("min", 1), max=max_len), **kw)  # noqa: E731
+CODE = validate.Regexp(r"^[0-9A-Za-z][0-9A-Za-z_-]{0,19}$", error="letters, digits, - and _ only (≤20)")
+MAX_PHOTO_BASE64 = 2 * 1024 * 1024 * 4 // 3 + 4
+
+
+# ---- input -----------------------------------------------------------------------------------
+
+class CycleIn(Schema):
+    code = fields.String(required=True, validate=CODE, metadata={"example": "2022"})
+    title = Text(200, required=True, metadata={"example": "2022年北京安责险金牌宣讲员培养计划"})
+    deadline = fields.Date(required=True, metadata={"description": "last day forms are accepted (Asia/Shanghai)"})
+    minimums = fields.Dict(keys=fields.String(validate=validate.OneOf(list(domain.UNIT_KINDS))),
+                           values=fields.Integer(strict=True, validate=validate.Range(0, 1000)),
+                           load_default=dict)
+
+
+class CyclePatch(Schema):
+    title = Text(200)
+    deadline = fields.Date()
+    minimums = fields.Dict(keys=fields.String(validate=validate.OneOf(list(domain.UNIT_KINDS))),
+                           values=fields.Integer(strict=True, validate=validate.Range(0, 1000)))
+
+
+class UnitIn(Schema):
+    name = Text(200, required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(list(domain.UNIT_KINDS)))
+    district = Text(40, load_default=None)
+    credit_code = SocialCreditCode(load_default=None)
+    contact_name = Text(50, load_default=None)
+    contact_phone = MobilePhone(load_default=None)
+
+    @validates_schema
+    def district_for_safety_office(self, data, **kwargs):
+        if data.get("kind") == "district_safety_office" and not data.get("district"):
+            raise ValidationError("required for a district safety office", "district")
+
+
+class PhotoIn(Schema):
+    data_base64 = fields.String(required=True, validate=validate.Length(min=8, max=MAX_PHOTO_BASE64))
+
+
+class CandidateFields(Schema):
+    name = Text(50)
+    birth_month = fields.String(validate=validate.Regexp(r"^\d{4}-(0[1-9]|1[0-2])$", error="must be YYYY-MM"))
+    gender = fields.String(validate=validate.OneOf(["male", "female"]))
+    title = Text(100, load_default=None)
+    email = Email()
+    phone = MobilePhone()
+    education = Text(50)
+    id_number = ResidentId()
+    school_major = Text(200)
+    employer_position = Text(200)
+    deeds = Text(5000, metadata={"description": "主要事迹（或参加宣讲活动情况）"})
+    recommendation_reason = Text(2000)
+    remarks = Text(2000, min=0, load_default=None)
+    speech_draft = Text(20000, min=0, load_default=None)
+    photo = fields.Nested(PhotoIn, load_default=None, metadata={"description": "colour photo, JPEG or PNG ≤2 MiB"})
+
+
+_REQUIRED_ON_REGISTER = ("name", "email", "phone", "education", "id_number", "school_major",
+                         "employer_position", "deeds", "recommendation_reason")
+
+
+class CandidateIn(CandidateFields):
+    cycle = fields.String(required=True, validate=CODE)
+    unit_id = fields.Integer(strict=True, validate=validate.Range(min=1), load_default=None,
+                             metadata={"description": "the nominating unit; a unit token's own unit by default"})
+
+    @validates_schema
+    def required_fields(self, data, partial=None, **kwargs):
+        missing = {f: ["Missing data for required field."] for f in _REQUIRED_ON_REGISTER if f not in data}
+        if missing:
+            raise ValidationError(missing)
+
+
+class CandidatePatch(CandidateFields):
+    expected_version = fields.Integer(strict=True, load_default=None,
+                                      metadata={"description": "optimistic lock: 409 when the form changed meanwhile"})
+
+
+class SealIn(Schema):
+    signed_by = Text(50, required=True, metadata={"description": "who applied the seal"})
+    opinion = Text(2000, min=0, load_default="")
+
+
+class RejectIn(Schema):
+    signed_by = Text(50, required=True)
+    reason = Text(2000, required=True)
+
+
+class WithdrawIn(Schema):
+    reason = Text(2000, required=True)
+
+
+class CandidateQuery(Schema):
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100000))
+    per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=200))
+    cycle = fields.String(validate=CODE)
+    status = fields.String(validate=validate.OneOf(domain.STATUSES))
+    unit_id = fields.Integer(validate=validate.Range(min=1))
+    district = Text(40)
+    kind = fields.String(validate=validate.OneOf(list(domain.UNIT_KINDS)))
+    q = Text(50, metadata={"description": "name contains"})
+
+
+class UnitQuery(Schema):
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100000))
+    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+    kind = fields.String(validate=validate.OneOf(list(domain.UNIT_KINDS)))
+    district = Text(40)
+
+
+class DistrictQuotaIn(Schema):
+    district = Text(40, required=True)
+    quota = fields.Integer(strict=True, required=True, validate=validate.Range(min=0, max=10_000_000))
+
+
+class QuotaTableIn(Schema):
+    year = fields.Integer(strict=True, required=True, validate=validate.Range(2000, 2100))
+    districts = fields.List(fields.Nested(DistrictQuotaIn), validate=validate.Length(min=1, max=500),
+                            load_default=None, metadata={"description": "omit to load the published table of that year"})
+
+
+class EnrolUnitIn(Schema):
+    name = Text(200, required=True)
+    credit_code = SocialCreditCode(required=True)
+    staff_count = fields.Integer(strict=True, required=True, validate=validate.Range(min=1, max=10_000_000))
+    operating_district = Text(40, required=True, metadata={"description": "where the unit operates: enrols it"})
+    registered_district = Text(40, load_default=None)
+    industry = Text(100, load_default=None)
+
+
+class EnrolPersonIn(Schema):
+    name = Text(50, required=True)
+    id_number = ResidentId(required=True)
+    phone = MobilePhone(load_default=None)
+
+
+class EnrolmentIn(Schema):
+    year = fields.Integer(strict=True, required=True, validate=validate.Range(2000, 2100))
+    role = fields.String(required=True, validate=validate.OneOf(list(domain.ENROLMENT_ROLES)))
+    unit = fields.Nested(EnrolUnitIn, required=True)
+    person = fields.Nested(EnrolPersonIn, required=True)
+    organised_by = Text(200, load_default=None, metadata={"description": "industry authority or township/street"})
+
+
+class EnrolmentQuery(Schema):
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100000))
+    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+    year = fields.Integer(validate=validate.Range(2000, 2100))
+    district = Text(40)
+    role = fields.String(validate=validate.OneOf(list(domain.ENROLMENT_ROLES)))
+    status = fields.String(validate=validate.OneOf(["enrolled", "cancelled"]))
+
+
+class CancelIn(Schema):
+    reason = Text(2000, required=True)
+
+
+# ---- output ----------------------------------------------------------------------------------
+
+class CycleOut(Schema):
+    code = fields.String()
+    title = fields.String()
+    deadline = fields.Date()
+    minimums = fields.Dict(keys=fields.String(), values=fields.Integer())
+    open = fields.Boolean()
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+
+
+class UnitOut(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    kind = fields.String()
+    kind_label = fields.String()
+    district = fields.String(allow_none=True)
+    credit_code = fields.String(allow_none=True)
+    contact_name = fields.String(allow_none=True)
+    contact_phone = fields.String(allow_none=True, metadata={"description": "masked unless staff or the unit itself"})
+    created_at = fields.DateTime()
+
+
+class SealOut(Schema):
+    signed_by = fields.String(allow_none=True)
+    opinion = fields.String(allow_none=True)
+    sealed_at = fields.DateTime(allow_none=True)
+
+
+class CandidateOut(Schema):
+    id = fields.Integer()
+    cycle = fields.String()
+    unit_id = fields.Integer()
+    unit_name = fields.String()
+    unit_kind = fields.String()
+    district = fields.String(allow_none=True)
+    status = fields.String()
+    version = fields.Integer()
+    name = fields.String()
+    birth_month = fields.String()
+    gender = fields.String()
+    title = fields.String(allow_none=True)
+    email = fields.String()
+    phone = fields.String(metadata={"description": "masked unless staff or the nominating unit"})
+    education = fields.String()
+    id_number = fields.String(metadata={"description": "always masked; GET …/identity reveals it (audited)"})
+    school_major = fields.String()
+    employer_position = fields.String()
+    deeds = fields.String()
+    recommendation_reason = fields.String()
+    remarks = fields.String(allow_none=True)
+    speech_draft = fields.String(allow_none=True)
+    photo_sha256 = fields.String(allow_none=True)
+    unit_seal = fields.Nested(SealOut)
+    center_seal = fields.Nested(SealOut)
+    rejected_stage = fields.String(allow_none=True)
+    rejection_reason = fields.String(allow_none=True)
+    withdrawal_reason = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+
+
+class IdentityOut(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    id_number = fields.String()
+    phone = fields.String()
+
+
+class Page(Schema):
+    page = fields.Integer()
+    per_page = fields.Integer()
+    total = fields.Integer()
+
+
+class CandidatePage(Page):
+    items = fields.List(fields.Nested(CandidateOut))
+
+
+class UnitPage(Page):
+    items = fields.List(fields.Nested(UnitOut))
+
+
+class QuotaRowOut(Schema):
+    unit_id = fields.Integer()
+    unit_name = fields.String()
+    kind = fields.String()
+    district = fields.String(allow_none=True)
+    nominated = fields.Integer()
+    minimum = fields.Integer()
+    shortfall = fields.Integer()
+    flagged = fields.Boolean()
+
+
+class QuotaReportOut(Schema):
+    cycle = fields.String()
+    deadline = fields.Date()
+    closed = fields.Boolean()
+    nominated = fields.Integer()
+    units_short = fields.Integer()
+    units_flagged = fields.Integer()
+    rows = fields.List(fields.Nested(QuotaRowOut))
+
+
+class EnrolmentOut(Schema):
+    id = fields.Integer()
+    year = fields.Integer()
+    district = fields.String()
+    status = fields.String()
+    role = fields.String()
+    unit_name = fields.String()
+    unit_credit_code = fields.String()
+    staff_count = fields.Integer()
+    registered_district = fields.String(allow_none=True)
+    industry = fields.String(allow_none=True)
+    organised_by = fields.String(allow_none=True)
+    person_name = fields.String()
+    person_id_number = fields.String(metadata={"description": "masked"})
+    person_phone = fields.String(allow_none=True)
+    cancellation_reason = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+
+
+class EnrolmentPage(Page):
+    items = fields.List(fields.Nested(EnrolmentOut))
+
+
+class ProgressRowOut(Schema):
+    district = fields.String()
+    quota = fields.Integer()
+    enrolled = fields.Integer()
+    remaining = fields.Integer()
+    percent = fields.Float()
+
+
+class ProgressOut(Schema):
+    year = fields.Integer()
+    quota = fields.Integer()
+    enrolled = fields.Integer()
+    percent = fields.Float()
+    rows = fields.List(fields.Nested(ProgressRowOut))
+
+
+class QuotaTableOut(Schema):
+    year = fields.Integer()
+    districts = fields.Integer()
+    total = fields.Integer()
+
+
+class AuditOut(Schema):
+    at = fields.DateTime()
+    actor = fields.String()
+    actor_role = fields.String()
+    action = fields.String()
+    entity_type = fields.String()
+    entity_id = fields.String()
+    detail = fields.Dict()
+
+
+# ---- events ----------------------------------------------------------------------------------
+
+@event_type(SERVICE, "cycle_created", description="A programme cycle was opened for nominations.")
+class CycleEvent(Schema):
+    cycle = fields.String(required=True)
+    title = fields.String(required=True)
+    deadline = fields.Date(required=True)
+    minimums = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
+
+
+@event_type(SERVICE, "cycle_updated", description="A cycle's title, deadline or minimum quotas changed.")
+class CycleUpdatedEvent(CycleEvent):
+    changed = fields.List(fields.String(), required=True)
+
+
+@event_type(SERVICE, "unit_created", description="A nominating unit was registered.")
+class UnitCreatedEvent(Schema):
+    unit_id = fields.Integer(required=True)
+    name = fields.String(required=True)
+    kind = fields.String(required=True)
+    district = fields.String(allow_none=True)
+
+
+class CandidateRef(Schema):
+    candidate_id = fields.Integer(required=True)
+    cycle = fields.String(required=True)
+    unit_id = fields.Integer(required=True)
+    status = fields.String(required=True)
+
+
+@event_type(SERVICE, "candidate_registered",
+            description="A nominating unit submitted a lecturer candidate's form (附件1).")
+class CandidateRegisteredEvent(CandidateRef):
+    unit_kind = fields.String(required=True)
+    district = fields.String(allow_none=True)
+    name = fields.String(required=True)
+    id_number_masked = fields.String(required=True)
+    person_key = fields.String(required=True, metadata={
+        "description": "HMAC-SHA256 of the ID number under the agency's index key: matches a person across services "
+                       "without revealing the number"})
+
+
+@event_type(SERVICE, "candidate_edited", description="A submitted form was corrected before the unit's seal.")
+class CandidateEditedEvent(CandidateRef):
+    changed = fields.List(fields.String(), required=True)
+
+
+class SealEvent(CandidateRef):
+    signed_by = fields.String(required=True)
+    opinion = fields.String(allow_none=True)
+    sealed_at = fields.DateTime(required=True)
+
+
+@event_type(SERVICE, "candidate_unit_approved", description="The nominating unit sealed the form.")
+class CandidateUnitApprovedEvent(SealEvent):
+    pass
+
+
+@event_type(SERVICE, "candidate_approved",
+            description="The operation center approved the candidate: a trainee of the cycle's basic stage.")
+class CandidateApprovedEvent(SealEvent):
+    unit_kind = fields.String(required=True)
+    district = fields.String(allow_none=True)
+    name = fields.String(required=True)
+    gender = fields.String(required=True)
+    id_number_masked = fields.String(required=True)
+    person_key = fields.String(required=True)
+    registered_at = fields.DateTime(required=True)
+
+
+@event_type(SERVICE, "candidate_rejected", description="The unit or the center rejected the form, with a reason.")
+class CandidateRejectedEvent(CandidateRef):
+    stage = fields.String(required=True, validate=validate.OneOf(["unit", "center"]))
+    reason = fields.String(required=True)
+    signed_by = fields.String(required=True)
+
+
+@event_type(SERVICE, "candidate_withdrawn", description="A registration was withdrawn.")
+class CandidateWithdrawnEvent(CandidateRef):
+    previous_status = fields.String(required=True)
+    reason = fields.String(required=True)
+
+
+@event_type(SERVICE, "district_quotas_loaded", description="A year's district training quotas were (re)loaded.")
+class QuotasLoadedEvent(Schema):
+    year = fields.Integer(required=True)
+    districts = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
+    total = fields.Integer(required=True)
+
+
+@event_type(SERVICE, "trainee_enrolled",
+            description="A principal person or safety manager was enrolled into the year's mandatory training.")
+class TraineeEnrolledEvent(Schema):
+    enrolment_id = fields.Integer(required=True)
+    year = fields.Integer(required=True)
+    district = fields.String(required=True)
+    role = fields.String(required=True)
+    unit_name = fields.String(required=True)
+    unit_credit_code = fields.String(required=True)
+    person_name = fields.String(required=True)
+    id_number_masked = fields.String(required=True)
+    person_key = fields.String(required=True)
+
+
+@event_type(SERVICE, "enrolment_cancelled", description="An enrolment was cancelled; its place is free again.")
+class EnrolmentCancelledEvent(Schema):
+    enrolment_id = fields.Integer(required=True)
+    year = fields.Integer(required=True)
+    district = fields.String(required=True)
+    role = fields.String(required=True)
+    person_key = fields.String(required=True)
+    reason = fields.String(required=True)

@@ -1,0 +1,307 @@
+"""``wsli``: the operator's command line.
+
+    wsli up | down | status          run the whole stack locally (SQLite under var/)
+    wsli migrate [component ...]     apply Alembic migrations (a job, not a replica's start-up)
+    wsli token create --role R ...   mint a bearer token and print it once
+    wsli dlq list | replay | discard parked event messages
+    wsli asyncapi [--check]          write or verify docs/asyncapi.yaml
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from shared.config import REPO_ROOT, load_config
+
+VAR = REPO_ROOT / "var"
+RUN = VAR / "run"
+LOGS = VAR / "log"
+
+
+def _gateway_config() -> dict:
+    from shared.catalogue import GATEWAY
+    return load_config(GATEWAY.config_path)
+
+
+def _amqp_uri() -> str:
+    return _gateway_config()["AMQP_URI"]
+
+
+# ---- migrate ------------------------------------------------------------------------------------
+
+def cmd_migrate(args) -> int:
+    from shared.catalogue import COMPONENTS, component
+    from shared.migrate import db_uri_of, upgrade
+
+    targets = [component(n) for n in args.components] if args.components else COMPONENTS
+    for c in targets:
+        uri = db_uri_of(c)
+        upgrade(c, uri)
+        print(f"migrated {c.name}: {_safe_uri(uri)}")
+    return 0
+
+
+def _safe_uri(uri: str) -> str:
+    from sqlalchemy.engine import make_url
+    return make_url(uri).render_as_string(hide_password=True)
+
+
+# ---- tokens -------------------------------------------------------------------------------------
+
+def cmd_token_create(args) -> int:
+    from sqlalchemy.orm import Session
+
+    from gateway.tokens import create_token
+    from shared.db import make_engine
+    from shared.errors import WsliError
+    from shared.pii import PiiVault, configure_vault
+
+    config = _gateway_config()
+    configure_vault(PiiVault.from_config(config))
+    engine = make_engine(config["DB_URI"])
+    agency = args.agency or config["AGENCY_ID"]
+    try:
+        with Session(engine, expire_on_commit=False) as session:
+            token, row = create_token(session, role=args.role, agency=agency, name=args.name,
+                                      unit_id=args.unit_id, district=args.district, person=args.person)
+            session.commit()
+    except WsliError as exc:
+        print(f"wsli: {exc.message}: {json.dumps(exc.fields, ensure_ascii=False)}", file=sys.stderr)
+        return 2
+    print(token)
+    print(f"# token #{row.id}: role={row.role} agency={row.agency_id}", file=sys.stderr)
+    return 0
+
+
+# ---- dead letters -------------------------------------------------------------------------------
+
+def cmd_dlq(args) -> int:
+    from shared import dlq
+
+    uri = args.amqp_uri or _amqp_uri()
+    if args.action == "list":
+        parked = dlq.list_parked(uri, limit=args.limit)
+        if args.json:
+            print(json.dumps(parked, ensure_ascii=False, indent=2))
+        else:
+            for p in parked:
+                print(f"{p['dlq_id']}  {p['failed_at']}  {p['handler'] or '-'}  {p['type'] or '-'}  {p['error']}")
+            print(f"{len(parked)} parked message(s)")
+        return 0
+    ids = None if args.all else args.ids
+    if not ids and not args.all:
+        print("wsli: name the dlq ids, or --all", file=sys.stderr)
+        return 2
+    count = dlq.replay(uri, ids) if args.action == "replay" else dlq.discard(uri, ids)
+    print(f"{args.action}ed {count} message(s)")
+    return 0
+
+
+# ---- asyncapi -----------------------------------------------------------------------------------
+
+def cmd_asyncapi(args) -> int:
+    from shared.asyncapi import render
+
+    target = Path(args.output)
+    text = render()
+    if args.check:
+        current = target.read_text(encoding="utf-8") if target.exists() else ""
+        if current != text:
+            print(f"{target} is out of date: run `wsli asyncapi`", file=sys.stderr)
+            return 1
+        print(f"{target} is up to date")
+        return 0
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")
+    print(f"wrote {target}")
+    return 0
+
+
+# ---- up / down ----------------------------------------------------------------------------------
+
+def _broker_reachable(uri: str, timeout: float = 3.0) -> bool:
+    from kombu import Connection
+    try:
+        with Connection(uri, connect_timeout=timeout) as conn:
+            conn.ensure_connection(max_retries=1, timeout=timeout)
+        return True
+    except Exception:
+        return False
+
+
+def _ensure_broker(uri: str) -> None:
+    if _broker_reachable(uri):
+        return
+    server = shutil.which("rabbitmq-server")
+    if not server:
+        raise SystemExit(
+            f"RabbitMQ is not reachable at {_safe_uri(uri)} and rabbitmq-server is not installed.\n"
+            "Install it (Debian/Ubuntu: apt-get install rabbitmq-server), or point AMQP_URI at a running broker.")
+    print("starting the local rabbitmq-server ...")
+    subprocess.run([server, "-detached"], check=False)
+    for _ in range(60):
+        if _broker_reachable(uri, timeout=1.0):
+            return
+        time.sleep(1)
+    raise SystemExit("rabbitmq-server did not come up within 60 s; see its log under /var/log/rabbitmq")
+
+
+def _pidfile(name: str) -> Path:
+    return RUN / f"{name}.pid"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except OSError:
+        return False
+
+
+def _running() -> dict[str, int]:
+    found = {}
+    for pidfile in sorted(RUN.glob("*.pid")) if RUN.exists() else []:
+        try:
+            pid = int(pidfile.read_text().strip())
+        except ValueError:
+            continue
+        if _alive(pid):
+            found[pidfile.stem] = pid
+    return found
+
+
+def _health(url: str) -> dict | None:
+    import requests
+    try:
+        return requests.get(url, timeout=3).json()
+    except Exception:
+        return None
+
+
+def cmd_up(args) -> int:
+    from shared.catalogue import COMPONENTS
+
+    config = _gateway_config()
+    _ensure_broker(config["AMQP_URI"])
+    RUN.mkdir(parents=True, exist_ok=True)
+    LOGS.mkdir(parents=True, exist_ok=True)
+    cmd_migrate(argparse.Namespace(components=[]))
+    running = _running()
+    nameko = str(Path(sys.executable).with_name("nameko"))
+    for c in COMPONENTS:
+        if c.name in running:
+            print(f"{c.name} already running (pid {running[c.name]})")
+            continue
+        log = open(LOGS / f"{c.name}.log", "ab")
+        proc = subprocess.Popen([nameko, "run", "--config", str(c.config_path), c.service_path],
+                                cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        _pidfile(c.name).write_text(str(proc.pid))
+        print(f"started {c.name} (pid {proc.pid}), log var/log/{c.name}.log")
+    url = f"http://{config['WEB_SERVER_ADDRESS']}"
+    deadline = time.monotonic() + args.wait
+    health = None
+    while time.monotonic() < deadline:
+        health = _health(url + "/health")
+        if health and health.get("status") == "ok":
+            break
+        time.sleep(0.5)
+    if not health or health.get("status") != "ok":
+        print(f"the stack did not become healthy within {args.wait:g}s: {health}", file=sys.stderr)
+        print("see var/log/*.log", file=sys.stderr)
+        return 1
+    print(json.dumps(health, ensure_ascii=False))
+    print(f"\nwsli is up: {url}   (API under {url}/api/v1, OpenAPI at {url}/openapi.json)")
+    print("create a token with:  .venv/bin/wsli token create --role admin")
+    return 0
+
+
+def cmd_down(args) -> int:
+    running = _running()
+    for name, pid in running.items():
+        try:
+            os.killpg(pid, signal.SIGTERM)
+        except OSError:
+            pass
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and any(_alive(p) for p in running.values()):
+        time.sleep(0.2)
+    for name, pid in running.items():
+        if _alive(pid):
+            os.killpg(pid, signal.SIGKILL)
+        _pidfile(name).unlink(missing_ok=True)
+        print(f"stopped {name} (pid {pid})")
+    if not running:
+        print("nothing was running")
+    return 0
+
+
+def cmd_status(args) -> int:
+    running = _running()
+    for name, pid in running.items():
+        print(f"{name}: running (pid {pid})")
+    health = _health(f"http://{_gateway_config()['WEB_SERVER_ADDRESS']}/health")
+    print(json.dumps(health, ensure_ascii=False) if health else "gateway not answering")
+    return 0 if health and health.get("status") == "ok" else 1
+
+
+# ---- entry point --------------------------------------------------------------------------------
+
+def parser() -> argparse.ArgumentParser:
+    from shared.auth import ROLES
+
+    p = argparse.ArgumentParser(prog="wsli", description="wsli operator commands")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="run every service and the gateway in the background")
+    up.add_argument("--wait", type=float, default=90, help="seconds to wait for /health")
+    up.set_defaults(func=cmd_up)
+    sub.add_parser("down", help="stop what `up` started").set_defaults(func=cmd_down)
+    sub.add_parser("status", help="what runs, and the gateway's /health").set_defaults(func=cmd_status)
+
+    mig = sub.add_parser("migrate", help="apply database migrations")
+    mig.add_argument("components", nargs="*", help="default: all")
+    mig.set_defaults(func=cmd_migrate)
+
+    tok = sub.add_parser("token", help="API tokens")
+    tok_sub = tok.add_subparsers(dest="token_command", required=True)
+    create = tok_sub.add_parser("create", help="mint a token; prints it once")
+    create.add_argument("--role", required=True, choices=[r for r in ROLES if r != "public"])
+    create.add_argument("--agency", help="default: AGENCY_ID of this deployment")
+    create.add_argument("--name")
+    create.add_argument("--unit-id", type=int)
+    create.add_argument("--district")
+    create.add_argument("--person")
+    create.set_defaults(func=cmd_token_create)
+
+    dlq = sub.add_parser("dlq", help="dead-lettered event messages")
+    dlq.add_argument("action", choices=["list", "replay", "discard"])
+    dlq.add_argument("ids", nargs="*", help="dlq ids (from `list`)")
+    dlq.add_argument("--all", action="store_true")
+    dlq.add_argument("--json", action="store_true")
+    dlq.add_argument("--limit", type=int, default=1000)
+    dlq.add_argument("--amqp-uri")
+    dlq.set_defaults(func=cmd_dlq)
+
+    api = sub.add_parser("asyncapi", help="write (or --check) the event catalogue")
+    api.add_argument("--output", default=str(REPO_ROOT / "docs" / "asyncapi.yaml"))
+    api.add_argument("--check", action="store_true")
+    api.set_defaults(func=cmd_asyncapi)
+    return p
+
+
+def main(argv=None) -> int:
+    import warnings
+    warnings.filterwarnings("ignore", message=".*Eventlet is deprecated.*")
+    args = parser().parse_args(argv)
+    return args.func(args) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

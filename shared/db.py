@@ -1,0 +1,318 @@
+"""Database access for services: engines, platform tables, the unit of work provider.
+
+One SQLAlchemy session per worker. A service method decorated ``@transactional``
+commits before nameko replies or acks (nameko calls providers' ``worker_result``
+only *after* the reply is sent, too late to report a failed commit). Whatever a
+worker leaves uncommitted is rolled back at teardown.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import threading
+import weakref
+from datetime import datetime, timezone
+from pathlib import Path
+
+from nameko.extensions import DependencyProvider
+from sqlalchemy import (
+    BigInteger, Column, DateTime, Index, Integer, MetaData, PrimaryKeyConstraint, String, Table, Text,
+    create_engine, event, insert, select,
+)
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import QueuePool
+from sqlalchemy.types import TypeDecorator
+
+from shared import events as ev
+from shared.config import agency_of, as_bool
+from shared.pii import PiiVault, configure_vault
+from shared.workdays import utcnow
+
+log = logging.getLogger(__name__)
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets a real bigint.
+BigId = BigInteger().with_variant(Integer, "sqlite")
+
+
+class UtcDateTime(TypeDecorator):
+    """Aware datetimes in, aware UTC datetimes out, on every backend (SQLite drops the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("refusing a naive datetime: store aware UTC times only")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+def new_metadata() -> MetaData:
+    return MetaData(naming_convention=NAMING)
+
+
+class PlatformTables:
+    """Outbox, inbox and audit log: the same three tables in every service's database."""
+
+    def __init__(self, metadata: MetaData):
+        self.outbox = Table(
+            "outbox", metadata,
+            Column("id", BigId, primary_key=True, autoincrement=True),
+            Column("event_id", String(36), nullable=False, unique=True),
+            Column("event_type", String(200), nullable=False),
+            Column("exchange", String(200), nullable=False),
+            Column("routing_key", String(200), nullable=False),
+            Column("subject", String(200), nullable=False),
+            Column("body", Text, nullable=False),
+            Column("created_at", UtcDateTime, nullable=False),
+            Column("published_at", UtcDateTime),
+            Column("attempts", Integer, nullable=False, default=0),
+            Column("last_error", Text),
+            Index("ix_outbox_pending", "published_at", "id"),
+        )
+        self.inbox = Table(
+            "inbox", metadata,
+            Column("event_id", String(64), nullable=False),
+            Column("handler", String(200), nullable=False),
+            Column("event_type", String(200), nullable=False),
+            Column("processed_at", UtcDateTime, nullable=False),
+            PrimaryKeyConstraint("event_id", "handler"),
+        )
+        self.audit = Table(
+            "audit_log", metadata,
+            Column("id", BigId, primary_key=True, autoincrement=True),
+            Column("at", UtcDateTime, nullable=False),
+            Column("agency_id", String(64), nullable=False),
+            Column("actor", String(200), nullable=False),
+            Column("actor_role", String(40), nullable=False),
+            Column("action", String(80), nullable=False),
+            Column("entity_type", String(80), nullable=False),
+            Column("entity_id", String(80), nullable=False),
+            Column("detail", Text, nullable=False, default="{}"),
+            Index("ix_audit_log_entity", "entity_type", "entity_id"),
+        )
+
+
+def make_engine(uri: str, **kwargs) -> Engine:
+    url = make_url(uri)
+    if url.get_backend_name() == "sqlite":
+        if url.database and url.database != ":memory:":
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        # One connection per process: SQLite allows one writer, and a greenthread
+        # blocked in SQLite's busy-wait would block every other greenthread. The pool
+        # makes workers queue (cooperatively) for the connection instead.
+        engine = create_engine(
+            url, poolclass=QueuePool, pool_size=1, max_overflow=0, pool_timeout=60,
+            connect_args={"timeout": 30, "check_same_thread": False}, **kwargs,
+        )
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn, _record):
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+        return engine
+    if url.get_backend_name() == "postgresql":
+        _make_psycopg_green()
+        kwargs.setdefault("pool_size", 10)
+        kwargs.setdefault("max_overflow", 10)
+        kwargs.setdefault("pool_pre_ping", True)
+    return create_engine(url, **kwargs)
+
+
+def _make_psycopg_green():
+    """psycopg2 blocks the whole process in libpq unless told to yield to eventlet."""
+    try:
+        import eventlet.patcher
+        if not eventlet.patcher.is_monkey_patched("socket"):
+            return
+        from psycogreen.eventlet import patch_psycopg
+        patch_psycopg()
+    except ImportError:  # pragma: no cover - eventlet is a hard dependency
+        pass
+
+
+class UnitOfWork:
+    """What a worker sees as ``self.db``: a session, the outbox and the inbox."""
+
+    def __init__(self, provider: "Database"):
+        self._provider = provider
+        self._session: Session | None = None
+        self._emitted = 0
+
+    @property
+    def session(self) -> Session:
+        if self._session is None:
+            self._session = self._provider.sessionmaker()
+        return self._session
+
+    @property
+    def agency(self) -> str:
+        return self._provider.agency
+
+    def emit(self, name: str, subject, data: dict, service: str | None = None) -> list[dict]:
+        """Write the event rows beside the state change; the relay publishes them after commit."""
+        service = service or self._provider.service_name
+        now = utcnow()
+        envelopes = []
+        for spec in ev.specs_for(service, name):
+            envelope = ev.build_envelope(spec, self.agency, str(subject), data, now)
+            self.session.execute(insert(self._provider.tables.outbox).values(
+                event_id=envelope["id"], event_type=spec.type, exchange=spec.exchange,
+                routing_key=spec.routing_key, subject=str(subject),
+                body=json.dumps(envelope, ensure_ascii=False, separators=(",", ":")),
+                created_at=now, attempts=0,
+            ))
+            envelopes.append(envelope)
+        self._emitted += len(envelopes)
+        return envelopes
+
+    def claim(self, event: ev.Event, handler: str) -> bool:
+        """Record that ``handler`` processes ``event``; False when it already did.
+
+        The row commits with the handler's effects, so a redelivery after commit is
+        skipped, and two replicas racing on the same event collide on the primary key.
+        """
+        inbox = self._provider.tables.inbox
+        seen = self.session.execute(
+            select(inbox.c.event_id).where(inbox.c.event_id == event.id, inbox.c.handler == handler)
+        ).first()
+        if seen:
+            return False
+        self.session.execute(insert(inbox).values(
+            event_id=event.id, handler=handler, event_type=event.type, processed_at=utcnow()))
+        return True
+
+    def audit(self, principal, action: str, entity_type: str, entity_id, detail: dict | None = None):
+        self.session.execute(insert(self._provider.tables.audit).values(
+            at=utcnow(), agency_id=self.agency,
+            actor=getattr(principal, "actor", "system"), actor_role=getattr(principal, "role", "system"),
+            action=action, entity_type=entity_type, entity_id=str(entity_id),
+            detail=json.dumps(detail or {}, ensure_ascii=False, default=str),
+        ))
+
+    def commit(self):
+        if self._session is None:
+            return
+        self._session.commit()
+        if self._emitted:
+            self._emitted = 0
+            self._provider.wake_relay()
+
+    def rollback(self):
+        self._emitted = 0
+        if self._session is not None:
+            self._session.rollback()
+
+    def close(self):
+        if self._session is not None:
+            self._session.close()  # rolls back anything not committed
+            self._session = None
+
+
+def transactional(method):
+    """Commit ``self.db`` when the method returns, roll back when it raises.
+
+    Duplicate keys surface as ``Conflict`` unless the method handled them itself.
+    """
+    from shared.errors import Conflict
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            result = method(self, *args, **kwargs)
+            self.db.commit()
+            return result
+        except IntegrityError as exc:
+            self.db.rollback()
+            raise Conflict("the record conflicts with one that exists", {"_db": [str(exc.orig)[:300]]}) from None
+        except BaseException:
+            self.db.rollback()
+            raise
+
+    return wrapper
+
+
+class Database(DependencyProvider):
+    """Engine per container, session per worker, and the outbox relay alongside."""
+
+    def __init__(self, metadata: MetaData, tables: PlatformTables):
+        self.metadata = metadata
+        self.tables = tables
+        self.engine: Engine | None = None
+        self.sessionmaker = None
+        self.relay = None
+        self._workers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    @property
+    def service_name(self) -> str:
+        return self.container.service_name
+
+    def setup(self):
+        from shared.relay import OutboxRelay
+
+        config = self.container.config
+        self.agency = agency_of(config)
+        configure_vault(PiiVault.from_config(config))
+        self.engine = make_engine(config["DB_URI"])
+        self.sessionmaker = sessionmaker(bind=self.engine, expire_on_commit=False)
+        if as_bool(config.get("OUTBOX_RELAY"), default=True):
+            self.relay = OutboxRelay(
+                self.engine, self.tables.outbox, config,
+                poll_seconds=float(config.get("OUTBOX_POLL_SECONDS") or 1.0),
+            )
+
+    def start(self):
+        if self.relay is not None:
+            self.container.spawn_managed_thread(self.relay.run_forever, identifier="outbox-relay")
+
+    def stop(self):
+        if self.relay is not None:
+            self.relay.stop()
+
+    def kill(self):
+        self.stop()
+
+    def wake_relay(self):
+        if self.relay is not None:
+            self.relay.wake()
+
+    def get_dependency(self, worker_ctx):
+        uow = UnitOfWork(self)
+        self._workers[worker_ctx] = uow
+        return uow
+
+    def worker_teardown(self, worker_ctx):
+        uow = self._workers.pop(worker_ctx, None)
+        if uow is not None:
+            uow.close()
+
+
+def create_all(uri: str, metadata: MetaData) -> Engine:
+    """For tests and benches that want the schema without Alembic."""
+    engine = make_engine(uri)
+    metadata.create_all(engine)
+    return engine

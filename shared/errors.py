@@ -1,0 +1,90 @@
+"""Errors that cross RPC boundaries.
+
+Each class is registered with nameko's ``deserialize_to_instance`` so a caller
+(the gateway) gets the same exception back, not a generic ``RemoteError``, and
+maps it to an HTTP status without parsing strings.
+"""
+from __future__ import annotations
+
+from nameko.exceptions import deserialize_to_instance
+
+
+class WsliError(Exception):
+    """Base of every expected error. ``fields`` maps a field to its messages."""
+
+    http_status = 500
+    code = "error"
+
+    def __init__(self, message: str, fields: dict | None = None):
+        super().__init__(message, fields or {})
+        self.message = message
+        self.fields = fields or {}
+
+    def to_dict(self) -> dict:
+        body = {"error": self.code, "message": self.message}
+        if self.fields:
+            body["fields"] = self.fields
+        return body
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@deserialize_to_instance
+class ValidationFailed(WsliError):
+    """Input does not have the right shape: types, required fields, lengths."""
+
+    http_status = 400
+    code = "validation_failed"
+
+
+@deserialize_to_instance
+class Unauthenticated(WsliError):
+    http_status = 401
+    code = "unauthenticated"
+
+
+@deserialize_to_instance
+class Forbidden(WsliError):
+    http_status = 403
+    code = "forbidden"
+
+
+@deserialize_to_instance
+class NotFound(WsliError):
+    http_status = 404
+    code = "not_found"
+
+
+@deserialize_to_instance
+class Conflict(WsliError):
+    """The request clashes with what exists: a duplicate, a stale state."""
+
+    http_status = 409
+    code = "conflict"
+
+
+@deserialize_to_instance
+class RuleViolation(WsliError):
+    """Well-formed input that a rule of the domain refuses (deadline, quota, …)."""
+
+    http_status = 422
+    code = "rule_violation"
+
+    def __init__(self, message: str, fields: dict | None = None, rule: str | None = None):
+        super().__init__(message, fields)
+        self.args = (message, self.fields, rule)
+        self.rule = rule
+
+    def to_dict(self) -> dict:
+        body = super().to_dict()
+        if self.rule:
+            body["rule"] = self.rule
+        return body
+
+
+def from_marshmallow(err) -> ValidationFailed:
+    """Turn a marshmallow ``ValidationError`` into our ``ValidationFailed``."""
+    messages = err.messages if isinstance(err.messages, dict) else {"_schema": err.messages}
+    names = ", ".join(sorted(str(k) for k in messages))
+    return ValidationFailed(f"invalid input: {names}", messages)
