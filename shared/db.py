@@ -136,6 +136,9 @@ def make_engine(uri: str, **kwargs) -> Engine:
 
         return engine
     if url.get_backend_name() == "postgresql":
+        if url.drivername == "postgresql":
+            # SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3; we ship psycopg2 (green via psycogreen)
+            url = url.set(drivername="postgresql+psycopg2")
         _make_psycopg_green()
         kwargs.setdefault("pool_size", 10)
         kwargs.setdefault("max_overflow", 10)
