@@ -10,12 +10,11 @@ _serial = itertools.count(100)
 
 def resident_id(region: str = "110101", birth: str = "19900307", gender: str = "male") -> str:
     """A valid GB 11643 number; the 17th digit's parity gives the gender."""
-    n = next(_serial) % 1000
-    seq = f"{n:03d}"
-    odd = int(seq[-1]) % 2 == 1
-    if (gender == "male") != odd:
-        seq = f"{(n + 1) % 1000:03d}"
-    first17 = region + birth + seq
+    n = next(_serial)
+    seq = f"{(2 * n + (1 if gender == 'male' else 0)) % 1000:03d}"
+    # vary the birth day too, so numbers stay unique past 500 per gender
+    day = int(birth[6:]) + (n // 500) % 20
+    first17 = region + birth[:6] + f"{day:02d}" + seq
     return first17 + ric.calc_check_digit(first17 + "0")
 
 

@@ -5,7 +5,7 @@ import base64
 import binascii
 import json
 
-from nameko.rpc import rpc
+from shared.entrypoints import rpc
 from sqlalchemy import func, select, text
 
 from shared.auth import STAFF, CallerProvider

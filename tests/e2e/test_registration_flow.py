@@ -1,0 +1,230 @@
+"""Registration through the gateway, as the center, units and regulators use it."""
+from __future__ import annotations
+
+import base64
+import uuid
+
+import pytest
+from sqlalchemy import text
+
+from shared.db import make_engine
+from tests.conftest import wait_for
+from tests.support import candidate_form, credit_code, resident_id
+
+pytestmark = pytest.mark.e2e
+
+PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64).decode()
+
+
+def open_cycle(admin, code, deadline="2026-12-31", **extra):
+    status, body = admin.post("/api/v1/cycles", {"code": code, "title": f"cycle {code}", "deadline": deadline, **extra})
+    assert status == 201, body
+    return body
+
+
+def new_unit(admin, kind="district_safety_office", district="东城"):
+    status, body = admin.post("/api/v1/units", {"name": f"unit-{uuid.uuid4().hex[:8]}", "kind": kind,
+                                                "district": district, "contact_phone": "13900001111"})
+    assert status == 201, body
+    return body
+
+
+def test_the_whole_approval_chain_emits_every_step(stack, admin, code):
+    open_cycle(admin, code)
+    unit = new_unit(admin)
+    unit_api = admin.as_(admin.token_for("unit", unit_id=unit["id"], name="东城区安委办"))
+
+    status, cand = unit_api.post("/api/v1/candidates", candidate_form(code, photo={"data_base64": PNG}))
+    assert status == 201, cand
+    assert cand["status"] == "submitted" and cand["unit_id"] == unit["id"]
+    assert cand["id_number"].count("*") == 11, "the ID number is masked in responses"
+    assert cand["photo_sha256"]
+
+    status, edited = unit_api.patch(f"/api/v1/candidates/{cand['id']}", {"title": "教授级高工",
+                                                                        "expected_version": cand["version"]})
+    assert status == 200 and edited["title"] == "教授级高工" and edited["version"] == cand["version"] + 1
+    status, stale = unit_api.patch(f"/api/v1/candidates/{cand['id']}", {"title": "x", "expected_version": 1})
+    assert status == 409, stale
+
+    status, sealed = unit_api.post(f"/api/v1/candidates/{cand['id']}/unit-approval",
+                                   {"signed_by": "王主任", "opinion": "同意推荐"})
+    assert status == 200 and sealed["status"] == "unit_approved"
+    assert sealed["unit_seal"]["signed_by"] == "王主任" and sealed["unit_seal"]["sealed_at"]
+
+    status, refused = unit_api.post(f"/api/v1/candidates/{cand['id']}/center-approval", {"signed_by": "x"})
+    assert status == 403, "a unit cannot approve for the center"
+    status, after_seal = unit_api.patch(f"/api/v1/candidates/{cand['id']}", {"title": "late edit"})
+    assert status == 422 and after_seal["rule"] == "status_transition"
+
+    status, approved = admin.post(f"/api/v1/candidates/{cand['id']}/center-approval",
+                                  {"signed_by": "中心", "opinion": "同意"})
+    assert status == 200 and approved["status"] == "approved"
+
+    status, trail = admin.get(f"/api/v1/audit/candidate/{cand['id']}")
+    assert [t["action"] for t in trail] == ["candidate.register", "candidate.edit", "candidate.unit_approve",
+                                            "candidate.center_approve"]
+    engine = make_engine(stack.registration_config["DB_URI"])
+    with engine.connect() as conn:
+        types = [r[0] for r in conn.execute(text(
+            "SELECT event_type FROM outbox WHERE subject = :s AND event_type LIKE '%candidate%' ORDER BY id"), {"s": str(cand["id"])})]
+        raw_id = conn.execute(text("SELECT id_number FROM candidates WHERE id = :i"), {"i": cand["id"]}).scalar()
+    engine.dispose()
+    assert types == ["wsli.registration.candidate_registered.v1", "wsli.registration.candidate_edited.v1",
+                     "wsli.registration.candidate_unit_approved.v1", "wsli.registration.candidate_approved.v1"]
+    assert "1101" not in raw_id, "ID numbers are encrypted at rest"
+
+
+def test_duplicate_id_in_a_cycle_is_409_and_allowed_in_another(admin, code):
+    open_cycle(admin, code)
+    other = code + "b"
+    open_cycle(admin, other)
+    unit = new_unit(admin)
+    person = resident_id()
+    status, _ = admin.post("/api/v1/candidates", candidate_form(code, person, unit_id=unit["id"]))
+    assert status == 201
+    status, body = admin.post("/api/v1/candidates", candidate_form(code, person, unit_id=unit["id"], name="李四"))
+    assert status == 409 and "id_number" in body["fields"]
+    status, _ = admin.post("/api/v1/candidates", candidate_form(other, person, unit_id=unit["id"]))
+    assert status == 201
+
+
+def test_late_forms_are_refused_with_the_rule(admin, code):
+    open_cycle(admin, code, deadline="2022-08-10")
+    unit = new_unit(admin)
+    status, body = admin.post("/api/v1/candidates", candidate_form(code, unit_id=unit["id"]))
+    assert status == 422
+    assert body["rule"] == "registration_deadline" and "2022-08-10" in body["message"]
+
+
+def test_rejection_and_withdrawal(admin, code):
+    open_cycle(admin, code)
+    unit = new_unit(admin, kind="insurer_branch", district=None)
+    unit_api = admin.as_(admin.token_for("unit", unit_id=unit["id"]))
+    _, a = unit_api.post("/api/v1/candidates", candidate_form(code))
+    _, b = unit_api.post("/api/v1/candidates", candidate_form(code))
+    status, rejected = unit_api.post(f"/api/v1/candidates/{a['id']}/rejection", {"signed_by": "王", "reason": "材料不全"})
+    assert status == 200 and rejected["status"] == "rejected" and rejected["rejected_stage"] == "unit"
+    unit_api.post(f"/api/v1/candidates/{b['id']}/unit-approval", {"signed_by": "王"})
+    status, body = unit_api.post(f"/api/v1/candidates/{b['id']}/rejection", {"signed_by": "王", "reason": "x"})
+    assert status == 403, "after the unit's seal only the center rejects"
+    status, withdrawn = unit_api.post(f"/api/v1/candidates/{b['id']}/withdrawal", {"reason": "本人工作调动"})
+    assert status == 200 and withdrawn["status"] == "withdrawn"
+    status, again = unit_api.post(f"/api/v1/candidates/{b['id']}/withdrawal", {"reason": "again"})
+    assert status == 422 and again["rule"] == "status_transition"
+
+
+def test_units_see_their_own_candidates_only(admin, code):
+    open_cycle(admin, code)
+    mine, theirs = new_unit(admin), new_unit(admin)
+    my_api = admin.as_(admin.token_for("unit", unit_id=mine["id"]))
+    their_api = admin.as_(admin.token_for("unit", unit_id=theirs["id"]))
+    _, their_candidate = their_api.post("/api/v1/candidates", candidate_form(code))
+    _, my_candidate = my_api.post("/api/v1/candidates", candidate_form(code))
+
+    status, body = my_api.get(f"/api/v1/candidates/{their_candidate['id']}")
+    assert status == 404, "another unit's candidate does not exist for me"
+    status, body = my_api.post(f"/api/v1/candidates/{their_candidate['id']}/unit-approval", {"signed_by": "x"})
+    assert status == 404
+    status, page = my_api.get("/api/v1/candidates", params={"cycle": code})
+    assert status == 200 and [c["id"] for c in page["items"]] == [my_candidate["id"]]
+    status, body = my_api.post("/api/v1/candidates", candidate_form(code, unit_id=theirs["id"]))
+    assert status == 403, "a unit nominates for itself only"
+    status, body = my_api.get(f"/api/v1/candidates/{my_candidate['id']}/identity")
+    assert status == 403, "only the center's staff may unmask"
+
+
+def test_another_agencys_token_is_refused(stack, admin):
+    from sqlalchemy.orm import Session
+
+    from gateway.tokens import create_token
+    engine = make_engine(stack.gateway_config["DB_URI"])
+    with Session(engine) as session:
+        foreign, _ = create_token(session, role="admin", agency="foshan")
+        session.commit()
+    engine.dispose()
+    status, body = admin.as_(foreign).get("/api/v1/cycles")
+    assert status == 403 and "foshan" in body["message"]
+
+
+def test_listing_filters_and_pagination(admin, code):
+    open_cycle(admin, code)
+    east, west = new_unit(admin, district="东城"), new_unit(admin, district="西城")
+    for i in range(5):
+        admin.post("/api/v1/candidates", candidate_form(code, unit_id=east["id"], name=f"东{i}"))
+    for i in range(3):
+        admin.post("/api/v1/candidates", candidate_form(code, unit_id=west["id"], name=f"西{i}"))
+    status, page1 = admin.get("/api/v1/candidates", params={"cycle": code, "per_page": 3, "page": 1})
+    _, page3 = admin.get("/api/v1/candidates", params={"cycle": code, "per_page": 3, "page": 3})
+    assert status == 200 and page1["total"] == 8 and len(page1["items"]) == 3 and len(page3["items"]) == 2
+    _, west_only = admin.get("/api/v1/candidates", params={"cycle": code, "district": "西城"})
+    assert {c["name"] for c in west_only["items"]} == {"西0", "西1", "西2"}
+    _, named = admin.get("/api/v1/candidates", params={"cycle": code, "q": "东3"})
+    assert [c["name"] for c in named["items"]] == ["东3"]
+    status, bad = admin.get("/api/v1/candidates", params={"per_page": 1000})
+    assert status == 400 and "per_page" in bad["fields"]
+
+
+def test_quota_report_flags_short_units_after_the_deadline(stack, admin, code):
+    open_cycle(admin, code)
+    short, full = new_unit(admin, district="丰台"), new_unit(admin, kind="insurer_branch", district=None)
+    for _ in range(5):
+        admin.post("/api/v1/candidates", candidate_form(code, unit_id=short["id"]))
+    for _ in range(6):
+        admin.post("/api/v1/candidates", candidate_form(code, unit_id=full["id"]))
+    _, report = admin.get(f"/api/v1/cycles/{code}/quota-report")
+    rows = {r["unit_id"]: r for r in report["rows"]}
+    assert rows[short["id"]]["nominated"] == 5 and rows[short["id"]]["shortfall"] == 1
+    assert rows[short["id"]]["flagged"] is False, "not flagged while the window is open"
+    assert rows[full["id"]]["shortfall"] == 0
+
+    status, _ = admin.patch(f"/api/v1/cycles/{code}", {"deadline": "2022-08-10"})
+    assert status == 200
+    _, closed = admin.get(f"/api/v1/cycles/{code}/quota-report")
+    rows = {r["unit_id"]: r for r in closed["rows"]}
+    assert closed["closed"] is True and rows[short["id"]]["flagged"] is True and rows[full["id"]]["flagged"] is False
+
+    status, dash = admin.get("/api/v1/dashboard", params={"cycle": code})
+    assert status == 200 and dash["missing"] == [] and dash["parts"]["quota_report"]["data"]["closed"] is True
+
+
+def test_enrolment_by_district_with_progress(admin):
+    year = 2018
+    status, loaded = admin.put("/api/v1/district-quotas", {"year": year})
+    assert status == 200 and loaded == {"year": 2018, "districts": 17, "total": 110210}
+    regulator = admin.as_(admin.token_for("regulator", district="通州"))
+    code = credit_code()
+
+    def enrol(api, role, district="通州", staff=50, unit_code=code):
+        return api.post("/api/v1/enrolments", {
+            "year": year, "role": role, "organised_by": "通州区住建委",
+            "unit": {"name": "某建筑公司", "credit_code": unit_code, "staff_count": staff,
+                     "operating_district": district, "registered_district": "朝阳"},
+            "person": {"name": "赵六", "id_number": resident_id(), "phone": "13700001111"}})
+
+    _, before = admin.get(f"/api/v1/enrolment-progress/{year}")
+    before_tongzhou = next(r for r in before["rows"] if r["district"] == "通州")["enrolled"]
+    status, principal = enrol(regulator, "principal")
+    assert status == 201, principal
+    assert principal["district"] == "通州" and "*" in principal["person_id_number"]
+    status, _ = enrol(regulator, "safety_manager")
+    assert status == 201
+    status, dup = enrol(regulator, "principal")
+    assert status == 409
+    status, small = enrol(admin, "principal", staff=9, unit_code=credit_code())
+    assert status == 422 and small["rule"] == "enrolment_staff_minimum"
+    status, elsewhere = enrol(regulator, "principal", district="海淀", unit_code=credit_code())
+    assert status == 403, "a district enrols units operating in it"
+    status, unknown = enrol(admin, "principal", district="雄安", unit_code=credit_code())
+    assert status == 422 and unknown["rule"] == "enrolment_district_unknown"
+
+    _, after = admin.get(f"/api/v1/enrolment-progress/{year}")
+    row = next(r for r in after["rows"] if r["district"] == "通州")
+    assert row["enrolled"] == before_tongzhou + 2 and row["quota"] == 7516
+    assert after["quota"] == 110210
+
+    status, cancelled = regulator.post(f"/api/v1/enrolments/{principal['id']}/cancellation", {"reason": "重复报名"})
+    assert status == 200 and cancelled["status"] == "cancelled"
+    status, again = enrol(regulator, "principal")
+    assert status == 201, "a cancelled enrolment frees its place"
+    _, mine = regulator.get("/api/v1/enrolments", params={"year": year})
+    assert mine["total"] >= 3 and {e["district"] for e in mine["items"]} == {"通州"}
