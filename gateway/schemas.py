@@ -9,7 +9,7 @@ from shared.auth import ROLES
 class TokenIn(Schema):
     role = fields.String(required=True, validate=validate.OneOf([r for r in ROLES if r != "public"]))
     name = fields.String(validate=validate.Length(min=1, max=100), load_default=None)
-    unit_id = fields.Integer(strict=True, validate=validate.Range(min=1), load_default=None)
+    unit_id = fields.Integer(strict=True, validate=validate.Range(min=1, max=2**53), load_default=None)
     district = fields.String(validate=validate.Length(min=1, max=40), load_default=None)
     person = fields.String(validate=validate.Length(min=1, max=64), load_default=None)
 

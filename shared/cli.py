@@ -20,7 +20,7 @@ from pathlib import Path
 
 from shared.config import REPO_ROOT, load_config
 
-VAR = REPO_ROOT / "var"
+VAR = Path(os.environ.get("WSLI_VAR_DIR") or REPO_ROOT / "var")  # pids and logs of `wsli up`
 RUN = VAR / "run"
 LOGS = VAR / "log"
 
@@ -203,7 +203,7 @@ def cmd_up(args) -> int:
         proc = subprocess.Popen([nameko, "run", "--config", str(c.config_path), c.service_path],
                                 cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         _pidfile(c.name).write_text(str(proc.pid))
-        print(f"started {c.name} (pid {proc.pid}), log var/log/{c.name}.log")
+        print(f"started {c.name} (pid {proc.pid}), log {LOGS / (c.name + '.log')}")
     url = f"http://{config['WEB_SERVER_ADDRESS']}"
     deadline = time.monotonic() + args.wait
     health = None
@@ -214,7 +214,7 @@ def cmd_up(args) -> int:
         time.sleep(0.5)
     if not health or health.get("status") != "ok":
         print(f"the stack did not become healthy within {args.wait:g}s: {health}", file=sys.stderr)
-        print("see var/log/*.log", file=sys.stderr)
+        print(f"see {LOGS}/*.log", file=sys.stderr)
         return 1
     print(json.dumps(health, ensure_ascii=False))
     print(f"\nwsli is up: {url}   (API under {url}/api/v1, OpenAPI at {url}/openapi.json)")

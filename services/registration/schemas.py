@@ -40,7 +40,7 @@ class UnitIn(Schema):
     contact_name = Text(50, load_default=None)
     contact_phone = MobilePhone(load_default=None)
 
-    @validates_schema
+    @validates_schema(skip_on_field_errors=False)
     def district_for_safety_office(self, data, **kwargs):
         if data.get("kind") == "district_safety_office" and not data.get("district"):
             raise ValidationError("required for a district safety office", "district")
@@ -74,10 +74,10 @@ _REQUIRED_ON_REGISTER = ("name", "email", "phone", "education", "id_number", "sc
 
 class CandidateIn(CandidateFields):
     cycle = fields.String(required=True, validate=CODE)
-    unit_id = fields.Integer(strict=True, validate=validate.Range(min=1), load_default=None,
+    unit_id = fields.Integer(strict=True, validate=validate.Range(min=1, max=2**53), load_default=None,
                              metadata={"description": "the nominating unit; a unit token's own unit by default"})
 
-    @validates_schema
+    @validates_schema(skip_on_field_errors=False)
     def required_fields(self, data, partial=None, **kwargs):
         missing = {f: ["Missing data for required field."] for f in _REQUIRED_ON_REGISTER if f not in data}
         if missing:
@@ -108,7 +108,7 @@ class CandidateQuery(Schema):
     per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=200))
     cycle = fields.String(validate=CODE)
     status = fields.String(validate=validate.OneOf(domain.STATUSES))
-    unit_id = fields.Integer(validate=validate.Range(min=1))
+    unit_id = fields.Integer(validate=validate.Range(min=1, max=2**53))
     district = Text(40)
     kind = fields.String(validate=validate.OneOf(list(domain.UNIT_KINDS)))
     q = Text(50, metadata={"description": "name contains"})

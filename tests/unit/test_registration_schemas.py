@@ -77,10 +77,6 @@ def test_each_required_form_field_is_named_when_missing(missing):
     assert missing in fields
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "schemas.py:80 CandidateIn.required_fields is a @validates_schema without skip_on_field_errors=False, "
-    "so marshmallow skips it whenever a field error exists: an empty form reports only 'cycle', and a form "
-    "with a bad phone does not report the missing fields"))
 def test_all_missing_form_fields_are_named_at_once():
     assert set(refused(schemas.CandidateIn, {})) == set(FORM_REQUIRED)
 
@@ -195,9 +191,6 @@ def test_other_unit_kinds_need_no_district():
     assert data["district"] is None
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "schemas.py:43 UnitIn.district_for_safety_office is a @validates_schema without "
-    "skip_on_field_errors=False: when any field is invalid the missing district is not reported"))
 def test_missing_district_is_named_alongside_other_errors():
     fields = refused(schemas.UnitIn, {"name": "朝阳区专职安全员", "kind": "district_safety_office",
                                       "contact_phone": "123"})

@@ -1,0 +1,114 @@
+"""Bad input never crashes anything: 4xx naming the field and the rule, never a 5xx."""
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from tests.support import candidate_form, resident_id
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def ready(admin, code):
+    admin.post("/api/v1/cycles", {"code": code, "title": "t", "deadline": "2026-12-31"})
+    _, unit = admin.post("/api/v1/units", {"name": f"u-{code}", "kind": "social_org"})
+    return code, unit["id"]
+
+
+def test_malformed_json_is_400(admin):
+    status, body = admin.post("/api/v1/cycles", raw=b'{"code": "2022",')
+    assert status == 400 and "_body" in body["fields"]
+    status, body = admin.post("/api/v1/cycles", raw=b"\xff\xfe garbage")
+    assert status == 400 and "_body" in body["fields"]
+    status, body = admin.post("/api/v1/cycles", raw=b'["not", "an", "object"]')
+    assert status == 400 and body["fields"] == {"_schema": ["must be a JSON object"]}
+
+
+@pytest.mark.parametrize("mutation, field, expected", [
+    ({"name": 123}, "name", "Not a valid string."),
+    ({"unit_id": "seven"}, "unit_id", "Not a valid integer."),
+    ({"name": "名" * 51}, "name", "between 1 and 50"),
+    ({"deeds": "事" * 5001}, "deeds", "between 1 and 5000"),
+    ({"recommendation_reason": ""}, "recommendation_reason", "between 1 and 2000"),
+    ({"id_number": "110101199003071234"}, "id_number", "check digit"),
+    ({"id_number": "110101900307123"}, "id_number", "18"),
+    ({"id_number": "1101011990030712"}, "id_number", "18 characters"),
+    ({"phone": "1234"}, "phone", ""),
+    ({"email": "not-an-email"}, "email", ""),
+    ({"birth_month": "1990-13"}, "birth_month", "YYYY-MM"),
+    ({"gender": "other"}, "gender", "Must be one of"),
+    ({"surprise": "field"}, "surprise", "Unknown field."),
+    ({"photo": {"data_base64": "!!!not base64!!!"}}, "photo.data_base64", "base64"),
+    ({"photo": {"data_base64": "R0lGODlhAQABAAAAACw="}}, "photo", "accepted"),
+])
+def test_each_bad_field_is_named(admin, ready, mutation, field, expected):
+    code, unit_id = ready
+    status, body = admin.post("/api/v1/candidates", dict(candidate_form(code, unit_id=unit_id), **mutation))
+    assert status == 400, body
+    assert field in body["fields"], body
+    assert expected in json.dumps(body["fields"][field], ensure_ascii=False)
+
+
+def test_missing_fields_are_all_named(admin, ready):
+    code, unit_id = ready
+    status, body = admin.post("/api/v1/candidates", {"cycle": code, "unit_id": unit_id})
+    assert status == 400
+    assert {"name", "email", "phone", "education", "id_number", "school_major", "employer_position", "deeds",
+            "recommendation_reason"} <= set(body["fields"])
+
+
+def test_form_disagreeing_with_the_id_number(admin, ready):
+    code, unit_id = ready
+    person = resident_id(birth="19851120", gender="female")
+    status, body = admin.post("/api/v1/candidates", candidate_form(
+        code, person, unit_id=unit_id, birth_month="1986-11", gender="male"))
+    assert status == 400 and set(body["fields"]) == {"birth_month", "gender"}
+
+
+def test_unknown_references_and_ids(admin, ready):
+    code, unit_id = ready
+    status, body = admin.post("/api/v1/candidates", candidate_form("NOPE", unit_id=unit_id))
+    assert status == 400 and "cycle" in body["fields"]
+    status, body = admin.post("/api/v1/candidates", candidate_form(code, unit_id=999999))
+    assert status == 400 and "unit_id" in body["fields"]
+    assert admin.get("/api/v1/candidates/abc")[0] == 400
+    assert admin.get("/api/v1/candidates/99999999999999999999999")[0] == 400
+    assert admin.get("/api/v1/candidates/424242")[0] == 404
+    assert admin.get("/api/v1/cycles/NOPE")[0] == 404
+    assert admin.get("/api/v1/no-such-route")[0] == 404
+    assert admin.delete("/api/v1/cycles")[0] == 405
+
+
+def test_oversized_body_is_413(admin):
+    status, body = admin.post("/api/v1/cycles", raw=b'{"x": "' + b"a" * (5 * 1024 * 1024) + b'"}')
+    assert status == 413
+
+
+def test_random_junk_never_reaches_a_500(admin, ready):
+    """A bounded fuzz: random JSON values in every field of every write route."""
+    code, unit_id = ready
+    rng = random.Random(20221010)
+    junk = [None, True, 0, -1, 2**70, 1.5, "", " ", "x" * 3000, "😀" * 60, [], [1, "a"], {}, {"$ne": 1},
+            "'; DROP TABLE candidates; --", "\u0000", "2022-02-30", "1990-00"]
+    form = candidate_form(code, unit_id=unit_id)
+    targets = [
+        ("POST", "/api/v1/candidates", form),
+        ("POST", "/api/v1/cycles", {"code": "Z1", "title": "t", "deadline": "2026-12-31", "minimums": {}}),
+        ("POST", "/api/v1/units", {"name": "n", "kind": "social_org", "district": "d"}),
+        ("PUT", "/api/v1/district-quotas", {"year": 2018, "districts": [{"district": "d", "quota": 1}]}),
+        ("POST", "/api/v1/enrolments", {"year": 2018, "role": "principal", "unit": {}, "person": {}}),
+        ("POST", "/api/v1/tokens", {"role": "unit", "unit_id": 1}),
+    ]
+    seen = set()
+    for _ in range(150):
+        method, path, template = rng.choice(targets)
+        body = dict(template)
+        for key in rng.sample(sorted(body), k=rng.randint(1, len(body))):
+            body[key] = rng.choice(junk)
+        status, answer = admin.call(method, path, body)
+        assert status < 500, (method, path, body, answer)
+        seen.add(status)
+    assert seen & {400, 409, 422}, "the junk was actually refused"
