@@ -50,6 +50,8 @@ class OutboxRelay:
                 published = self.publish_pending()
                 backoff = self.poll_seconds
             except Exception:  # broker or database away: the rows stay pending; never kill the service
+                if not self._running:
+                    return  # stopping: the connection was closed under us on purpose
                 log.exception("outbox relay failed; retrying in %.1fs", backoff)
                 self._close()
                 time.sleep(backoff)

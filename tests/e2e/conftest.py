@@ -65,7 +65,7 @@ class Stack:
         self.port = free_port()
         common = {"AMQP_URI": amqp_uri, "AGENCY_ID": AGENCY, "PII_KEYS": PII_KEY, "PII_INDEX_KEY": INDEX_KEY,
                   "serializer": "json", "max_workers": 10, "OUTBOX_POLL_SECONDS": 0.2,
-                  "FILE_STORE": str(self.dbs.tmp_path / "files"), "RPC_TIMEOUT_SECONDS": 10,
+                  "FILE_STORE": str(self.dbs.tmp_path / "files"), "RPC_TIMEOUT_SECONDS": 3,
                   "HEALTH_TIMEOUT_SECONDS": 1}
         self.registration_config = dict(common, DB_URI=self.dbs.migrated("registration"))
         self.gateway_config = dict(common, DB_URI=self.dbs.migrated("gateway"), BOOTSTRAP_TOKEN=self.bootstrap,

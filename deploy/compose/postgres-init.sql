@@ -1,0 +1,6 @@
+-- Runs once, when the postgres volume is first created: one database per component
+-- (each owns its schema and its Alembic history; nothing joins across them).
+-- A component added later needs its line here and, on an existing volume, a manual
+-- CREATE DATABASE: init scripts do not run again.
+CREATE DATABASE wsli_registration;
+CREATE DATABASE wsli_gateway;

@@ -1,0 +1,82 @@
+"""The gateway's own promises: health, OpenAPI, tokens, degradation when a service is down."""
+from __future__ import annotations
+
+import pytest
+from openapi_spec_validator import validate
+
+from gateway.routes import ROUTES
+from tests.conftest import wait_for
+
+pytestmark = pytest.mark.e2e
+
+
+def test_health_reports_every_service(stack):
+    status, body = stack.anonymous.get("/health")
+    assert status == 200
+    assert body["status"] == "ok" and body["agency"] == "beijing"
+    assert body["services"]["registration"]["status"] == "ok"
+    assert body["services"]["gateway"]["status"] == "ok"
+
+
+def test_openapi_is_valid_and_covers_every_route(stack):
+    status, doc = stack.anonymous.get("/openapi.json")
+    assert status == 200
+    validate(doc)
+    for route in ROUTES:
+        path = route.path.replace("<", "{").replace(">", "}")
+        assert route.method.lower() in doc["paths"][path], route.path
+    candidate_in = doc["components"]["schemas"]["Registration.CandidateIn"]
+    assert candidate_in["properties"]["name"]["maxLength"] == 50
+
+
+def test_tokens_are_required_and_revocable(admin):
+    anonymous = admin.as_(None)
+    assert anonymous.get("/api/v1/cycles")[0] == 401
+    assert admin.as_("wsli_made_up").get("/api/v1/cycles")[0] == 401
+    assert admin.call("GET", "/api/v1/cycles", headers={"Authorization": "Basic abc"})[0] == 401
+
+    status, minted = admin.post("/api/v1/tokens", {"role": "operator", "name": "中心-张"})
+    assert status == 201 and minted["token"].startswith("wsli_")
+    operator = admin.as_(minted["token"])
+    assert operator.get("/api/v1/cycles")[0] == 200
+    assert operator.post("/api/v1/tokens", {"role": "admin"})[0] == 403, "only admins mint tokens"
+    status, listed = admin.get("/api/v1/tokens")
+    assert minted["id"] in [t["id"] for t in listed] and all("token" not in t for t in listed)
+
+    status, revoked = admin.delete(f"/api/v1/tokens/{minted['id']}")
+    assert status == 200 and revoked["revoked_at"]
+    assert operator.get("/api/v1/cycles")[0] == 401
+
+    status, body = admin.post("/api/v1/tokens", {"role": "unit"})
+    assert status == 400 and "unit_id" in body["fields"], "a unit token names its unit"
+    status, body = admin.post("/api/v1/tokens", {"role": "public"})
+    assert status == 400 and "role" in body["fields"]
+
+
+def test_roles_without_business_get_403(admin):
+    expert = admin.as_(admin.token_for("expert", person="E-1"))
+    status, body = expert.get("/api/v1/candidates")
+    assert status == 403 and "expert" in body["message"]
+
+
+def test_a_service_down_degrades_instead_of_failing(stack):
+    """Runs last in this module: it stops registration for good."""
+    admin = stack.admin
+    status, _ = admin.post("/api/v1/cycles", {"code": "DOWN1", "title": "t", "deadline": "2026-12-31"})
+    assert status == 201
+    stack.registration.kill()
+
+    status, health = stack.anonymous.get("/health")
+    assert status == 200 and health["status"] == "degraded"
+    assert health["services"]["registration"]["status"] == "down"
+    assert health["services"]["gateway"]["status"] == "ok"
+
+    status, body = admin.get("/api/v1/cycles/DOWN1")
+    assert status == 503 and body["error"] == "service_unavailable"
+
+    status, dash = admin.get("/api/v1/dashboard", params={"cycle": "DOWN1", "year": 2018})
+    assert status == 200
+    assert set(dash["missing"]) == {"quota_report", "cycle", "enrolment_progress"}
+    assert all(p["status"] == "unavailable" for p in dash["parts"].values())
+    # the gateway itself still serves its own routes
+    assert admin.get("/api/v1/tokens")[0] == 200
