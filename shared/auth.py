@@ -62,6 +62,8 @@ class Principal:
         return cls(**{k: data.get(k) for k in cls.__dataclass_fields__ if k in data})
 
     def require(self, *roles: str) -> "Principal":
+        if self.role == FOREIGN:
+            raise Forbidden(f"a principal of agency {self.agency!r} has no access to this agency's records")
         if self.role not in roles:
             raise Forbidden(f"role {self.role!r} may not do this (needs one of: {', '.join(roles)})")
         return self
@@ -73,6 +75,7 @@ class Principal:
 
 
 SYSTEM = "system"
+FOREIGN = "foreign"  # a principal of another agency: sees and changes nothing here
 
 
 class CallerProvider(DependencyProvider):
@@ -92,6 +95,8 @@ class CallerProvider(DependencyProvider):
         principal = Principal.from_context(raw)
         if principal is None:
             return Principal(role=SYSTEM, agency=self.agency, name="system")
+        if principal.agency != self.agency:
+            return Principal(role=FOREIGN, agency=principal.agency, token_id=principal.token_id, name=principal.name)
         return principal
 
 

@@ -2,6 +2,7 @@
 
     wsli up | down | status          run the whole stack locally (SQLite under var/)
     wsli migrate [component ...]     apply Alembic migrations (a job, not a replica's start-up)
+    wsli rotate-pii                  re-encrypt personal data after a new key is put first
     wsli token create --role R ...   mint a bearer token and print it once
     wsli dlq list | replay | discard parked event messages
     wsli asyncapi [--check]          write or verify docs/asyncapi.yaml
@@ -51,6 +52,18 @@ def cmd_migrate(args) -> int:
 def _safe_uri(uri: str) -> str:
     from sqlalchemy.engine import make_url
     return make_url(uri).render_as_string(hide_password=True)
+
+
+def cmd_rotate_pii(args) -> int:
+    from shared.catalogue import COMPONENTS
+    from shared.migrate import db_uri_of, rotate_pii
+    from shared.pii import PiiVault
+
+    for c in COMPONENTS:
+        vault = PiiVault.from_config(load_config(c.config_path))
+        count = rotate_pii(c.models().Base.metadata, db_uri_of(c), vault)
+        print(f"{c.name}: re-encrypted {count} row(s) under the newest key")
+    return 0
 
 
 # ---- tokens -------------------------------------------------------------------------------------
@@ -268,6 +281,9 @@ def parser() -> argparse.ArgumentParser:
     mig = sub.add_parser("migrate", help="apply database migrations")
     mig.add_argument("components", nargs="*", help="default: all")
     mig.set_defaults(func=cmd_migrate)
+
+    sub.add_parser("rotate-pii", help="re-encrypt personal data under the first key of PII_KEYS").set_defaults(
+        func=cmd_rotate_pii)
 
     tok = sub.add_parser("token", help="API tokens")
     tok_sub = tok.add_subparsers(dest="token_command", required=True)

@@ -44,3 +44,37 @@ def run_env(metadata) -> None:
                 context.run_migrations()
     finally:
         engine.dispose()
+
+
+def rotate_pii(metadata, db_uri: str, vault) -> int:
+    """Re-encrypt every encrypted column under the vault's first key; returns rows rewritten.
+
+    Run after putting a new key first in ``PII_KEYS``; once it reports 0, the old
+    key can be dropped. Tokens are read and written raw (``type_coerce`` to Text
+    bypasses the column's own encryption), and a token no key opens stops the
+    run rather than being overwritten.
+    """
+    from sqlalchemy import Text, literal, select, type_coerce, update
+
+    from shared.db import make_engine
+    from shared.pii import EncryptedString
+
+    engine = make_engine(db_uri)
+    rewritten = 0
+    try:
+        for table in metadata.sorted_tables:
+            columns = [c for c in table.columns if isinstance(c.type, EncryptedString)]
+            if not columns:
+                continue
+            keys = list(table.primary_key.columns)
+            with engine.begin() as conn:
+                rows = conn.execute(select(*keys, *(type_coerce(c, Text).label(c.name) for c in columns))).mappings()
+                for row in rows.all():
+                    changes = {c.name: literal(vault.rotate(row[c.name]), Text) for c in columns
+                               if row[c.name] is not None and vault.needs_rotation(row[c.name])}
+                    if changes:
+                        conn.execute(update(table).where(*(k == row[k.name] for k in keys)).values(**changes))
+                        rewritten += 1
+    finally:
+        engine.dispose()
+    return rewritten

@@ -182,8 +182,9 @@ def exec_form(args: str) -> list[str]:
 def config_vars(c: Component) -> dict[str, dict]:
     """Env var -> {"default": bool, "keys": config keys it feeds}, from the file's text."""
     text = c.config_path.read_text(encoding="utf-8")
+    code = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
     found: dict[str, dict] = {}
-    for match in ENV_REF.finditer(text):
+    for match in ENV_REF.finditer(code):
         entry = found.setdefault(match.group(1), {"default": True, "keys": set()})
         entry["default"] = entry["default"] and match.group(2) is not None
 
