@@ -59,11 +59,20 @@ def openapi_document() -> dict:
             op["description"] = "Roles: " + ", ".join(route.roles)
         if not route.public:
             op["security"] = [{"bearer": []}]
-        if route.query is not None:
+        if route.query is not None and not route.upload:
             op["parameters"].append({"in": "query", "schema": route.query})
-        if route.body is not None:
+        if route.upload:
+            op["requestBody"] = {"required": True, "content": {"application/octet-stream": {
+                "schema": {"type": "string", "format": "binary"}}}}
+            op["parameters"].append({"in": "query", "name": "filename", "schema": {"type": "string"}})
+            if route.query is not None:
+                op["parameters"].append({"in": "query", "schema": route.query})
+        elif route.body is not None:
             op["requestBody"] = {"required": True, "content": {"application/json": {"schema": route.body}}}
-        if route.response is not None:
+        if route.file:
+            op["responses"][str(route.status)] = {"description": "A file download", "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}
+        elif route.response is not None:
             body = {"type": "array", "items": route.response} if route.many else route.response
             op["responses"][str(route.status)] = {"description": "OK", "content": {"application/json": {"schema": body}}}
         else:

@@ -5,10 +5,12 @@ so the table is the single source of both dispatch and the OpenAPI document.
 """
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import time
 import uuid
+from urllib.parse import quote
 
 import eventlet
 from nameko.exceptions import RemoteError, UnknownService
@@ -43,6 +45,11 @@ BODY_METHODS = ("POST", "PUT", "PATCH")
 class ServiceUnavailable(WsliError):
     http_status = 503
     code = "service_unavailable"
+
+
+class TooLarge(WsliError):
+    http_status = 413
+    code = "too_large"
 
 
 class Cluster(DependencyProvider):
@@ -88,6 +95,16 @@ class Authenticator(DependencyProvider):
 def json_response(body, status: int = 200) -> Response:
     return Response(json.dumps(body, ensure_ascii=False, default=str), status=status,
                     mimetype="application/json")
+
+
+def file_response(result: dict) -> Response:
+    data = base64.b64decode(result["data_base64"])
+    response = Response(data, status=200, mimetype=result["content_type"])
+    # RFC 6266: a plain fallback name plus the UTF-8 one (Chinese file names)
+    name = result["filename"]
+    fallback = name.encode("ascii", "replace").decode().replace("?", "_").replace('"', "")
+    response.headers["Content-Disposition"] = f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name)}"
+    return response
 
 
 def error_response(exc: WsliError) -> Response:
@@ -211,16 +228,23 @@ class GatewayService:
             return json_response({"error": "method_not_allowed",
                                   "message": f"use {', '.join(exc.valid_methods or [])}"}, 405)
         route = ROUTES[endpoint]
+        if not route.upload and request.content_length and request.content_length > MAX_BODY_BYTES:
+            return json_response({"error": "too_large", "message": f"body exceeds {MAX_BODY_BYTES} bytes"}, 413)
         return self._guard(request, lambda principal, req: self._forward(route, args, req), public=route.public)
 
     def _forward(self, route, args, request):
         call_args = [args[name] for name in route.path_args]
-        if route.method in BODY_METHODS:
+        if route.upload:
+            call_args.append(_upload_body(request, route.max_upload_bytes))
+        elif route.method in BODY_METHODS:
             call_args.append(_json_body(request))
         elif route.query is not None:
             call_args.append(dict(request.args.items()))
         call = self._start(route.service, route.rpc, *call_args)
-        return json_response(self._finish(route.service, call, self._rpc_timeout()), route.status)
+        result = self._finish(route.service, call, self._rpc_timeout())
+        if route.file:
+            return file_response(result)
+        return json_response(result, route.status)
 
     def _rpc_timeout(self) -> float:
         return float(self.config.get("RPC_TIMEOUT_SECONDS") or 15.0)
@@ -230,8 +254,6 @@ class GatewayService:
     def _guard(self, request, handler, public=False):
         """Authenticate, run, and turn every outcome into a JSON response."""
         try:
-            if request.content_length and request.content_length > MAX_BODY_BYTES:
-                return json_response({"error": "too_large", "message": f"body exceeds {MAX_BODY_BYTES} bytes"}, 413)
             principal = self.authenticate(request, self.db.session)
             self.db.session.rollback()  # release the connection before slow calls
             if principal.role == "public" and not public:
@@ -263,10 +285,21 @@ class GatewayService:
             raise
 
 
+def _upload_body(request, max_bytes: int) -> dict:
+    if request.content_length and request.content_length > max_bytes:
+        raise TooLarge(f"file exceeds {max_bytes} bytes")
+    raw = request.get_data(cache=False)
+    if len(raw) > max_bytes:
+        raise TooLarge(f"file exceeds {max_bytes} bytes")
+    return {"filename": request.args.get("filename") or "", "content_type": request.mimetype or "",
+            "data_base64": base64.b64encode(raw).decode("ascii"),
+            "query": {k: v for k, v in request.args.items() if k != "filename"}}
+
+
 def _json_body(request):
     raw = request.get_data(cache=False)
     if len(raw) > MAX_BODY_BYTES:
-        raise ValidationFailed("body too large", {"_body": [f"exceeds {MAX_BODY_BYTES} bytes"]})
+        raise TooLarge(f"body exceeds {MAX_BODY_BYTES} bytes")
     if not raw.strip():
         return {}
     try:

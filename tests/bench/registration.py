@@ -454,14 +454,14 @@ def run_backend(kind: str, args, outer: ExitStack, time_left) -> BackendResult:
 
         cycle = "B" + uuid.uuid4().hex[:8]
         tokens = set_up_units(world, cycle, args.concurrency)
-        warm = build_forms(cycle, args.count + args.concurrency)
+        forms = build_forms(cycle, args.count + args.concurrency)
         # a few forms first, outside the measurement: connections, RPC reply queues, caches
-        warm_up = post_forms(world.base_url, tokens, warm[:args.concurrency], args.concurrency, 60)
+        warm_up = post_forms(world.base_url, tokens, forms[:args.concurrency], args.concurrency, 60)
         if warm_up.errors:
             raise BenchError("warm-up registrations failed: " + "; ".join(warm_up.errors[:5]))
 
         print(f"[{kind}] posting {args.count} forms from {args.concurrency} clients ...", flush=True)
-        load = post_forms(world.base_url, tokens, warm[args.concurrency:], args.concurrency,
+        load = post_forms(world.base_url, tokens, forms[args.concurrency:], args.concurrency,
                           max(10.0, time_left() - EVENT_WAIT_S - 90))
         result.registered = len(load.created)
         result.per_second = len(load.created) / load.wall_s if load.wall_s else float("nan")
@@ -480,9 +480,9 @@ def run_backend(kind: str, args, outer: ExitStack, time_left) -> BackendResult:
     except Exception as exc:  # noqa: BLE001 - recorded, reported and turned into the exit status
         result.failure = f"{type(exc).__name__}: {exc}"
         print(f"[{kind}] FAILED: {result.failure}", file=sys.stderr)
-    finally:
-        print(f"[{kind}] stopping everything it started ...", flush=True)
-        cleanup.close()
+    # Ctrl-C and the time limit skip this: main() closes `outer` with those signals ignored
+    print(f"[{kind}] stopping everything it started ...", flush=True)
+    cleanup.close()
     return result
 
 

@@ -7,7 +7,7 @@ import pytest
 import requests
 
 from gateway.service import GatewayService
-from services.registration.service import RegistrationService
+from shared.catalogue import SERVICES
 from tests.conftest import AGENCY, DATABASES, INDEX_KEY, PII_KEY, Databases, free_port, wait_for
 
 
@@ -57,6 +57,8 @@ class Api:
 
 
 class Stack:
+    """Every service of the catalogue plus the gateway, each with its own fresh database."""
+
     def __init__(self, amqp_uri, kind, tmp_path_factory):
         from nameko.runners import ServiceRunner
         self.kind = kind
@@ -65,24 +67,35 @@ class Stack:
         self.port = free_port()
         common = {"AMQP_URI": amqp_uri, "AGENCY_ID": AGENCY, "PII_KEYS": PII_KEY, "PII_INDEX_KEY": INDEX_KEY,
                   "serializer": "json", "max_workers": 10, "OUTBOX_POLL_SECONDS": 0.2,
+                  "EVENT_RETRY_DELAYS_MS": "100,200",
                   "FILE_STORE": str(self.dbs.tmp_path / "files"), "RPC_TIMEOUT_SECONDS": 3,
-                  "HEALTH_TIMEOUT_SECONDS": 1}
-        self.registration_config = dict(common, DB_URI=self.dbs.migrated("registration"))
+                  "HEALTH_TIMEOUT_SECONDS": 1, "PUBLIC_BASE_URL": "http://127.0.0.1:%d" % self.port}
+        self.configs = {c.name: dict(common, DB_URI=self.dbs.migrated(c.name)) for c in SERVICES}
         self.gateway_config = dict(common, DB_URI=self.dbs.migrated("gateway"), BOOTSTRAP_TOKEN=self.bootstrap,
                                    WEB_SERVER_ADDRESS=f"127.0.0.1:{self.port}")
-        self.registration = ServiceRunner(self.registration_config)
-        self.registration.add_service(RegistrationService)
-        self.gateway = ServiceRunner(self.gateway_config)
-        self.gateway.add_service(GatewayService)
-        self.registration.start()
-        self.gateway.start()
+        self.runners = {}
+        for c in SERVICES:
+            self.runners[c.name] = ServiceRunner(self.configs[c.name])
+            self.runners[c.name].add_service(c.service())
+        self.runners["gateway"] = ServiceRunner(self.gateway_config)
+        self.runners["gateway"].add_service(GatewayService)
+        for runner in self.runners.values():
+            runner.start()
         self.base = f"http://127.0.0.1:{self.port}"
         self.admin = Api(self.base, self.bootstrap)
         self.anonymous = Api(self.base)
         wait_for(lambda: self.anonymous.get("/health")[1].get("status") == "ok", message="a healthy stack")
 
+    @property
+    def registration_config(self):
+        return self.configs["registration"]
+
+    @property
+    def registration(self):
+        return self.runners["registration"]
+
     def stop(self):
-        for runner in (self.gateway, self.registration):
+        for runner in reversed(list(self.runners.values())):
             try:
                 runner.kill()
             except Exception:  # already stopped by a test

@@ -1,39 +1,11 @@
-"""The HTTP surface: one table drives both dispatch and the OpenAPI document.
-
-A route forwards to ``service.method(*path_args, body)`` for writes and
-``service.method(*path_args, query)`` for reads with a query schema; the service
-validates. The gateway itself only authenticates, parses JSON and maps errors.
-"""
+"""Routes of the registration service."""
 from __future__ import annotations
-
-from dataclasses import dataclass, field
 
 from services.registration import schemas as reg
 
-
-@dataclass(frozen=True)
-class Route:
-    method: str
-    path: str               # werkzeug syntax: /api/v1/candidates/<int:candidate_id>
-    service: str
-    rpc: str
-    summary: str
-    tag: str
-    body: type | None = None
-    query: type | None = None
-    response: type | None = None
-    many: bool = False
-    status: int = 200
-    public: bool = False
-    roles: tuple[str, ...] = field(default=())   # documentation; services enforce
-
-    @property
-    def path_args(self) -> list[str]:
-        import re
-        return [m.split(":")[-1] for m in re.findall(r"<([^>]+)>", self.path)]
+from . import STAFF, Route
 
 
-STAFF = ("admin", "operator")
 R = "registration"
 
 ROUTES: list[Route] = [

@@ -1,0 +1,431 @@
+"""A small, realistic data set loaded through the gateway of a running stack, narrated as it goes.
+
+    make up && make demo
+    python -m tests.demo --url http://127.0.0.1:8000 --token <admin token>
+
+Everything goes through the HTTP API, as a unit, the operation center or a district
+regulator would use it: cycles, the five kinds of nominating unit, eight candidates
+and their seals, the rules that refuse bad forms, the 2018 district training quotas
+and a few enrolments, then the reports.
+
+It can run again on the same stack: what an earlier run created is found and reported
+as already there. It exits non-zero only when a call returns a status it did not expect.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import requests
+
+from tests.support import credit_code, resident_id
+
+REQUEST_TIMEOUT_S = 30
+MAX_PAGES = 50          # lookups page through at most this many pages of 200
+TODAY = datetime.now(ZoneInfo("Asia/Shanghai")).date()   # deadlines are Beijing dates
+
+# The five kinds of nominating unit; `key` is how the demo refers to them below.
+UNITS = [
+    {"key": "dongcheng", "name": "东城区应急管理局", "kind": "district_safety_office", "district": "东城",
+     "contact_name": "张伟", "contact_phone": "13901012345"},
+    {"key": "picc", "name": "人保财险北京分公司", "kind": "insurer_branch", "district": "西城",
+     "credit_code": credit_code(911100001), "contact_name": "刘洋", "contact_phone": "13801106789"},
+    {"key": "jiangong", "name": "北京朝阳建工集团有限公司", "kind": "insured_enterprise", "district": "朝阳",
+     "credit_code": credit_code(911100002), "contact_name": "孙磊", "contact_phone": "13611052233"},
+    {"key": "anxin", "name": "北京安信安全技术服务有限公司", "kind": "safety_service_org", "district": "海淀",
+     "credit_code": credit_code(911100003), "contact_name": "周敏", "contact_phone": "13511084455"},
+    {"key": "lantian", "name": "北京蓝天应急志愿服务队", "kind": "social_org", "district": "通州",
+     "contact_name": "吴强", "contact_phone": "13711126677"},
+]
+
+# tests.support numbers people with a per-process serial: the same calls in the same
+# order give the same ID numbers on every run, so a re-run finds its people again.
+# A region code must have existed in the birth year: 通州 was 通县 (110223, from 1982) until 1997.
+CANDIDATES = [
+    dict(unit="dongcheng", name="王建国", id_number=resident_id("110101", "19750412", "male"),
+         email="wangjianguo@example.com", phone="13910010001", title="高级工程师", education="硕士研究生",
+         school_major="中国矿业大学（北京） 安全技术及工程", employer_position="东城区应急管理局 安全生产科科长",
+         deeds="从事安全生产监管十五年，牵头辖区安责险宣传进企业活动，年均宣讲30余场。",
+         recommendation_reason="熟悉安责险政策与事故预防服务，讲解通俗易懂，企业反响好。"),
+    dict(unit="dongcheng", name="李秀英", id_number=resident_id("110101", "19820903", "female"),
+         email="lixiuying@example.com", phone="13910010002", title="工程师", education="本科",
+         school_major="首都经济贸易大学 安全工程", employer_position="东城区东华门街道 专职安全员",
+         deeds="负责街道沿街商户安全检查与培训，组织“安全生产月”宣讲12场。",
+         recommendation_reason="基层经验丰富，善于结合身边案例讲解。"),
+    dict(unit="dongcheng", name="陈立新", id_number=resident_id("110101", "19790115", "male"),
+         email="chenlixin@example.com", phone="13910010003", title=None, education="大专",
+         school_major="北京劳动保障职业学院 安全管理", employer_position="东城区安全生产执法队 队员",
+         deeds="参与执法检查，协助开展企业安全培训。", recommendation_reason="工作认真负责。"),
+    dict(unit="picc", name="刘晓燕", id_number=resident_id("110102", "19880621", "female"),
+         email="liuxiaoyan@example.com", phone="13810020001", title="经济师", education="本科",
+         school_major="中央财经大学 保险学", employer_position="人保财险北京分公司 安责险业务部 主管",
+         deeds="负责安责险承保与事故预防服务，为300余家企业讲解安责险条款与理赔流程。",
+         recommendation_reason="精通安责险条款与事故预防服务机制。"),
+    dict(unit="picc", name="赵志强", id_number=resident_id("110105", "19850308", "male"),
+         email="zhaozhiqiang@example.com", phone="13810020002", title="注册安全工程师", education="本科",
+         school_major="北京科技大学 安全工程", employer_position="人保财险北京分公司 风险管理部 风控工程师",
+         deeds="开展投保企业风险评估与隐患排查服务200余次。", recommendation_reason="专业扎实，现场经验丰富。"),
+    dict(unit="jiangong", name="孙海涛", id_number=resident_id("110105", "19800726", "male"),
+         email="sunhaitao@example.com", phone="13610030001", title="高级工程师", education="本科",
+         school_major="北京建筑大学 土木工程", employer_position="北京朝阳建工集团有限公司 安全总监",
+         deeds="组织集团各项目部班前安全讲话与应急演练，年培训作业人员2000余人次。",
+         recommendation_reason="熟悉建筑施工安全，能讲透安责险在企业中的作用。"),
+    dict(unit="anxin", name="周丽娟", id_number=resident_id("110108", "19900214", "female"),
+         email="zhoulijuan@example.com", phone="13510040001", title="注册安全工程师", education="硕士研究生",
+         school_major="北京理工大学 安全科学与工程", employer_position="北京安信安全技术服务有限公司 技术负责人",
+         deeds="为安责险投保企业提供事故预防技术服务，编写《小微企业安全生产手册》。",
+         recommendation_reason="技术功底扎实，表达清晰。"),
+    dict(unit="lantian", name="吴俊峰", id_number=resident_id("110223", "19930519", "male"),
+         email="wujunfeng@example.com", phone="13710050001", title=None, education="本科",
+         school_major="北京联合大学 应急管理", employer_position="北京蓝天应急志愿服务队 副队长",
+         deeds="带领志愿者走进社区开展应急避险与安全生产宣传40余场。",
+         recommendation_reason="热心公益，宣讲感染力强。"),
+]
+LATE_ID = resident_id("110101", "19870911", "female")
+PERSON = {c["name"]: c for c in CANDIDATES}
+
+# Two enterprises, each enrolling its principal person and its safety manager (seed 004).
+ENROLMENTS = [
+    {"district": "朝阳", "organised_by": "朝阳区住房和城乡建设委员会",
+     "unit": {"name": "北京朝阳建工集团有限公司", "credit_code": credit_code(911100002), "staff_count": 320,
+              "operating_district": "朝阳", "registered_district": "朝阳", "industry": "建筑施工"},
+     "people": {"principal": ("郑国华", resident_id("110105", "19680302", "male"), "13601050011"),
+                # the same person as the lecturer candidate: one ID number
+                "safety_manager": ("孙海涛", PERSON["孙海涛"]["id_number"], PERSON["孙海涛"]["phone"])}},
+    {"district": "通州", "organised_by": "通州区交通局",
+     "unit": {"name": "北京通运物流有限公司", "credit_code": credit_code(911100004), "staff_count": 86,
+              "operating_district": "通州", "registered_district": "通州", "industry": "道路货物运输"},
+     "people": {"principal": ("马春生", resident_id("110101", "19720817", "male"), "13701120022"),
+                "safety_manager": ("何静", resident_id("110223", "19890124", "female"), "13701120033")}},
+]
+ROLE_LABEL = {"principal": "主要负责人", "safety_manager": "安全生产管理人员"}
+
+
+class Unreachable(Exception):
+    pass
+
+
+class Demo:
+    def __init__(self, base: str, admin_token: str):
+        self.base = base.rstrip("/")
+        self.admin = admin_token
+        self.session = requests.Session()
+        self.unexpected: list[str] = []
+
+    # ---- HTTP ---------------------------------------------------------------------------------
+
+    def call(self, method: str, path: str, body=None, token: str | None = None, params=None):
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token or self.admin}"}
+        try:
+            response = self.session.request(method, self.base + path, params=params, headers=headers,
+                                            data=None if body is None else json.dumps(body), timeout=REQUEST_TIMEOUT_S)
+        except requests.RequestException as exc:
+            raise Unreachable(f"{method} {path}: {exc}") from None
+        try:
+            return response.status_code, response.json()
+        except ValueError:
+            return response.status_code, response.text
+
+    def expect(self, what: str, status: int, body, *allowed: int) -> bool:
+        """False, recorded and explained when the status is not one this step allows."""
+        if status in allowed:
+            return True
+        self.unexpected.append(f"{what}: HTTP {status}")
+        print(f"  ✗ {what}：意外的 HTTP {status}（预期 {'/'.join(map(str, allowed))}）— {brief(body)}")
+        return False
+
+    def fail(self, what: str, body) -> None:
+        self.unexpected.append(what)
+        print(f"  ✗ {what} — {brief(body)}")
+
+    def find(self, path: str, params: dict, match) -> dict | None:
+        """The first listed item that ``match``es, paging through a bounded number of pages."""
+        for page in range(1, MAX_PAGES + 1):
+            status, body = self.call("GET", path, params=dict(params, page=page, per_page=200))
+            if not self.expect(f"查询 {path}", status, body, 200):
+                return None
+            for item in body["items"]:
+                if match(item):
+                    return item
+            if page * body["per_page"] >= body["total"]:
+                return None
+        return None
+
+    # ---- the story ----------------------------------------------------------------------------
+
+    def run(self) -> None:
+        current = self.cycles()
+        units = self.units()
+        unit_token = self.unit_token(units["dongcheng"])
+        candidates = self.candidates(current, units, unit_token)
+        self.workflow(candidates, unit_token)
+        self.rules(current, units, candidates)
+        self.enrolment()
+        self.reports(current)
+
+    def cycles(self) -> str:
+        heading("1. 培养周期")
+        year = TODAY.year
+        wanted = [(str(year), f"{year}年北京安责险金牌宣讲员培养计划", f"{year}-12-31"),
+                  ("2022", "2022年北京安责险金牌宣讲员培养计划", "2022-08-10")]
+        for code, title, deadline in wanted:
+            status, body = self.call("POST", "/api/v1/cycles", {"code": code, "title": title, "deadline": deadline})
+            if status == 201:
+                print(f"  ✓ 新建周期 {code}「{title}」，截止 {deadline}（{'报名中' if body['open'] else '已截止'}）")
+            elif status == 409:
+                got, existing = self.call("GET", f"/api/v1/cycles/{code}")
+                if self.expect(f"读取周期 {code}", got, existing, 200):
+                    state = "报名中" if existing["open"] else "已截止"
+                    print(f"  • 周期 {code} 已存在（之前运行过），截止 {existing['deadline']}（{state}）")
+            else:
+                self.expect(f"新建周期 {code}", status, body, 201, 409)
+        return str(year)
+
+    def units(self) -> dict[str, dict]:
+        heading("2. 推荐单位（五类）")
+        found = {}
+        for spec in UNITS:
+            payload = {k: v for k, v in spec.items() if k != "key"}
+            status, body = self.call("POST", "/api/v1/units", payload)
+            if status == 201:
+                print(f"  ✓ #{body['id']} {body['name']}（{body['kind_label']}，{body['district']}）")
+                found[spec["key"]] = body
+            elif status == 409:
+                unit = self.find("/api/v1/units", {"kind": spec["kind"]}, lambda u: u["name"] == spec["name"])
+                if unit:
+                    print(f"  • #{unit['id']} {unit['name']} 已存在（之前运行过）")
+                    found[spec["key"]] = unit
+                else:
+                    self.fail(f"单位 {spec['name']} 返回 409，但在列表中找不到", body)
+            else:
+                self.expect(f"登记单位 {spec['name']}", status, body, 201, 409)
+        if len(found) < len(UNITS):
+            raise Stop("单位没有全部就绪，后面的步骤依赖它们")
+        return found
+
+    def unit_token(self, unit: dict) -> str:
+        heading("3. 单位令牌")
+        status, body = self.call("POST", "/api/v1/tokens", {"role": "unit", "unit_id": unit["id"], "name": unit["name"]})
+        if not self.expect("签发单位令牌", status, body, 201):
+            raise Stop("没有单位令牌")
+        print(f"  ✓ 为 {unit['name']} 签发单位令牌 {body['prefix']}…（只能为本单位报名、盖章）")
+        return body["token"]
+
+    def candidates(self, cycle: str, units: dict, unit_token: str) -> dict[str, dict]:
+        heading(f"4. 报名：{cycle} 周期的八名候选人")
+        registered = {}
+        for person in CANDIDATES:
+            unit = units[person["unit"]]
+            form = {k: v for k, v in person.items() if k != "unit" and v is not None}
+            form["cycle"] = cycle
+            if person["unit"] == "dongcheng":
+                token = unit_token          # the unit submits its own forms
+            else:
+                token, form["unit_id"] = None, unit["id"]   # the center enters a paper form for the unit
+            status, body = self.call("POST", "/api/v1/candidates", form, token=token)
+            if status == 201:
+                print(f"  ✓ #{body['id']} {body['name']}（{gender(body)}，{body['birth_month']}，"
+                      f"身份证 {body['id_number']}）由 {unit['name']} 推荐")
+                registered[person["name"]] = body
+            elif status == 409:
+                found = self.find("/api/v1/candidates", {"cycle": cycle, "unit_id": unit["id"], "q": person["name"]},
+                                  lambda c, n=person["name"]: c["name"] == n)
+                if found:
+                    print(f"  • {person['name']} 已报名（#{found['id']}，状态 {found['status']}）")
+                    registered[person["name"]] = found
+                else:
+                    self.fail(f"{person['name']} 报名返回 409，但在列表中找不到", body)
+            else:
+                self.expect(f"{person['name']} 报名", status, body, 201, 409)
+        return registered
+
+    def workflow(self, candidates: dict, unit_token: str) -> None:
+        heading("5. 盖章、审核与驳回")
+        self.seal(candidates.get("王建国"), "unit", "东城区应急管理局 张伟", "同意推荐", unit_token)
+        self.seal(candidates.get("李秀英"), "unit", "东城区应急管理局 张伟", "同意推荐", unit_token)
+        self.seal(candidates.get("刘晓燕"), "unit", "人保财险北京分公司 刘洋", "同意推荐（纸质表已盖章）", None)
+        self.seal(candidates.get("王建国"), "center", "运营中心 审核组", "同意，进入基础培训", None)
+        self.seal(candidates.get("刘晓燕"), "center", "运营中心 审核组", "同意", None)
+        self.reject(candidates.get("陈立新"), "东城区应急管理局 张伟", "推荐材料不全：缺少近两年参加宣讲活动的情况说明",
+                    unit_token)
+
+    def seal(self, candidate, stage: str, signed_by: str, opinion: str, token) -> None:
+        if candidate is None:
+            return
+        label, path, needs, done = {
+            "unit": ("单位盖章", "unit-approval", "submitted", ("unit_approved", "approved")),
+            "center": ("中心审核通过", "center-approval", "unit_approved", ("approved",)),
+        }[stage]
+        status_now = self.current_status(candidate)
+        if status_now in done:
+            print(f"  • {candidate['name']}：{label} 已完成（当前状态 {status_now}）")
+            return
+        status, body = self.call("POST", f"/api/v1/candidates/{candidate['id']}/{path}",
+                                 {"signed_by": signed_by, "opinion": opinion}, token=token)
+        if self.expect(f"{candidate['name']} {label}", status, body, 200):
+            print(f"  ✓ {candidate['name']}：{label}（{signed_by}：{opinion}）→ 状态 {body['status']}")
+
+    def reject(self, candidate, signed_by: str, reason: str, token) -> None:
+        if candidate is None:
+            return
+        if self.current_status(candidate) == "rejected":
+            print(f"  • {candidate['name']}：已被驳回（之前运行过）")
+            return
+        status, body = self.call("POST", f"/api/v1/candidates/{candidate['id']}/rejection",
+                                 {"signed_by": signed_by, "reason": reason}, token=token)
+        if self.expect(f"驳回 {candidate['name']}", status, body, 200):
+            stage = "单位" if body["rejected_stage"] == "unit" else "中心"
+            print(f"  ✓ {candidate['name']}：被{stage}驳回，理由：{body['rejection_reason']}")
+
+    def current_status(self, candidate) -> str | None:
+        status, body = self.call("GET", f"/api/v1/candidates/{candidate['id']}")
+        return body.get("status") if status == 200 and isinstance(body, dict) else None
+
+    def rules(self, cycle: str, units: dict, candidates: dict) -> None:
+        heading("6. 规则校验（这些请求应当被拒绝）")
+        dongcheng = units["dongcheng"]["id"]
+        base = {k: v for k, v in CANDIDATES[1].items() if k not in ("unit", "id_number") and v is not None}
+
+        status, body = self.call("POST", "/api/v1/candidates",
+                                 dict(base, cycle="2022", unit_id=dongcheng, name="黄丽", id_number=LATE_ID))
+        if self.expect("逾期报名 2022 周期", status, body, 422):
+            print(f"  ✓ 422 逾期报名被拒：规则 {body.get('rule')} — {body.get('message')}")
+
+        first = CANDIDATES[0]
+        status, body = self.call("POST", "/api/v1/candidates",
+                                 dict(base, cycle=cycle, unit_id=dongcheng, name="王建民", id_number=first["id_number"]))
+        if self.expect("同一身份证重复报名", status, body, 409):
+            print(f"  ✓ 409 同一身份证号在 {cycle} 周期已报名（{first['name']}）："
+                  f"{'; '.join(body.get('fields', {}).get('id_number', [body.get('message', '')]))}")
+
+        malformed = first["id_number"][:-1] + ("0" if first["id_number"][-1] != "0" else "1")
+        status, body = self.call("POST", "/api/v1/candidates",
+                                 dict(base, cycle=cycle, unit_id=dongcheng, name="钱多多", id_number=malformed))
+        if self.expect("身份证号校验位错误", status, body, 400):
+            print(f"  ✓ 400 身份证号 {malformed} 不合法：id_number → "
+                  f"{'; '.join(body.get('fields', {}).get('id_number', ['?']))}")
+
+    def enrolment(self) -> None:
+        heading("7. 2018 年区级培训名额与报名")
+        status, body = self.call("PUT", "/api/v1/district-quotas", {"year": 2018})
+        if self.expect("加载 2018 年区级名额", status, body, 200):
+            print(f"  ✓ 已加载 {body['year']} 年名额表：{body['districts']} 个区，合计 {body['total']:,} 人")
+        for plan in ENROLMENTS:
+            district = plan["district"]
+            status, body = self.call("POST", "/api/v1/tokens",
+                                     {"role": "regulator", "district": district, "name": f"{district}区应急管理局"})
+            if not self.expect(f"签发{district}区监管令牌", status, body, 201):
+                continue
+            regulator = body["token"]
+            for role, (name, id_number, phone) in plan["people"].items():
+                status, body = self.call("POST", "/api/v1/enrolments", {
+                    "year": 2018, "role": role, "organised_by": plan["organised_by"], "unit": plan["unit"],
+                    "person": {"name": name, "id_number": id_number, "phone": phone}}, token=regulator)
+                who = f"{plan['unit']['name']} {ROLE_LABEL[role]} {name}"
+                if status == 201:
+                    print(f"  ✓ #{body['id']} {district}：{who}（{body['person_id_number']}）")
+                elif self.expect(f"报名 {who}", status, body, 201, 409):
+                    print(f"  • {district}：{who} 已报名（之前运行过）")
+
+    def reports(self, cycle: str) -> None:
+        heading(f"8. 名额报告：{cycle} 周期未达最低推荐数的单位")
+        status, body = self.call("GET", f"/api/v1/cycles/{cycle}/quota-report")
+        if self.expect("名额报告", status, body, 200):
+            short = [r for r in body["rows"] if r["shortfall"]]
+            print(f"  共推荐 {body['nominated']} 人；{body['units_short']} 个单位未达最低数"
+                  f"{'（已截止，已标记 ' + str(body['units_flagged']) + ' 个）' if body['closed'] else '（报名中，暂不标记）'}")
+            for r in short:
+                print(f"    - {r['unit_name']}（{r['district'] or '—'}）：已推荐 {r['nominated']} / 最低 {r['minimum']}，"
+                      f"还差 {r['shortfall']}{'  ⚑ 已标记' if r['flagged'] else ''}")
+        status, body = self.call("GET", "/api/v1/cycles/2022/quota-report")
+        if self.expect("2022 名额报告", status, body, 200):
+            print(f"  2022 周期（{'已截止' if body['closed'] else '报名中'}）：{body['units_flagged']} 个单位因未达最低数被标记")
+
+        heading("9. 2018 年培训报名进度（本次涉及的区）")
+        status, body = self.call("GET", "/api/v1/enrolment-progress/2018")
+        if self.expect("报名进度", status, body, 200):
+            touched = {plan["district"] for plan in ENROLMENTS}
+            for r in body["rows"]:
+                if r["district"] in touched:
+                    print(f"  {r['district']}：已报名 {r['enrolled']:,} / 名额 {r['quota']:,}（{r['percent']}%），"
+                          f"剩余 {r['remaining']:,}")
+            print(f"  全市：已报名 {body['enrolled']:,} / 名额 {body['quota']:,}（{body['percent']}%）")
+
+        heading("10. 健康检查 /health")
+        status, body = self.call("GET", "/health")
+        if self.expect("健康检查", status, body, 200):
+            parts = "，".join(f"{name} {s['status']}" for name, s in body["services"].items())
+            print(f"  {body['status']}（机构 {body['agency']}）：{parts}")
+
+
+class Stop(Exception):
+    """A step the rest depends on did not work; the reason was printed already."""
+
+
+def heading(text: str) -> None:
+    print(f"\n== {text} ==")
+
+
+def gender(candidate: dict) -> str:
+    return {"male": "男", "female": "女"}.get(candidate.get("gender"), "?")
+
+
+def brief(body) -> str:
+    text = json.dumps(body, ensure_ascii=False) if not isinstance(body, str) else body
+    return text if len(text) <= 300 else text[:300] + "…"
+
+
+def admin_token(args) -> str:
+    """--token, else $WSLI_TOKEN, else a new admin token minted in the local gateway database."""
+    if args.token or os.environ.get("WSLI_TOKEN"):
+        return args.token or os.environ["WSLI_TOKEN"]
+    wsli = Path(sys.executable).with_name("wsli")
+    print("未提供令牌（--token 或 WSLI_TOKEN）：运行 `wsli token create --role admin --name demo` 新建一个管理员令牌，"
+          "它写入本机网关数据库（gateway/config.yml 的 DB_URI，可由 GATEWAY_DB_URI 覆盖）。")
+    done = subprocess.run([str(wsli), "token", "create", "--role", "admin", "--name", "demo"],
+                          capture_output=True, text=True, timeout=60)
+    if done.returncode != 0 or not done.stdout.strip():
+        raise SystemExit(f"wsli token create failed ({done.returncode}): {done.stderr.strip()}")
+    token = done.stdout.strip().splitlines()[0]
+    print(f"  新令牌 {token[:12]}…（{done.stderr.strip().lstrip('# ')}）")
+    return token
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m tests.demo", description=__doc__.split("\n\n")[0])
+    p.add_argument("--url", default="http://127.0.0.1:8000", help="the gateway (default http://127.0.0.1:8000)")
+    p.add_argument("--token", help="an admin token (default: $WSLI_TOKEN, else one is minted with `wsli token create`)")
+    args = p.parse_args(argv)
+
+    print(f"wsli 演示数据 → {args.url}（今天 {TODAY.isoformat()}，北京时间）")
+    demo = Demo(args.url, admin_token(args))
+    try:
+        status, body = demo.call("GET", "/api/v1/cycles")
+        if status == 401:
+            print(f"令牌被拒绝（HTTP 401：{brief(body)}）。若令牌是 `wsli token create` 新建的，"
+                  "它写入的网关数据库必须是 --url 这个网关所用的（同样的 GATEWAY_DB_URI）。")
+            return 1
+        demo.run()
+    except Unreachable as exc:
+        print(f"\n无法连接网关：{exc}\n先启动：make up（或用 --url 指向正在运行的网关）")
+        return 2
+    except Stop as exc:
+        print(f"\n中止：{exc}")
+
+    if demo.unexpected:
+        print(f"\n✗ {len(demo.unexpected)} 个请求返回了意外的状态：")
+        for line in demo.unexpected:
+            print(f"  - {line}")
+        return 1
+    print("\n✓ 演示完成：所有请求都返回了预期的状态。")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
