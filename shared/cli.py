@@ -237,7 +237,7 @@ def cmd_up(args) -> int:
 
 def cmd_down(args) -> int:
     running = _running()
-    for name, pid in running.items():
+    for pid in running.values():
         try:
             os.killpg(pid, signal.SIGTERM)
         except OSError:

@@ -10,9 +10,8 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import threading
 import weakref
-from datetime import datetime, timezone
+from datetime import timezone
 from pathlib import Path
 
 from nameko.extensions import DependencyProvider

@@ -5,7 +5,6 @@ import pytest
 from openapi_spec_validator import validate
 
 from gateway.routes import ROUTES
-from tests.conftest import wait_for
 
 pytestmark = pytest.mark.e2e
 

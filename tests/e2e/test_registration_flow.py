@@ -8,7 +8,6 @@ import pytest
 from sqlalchemy import text
 
 from shared.db import make_engine
-from tests.conftest import wait_for
 from tests.support import candidate_form, credit_code, resident_id
 
 pytestmark = pytest.mark.e2e

@@ -6,7 +6,7 @@ platform's real delivery path.
 """
 from __future__ import annotations
 
-from sqlalchemy import Column, Integer, String, Table
+from sqlalchemy import Column, String, Table
 
 from shared.db import BigId, Database, PlatformTables, new_metadata, transactional
 from shared.subscriber import subscribe

@@ -15,7 +15,6 @@ from shared import dlq
 from shared.catalogue import component
 from shared.db import create_all, make_engine as create_engine
 from shared.events import build_envelope, specs_for
-from shared.subscriber import DLQ
 from shared.workdays import utcnow
 from tests.conftest import ADMIN, rpc, wait_for
 from tests.integration import ledger
