@@ -50,7 +50,7 @@ def build() -> dict:
             "subscribe": {
                 "operationId": f"on_{es.service}_{es.name}_v{es.version}",
                 "bindings": {"amqp": {"is": "routingKey", "exchange": {
-                    "name": es.exchange, "type": "topic", "durable": True, "autoDelete": False, "vhost": "/"},
+                    "name": es.exchange, "type": "topic", "durable": True, "autoDelete": False, "vhost": "{agency}"},
                     "bindingVersion": "0.2.0"}},
                 "message": {"$ref": f"#/components/messages/{name}"},
             },

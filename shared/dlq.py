@@ -6,6 +6,8 @@ failed from with its retry count reset, then acknowledges it in the DLQ.
 """
 from __future__ import annotations
 
+import hashlib
+
 from kombu import Connection, Producer
 
 from shared.subscriber import (
@@ -14,14 +16,31 @@ from shared.subscriber import (
 from shared.workdays import utcnow
 
 
+def _identity(message) -> tuple[str, str]:
+    """(dlq id, queue it failed from), also for messages the broker dead-lettered by policy.
+
+    Those carry RabbitMQ's ``x-death`` header instead of ours; their id is derived
+    from the message id or the body so that it is stable across listings.
+    """
+    headers = message.headers or {}
+    if headers.get(H_DLQ_ID):
+        return headers[H_DLQ_ID], headers.get(H_QUEUE, "")
+    deaths = headers.get("x-death") or []
+    queue = deaths[0].get("queue", "") if deaths else ""
+    body = message.body if isinstance(message.body, (bytes, bytearray)) else str(message.body).encode()
+    stable = message.properties.get("message_id") or hashlib.sha256(body).hexdigest()[:32]
+    return f"broker-{stable}", queue
+
+
 def _summary(message) -> dict:
     headers = message.headers or {}
     body = message.body if isinstance(message.body, (bytes, bytearray)) else str(message.body).encode()
+    dlq_id, queue = _identity(message)
     return {
-        "dlq_id": headers.get(H_DLQ_ID, ""),
+        "dlq_id": dlq_id,
         "message_id": message.properties.get("message_id"),
         "type": message.properties.get("type"),
-        "queue": headers.get(H_QUEUE, ""),
+        "queue": queue,
         "handler": headers.get(H_HANDLER, ""),
         "error_type": headers.get(H_ERROR_TYPE, ""),
         "error": str(headers.get(H_ERROR, "")).split("\n", 1)[0],
@@ -56,13 +75,13 @@ def _act(amqp_uri: str, ids: set[str] | None, replay: bool, limit: int = 100000)
             if message is None:
                 break
             headers = dict(message.headers or {})
-            if ids is not None and headers.get(H_DLQ_ID) not in ids:
+            dlq_id, target = _identity(message)
+            if ids is not None and dlq_id not in ids:
                 continue
             if replay:
-                target = headers.get(H_QUEUE)
                 if not target:
                     continue  # nowhere to send it back to: leave it parked
-                clean = {k: v for k, v in headers.items() if not k.startswith("x-wsli-")}
+                clean = {k: v for k, v in headers.items() if not k.startswith("x-wsli-") and k != "x-death"}
                 clean["x-wsli-replayed-at"] = utcnow().isoformat()
                 producer.publish(
                     message.body, exchange="", routing_key=target,

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from services.registration.models import platform as reg_platform
 from services.registration.service import RegistrationService
 from shared import dlq
+from shared.subscriber import DLQ
 from shared.catalogue import component
 from shared.db import create_all, make_engine as create_engine
 from shared.events import build_envelope, specs_for
@@ -185,3 +186,22 @@ def test_events_carry_the_cloudevents_envelope(databases, base_config, runners, 
     assert body["data"]["cycle"] == "ENV1"
     assert message.properties["message_id"] == body["id"]
     uuid.UUID(body["id"])
+
+
+def test_messages_the_broker_dead_lettered_can_be_replayed_too(
+        databases, base_config, runners, ledger_db, amqp_uri, empty_dlq):
+    """A queue policy (deploy/rabbitmq) may park messages without our headers: x-death says where from."""
+    runners(base_config(ledger_db), ledger.LedgerService)
+    env, body = envelope_bytes("by-policy")
+    origin = "evt-registration-cycle_created--ledger.on_cycle_created"
+    with Connection(amqp_uri, transport_options={"confirm_publish": True}) as conn:
+        from shared.subscriber import dlq_queue
+        channel = conn.default_channel
+        dlq_queue()(channel).declare()
+        Producer(channel).publish(body, exchange="", routing_key=DLQ, content_type="application/json",
+                                  content_encoding="utf-8", message_id=env["id"], delivery_mode=2,
+                                  headers={"x-death": [{"queue": origin, "reason": "rejected", "count": 1}]})
+    parked = wait_for(lambda: dlq.list_parked(amqp_uri), message="the parked message")
+    assert parked[0]["queue"] == origin and parked[0]["dlq_id"] == f"broker-{env['id']}"
+    assert dlq.replay(amqp_uri, [parked[0]["dlq_id"]]) == 1
+    wait_for(lambda: recorded(ledger_db, "by-policy") == ["by-policy"], message="the replayed event")

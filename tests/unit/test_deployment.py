@@ -518,9 +518,8 @@ def test_k8s_every_pod_is_the_one_image():
 
 def test_k8s_ingress_reaches_the_web_component_and_admits_its_largest_body():
     ingresses = [o for o in k8s_objects() if o["kind"] == "Ingress"]
-    if not ingresses:
-        pytest.skip("no ingress")
     web = {c.name: c for c in web_components()}
+    assert ingresses and web
     for ingress in ingresses:
         for rule in ingress["spec"]["rules"]:
             for path in rule["http"]["paths"]:
@@ -540,8 +539,9 @@ def test_k8s_ingress_reaches_the_web_component_and_admits_its_largest_body():
 
 # ---- rabbitmq ---------------------------------------------------------------------------------------
 
-def event_queue_names() -> list[str]:
-    """Queue names exactly as nameko builds them for wsli's own subscribers."""
+def event_subscribers() -> list[tuple]:
+    """(container, subscriber): wsli's own subscribers, set up the way nameko sets them up,
+    for every registered event. Extensions hold their container weakly: keep both."""
     from nameko.containers import ServiceContainer
 
     from shared.catalogue import load_all_event_schemas
@@ -549,16 +549,20 @@ def event_queue_names() -> list[str]:
     from shared.subscriber import subscribe
 
     load_all_event_schemas()
-    names = []
-    consumers = [c.name for c in SERVICES] + ["training"]
-    for consumer in consumers:
+    subscribers = []
+    for consumer in dict.fromkeys([c.name for c in SERVICES] + ["training"]):
         attrs = {"name": consumer}
-        for i, spec in enumerate(REGISTRY.values()):
+        for spec in REGISTRY.values():
             attrs[f"on_{spec.routing_key}"] = subscribe(spec.service, spec.routing_key)(lambda self, event: None)
-        container = ServiceContainer(type(f"Consumer{consumer.title()}", (), attrs), {"AMQP_URI": "memory://"})
+        container = ServiceContainer(type(f"Consumer_{consumer}", (), attrs), {"AMQP_URI": "memory://"})
         for entrypoint in container.entrypoints:
             entrypoint.setup()
-            names.append(entrypoint.queue.name)
+            subscribers.append((container, entrypoint))
+    return subscribers
+
+
+def event_queue_names() -> list[str]:
+    names = [subscriber.queue.name for _, subscriber in event_subscribers()]
     assert "evt-registration-candidate_approved--training.on_candidate_approved" in names
     return names
 
@@ -599,6 +603,24 @@ def test_definitions_dead_letter_event_queues_into_the_dlq():
         assert len(exchanges) == 1 and exchanges[0]["type"] == "fanout" and exchanges[0]["durable"] is True
         assert any(b["vhost"] == vhost and b["source"] == dlx and b["destination"] == DLQ
                    and b["destination_type"] == "queue" for b in defs["bindings"])
+
+
+def test_retry_queues_route_back_despite_the_policy():
+    """Retry queues are named after the event queue, so ``^evt-`` matches them too; their
+    own dead-letter argument (which outranks a policy) must send expired retries back."""
+
+    class Message:
+        headers, body, content_type, content_encoding = {}, b"{}", "application/json", "utf-8"
+        properties, delivery_info = {}, {}
+
+    container, subscriber = event_subscribers()[0]
+    published = []
+    subscriber.republisher.publish = lambda body, queue, message, headers: published.append(queue)
+    subscriber._retry(Message(), 0, RuntimeError("boom"))
+    (queue,) = published
+    assert any(re.search(p["pattern"], queue.name) for p in definitions()["policies"] if p["name"] == "wsli-dlx")
+    assert "x-dead-letter-exchange" in queue.queue_arguments
+    assert queue.queue_arguments["x-dead-letter-routing-key"] == subscriber.queue.name
 
 
 def test_dead_letter_policy_leaves_rpc_queues_and_the_dlq_alone():
