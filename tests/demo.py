@@ -165,7 +165,7 @@ class Demo:
         unit_token = self.unit_token(units["dongcheng"])
         candidates = self.candidates(current, units, unit_token)
         self.workflow(candidates, unit_token)
-        self.rules(current, units, candidates)
+        self.rules(current, units)
         self.enrolment()
         self.reports(current)
 
@@ -287,7 +287,7 @@ class Demo:
         status, body = self.call("GET", f"/api/v1/candidates/{candidate['id']}")
         return body.get("status") if status == 200 and isinstance(body, dict) else None
 
-    def rules(self, cycle: str, units: dict, candidates: dict) -> None:
+    def rules(self, cycle: str, units: dict) -> None:
         heading("6. 规则校验（这些请求应当被拒绝）")
         dongcheng = units["dongcheng"]["id"]
         base = {k: v for k, v in CANDIDATES[1].items() if k not in ("unit", "id_number") and v is not None}

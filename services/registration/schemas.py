@@ -77,9 +77,11 @@ class CandidateIn(CandidateFields):
     unit_id = fields.Integer(strict=True, validate=validate.Range(min=1, max=2**53), load_default=None,
                              metadata={"description": "the nominating unit; a unit token's own unit by default"})
 
-    @validates_schema(skip_on_field_errors=False)
-    def required_fields(self, data, partial=None, **kwargs):
-        missing = {f: ["Missing data for required field."] for f in _REQUIRED_ON_REGISTER if f not in data}
+    @validates_schema(skip_on_field_errors=False, pass_original=True)
+    def required_fields(self, data, original, partial=None, **kwargs):
+        # judged on what was sent: a field that failed its own validation is not also "missing"
+        sent = original if isinstance(original, dict) else {}
+        missing = {f: ["Missing data for required field."] for f in _REQUIRED_ON_REGISTER if f not in sent}
         if missing:
             raise ValidationError(missing)
 

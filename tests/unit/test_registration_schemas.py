@@ -314,3 +314,17 @@ def test_a_zero_quota_is_accepted():
 
 def test_an_empty_district_list_is_refused():
     assert "districts" in refused(schemas.QuotaTableIn, {"year": 2018, "districts": []})
+
+
+def test_an_invalid_field_is_not_also_reported_missing():
+    from services.registration import schemas as s
+    from shared.errors import ValidationFailed
+    from shared.schemas import load
+    from tests.support import candidate_form
+    form = candidate_form("2026", id_number="110101199003071234")  # wrong check digit
+    try:
+        load(s.CandidateIn, dict(form, unit_id=1))
+    except ValidationFailed as exc:
+        assert exc.fields == {"id_number": ["check digit does not match (GB 11643)"]}
+    else:
+        raise AssertionError("a bad ID number must be refused")
