@@ -196,17 +196,22 @@ class UnitOfWork:
         """Record that ``handler`` processes ``event``; False when it already did.
 
         The row commits with the handler's effects, so a redelivery after commit is
-        skipped, and two replicas racing on the same event collide on the primary key.
+        skipped. ``ON CONFLICT DO NOTHING`` makes a concurrent duplicate (another
+        replica handling a redelivery) wait for the first to commit and then see
+        the row, instead of failing with a duplicate key.
         """
         inbox = self._provider.tables.inbox
-        seen = self.session.execute(
-            select(inbox.c.event_id).where(inbox.c.event_id == event.id, inbox.c.handler == handler)
-        ).first()
-        if seen:
-            return False
-        self.session.execute(insert(inbox).values(
-            event_id=event.id, handler=handler, event_type=event.type, processed_at=utcnow()))
-        return True
+        dialect = self.session.get_bind().dialect.name
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as upsert
+        elif dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert as upsert
+        else:  # pragma: no cover - only the two supported backends
+            raise RuntimeError(f"unsupported database {dialect}")
+        result = self.session.execute(
+            upsert(inbox).values(event_id=event.id, handler=handler, event_type=event.type, processed_at=utcnow())
+            .on_conflict_do_nothing(index_elements=["event_id", "handler"]))
+        return result.rowcount == 1
 
     def audit(self, principal, action: str, entity_type: str, entity_id, detail: dict | None = None):
         self.session.execute(insert(self._provider.tables.audit).values(
