@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed-stamp
 
-.PHONY: up down status test test-unit test-sqlite install migrate demo bench bench-registration asyncapi clean
+.PHONY: up down status test test-unit test-sqlite install migrate demo bench bench-registration bench-scoring bench-training bench-subsidies asyncapi clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,10 +44,20 @@ asyncapi: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m tests.demo
 
-bench: bench-registration
+bench: bench-registration bench-scoring bench-training bench-subsidies
 
 bench-registration: $(STAMP)
 	$(BIN)/python -m tests.bench.registration
+
+bench-scoring: $(STAMP)
+	$(BIN)/python -m tests.bench.scoring
+
+bench-training: $(STAMP)
+	$(BIN)/python -m tests.bench.training
+
+# 10,000 report checks drained by 1, 2 and 4 replicas and a raw-kombu consumer (≤ 15 min, PostgreSQL)
+bench-subsidies: $(STAMP)
+	$(BIN)/python -m tests.bench.subsidies
 
 clean: down
 	rm -rf var

@@ -46,6 +46,9 @@ class Component:
 
 SERVICES = [
     Component("registration", "services.registration", "RegistrationService"),
+    Component("scoring", "services.scoring", "ScoringService"),
+    Component("subsidies", "services.subsidies", "SubsidiesService"),
+    Component("training", "services.training", "TrainingService"),
 ]
 GATEWAY = Component("gateway", "gateway", "GatewayService")
 COMPONENTS = SERVICES + [GATEWAY]

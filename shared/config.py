@@ -8,21 +8,28 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from functools import partial
+
 import yaml
-from nameko.cli.main import setup_yaml_parser
+from nameko.cli.main import IMPLICIT_ENV_VAR_MATCHER, env_var_constructor
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-_parser_ready = False
+
+class EnvLoader(yaml.SafeLoader):
+    """SafeLoader plus nameko's ``${VAR:default}``, on a subclass: nameko's own setup
+    patches the global SafeLoader, which would then expand variables in every YAML
+    file the process reads (compose files, manifests)."""
+
+
+EnvLoader.add_constructor("!env_var", env_var_constructor)
+EnvLoader.add_constructor("!raw_env_var", partial(env_var_constructor, raw=True))
+EnvLoader.add_implicit_resolver("!env_var", IMPLICIT_ENV_VAR_MATCHER, None)
 
 
 def load_config(path: str | os.PathLike) -> dict:
-    global _parser_ready
-    if not _parser_ready:
-        setup_yaml_parser()
-        _parser_ready = True
     with open(path, encoding="utf-8") as fh:
-        return yaml.safe_load(fh) or {}
+        return yaml.load(fh, Loader=EnvLoader) or {}
 
 
 def as_list(value, cast=str) -> list:

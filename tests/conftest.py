@@ -35,21 +35,81 @@ def _vault():
     configure_vault(PiiVault([PII_KEY], INDEX_KEY))
 
 
+class VhostPool:
+    """Private RabbitMQ vhosts, made and removed in batches (one rabbitmqctl call per batch).
+
+    A vhost per test keeps durable queues left by one test (a service's event
+    queues keep collecting after it stops) from feeding the next test.
+    """
+
+    BATCH = 40
+
+    def __init__(self, ctl: str):
+        self.ctl = ctl
+        self.prefix = f"wsli-t-{uuid.uuid4().hex[:8]}"
+        self.free: list[str] = []
+        self.made: list[str] = []
+
+    def take(self) -> str:
+        if not self.free:
+            self._make_batch()
+        return self.free.pop(0)
+
+    def _make_batch(self):
+        import json
+        import tempfile
+        names = [f"{self.prefix}-{len(self.made) + i:04d}" for i in range(self.BATCH)]
+        definitions = {"vhosts": [{"name": n} for n in names],
+                       "permissions": [{"user": "guest", "vhost": n, "configure": ".*", "write": ".*", "read": ".*"}
+                                       for n in names]}
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
+            json.dump(definitions, fh)
+        os.chmod(fh.name, 0o644)  # the broker node (another user) reads the file itself
+        try:
+            subprocess.run([self.ctl, "-q", "import_definitions", fh.name], check=True, capture_output=True)
+        finally:
+            os.unlink(fh.name)
+        self.made.extend(names)
+        self.free.extend(names)
+
+    def remove_all(self):
+        if not self.made:
+            return
+        names = ", ".join(f'<<"{n}">>' for n in self.made)
+        subprocess.run([self.ctl, "-q", "eval",
+                        f'lists:foreach(fun(V) -> rabbit_vhost:delete(V, <<"wsli-tests">>) end, [{names}]).'],
+                       check=False, capture_output=True)
+
+
 @pytest.fixture(scope="session")
-def amqp_uri():
-    """A vhost of its own for this test session, so leftovers never leak between runs."""
+def vhost_pool():
     ctl = shutil.which("rabbitmqctl")
     if not ctl:
-        yield AMQP_BASE + "//"
+        yield None
         return
-    vhost = f"wsli-test-{uuid.uuid4().hex[:10]}"
-    subprocess.run([ctl, "-q", "add_vhost", vhost], check=True, capture_output=True)
-    subprocess.run([ctl, "-q", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"], check=True,
-                   capture_output=True)
+    pool = VhostPool(ctl)
     try:
-        yield f"{AMQP_BASE}/{quote(vhost, safe='')}"
+        yield pool
     finally:
-        subprocess.run([ctl, "-q", "delete_vhost", vhost], check=False, capture_output=True)
+        pool.remove_all()
+
+
+def _uri_from(pool) -> str:
+    if pool is None:  # no local rabbitmqctl: share the default vhost
+        return AMQP_BASE + "//"
+    return f"{AMQP_BASE}/{quote(pool.take(), safe='')}"
+
+
+@pytest.fixture
+def amqp_uri(vhost_pool):
+    """A fresh vhost for this test."""
+    return _uri_from(vhost_pool)
+
+
+@pytest.fixture(scope="module")
+def module_amqp_uri(vhost_pool):
+    """A fresh vhost shared by one module's tests (for a stack started once per module)."""
+    return _uri_from(vhost_pool)
 
 
 @pytest.fixture(params=DATABASES)

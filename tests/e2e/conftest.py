@@ -104,8 +104,8 @@ class Stack:
 
 
 @pytest.fixture(scope="module", params=DATABASES)
-def stack(request, amqp_uri, tmp_path_factory):
-    s = Stack(amqp_uri, request.param, tmp_path_factory)
+def stack(request, module_amqp_uri, tmp_path_factory):
+    s = Stack(module_amqp_uri, request.param, tmp_path_factory)
     yield s
     s.stop()
 

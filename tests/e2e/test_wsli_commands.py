@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from shared.catalogue import COMPONENTS
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.e2e
@@ -21,8 +22,9 @@ def env(tmp_path, amqp_uri):
     port = free_port()
     values = dict(os.environ,
                   WSLI_VAR_DIR=str(tmp_path / "var"), GATEWAY_ADDRESS=f"127.0.0.1:{port}", AMQP_URI=amqp_uri,
-                  REGISTRATION_DB_URI=f"sqlite:///{tmp_path}/registration.db",
-                  GATEWAY_DB_URI=f"sqlite:///{tmp_path}/gateway.db", FILE_STORE=str(tmp_path / "files"))
+                  FILE_STORE=str(tmp_path / "files"))
+    # every component's database in this test's directory, never the checkout's var/
+    values.update({f"{c.name.upper()}_DB_URI": f"sqlite:///{tmp_path}/{c.name}.db" for c in COMPONENTS})
     values.pop("WSLI_BOOTSTRAP_TOKEN", None)
     yield values
     subprocess.run([WSLI, "down"], env=values, capture_output=True, timeout=60)
@@ -38,10 +40,12 @@ def test_up_serves_health_and_down_stops_it(env):
     url = f"http://{env['GATEWAY_ADDRESS']}"
     assert url in up.stdout
     health = requests.get(url + "/health", timeout=5).json()
-    assert health["services"]["registration"]["status"] == "ok"
+    assert {name: s["status"] for name, s in health["services"].items()} == {
+        c.name: "ok" for c in COMPONENTS}
 
     status = wsli(env, "status")
-    assert status.returncode == 0 and "registration: running" in status.stdout
+    assert status.returncode == 0
+    assert all(f"{c.name}: running" in status.stdout for c in COMPONENTS)
 
     minted = wsli(env, "token", "create", "--role", "operator", "--name", "中心")
     assert minted.returncode == 0, minted.stderr
@@ -56,7 +60,7 @@ def test_up_serves_health_and_down_stops_it(env):
     assert parked.returncode == 0 and "parked message(s)" in parked.stdout
 
     down = wsli(env, "down")
-    assert down.returncode == 0 and "stopped gateway" in down.stdout and "stopped registration" in down.stdout
+    assert down.returncode == 0 and all(f"stopped {c.name}" in down.stdout for c in COMPONENTS)
     with pytest.raises(requests.ConnectionError):
         requests.get(url + "/health", timeout=3)
 

@@ -1,0 +1,457 @@
+"""Input, output and event schemas of the subsidies service (marshmallow 4)."""
+from __future__ import annotations
+
+import re
+
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
+
+from shared.events import event_type
+from shared.validators import ResidentId
+
+from . import domain
+
+SERVICE = "subsidies"
+Text = lambda max_len, **kw: fields.String(validate=validate.Length(min=kw.pop("min", 1), max=max_len), **kw)  # noqa: E731
+CODE = validate.Regexp(r"^[0-9A-Za-z][0-9A-Za-z_-]{0,19}$", error="letters, digits, - and _ only (≤20)")
+SHA256 = validate.Regexp(r"^[0-9a-f]{64}$", error="the sha256 an upload returned (64 lowercase hex digits)")
+Id = lambda **kw: fields.Integer(strict=True, validate=validate.Range(min=1, max=2**53), **kw)  # noqa: E731
+MAX_FEN = 10**9  # ten million yuan: far above any subsidy, below any overflow
+
+
+class BankAccount(fields.String):
+    """A bank account number: 12–19 digits once spaces are removed.
+
+    No Luhn check: it holds for most debit cards but not for passbook and corporate
+    accounts, which are valid payees here; the bank's result file catches the rest.
+    """
+
+    default_error_messages = {"account": "must be 12–19 digits (rule: bank_account_format)"}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        digits = re.sub(r"[ \u3000]", "", text)
+        if not re.fullmatch(r"[0-9]{12,19}", digits):
+            raise self.make_error("account")
+        return digits
+
+
+# ---- input -----------------------------------------------------------------------------------
+
+class SubsidyCycleIn(Schema):
+    tour_start = fields.Date(required=True, metadata={"example": "2022-10-01"})
+    tour_end = fields.Date(required=True, metadata={"example": "2023-04-30"})
+    lecture_subsidy_fen = fields.Integer(strict=True, required=True, validate=validate.Range(0, MAX_FEN),
+                                         metadata={"description": "subsidy per compliant lecture, integer fen"})
+    target_lectures = fields.Integer(strict=True, load_default=domain.DEFAULT_TARGET_LECTURES,
+                                     validate=validate.Range(1, 100000))
+
+    @validates_schema(skip_on_field_errors=True)
+    def window(self, data, **kwargs):
+        if data["tour_end"] < data["tour_start"]:
+            raise ValidationError("must not be before tour_start", "tour_end")
+
+
+class SigninIn(Schema):
+    file = fields.String(required=True, validate=SHA256)
+    head_count = fields.Integer(strict=True, required=True, validate=validate.Range(1, 100000),
+                                metadata={"description": "people on the sign-in sheet"})
+
+
+class VideoIn(Schema):
+    file = fields.String(required=True, validate=SHA256)
+
+
+class PhotoIn(Schema):
+    file = fields.String(required=True, validate=SHA256)
+    shows_banner = fields.Boolean(load_default=False, metadata={"description": "the uniform banner is visible"})
+
+
+class LectureIn(Schema):
+    """附件5 宣讲统计表 plus references to the uploaded evidence."""
+    cycle = fields.String(required=True, validate=CODE)
+    candidate_id = Id(required=True, metadata={"description": "registration's candidate id of the lecturer"})
+    kind = fields.String(required=True, validate=validate.OneOf(list(domain.KINDS)))
+    order_id = Id(load_default=None, metadata={"description": "the order, for an on_demand lecture"})
+    lecturer_name = Text(50, required=True)
+    id_number = ResidentId(required=True)
+    lecture_date = fields.Date(required=True)
+    venue = Text(200, required=True, metadata={"description": "the exact company or unit"})
+    audience_count = fields.Integer(strict=True, required=True, validate=validate.Range(1, 100000))
+    bank = Text(100, required=True, metadata={"example": "中国工商银行"})
+    branch = Text(100, required=True, metadata={"example": "北京东城支行"})
+    account_number = BankAccount(required=True, metadata={"description": "12–19 digits; no Luhn check"})
+    contact = Text(100, required=True)
+    signin_sheet = fields.Nested(SigninIn, load_default=None)
+    video = fields.Nested(VideoIn, load_default=None)
+    photos = fields.List(fields.Nested(PhotoIn), load_default=list, validate=validate.Length(max=50))
+    received_at = fields.AwareDateTime(load_default=None, metadata={
+        "description": "staff only: when emailed evidence arrived (default: now)"})
+
+    @validates_schema(skip_on_field_errors=True)
+    def order_for_on_demand(self, data, **kwargs):
+        if data["kind"] == "on_demand" and not data.get("order_id"):
+            raise ValidationError("required for an on_demand lecture", "order_id")
+        if data["kind"] != "on_demand" and data.get("order_id"):
+            raise ValidationError("only an on_demand lecture has an order", "order_id")
+
+
+class CheckQuery(Schema):
+    wait = fields.Float(load_default=0, validate=validate.Range(0, 10),
+                        metadata={"description": "seconds to wait for the automatic checks (≤10)"})
+
+
+class ReviewIn(Schema):
+    signed_by = Text(50, required=True)
+
+
+class RejectIn(Schema):
+    signed_by = Text(50, required=True)
+    reasons = fields.List(Text(500), required=True, validate=validate.Length(min=1, max=20))
+
+
+class RevokeIn(Schema):
+    reason = Text(500, required=True)
+
+
+class LectureQuery(Schema):
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100000))
+    per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=200))
+    cycle = fields.String(validate=CODE)
+    status = fields.String(validate=validate.OneOf(domain.REPORT_STATUSES))
+    candidate_id = fields.Integer(validate=validate.Range(min=1, max=2**53))
+    kind = fields.String(validate=validate.OneOf(list(domain.KINDS)))
+
+
+class OrderIn(Schema):
+    cycle = fields.String(required=True, validate=CODE)
+    enterprise_name = Text(200, required=True)
+    topic = Text(200, required=True)
+    wished_dates = fields.List(fields.Date(), required=True, validate=validate.Length(min=1, max=10))
+    audience_size = fields.Integer(strict=True, required=True, validate=validate.Range(1, 100000))
+    address = Text(300, required=True)
+    contact = Text(100, load_default=None)
+
+
+class AcceptIn(Schema):
+    candidate_id = Id(load_default=None, metadata={"description": "the lecturer taking it (staff assign one)"})
+
+
+class ScheduleIn(Schema):
+    date = fields.Date(required=True)
+
+
+class CancelIn(Schema):
+    reason = Text(500, required=True)
+
+
+class BatchIn(Schema):
+    cycle = fields.String(required=True, validate=CODE)
+    limit = fields.Integer(strict=True, load_default=1000, validate=validate.Range(1, 10000))
+
+
+class ExportQuery(Schema):
+    format = fields.String(load_default="xlsx", validate=validate.OneOf(["xlsx", "csv"]))
+
+
+# ---- events we consume (their producers own the contracts: docs/event-contracts.md) ----------
+
+class CandidateAdvancedData(Schema):
+    class Meta:
+        unknown = EXCLUDE
+    cycle = fields.String(required=True)
+    candidate_id = fields.Integer(required=True)
+    to_stage = fields.String(required=True)
+    rank = fields.Integer(allow_none=True, load_default=None)
+
+
+class CandidateApprovedData(Schema):
+    class Meta:
+        unknown = EXCLUDE
+    cycle = fields.String(required=True)
+    candidate_id = fields.Integer(required=True)
+    name = fields.String(required=True)
+    person_key = fields.String(required=True, validate=validate.Length(equal=64))
+
+
+class TrainingCompletedData(Schema):
+    class Meta:
+        unknown = EXCLUDE
+    person_key = fields.String(required=True, validate=validate.Length(equal=64))
+    person_name = fields.String(required=True, validate=validate.Length(min=1, max=50))
+    class_id = fields.Integer(required=True, validate=validate.Range(min=1))
+    year = fields.Integer(required=True)
+    class_hours = fields.Integer(allow_none=True, load_default=None)
+    passed = fields.Boolean(required=True)
+    completed_at = fields.AwareDateTime(required=True)
+
+
+# ---- output ----------------------------------------------------------------------------------
+
+class SubsidyCycleOut(Schema):
+    code = fields.String()
+    tour_start = fields.Date()
+    tour_end = fields.Date()
+    lecture_subsidy_fen = fields.Integer()
+    target_lectures = fields.Integer()
+    updated_at = fields.AwareDateTime()
+
+
+class FileOut(Schema):
+    sha256 = fields.String()
+    content_type = fields.String()
+    size = fields.Integer()
+    filename = fields.String(allow_none=True)
+
+
+class RuleOut(Schema):
+    rule = fields.String()
+    message = fields.String()
+
+
+class LectureOut(Schema):
+    id = fields.Integer()
+    cycle = fields.String()
+    candidate_id = fields.Integer()
+    kind = fields.String()
+    order_id = fields.Integer(allow_none=True)
+    status = fields.String()
+    version = fields.Integer()
+    lecturer_name = fields.String()
+    id_number = fields.String(metadata={"description": "masked"})
+    lecture_date = fields.Date()
+    evidence_due = fields.Date(allow_none=True)
+    venue = fields.String()
+    audience_count = fields.Integer()
+    bank = fields.String()
+    branch = fields.String()
+    account_number = fields.String(metadata={"description": "masked"})
+    contact = fields.String()
+    signin_sheet = fields.Dict(allow_none=True)
+    video = fields.Dict(allow_none=True)
+    photos = fields.List(fields.Dict())
+    received_at = fields.AwareDateTime()
+    failed_rules = fields.List(fields.Nested(RuleOut))
+    checked_at = fields.AwareDateTime(allow_none=True)
+    checked_by = fields.String(allow_none=True)
+    reviewed_by = fields.String(allow_none=True)
+    review_reasons = fields.List(fields.String(), allow_none=True)
+    subsidy_fen = fields.Integer(allow_none=True)
+    created_at = fields.AwareDateTime()
+    updated_at = fields.AwareDateTime()
+
+
+class LecturePage(Schema):
+    items = fields.List(fields.Nested(LectureOut))
+    page = fields.Integer()
+    per_page = fields.Integer()
+    total = fields.Integer()
+
+
+class CheckOut(Schema):
+    id = fields.Integer()
+    status = fields.String()
+    checks = fields.String(metadata={"description": "pending | passed"})
+    failed_rules = fields.List(fields.Nested(RuleOut))
+
+
+class OrderOut(Schema):
+    id = fields.Integer()
+    cycle = fields.String()
+    status = fields.String()
+    enterprise_name = fields.String()
+    topic = fields.String()
+    wished_dates = fields.List(fields.Date())
+    audience_size = fields.Integer()
+    address = fields.String()
+    contact = fields.String(allow_none=True)
+    candidate_id = fields.Integer(allow_none=True)
+    scheduled_date = fields.Date(allow_none=True)
+    cancellation_reason = fields.String(allow_none=True)
+    created_at = fields.AwareDateTime()
+    updated_at = fields.AwareDateTime()
+
+
+class LecturerComplianceOut(Schema):
+    candidate_id = fields.Integer()
+    name = fields.String(allow_none=True)
+    by_kind = fields.Dict(keys=fields.String(), values=fields.Integer())
+    total = fields.Integer()
+    self_hosted_met = fields.Boolean()
+
+
+class ComplianceOut(Schema):
+    cycle = fields.String()
+    lecturers = fields.List(fields.Nested(LecturerComplianceOut))
+    total_lectures = fields.Integer()
+    by_kind = fields.Dict(keys=fields.String(), values=fields.Integer())
+    target = fields.Integer()
+    target_met = fields.Boolean()
+    remaining = fields.Integer()
+    self_hosted_missing = fields.List(fields.Integer())
+
+
+class BatchOut(Schema):
+    id = fields.Integer()
+    cycle = fields.String()
+    status = fields.String()
+    item_count = fields.Integer()
+    total_fen = fields.Integer()
+    total_yuan = fields.String()
+    created_at = fields.AwareDateTime()
+    exported_at = fields.AwareDateTime(allow_none=True)
+    settled_at = fields.AwareDateTime(allow_none=True)
+    paid = fields.Integer()
+    failed = fields.Integer()
+    pending = fields.Integer()
+
+
+class ImportOut(Schema):
+    batch = fields.Dict(metadata={"description": "the batch after the import (BatchOut)"})
+    paid = fields.Integer()
+    failed = fields.Integer()
+    unchanged = fields.Integer()
+    errors = fields.List(fields.Dict())
+
+
+class TrainingSubsidyOut(Schema):
+    person_key = fields.String()
+    person_name = fields.String()
+    class_id = fields.Integer()
+    year = fields.Integer()
+    granted_at = fields.AwareDateTime()
+    refused_classes = fields.Integer()
+
+
+class AuditOut(Schema):
+    at = fields.AwareDateTime()
+    actor = fields.String()
+    actor_role = fields.String()
+    action = fields.String()
+    entity_type = fields.String()
+    entity_id = fields.String()
+    detail = fields.Dict()
+
+
+# ---- events ----------------------------------------------------------------------------------
+
+@event_type(SERVICE, "subsidy_cycle_set", description="A cycle's tour window or subsidy amount was set.")
+class SubsidyCycleEvent(Schema):
+    cycle = fields.String(required=True)
+    tour_start = fields.Date(required=True)
+    tour_end = fields.Date(required=True)
+    lecture_subsidy_fen = fields.Integer(required=True)
+    target_lectures = fields.Integer(required=True)
+
+
+class LectureRef(Schema):
+    cycle = fields.String(required=True)
+    lecture_id = fields.Integer(required=True)
+    candidate_id = fields.Integer(required=True)
+
+
+@event_type(SERVICE, "report_submitted",
+            description="A lecture report (附件5) was stored as received; its automatic checks are due. "
+                        "Consumed by the subsidies service itself: replicas share the checks.")
+class ReportSubmittedEvent(LectureRef):
+    kind = fields.String(required=True)
+    version = fields.Integer(required=True)
+
+
+@event_type(SERVICE, "lecture_checks_failed", description="The automatic checks refused a report; rules listed.")
+class ChecksFailedEvent(LectureRef):
+    version = fields.Integer(required=True)
+    rules = fields.List(fields.String(), required=True)
+
+
+@event_type(SERVICE, "lecture_checks_passed", description="A report passed the automatic checks; awaits review.")
+class ChecksPassedEvent(LectureRef):
+    version = fields.Integer(required=True)
+
+
+@event_type(SERVICE, "lecture_approved",
+            description="One compliant lecture: scoring adds 20 points for it; a subsidy is due.")
+class LectureApprovedEvent(LectureRef):
+    kind = fields.String(required=True, validate=validate.OneOf(list(domain.KINDS)))
+    lecture_date = fields.Date(required=True)
+    approved_at = fields.AwareDateTime(required=True)
+
+
+@event_type(SERVICE, "lecture_approval_revoked", description="An approval withdrawn: scoring stops counting it.")
+class LectureApprovalRevokedEvent(LectureRef):
+    reason = fields.String(required=True)
+
+
+@event_type(SERVICE, "lecture_rejected", description="An operator rejected a report, with reasons.")
+class LectureRejectedEvent(LectureRef):
+    reasons = fields.List(fields.String(), required=True)
+
+
+class OrderRef(Schema):
+    order_id = fields.Integer(required=True)
+    cycle = fields.String(required=True)
+    status = fields.String(required=True)
+
+
+@event_type(SERVICE, "lecture_ordered", description="An enterprise ordered an on-demand lecture.")
+class LectureOrderedEvent(OrderRef):
+    enterprise_name = fields.String(required=True)
+    topic = fields.String(required=True)
+    wished_dates = fields.List(fields.Date(), required=True)
+    audience_size = fields.Integer(required=True)
+
+
+@event_type(SERVICE, "lecture_order_accepted", description="The center or a lecturer accepted an order.")
+class OrderAcceptedEvent(OrderRef):
+    candidate_id = fields.Integer(required=True)
+
+
+@event_type(SERVICE, "lecture_scheduled", description="An accepted order got its date.")
+class OrderScheduledEvent(OrderRef):
+    candidate_id = fields.Integer(required=True)
+    date = fields.Date(required=True)
+
+
+@event_type(SERVICE, "lecture_held", description="An ordered lecture took place.")
+class OrderHeldEvent(OrderRef):
+    candidate_id = fields.Integer(required=True)
+    date = fields.Date(required=True)
+
+
+@event_type(SERVICE, "lecture_order_cancelled", description="An order was cancelled, with a reason.")
+class OrderCancelledEvent(OrderRef):
+    reason = fields.String(required=True)
+
+
+@event_type(SERVICE, "payment_batch_created", description="Approved, unpaid subsidies were put in a batch.")
+class BatchCreatedEvent(Schema):
+    batch_id = fields.Integer(required=True)
+    cycle = fields.String(required=True)
+    item_count = fields.Integer(required=True)
+    total_fen = fields.Integer(required=True)
+
+
+@event_type(SERVICE, "subsidy_paid", description="The bank reported a lecture subsidy paid.")
+class SubsidyPaidEvent(Schema):
+    subsidy_id = fields.Integer(required=True)
+    lecture_id = fields.Integer(required=True)
+    candidate_id = fields.Integer(required=True)
+    batch_id = fields.Integer(required=True)
+    amount_fen = fields.Integer(required=True)
+
+
+@event_type(SERVICE, "subsidy_payment_failed",
+            description="The bank refused a payment; the subsidy returns to the pool for the next batch.")
+class SubsidyPaymentFailedEvent(Schema):
+    subsidy_id = fields.Integer(required=True)
+    lecture_id = fields.Integer(required=True)
+    batch_id = fields.Integer(required=True)
+    reason = fields.String(required=True)
+
+
+@event_type(SERVICE, "training_subsidy_granted",
+            description="A person's municipal training subsidy (at most once per person, seed 004 §八(二)).")
+class TrainingSubsidyGrantedEvent(Schema):
+    person_key = fields.String(required=True)
+    person_name = fields.String(required=True)
+    class_id = fields.Integer(required=True, metadata={"description": "training's class id"})
+    year = fields.Integer(required=True)

@@ -1,0 +1,367 @@
+"""Training and exam rules (seed 000 §五–七 and 附件2–4; seed 004 §六–七 and 附件2–3).
+
+Pure functions and constants: no I/O, no framework. ``now`` is always passed in.
+"""
+from __future__ import annotations
+
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+
+import yaml
+
+from shared.errors import RuleViolation, ValidationFailed
+from shared.workdays import SHANGHAI
+
+DATA_DIR = Path(__file__).parent / "data"
+
+# ---- lecturer programme stages (000 §五–七) ---------------------------------------------------
+
+BASIC, KEY, INTENSIVE = "basic", "key", "intensive"
+STAGES = (BASIC, KEY, INTENSIVE)
+STAGE_ORDER = {s: i for i, s in enumerate(STAGES)}
+
+# 000 §六(二)4(1): the six typical enterprises the key-training groups work on, in the
+# order the plan lists them (mandatory, key and encouraged industries).
+SCENARIOS = {
+    "hazardous_chemicals": "危险化学品企业",
+    "construction": "建筑施工企业",
+    "commercial_complex": "城市商业综合体",
+    "gas_company": "燃气公司",
+    "restaurant": "餐馆",
+    "manufacturing": "加工制造企业",
+}
+
+# How each offline stage is split: batches x groups, and trainees per batch.
+# Key: 150 in 3 batches of 50, each batch in 6 groups (one per scenario) -> 9,9,8,8,8,8.
+# Intensive: 80 in 5 groups of 16.
+LAYOUT = {
+    KEY: {"batches": 3, "groups": 6, "per_batch": 50},
+    INTENSIVE: {"batches": 1, "groups": 5, "per_batch": 80},
+}
+
+ACTIVE, WITHDRAWN, NOT_ADVANCED = "active", "withdrawn", "not_advanced"
+TRAINEE_STATUSES = (ACTIVE, WITHDRAWN, NOT_ADVANCED)
+
+# Which exam / expert part belongs to which stage (docs/event-contracts.md).
+EXAM_STAGE = {"basic_test": BASIC, "key_theory": KEY}
+CLASS_EXAM = "class_exam"
+EXAM_KINDS = (*EXAM_STAGE, CLASS_EXAM)
+PART_STAGE = {"key_expert": KEY, "intensive_review": INTENSIVE}
+
+
+def load_plan(name: str) -> dict:
+    """A published course plan (附件2–4) shipped as ``data/course_plans_<name>.yml``."""
+    path = DATA_DIR / f"course_plans_{name}.yml"
+    if not path.is_file() or not name.isalnum():
+        known = sorted(p.stem.removeprefix("course_plans_") for p in DATA_DIR.glob("course_plans_*.yml"))
+        raise ValidationFailed(f"no course plan {name!r}", {"plan": [f"unknown plan; known: {', '.join(known)}"]})
+    plan = yaml.safe_load(path.read_text(encoding="utf-8"))
+    missing = [s for s in STAGES if s not in plan.get("stages", {})]
+    if missing:  # a broken data file is a deployment error, not user input
+        raise ValueError(f"{path.name} lacks stages {missing}")
+    return plan
+
+
+def group_layout(stage: str) -> list[tuple[int, int, str | None, int]]:
+    """(batch, number, scenario, capacity) of every group of an offline stage.
+
+    A batch's trainees are spread as evenly as possible: 50 in 6 groups -> 9,9,8,8,8,8.
+    """
+    if stage not in LAYOUT:
+        raise RuleViolation(f"the {stage} stage has no groups (online)", {"stage": ["has no groups"]},
+                            rule="stage_has_groups")
+    spec = LAYOUT[stage]
+    base, extra = divmod(spec["per_batch"], spec["groups"])
+    scenarios = list(SCENARIOS) if stage == KEY else [None] * spec["groups"]
+    return [(batch, n + 1, scenarios[n], base + (1 if n < extra else 0))
+            for batch in range(1, spec["batches"] + 1) for n in range(spec["groups"])]
+
+
+@dataclass
+class Seat:
+    """A group as the assignment sees it: capacity and who is already in it."""
+    group_id: int
+    capacity: int
+    districts: Counter = field(default_factory=Counter)
+    kinds: Counter = field(default_factory=Counter)
+    size: int = 0
+
+
+def assign_groups(trainees: list[tuple[int, str | None, str | None]], seats: list[Seat]) -> dict[int, int]:
+    """Place ``(trainee_id, district, unit_kind)`` into groups: trainee_id -> group_id.
+
+    Balanced and deterministic: trainees of the commonest district go first, each to
+    the group with room that has the fewest of their district, then of their unit
+    kind, then the fewest members, then the lowest group id. Capacity is never
+    exceeded: more trainees than seats is refused before anything moves.
+    """
+    free = sum(s.capacity - s.size for s in seats)
+    if len(trainees) > free:
+        raise RuleViolation(f"{len(trainees)} trainees to place but only {free} free seats",
+                            {"trainees": [f"{len(trainees)} > {free} seats"]}, rule="group_capacity")
+    frequency = Counter(d for _, d, _ in trainees)
+    ordered = sorted(trainees, key=lambda t: (-frequency[t[1]], t[1] or "", t[2] or "", t[0]))
+    placed = {}
+    for trainee_id, district, kind in ordered:
+        seat = min((s for s in seats if s.size < s.capacity),
+                   key=lambda s: (s.districts[district], s.kinds[kind], s.size, s.group_id))
+        seat.districts[district] += 1
+        seat.kinds[kind] += 1
+        seat.size += 1
+        placed[trainee_id] = seat.group_id
+    return placed
+
+
+def ensure_room(group_size: int, capacity: int):
+    if group_size >= capacity:
+        raise RuleViolation(f"the group is full ({group_size} of {capacity})",
+                            {"group_id": [f"full: {capacity} seats"]}, rule="group_capacity")
+
+
+def advance_stage(current: str, to_stage: str) -> str:
+    """A trainee only moves forward; a replayed or late event never demotes them."""
+    if to_stage not in STAGE_ORDER:
+        raise ValidationFailed(f"unknown stage {to_stage!r}", {"to_stage": ["unknown stage"]})
+    return to_stage if STAGE_ORDER[to_stage] > STAGE_ORDER[current] else current
+
+
+# ---- scores -----------------------------------------------------------------------------------
+
+HUNDREDTH = Decimal("0.01")
+HUNDRED = Decimal(100)
+
+
+def round_score(value: Decimal) -> Decimal:
+    """Two places, half up (86.125 -> 86.13): the rounding every score here uses."""
+    return Decimal(value).quantize(HUNDREDTH, rounding=ROUND_HALF_UP)
+
+
+def check_score(value, field_name: str = "score") -> Decimal:
+    """A score as sent by a person: 0–100 with at most two decimal places."""
+    try:
+        score = Decimal(str(value))
+    except ArithmeticError:
+        raise ValidationFailed("not a number", {field_name: ["not a number"]}) from None
+    if not score.is_finite() or score < 0 or score > HUNDRED:
+        raise ValidationFailed("scores are 0–100", {field_name: ["must be between 0 and 100 (score_range)"]})
+    if score != score.quantize(HUNDREDTH):
+        raise ValidationFailed("two decimal places at most", {field_name: ["at most 2 decimal places"]})
+    return round_score(score)
+
+
+def panel_mean(scores: list[Decimal]) -> Decimal:
+    """The trainee's expert score: the mean of the panel's scores, rounded once at the end."""
+    if not scores:
+        raise ValueError("an empty panel has no mean")
+    return round_score(sum(scores, Decimal(0)) / len(scores))
+
+
+def score_text(value: Decimal) -> str:
+    return f"{round_score(value):.2f}"
+
+
+# ---- question bank and papers ------------------------------------------------------------------
+
+SINGLE, MULTIPLE, TRUE_FALSE = "single", "multiple", "true_false"
+QUESTION_KINDS = (SINGLE, MULTIPLE, TRUE_FALSE)
+TRUE_FALSE_OPTIONS = {"T": "正确", "F": "错误"}
+
+
+def normalise_question(kind: str, options: dict | None, answer: list[str]) -> tuple[dict, list[str]]:
+    """Options and the sorted answer keys of a question, or 400 naming the broken rule."""
+    if kind == TRUE_FALSE:
+        options = dict(TRUE_FALSE_OPTIONS)
+    if not options or len(options) < 2:
+        raise ValidationFailed("a choice question needs options", {"options": ["at least 2 options"]})
+    keys = sorted(set(answer))
+    if len(keys) != len(answer):
+        raise ValidationFailed("an answer key repeats", {"answer": ["repeated option"]})
+    unknown = [k for k in keys if k not in options]
+    if unknown:
+        raise ValidationFailed("the answer names unknown options", {"answer": [f"not an option: {', '.join(unknown)}"]})
+    if kind in (SINGLE, TRUE_FALSE) and len(keys) != 1:
+        raise ValidationFailed(f"a {kind} question has one right answer", {"answer": ["exactly one option"]})
+    if kind == MULTIPLE and len(keys) < 2:
+        raise ValidationFailed("a multiple-choice question has two or more right answers",
+                               {"answer": ["at least two options"]})
+    return options, keys
+
+
+def draw_paper(bank: dict[str, list[int]], draw: list[tuple[str, int]], seed: int) -> list[int]:
+    """Question ids for a paper: ``count`` per topic, random but the same for the same seed.
+
+    The bank is sorted first, so the paper depends on the seed and the bank's content,
+    never on the order rows came back from the database.
+    """
+    rng = random.Random(seed)
+    paper: list[int] = []
+    seen_topics = set()
+    for topic, count in draw:
+        if topic in seen_topics:
+            raise ValidationFailed("a topic is drawn twice", {"draw": [f"{topic} repeated"]})
+        seen_topics.add(topic)
+        pool = sorted(bank.get(topic, []))
+        if len(pool) < count:
+            raise RuleViolation(f"topic {topic!r} has {len(pool)} questions, {count} wanted",
+                                {"draw": [f"{topic}: {len(pool)} < {count}"]}, rule="paper_draw")
+        paper.extend(rng.sample(pool, count))
+    return paper
+
+
+def grade(paper: list[int], key: dict[int, list[str]], answers: dict) -> tuple[int, Decimal]:
+    """(number right, score out of 100). A question is right only when the chosen set is
+    exactly the key (no partial credit on multiple choice); every question weighs the same."""
+    if not paper:
+        raise ValueError("an empty paper cannot be graded")
+    right = 0
+    for qid in paper:
+        chosen = answers.get(str(qid), answers.get(qid))
+        if chosen is None:
+            continue
+        chosen = [chosen] if isinstance(chosen, str) else list(chosen)
+        if sorted(set(chosen)) == key[qid] and len(set(chosen)) == len(chosen):
+            right += 1
+    return right, round_score(Decimal(right) * HUNDRED / Decimal(len(paper)))
+
+
+SUBMIT_GRACE = timedelta(minutes=2)  # network and clock slack for an on-time submission
+
+
+def ensure_in_time(deadline: datetime, now: datetime):
+    if now > deadline + SUBMIT_GRACE:
+        raise RuleViolation(f"the attempt's time ran out at {deadline.isoformat()}",
+                            {"submitted_at": ["after the time limit"]}, rule="exam_time_limit")
+
+
+# ---- safety-training classes (004) -------------------------------------------------------------
+
+CLASS_DAYS = 2
+HOURS_PER_DAY = 8
+CLASS_HOURS = CLASS_DAYS * HOURS_PER_DAY  # 004 §六(一): two days = 16 class hours
+DEFAULT_PASS_MARK = Decimal(60)
+
+# 附件2: the basic conditions of a training institution, in the document's order.
+# (rule, field, test, message)
+INSTITUTION_CONDITIONS = (
+    ("institution_managers", "full_time_managers", lambda i: i["full_time_managers"] >= 3,
+     "at least 3 full-time training managers"),
+    ("institution_management_system", "management_system", lambda i: bool(i["management_system"]),
+     "a training management system (records, archives, funds)"),
+    ("institution_teacher_experience", "teacher_min_years", lambda i: i["teacher_min_years"] >= 5,
+     "teachers with at least 5 years in their field"),
+    ("institution_evaluation", "evaluation_mechanism", lambda i: bool(i["evaluation_mechanism"]),
+     "a teaching evaluation mechanism"),
+    ("institution_premises", "seats", lambda i: i["seats"] >= 60,
+     "premises for at least 60 trainees at once"),
+)
+TEACHER_MIN_YEARS = 5
+TEACHER_QUALIFICATIONS = {
+    "registered_safety_engineer": "注册安全工程师",
+    "senior_title": "高级专业技术职称",
+    "mid_title": "中级专业技术职称",
+    "safety_manager": "生产经营单位安全生产管理人员",
+}
+
+
+def institution_failures(institution: dict) -> list[tuple[str, str, str]]:
+    """(rule, field, condition) for every condition of 附件2 the institution misses."""
+    return [(rule, fld, msg) for rule, fld, test, msg in INSTITUTION_CONDITIONS if not test(institution)]
+
+
+def ensure_institution_qualified(institution: dict):
+    failures = institution_failures(institution)
+    if failures:
+        rule, _, _ = failures[0]
+        raise RuleViolation(
+            "the institution does not meet 附件2: " + "; ".join(msg for _, _, msg in failures),
+            {f"institution.{fld}": [f"{msg} ({r})"] for r, fld, msg in failures}, rule=rule)
+
+
+def ensure_class_days(days: list[date]):
+    if len(days) != CLASS_DAYS or days[0] >= days[1]:
+        raise ValidationFailed("a class runs on two dates in order", {"days": ["two dates, first before second"]})
+
+
+def ensure_class_capacity(capacity: int, seats: int):
+    if capacity > seats:
+        raise RuleViolation(f"the class of {capacity} does not fit the institution's {seats} seats",
+                            {"capacity": [f"> {seats} seats"]}, rule="class_capacity_premises")
+
+
+def ensure_class_room(enrolled: int, capacity: int):
+    if enrolled >= capacity:
+        raise RuleViolation(f"the class is full ({enrolled} of {capacity})",
+                            {"enrolment_id": [f"class full: {capacity}"]}, rule="class_capacity")
+
+
+def day_window(day: date, starts: time, ends: time) -> tuple[datetime, datetime]:
+    """A class day's start and end as aware datetimes (the class's times are Beijing time)."""
+    return datetime.combine(day, starts, SHANGHAI), datetime.combine(day, ends, SHANGHAI)
+
+
+def ensure_on_class_day(at: datetime, day: date):
+    local = at.astimezone(SHANGHAI).date()
+    if local != day:
+        raise RuleViolation(f"{at.isoformat()} is on {local}, not on class day {day}",
+                            {"at": [f"not on {day}"]}, rule="attendance_day")
+
+
+PRESENT, LEFT_EARLY, ABSENT = "present", "left_early", "absent"
+
+
+def day_status(check_in: datetime | None, check_out: datetime | None, ends_at: datetime) -> str:
+    """A day counts only with a check-in and a check-out no earlier than the day's end."""
+    if check_in is None:
+        return ABSENT
+    if check_out is None or check_out < ends_at:
+        return LEFT_EARLY
+    return PRESENT
+
+
+def class_outcome(day_statuses: list[str], score: Decimal | None, pass_mark: Decimal) -> dict:
+    """What a trainee gets from a class: hours (8 per full day), status for the district
+    report, and whether they passed (the whole class attended and the exam at the pass mark)."""
+    full_days = sum(1 for s in day_statuses if s == PRESENT)
+    if full_days == len(day_statuses):
+        status = PRESENT
+    elif all(s == ABSENT for s in day_statuses):
+        status = ABSENT
+    else:
+        status = LEFT_EARLY
+    passed = status == PRESENT and score is not None and score >= pass_mark
+    return {"hours": full_days * HOURS_PER_DAY, "status": status, "passed": passed, "full_days": full_days}
+
+
+# ---- certificates ----------------------------------------------------------------------------
+# A certificate is valid city-wide (004 §七(五)), but each agency keeps only its own. The
+# number starts with the issuing agency, so any agency's verify route can answer without a
+# shared register: its own numbers from its database (valid / revoked / unknown), another
+# agency's with "foreign" and that agency's id, so the caller asks that agency's verify URL.
+# Forwarding the question between agencies (RabbitMQ shovel/federation) can replace that
+# answer later without changing a single issued number.
+
+def certificate_number(agency: str, year: int, serial: int) -> str:
+    """``<AGENCY>-<year>-<serial>``: the agency in the number says who can answer for it."""
+    return f"{agency.upper()}-{year}-{serial:07d}"
+
+
+def certificate_agency(number: str) -> str | None:
+    """The issuing agency of a well-formed number, lower case; None when it is not one."""
+    parts = number.rsplit("-", 2)
+    if len(parts) != 3 or not parts[0] or not (parts[1].isdigit() and len(parts[1]) == 4) or not parts[2].isdigit():
+        return None
+    return parts[0].lower()
+
+
+def verify_url(base_url: str, number: str) -> str:
+    return f"{base_url.rstrip('/')}/api/v1/certificates/{number}/verify"
+
+
+# ---- ratings ------------------------------------------------------------------------------------
+
+def rating_average(stars: list[int]) -> Decimal | None:
+    return round_score(Decimal(sum(stars)) / len(stars)) if stars else None

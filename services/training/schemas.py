@@ -1,0 +1,535 @@
+"""Input, output and event schemas of the training service (marshmallow 4)."""
+from __future__ import annotations
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from shared.events import event_type
+from shared.validators import ResidentId
+
+from . import domain
+
+SERVICE = "training"
+Text = lambda max_len, **kw: fields.String(validate=validate.Length(min=kw.pop("min", 1), max=max_len), **kw)  # noqa: E731
+CODE = validate.Regexp(r"^[0-9A-Za-z][0-9A-Za-z_-]{0,19}$", error="letters, digits, - and _ only (≤20)")
+SCORE_TEXT = validate.Regexp(r"^(100\.00|[0-9]{1,2}\.[0-9]{2})$", error="a score 0.00–100.00 as text")
+HHMM = validate.Regexp(r"^([01][0-9]|2[0-3]):[0-5][0-9]$", error="HH:MM")
+Id = lambda **kw: fields.Integer(strict=True, validate=validate.Range(min=1, max=2**53), **kw)  # noqa: E731
+# Scores come in as decimal strings ("86.50") or numbers; the service checks range and places.
+ScoreIn = lambda **kw: fields.Raw(metadata={"description": "0–100, at most 2 decimal places", "example": "86.50"},  # noqa: E731
+                                  **kw)
+
+
+class PageQuery(Schema):
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100000))
+    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+
+
+def page_schema(item):
+    return type(f"{item.__name__.removesuffix('Out')}Page", (Schema,), {
+        "items": fields.List(fields.Nested(item)), "page": fields.Integer(), "per_page": fields.Integer(),
+        "total": fields.Integer()})
+
+
+# ---- stages, trainees, groups ------------------------------------------------------------------
+
+class StagesIn(Schema):
+    plan = fields.String(load_default="2022", metadata={"description": "course plan file data/course_plans_<plan>.yml"})
+
+
+class StageOut(Schema):
+    cycle = fields.String()
+    stage = fields.String()
+    title = fields.String()
+    mode = fields.String()
+    plan = fields.String()
+    sessions = fields.List(fields.Dict())
+    courses = fields.List(fields.Dict())
+    trainees = fields.Integer(metadata={"description": "active trainees at this stage"})
+
+
+class TraineeQuery(PageQuery):
+    stage = fields.String(validate=validate.OneOf(domain.STAGES))
+    status = fields.String(validate=validate.OneOf(domain.TRAINEE_STATUSES))
+    district = Text(40)
+
+
+class TraineeOut(Schema):
+    id = fields.Integer()
+    cycle = fields.String()
+    candidate_id = fields.Integer()
+    name = fields.String()
+    gender = fields.String(allow_none=True)
+    id_number = fields.String(allow_none=True, metadata={"description": "masked"})
+    unit_id = fields.Integer(allow_none=True)
+    unit_kind = fields.String(allow_none=True)
+    district = fields.String(allow_none=True)
+    stage = fields.String()
+    status = fields.String()
+    status_reason = fields.String(allow_none=True)
+    groups = fields.Dict(keys=fields.String(), values=fields.Integer())
+
+
+TraineePage = page_schema(TraineeOut)
+
+
+class MemberOut(Schema):
+    trainee_id = fields.Integer()
+    candidate_id = fields.Integer()
+    name = fields.String()
+    district = fields.String(allow_none=True)
+    unit_kind = fields.String(allow_none=True)
+
+
+class GroupOut(Schema):
+    id = fields.Integer()
+    cycle = fields.String()
+    stage = fields.String()
+    batch = fields.Integer()
+    number = fields.Integer()
+    scenario = fields.String(allow_none=True)
+    scenario_label = fields.String(allow_none=True)
+    capacity = fields.Integer()
+    members = fields.List(fields.Nested(MemberOut))
+    experts = fields.List(fields.String())
+
+
+class AssignmentOut(Schema):
+    cycle = fields.String()
+    stage = fields.String()
+    assigned = fields.Integer(metadata={"description": "trainees placed by this run"})
+    groups = fields.List(fields.Nested(GroupOut))
+
+
+class ExpertIn(Schema):
+    expert = Text(64, required=True, metadata={"description": "the expert token's bound person"})
+    name = Text(50, load_default=None)
+
+
+# ---- question bank and exams -------------------------------------------------------------------
+
+class QuestionIn(Schema):
+    topic = Text(60, required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(domain.QUESTION_KINDS))
+    text = Text(4000, required=True)
+    options = fields.Dict(keys=fields.String(validate=validate.Regexp(r"^[A-Z]$", error="one capital letter")),
+                          values=Text(1000), load_default=None,
+                          metadata={"description": "A–Z -> text; true/false questions get T/F"})
+    answer = fields.List(fields.String(), required=True, validate=validate.Length(min=1, max=26))
+
+
+class QuestionBatchIn(Schema):
+    questions = fields.List(fields.Nested(QuestionIn), required=True, validate=validate.Length(min=1, max=2000))
+
+
+class QuestionOut(Schema):
+    id = fields.Integer()
+    topic = fields.String()
+    kind = fields.String()
+    text = fields.String()
+    options = fields.Dict()
+    answer = fields.List(fields.String())
+
+
+class QuestionBatchOut(Schema):
+    created = fields.Integer()
+    ids = fields.List(fields.Integer())
+
+
+class QuestionQuery(PageQuery):
+    topic = Text(60)
+
+
+QuestionPage = page_schema(QuestionOut)
+
+
+class DrawIn(Schema):
+    topic = Text(60, required=True)
+    count = fields.Integer(strict=True, required=True, validate=validate.Range(min=1, max=500))
+
+
+class ExamIn(Schema):
+    kind = fields.String(required=True, validate=validate.OneOf(domain.EXAM_KINDS))
+    title = Text(200, required=True)
+    cycle = fields.String(validate=CODE, load_default=None, metadata={"description": "programme exams"})
+    class_id = Id(load_default=None, metadata={"description": "a safety-training class's exam"})
+    draw = fields.List(fields.Nested(DrawIn), required=True, validate=validate.Length(min=1, max=50))
+    seed = fields.Integer(strict=True, validate=validate.Range(min=0, max=2**53), load_default=None,
+                          metadata={"description": "the same seed and bank draw the same paper; random when omitted"})
+    duration_minutes = fields.Integer(strict=True, validate=validate.Range(min=1, max=600), load_default=60)
+    pass_mark = ScoreIn(load_default=None)
+
+    @validates_schema(skip_on_field_errors=False)
+    def owner(self, data, **kwargs):
+        if data.get("kind") == domain.CLASS_EXAM and not data.get("class_id"):
+            raise ValidationError("required for a class exam", "class_id")
+        if data.get("kind") in domain.EXAM_STAGE and not data.get("cycle"):
+            raise ValidationError("required for a programme exam", "cycle")
+
+
+class ExamOut(Schema):
+    id = fields.Integer()
+    kind = fields.String()
+    title = fields.String()
+    cycle = fields.String(allow_none=True)
+    stage = fields.String(allow_none=True)
+    class_id = fields.Integer(allow_none=True)
+    seed = fields.Integer()
+    draw = fields.List(fields.Dict())
+    questions = fields.Integer()
+    duration_minutes = fields.Integer()
+    pass_mark = fields.String()
+
+
+class TakerIn(Schema):
+    candidate_id = Id(load_default=None, metadata={"description": "programme exams (a lecturer token: itself)"})
+    id_number = ResidentId(load_default=None, metadata={"description": "class exams: the trainee's ID number"})
+
+
+class AnswersIn(Schema):
+    answers = fields.Dict(keys=fields.String(), values=fields.Raw(), required=True,
+                          metadata={"description": "question id -> option key, or a list of keys"})
+
+
+class PaperQuestionOut(Schema):
+    id = fields.Integer()
+    kind = fields.String()
+    text = fields.String()
+    options = fields.Dict()
+
+
+class AttemptOut(Schema):
+    id = fields.Integer()
+    exam_id = fields.Integer()
+    candidate_id = fields.Integer(allow_none=True)
+    status = fields.String()
+    source = fields.String()
+    started_at = fields.DateTime()
+    deadline_at = fields.DateTime(allow_none=True)
+    submitted_at = fields.DateTime(allow_none=True)
+    correct = fields.Integer(allow_none=True)
+    score = fields.String(allow_none=True)
+    paper = fields.List(fields.Nested(PaperQuestionOut))
+
+
+class ReopenIn(Schema):
+    reason = Text(2000, required=True)
+
+
+class PaperScoreRow(Schema):
+    candidate_id = Id(load_default=None)
+    id_number = ResidentId(load_default=None)
+    score = ScoreIn(required=True)
+
+
+class PaperScoresIn(Schema):
+    rows = fields.List(fields.Nested(PaperScoreRow), required=True, validate=validate.Length(min=1, max=5000))
+
+
+class PaperScoresOut(Schema):
+    imported = fields.Integer()
+    attempt_ids = fields.List(fields.Integer())
+
+
+class ExpertScoreIn(Schema):
+    candidate_id = Id(required=True)
+    part = fields.String(required=True, validate=validate.OneOf(list(domain.PART_STAGE)))
+    score = ScoreIn(required=True)
+    comment = Text(2000, min=0, load_default=None)
+
+
+class ExpertScoreOut(Schema):
+    candidate_id = fields.Integer()
+    cycle = fields.String()
+    part = fields.String()
+    expert = fields.String()
+    score = fields.String()
+    replaced = fields.String(allow_none=True, metadata={"description": "the expert's previous score, if any"})
+    panel_mean = fields.String()
+    panel_size = fields.Integer()
+
+
+# ---- institutions, teachers, classes -----------------------------------------------------------
+
+class InstitutionIn(Schema):
+    name = Text(200, required=True)
+    district = Text(40, load_default=None)
+    full_time_managers = fields.Integer(strict=True, required=True, validate=validate.Range(min=0, max=10000))
+    management_system = fields.Boolean(required=True, metadata={"description": "records, archives, funds"})
+    teacher_min_years = fields.Integer(strict=True, required=True, validate=validate.Range(min=0, max=80),
+                                       metadata={"description": "the least experienced teacher's years in the field"})
+    evaluation_mechanism = fields.Boolean(required=True)
+    seats = fields.Integer(strict=True, required=True, validate=validate.Range(min=0, max=100000))
+
+
+class InstitutionOut(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    district = fields.String(allow_none=True)
+    full_time_managers = fields.Integer()
+    management_system = fields.Boolean()
+    teacher_min_years = fields.Integer()
+    evaluation_mechanism = fields.Boolean()
+    seats = fields.Integer()
+    qualified = fields.Boolean()
+    failed_conditions = fields.List(fields.Dict())
+
+
+class TeacherIn(Schema):
+    name = Text(50, required=True)
+    qualification = fields.String(required=True, validate=validate.OneOf(list(domain.TEACHER_QUALIFICATIONS)))
+    title = Text(100, load_default=None)
+    field = Text(100, load_default=None)
+    years_experience = fields.Integer(strict=True, required=True, validate=validate.Range(min=0, max=80))
+
+
+class TeacherOut(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    qualification = fields.String()
+    title = fields.String(allow_none=True)
+    field = fields.String(allow_none=True)
+    years_experience = fields.Integer()
+    ratings = fields.Integer()
+    average = fields.String(allow_none=True)
+
+
+class ClassIn(Schema):
+    title = Text(200, required=True)
+    institution_id = Id(required=True)
+    district = Text(40, required=True)
+    days = fields.List(fields.Date(), required=True, metadata={"description": "the two class days"})
+    day_start = fields.String(load_default="09:00", validate=HHMM)
+    day_end = fields.String(load_default="17:00", validate=HHMM)
+    manager_name = Text(50, required=True, metadata={"description": "班主任, the full-time class manager"})
+    capacity = fields.Integer(strict=True, required=True, validate=validate.Range(min=1, max=1000))
+    teacher_ids = fields.List(Id(), load_default=list, validate=validate.Length(max=50))
+    pass_mark = ScoreIn(load_default=None)
+
+
+class SeatOut(Schema):
+    id = fields.Integer()
+    enrolment_id = fields.Integer()
+    person_name = fields.String()
+    id_number = fields.String(metadata={"description": "masked"})
+    district = fields.String()
+    status = fields.String()
+    hours = fields.Integer(allow_none=True)
+    passed = fields.Boolean(allow_none=True)
+    score = fields.String(allow_none=True)
+
+
+class ClassOut(Schema):
+    id = fields.Integer()
+    title = fields.String()
+    institution_id = fields.Integer()
+    institution = fields.String()
+    year = fields.Integer()
+    district = fields.String()
+    days = fields.List(fields.Date())
+    day_start = fields.String()
+    day_end = fields.String()
+    manager_name = fields.String()
+    capacity = fields.Integer()
+    class_hours = fields.Integer()
+    pass_mark = fields.String()
+    status = fields.String()
+    teacher_ids = fields.List(fields.Integer())
+    seats = fields.List(fields.Nested(SeatOut))
+
+
+class SeatIn(Schema):
+    enrolment_id = Id(required=True, metadata={"description": "registration's enrolment (trainee_enrolled)"})
+
+
+class AttendanceIn(Schema):
+    seat_id = Id(required=True)
+    id_number = ResidentId(required=True, metadata={"description": "the ID number presented at the desk"})
+    day = fields.Integer(strict=True, required=True, validate=validate.OneOf([1, 2]))
+    action = fields.String(required=True, validate=validate.OneOf(["check_in", "check_out"]))
+    at = fields.AwareDateTime(load_default=None, metadata={"description": "the terminal's time; now when omitted"})
+
+
+class AttendanceOut(Schema):
+    seat_id = fields.Integer()
+    day = fields.Integer()
+    checked_in_at = fields.DateTime(allow_none=True)
+    checked_out_at = fields.DateTime(allow_none=True)
+
+
+class CompletionOut(Schema):
+    class_id = fields.Integer()
+    completed = fields.Integer()
+    passed = fields.Integer()
+    reported = fields.Integer(metadata={"description": "absent or left early: reported to their district"})
+    certificates = fields.List(fields.String())
+
+
+class AbsenceQuery(PageQuery):
+    year = fields.Integer(validate=validate.Range(2000, 2100))
+    district = Text(40)
+
+
+class AbsenceOut(Schema):
+    class_id = fields.Integer()
+    year = fields.Integer()
+    district = fields.String()
+    person_name = fields.String()
+    id_number = fields.String()
+    status = fields.String()
+    full_days = fields.Integer()
+    reported_at = fields.DateTime()
+
+
+AbsencePage = page_schema(AbsenceOut)
+
+
+class HoursLookupIn(Schema):
+    id_number = ResidentId(required=True)
+    year = fields.Integer(strict=True, load_default=None, validate=validate.Range(2000, 2100))
+
+
+class HoursOut(Schema):
+    person_key = fields.String()
+    years = fields.Dict(keys=fields.String(), values=fields.Integer(), metadata={"description": "year -> hours"})
+    classes = fields.List(fields.Dict())
+
+
+class RatingIn(Schema):
+    id_number = ResidentId(required=True, metadata={"description": "the trainee's ID number: one rating per teacher"})
+    teacher_id = Id(required=True)
+    stars = fields.Integer(strict=True, required=True, validate=validate.Range(min=1, max=5))
+    comment = Text(1000, min=0, load_default=None)
+
+
+class RatingOut(Schema):
+    id = fields.Integer()
+    class_id = fields.Integer()
+    teacher_id = fields.Integer()
+    stars = fields.Integer()
+    comment = fields.String(allow_none=True)
+
+
+# ---- certificates ------------------------------------------------------------------------------
+
+class CertificateOut(Schema):
+    number = fields.String()
+    status = fields.String()
+    person_name = fields.String()
+    id_number = fields.String()
+    class_id = fields.Integer()
+    year = fields.Integer()
+    issued_at = fields.DateTime()
+    revoked_at = fields.DateTime(allow_none=True)
+    revoked_reason = fields.String(allow_none=True)
+    verify_url = fields.String()
+
+
+class VerifyOut(Schema):
+    number = fields.String()
+    status = fields.String(metadata={"description": "valid | revoked | unknown | foreign"})
+    agency = fields.String(allow_none=True)
+    name = fields.String(allow_none=True, metadata={"description": "masked"})
+    training_class = fields.Dict(allow_none=True, data_key="class")
+    issued_at = fields.DateTime(allow_none=True)
+    revoked_reason = fields.String(allow_none=True)
+    message = fields.String()
+
+
+class RevokeIn(Schema):
+    reason = Text(2000, required=True)
+
+
+class DownloadIn(Schema):
+    id_number = ResidentId(required=True, metadata={"description": "the holder's ID number"})
+
+
+class AuditOut(Schema):
+    at = fields.DateTime()
+    actor = fields.String()
+    actor_role = fields.String()
+    action = fields.String()
+    entity_type = fields.String()
+    entity_id = fields.String()
+    detail = fields.Dict()
+
+
+# ---- events we consume but do not own (scoring is built separately) ---------------------------
+
+class AdvancedData(Schema):
+    cycle = fields.String(required=True)
+    candidate_id = fields.Integer(required=True)
+    from_stage = fields.String(required=True)
+    to_stage = fields.String(required=True, validate=validate.OneOf([domain.KEY, domain.INTENSIVE]))
+
+
+class NotAdvancedData(Schema):
+    cycle = fields.String(required=True)
+    candidate_id = fields.Integer(required=True)
+    stage = fields.String(required=True)
+    reason = fields.String(required=True)
+
+
+# ---- events ----------------------------------------------------------------------------------
+
+@event_type(SERVICE, "exam_scored",
+            description="A programme exam was graded (online) or imported (paper); the latest scored_at wins.")
+class ExamScoredEvent(Schema):
+    cycle = fields.String(required=True)
+    candidate_id = fields.Integer(required=True)
+    stage = fields.String(required=True, validate=validate.OneOf([domain.BASIC, domain.KEY]))
+    exam = fields.String(required=True, validate=validate.OneOf(list(domain.EXAM_STAGE)))
+    score = fields.String(required=True, validate=SCORE_TEXT)
+    attempt_id = fields.Integer(required=True)
+    scored_at = fields.DateTime(required=True)
+    source = fields.String(required=True, validate=validate.OneOf(["online", "paper"]))
+
+
+@event_type(SERVICE, "expert_scored",
+            description="An expert scored a trainee; score is the mean of the panel so far (latest scored_at wins).")
+class ExpertScoredEvent(Schema):
+    cycle = fields.String(required=True)
+    candidate_id = fields.Integer(required=True)
+    stage = fields.String(required=True, validate=validate.OneOf([domain.KEY, domain.INTENSIVE]))
+    part = fields.String(required=True, validate=validate.OneOf(list(domain.PART_STAGE)))
+    score = fields.String(required=True, validate=SCORE_TEXT)
+    panel_size = fields.Integer(required=True)
+    scored_at = fields.DateTime(required=True)
+
+
+@event_type(SERVICE, "training_completed",
+            description="A person finished a safety-training class (seed 004): hours credited, passed or not.")
+class TrainingCompletedEvent(Schema):
+    person_key = fields.String(required=True)
+    person_name = fields.String(required=True)
+    class_id = fields.Integer(required=True)
+    year = fields.Integer(required=True)
+    class_hours = fields.Integer(required=True)
+    passed = fields.Boolean(required=True)
+    completed_at = fields.DateTime(required=True)
+
+
+@event_type(SERVICE, "absence_reported",
+            description="After a class, the people of one district who skipped it or left early (004 §七(四)).")
+class AbsenceReportedEvent(Schema):
+    class_id = fields.Integer(required=True)
+    year = fields.Integer(required=True)
+    district = fields.String(required=True)
+    people = fields.List(fields.Dict(), required=True, metadata={
+        "description": "person_key, person_name, enrolment_id, status (absent | left_early), full_days"})
+
+
+@event_type(SERVICE, "certificate_issued", description="A passer's training certificate was issued.")
+class CertificateIssuedEvent(Schema):
+    number = fields.String(required=True)
+    person_key = fields.String(required=True)
+    class_id = fields.Integer(required=True)
+    year = fields.Integer(required=True)
+    issued_at = fields.DateTime(required=True)
+
+
+@event_type(SERVICE, "certificate_revoked", description="A certificate was revoked; its number stays, with the reason.")
+class CertificateRevokedEvent(Schema):
+    number = fields.String(required=True)
+    person_key = fields.String(required=True)
+    reason = fields.String(required=True)
+    revoked_at = fields.DateTime(required=True)
