@@ -51,6 +51,8 @@ class HealthOut(Schema):
 
 class DashboardQuery(Schema):
     cycle = fields.String(validate=validate.Length(min=1, max=20))
+    stage = fields.String(validate=validate.OneOf(["basic", "key", "final"]),
+                          metadata={"description": "with cycle: that stage's ranking from scoring"})
     year = fields.Integer(validate=validate.Range(2000, 2100))
 
 

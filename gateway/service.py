@@ -198,6 +198,9 @@ class GatewayService:
         if "cycle" in params:
             wanted["quota_report"] = ("registration", "quota_report", params["cycle"])
             wanted["cycle"] = ("registration", "get_cycle", params["cycle"])
+            wanted["lecture_compliance"] = ("subsidies", "compliance_report", params["cycle"])
+            if "stage" in params:
+                wanted["ranking"] = ("scoring", "get_ranking", params["cycle"], params["stage"])
         if "year" in params:
             wanted["enrolment_progress"] = ("registration", "enrolment_progress", params["year"])
         if not wanted:
