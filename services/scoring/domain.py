@@ -244,6 +244,11 @@ class PartScore:
     event_id: str
     scored_at: datetime
     detail: dict = field(default_factory=dict)
+    cents: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        # the ranking loop works in integer hundredths (exact: scores have two places)
+        object.__setattr__(self, "cents", int((self.score * 100).to_integral_value(ROUND_HALF_UP)))
 
 
 @dataclass(frozen=True)
@@ -382,10 +387,15 @@ def _stage_score(stage: Stage, sheet: Sheet, earlier: dict[str, StageScore]) -> 
 class Ranked:
     """One ranked sheet: its rank and stage score; the breakdown is computed when shown."""
 
-    __slots__ = ("rank", "sheet", "value", "_scheme", "_stage")
+    __slots__ = ("rank", "sheet", "cents", "_scheme", "_stage")
 
-    def __init__(self, rank: int, sheet: Sheet, value: Decimal, scheme: Scheme, stage: str):
-        self.rank, self.sheet, self.value, self._scheme, self._stage = rank, sheet, value, scheme, stage
+    def __init__(self, rank: int, sheet: Sheet, cents: int, scheme: Scheme, stage: str):
+        self.rank, self.sheet, self.cents, self._scheme, self._stage = rank, sheet, cents, scheme, stage
+
+    @property
+    def value(self) -> Decimal:
+        # made on demand: a re-rank of the whole cohort shows only a page of it
+        return Decimal(self.cents).scaleb(-2)
 
     @property
     def score(self) -> StageScore:
@@ -427,31 +437,43 @@ class Ranking:
 _NO_TIME = datetime.max.replace(tzinfo=timezone.utc)
 
 
-def _compile(stages: dict[str, Stage], stage: Stage):
-    """A stage score as one closure ``value(sheet, memo)``, computing only what the stage needs.
+def _decimals(value: Decimal) -> int:
+    exponent = Decimal(value).normalize().as_tuple().exponent
+    return -exponent if exponent < 0 else 0
 
-    The same Decimal arithmetic as ``stage_scores`` (exact sum, one ROUND_HALF_UP);
-    it exists because a full re-rank runs it for every sheet. Scores of earlier
-    stages it uses are left in ``memo`` (the tie-break reads them).
+
+def _compile(stages: dict[str, Stage], stage: Stage):
+    """A stage score as one closure ``value(sheet, memo) -> hundredths | None``.
+
+    Exactly the arithmetic of ``stage_scores`` (exact sum, one ROUND_HALF_UP to two
+    places), done in integers: a weight with k decimals becomes ``weight × 10^k``,
+    scores are integer hundredths, so the sum is exact in units of 10^-(2+k) and
+    half-up is ``(sum + 10^k / 2) // 10^k`` for these non-negative sums. A full
+    re-rank runs it for every sheet, and integers are several times faster than
+    Decimal here. Scores of earlier stages it uses are left in ``memo`` (the
+    tie-break reads them).
     """
+    k = max([_decimals(p.weight) for p in stage.parts] + [max(0, _decimals(stage.points_per_lecture) - 2)])
+    scale = 10 ** k
     getters = []
     for part in stage.parts:
+        weight = int(part.weight * scale)
         if part.ref in PARTS:
-            getters.append((part.ref, None, part.weight))
+            getters.append((part.ref, None, weight))
         else:
-            getters.append((part.ref, _compile(stages, stages[part.ref]), part.weight))
-    points = stage.points_per_lecture
-    quantize, zero, cent = Decimal.quantize, ZERO, CENT
+            getters.append((part.ref, _compile(stages, stages[part.ref]), weight))
+    points = int(stage.points_per_lecture * 100 * scale)
+    half = scale // 2
 
-    def value(sheet: Sheet, memo: dict) -> Decimal | None:
-        total = zero
+    def value(sheet: Sheet, memo: dict) -> int | None:
+        total = 0
         parts = sheet.parts
         for ref, inner, weight in getters:
             if inner is None:
                 held = parts.get(ref)
                 if held is None:
                     return None
-                total += held.score * weight
+                total += held.cents * weight
             else:
                 score = memo[ref] = inner(sheet, memo)
                 if score is None:
@@ -459,7 +481,7 @@ def _compile(stages: dict[str, Stage], stage: Stage):
                 total += score * weight
         if points:
             total += sheet.lecture_count * points
-        return quantize(total, cent, ROUND_HALF_UP)
+        return (total + half) // scale if scale > 1 else total
 
     return value
 
@@ -500,16 +522,16 @@ def _rank(scheme: Scheme, stage_name: str, sheets, entrants: set[int] | None) ->
             unranked.append(Unranked(sheet, not_entered, scheme, stage_name))
             continue
         memo: dict = {}
-        value = score_of(sheet, memo)
-        if value is None:
+        cents = score_of(sheet, memo)
+        if cents is None:
             missing = stage_scores(scheme, sheet)[stage_name].missing
             unranked.append(Unranked(sheet, "missing " + ", ".join(missing), scheme, stage_name))
             continue
         parts = sheet.parts
         # (score, tie-break parts…) descending, then registration time and candidate id ascending;
         # the candidate id is unique, so the comparison never reaches the sheet behind it
-        keyed.append((-value, *[-(parts[ref].score if is_part else memo[ref]) for is_part, ref in ties],
-                      sheet.registered_at or _NO_TIME, sheet.candidate_id, sheet, value))
+        keyed.append((-cents, *[-(parts[ref].cents if is_part else memo[ref]) for is_part, ref in ties],
+                      sheet.registered_at or _NO_TIME, sheet.candidate_id, sheet, cents))
     keyed.sort()
     ranked = [Ranked(i + 1, item[-2], item[-1], scheme, stage_name) for i, item in enumerate(keyed)]
     unranked.sort(key=lambda u: u.sheet.candidate_id)

@@ -288,7 +288,7 @@ def section(args, ranks, events, started) -> str:
         f"- **Command:** `.venv/bin/python -m tests.bench.scoring --sheets {args.sheets} --events {args.events} "
         f"--databases {','.join(args.databases)}` (`make bench-scoring` runs it with the defaults)",
         f"- **Full re-rank:** `domain.rank` on {args.sheets} in-memory sheets (2022 scheme; ~2% of parts missing, "
-        "0–5 lectures each): every stage score in Decimal, then the sort with the tie-break; best and median of 3.",
+        "0–5 lectures each): every stage score in exact integer hundredths (the same half-up result as the Decimal explanation, proven by a unit test), then the sort with the tie-break; best and median of 3.",
         "",
         "| stage | sheets | ranked | unranked | best s | median s | CPU s (best) |",
         "|---|---:|---:|---:|---:|---:|---:|",

@@ -475,3 +475,29 @@ def test_scores_are_stored_as_integer_hundredths():
     assert str(column.process_result_value(8650, None)) == "86.50"
     with pytest.raises(ValueError):
         column.process_bind_param(D("86.505"), None)
+
+
+@pytest.mark.parametrize("weights", [("0.5", "0.5"), ("0.333", "0.667"), ("0.25", "0.75"), ("0.1", "0.9")])
+def test_the_ranking_loop_agrees_with_the_explained_scores(weights):
+    """rank() computes in integer hundredths for speed; it must give exactly the Decimal scores."""
+    theory_w, expert_w = weights
+    raw = yaml.safe_load((Path(__file__).resolve().parents[2] / "services/scoring/data/scheme_2022.yml")
+                         .read_text(encoding="utf-8"))
+    for stage in raw["stages"]:
+        if stage["name"] == "key":
+            for part in stage["parts"]:
+                part["weight"] = theory_w if part["ref"] == "key_theory" else expert_w
+    scheme = domain.scheme_from_data(load(schemas.SchemeIn, raw))
+    rng = random.Random(hash(weights) & 0xFFFF)
+    sheets = []
+    for cid in range(1, 400):
+        # odd hundredths everywhere, so every weighted sum meets a rounding boundary somewhere
+        sheets.append(sheet(cid, basic=f"{rng.randint(0, 10000) / 100:.2f}", theory=f"{rng.randint(0, 10000) / 100:.2f}",
+                            expert=f"{rng.randint(0, 10000) / 100:.2f}",
+                            intensive=f"{rng.randint(0, 10000) / 100:.2f}", lectures=rng.randint(0, 5)))
+    for stage in ("basic", "key", "final"):
+        ranking = domain.rank(scheme, stage, sheets)
+        assert len(ranking.ranked) == len(sheets)
+        for r in ranking.ranked:
+            explained = domain.stage_scores(scheme, r.sheet)[stage].score
+            assert r.value == explained and r.value.as_tuple().exponent == -2, (stage, r.sheet.candidate_id)
