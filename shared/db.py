@@ -17,7 +17,7 @@ from pathlib import Path
 from nameko.extensions import DependencyProvider
 from sqlalchemy import (
     BigInteger, Column, DateTime, Index, Integer, MetaData, PrimaryKeyConstraint, String, Table, Text,
-    create_engine, event, insert, select,
+    create_engine, event, insert,
 )
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import IntegrityError
@@ -174,6 +174,10 @@ class UnitOfWork:
     @property
     def agency(self) -> str:
         return self._provider.agency
+
+    @property
+    def tables(self) -> PlatformTables:
+        return self._provider.tables
 
     def emit(self, name: str, subject, data: dict, service: str | None = None) -> list[dict]:
         """Write the event rows beside the state change; the relay publishes them after commit."""

@@ -5,8 +5,12 @@ nameko then logs it as one warning line instead of an error with a traceback.
 """
 from __future__ import annotations
 
-from nameko.rpc import rpc as _rpc
+import json
 
+from nameko.rpc import rpc as _rpc
+from sqlalchemy import select, text
+
+from shared.auth import STAFF
 from shared.errors import WsliError
 
 
@@ -14,3 +18,28 @@ def rpc(fn=None, **options):
     options.setdefault("expected_exceptions", (WsliError,))
     decorator = _rpc(**options)
     return decorator(fn) if fn is not None else decorator
+
+
+class PlatformRpc:
+    """The two RPCs every service answers: ``health`` (for the gateway) and ``audit_trail``.
+
+    A service class inherits them; it needs ``db`` (shared.db.Database) and
+    ``caller`` (shared.auth.CallerProvider) like every service here.
+    """
+
+    @rpc
+    def health(self):
+        self.db.session.execute(text("SELECT 1"))
+        return {"service": self.name, "status": "ok", "agency": self.db.agency}
+
+    @rpc
+    def audit_trail(self, entity_type, entity_id):
+        from shared.schemas import AuditOut
+
+        self.caller.require(*STAFF)
+        audit = self.db.tables.audit
+        rows = self.db.session.execute(
+            select(audit).where(audit.c.agency_id == self.db.agency, audit.c.entity_type == str(entity_type),
+                                audit.c.entity_id == str(entity_id)).order_by(audit.c.id)
+        ).mappings().all()
+        return AuditOut(many=True).dump([dict(r, detail=json.loads(r["detail"] or "{}")) for r in rows])

@@ -1,7 +1,7 @@
 """Schema helpers every service uses at its entrypoints."""
 from __future__ import annotations
 
-from marshmallow import Schema, ValidationError
+from marshmallow import Schema, ValidationError, fields
 
 from shared.errors import ValidationFailed, from_marshmallow
 
@@ -20,3 +20,15 @@ def load(schema_cls: type[Schema], payload, partial: bool = False) -> dict:
 
 def page_of(items: list, page: int, per_page: int, total: int) -> dict:
     return {"items": items, "page": page, "per_page": per_page, "total": total}
+
+
+class AuditOut(Schema):
+    """One entry of a record's audit trail (every service keeps one in ``audit_log``)."""
+
+    at = fields.AwareDateTime()
+    actor = fields.String()
+    actor_role = fields.String()
+    action = fields.String()
+    entity_type = fields.String()
+    entity_id = fields.String()
+    detail = fields.Dict()

@@ -4,6 +4,7 @@ from __future__ import annotations
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from shared.events import event_type
+from shared.schemas import AuditOut  # noqa: F401  (the route tables name it per service)
 from shared.validators import Email, MobilePhone, ResidentId, SocialCreditCode
 
 from . import domain
@@ -320,14 +321,6 @@ class QuotaTableOut(Schema):
     total = fields.Integer()
 
 
-class AuditOut(Schema):
-    at = fields.DateTime()
-    actor = fields.String()
-    actor_role = fields.String()
-    action = fields.String()
-    entity_type = fields.String()
-    entity_id = fields.String()
-    detail = fields.Dict()
 
 
 # ---- events ----------------------------------------------------------------------------------

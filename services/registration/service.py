@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 
-from shared.entrypoints import rpc
-from sqlalchemy import func, select, text
+from shared.entrypoints import PlatformRpc, rpc
+from sqlalchemy import func, select
 
 from shared.auth import STAFF, CallerProvider
 from shared.db import Database, transactional
@@ -25,30 +24,12 @@ PHOTO_TYPES = ("image/jpeg", "image/png")
 PHOTO_MAX_BYTES = 2 * 1024 * 1024
 
 
-class RegistrationService:
+class RegistrationService(PlatformRpc):
     name = "registration"
 
     db = Database(Base.metadata, platform)
     caller = CallerProvider()
     files = FileStore()
-
-    # ---- platform ----------------------------------------------------------------------------
-
-    @rpc
-    def health(self):
-        self.db.session.execute(text("SELECT 1"))
-        return {"service": self.name, "status": "ok", "agency": self.db.agency}
-
-    @rpc
-    def audit_trail(self, entity_type, entity_id):
-        self.caller.require(*STAFF)
-        audit = platform.audit
-        rows = self.db.session.execute(
-            select(audit).where(audit.c.agency_id == self.db.agency, audit.c.entity_type == str(entity_type),
-                                audit.c.entity_id == str(entity_id)).order_by(audit.c.id)
-        ).mappings().all()
-        return schemas.AuditOut(many=True).dump(
-            [dict(r, detail=json.loads(r["detail"] or "{}")) for r in rows])
 
     # ---- cycles ------------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, vali
 
 from shared.errors import ValidationFailed
 from shared.events import event_type
+from shared.schemas import AuditOut  # noqa: F401  (the route tables name it per service)
 
 from . import domain
 
@@ -345,14 +346,6 @@ class RebuildOut(Schema):
     sheets = fields.Integer()
 
 
-class AuditOut(Schema):
-    at = fields.DateTime()
-    actor = fields.String()
-    actor_role = fields.String()
-    action = fields.String()
-    entity_type = fields.String()
-    entity_id = fields.String()
-    detail = fields.Dict()
 
 
 # ---- events ----------------------------------------------------------------------------------

@@ -23,16 +23,15 @@ from __future__ import annotations
 import base64
 import csv
 import io
-import json
 from datetime import datetime
 from pathlib import Path
 
 import yaml
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, select
 
 from shared.auth import STAFF, CallerProvider
 from shared.db import Database, transactional
-from shared.entrypoints import rpc
+from shared.entrypoints import PlatformRpc, rpc
 from shared.errors import NotFound, RuleViolation, ValidationFailed
 from shared.schemas import load
 from shared.subscriber import subscribe
@@ -51,28 +50,11 @@ CSV_TYPE = "text/csv; charset=utf-8"
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-class ScoringService:
+class ScoringService(PlatformRpc):
     name = "scoring"
 
     db = Database(Base.metadata, platform)
     caller = CallerProvider()
-
-    # ---- platform ----------------------------------------------------------------------------
-
-    @rpc
-    def health(self):
-        self.db.session.execute(text("SELECT 1"))
-        return {"service": self.name, "status": "ok", "agency": self.db.agency}
-
-    @rpc
-    def audit_trail(self, entity_type, entity_id):
-        self.caller.require(*STAFF)
-        audit = platform.audit
-        rows = self.db.session.execute(
-            select(audit).where(audit.c.agency_id == self.db.agency, audit.c.entity_type == str(entity_type),
-                                audit.c.entity_id == str(entity_id)).order_by(audit.c.id)
-        ).mappings().all()
-        return schemas.AuditOut(many=True).dump([dict(r, detail=json.loads(r["detail"] or "{}")) for r in rows])
 
     # ---- consumed events ---------------------------------------------------------------------
 

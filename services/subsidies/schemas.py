@@ -6,6 +6,7 @@ import re
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 from shared.events import event_type
+from shared.schemas import AuditOut  # noqa: F401  (the route tables name it per service)
 from shared.validators import ResidentId
 
 from . import domain
@@ -322,14 +323,6 @@ class TrainingSubsidyOut(Schema):
     refused_classes = fields.Integer()
 
 
-class AuditOut(Schema):
-    at = fields.AwareDateTime()
-    actor = fields.String()
-    actor_role = fields.String()
-    action = fields.String()
-    entity_type = fields.String()
-    entity_id = fields.String()
-    detail = fields.Dict()
 
 
 # ---- events ----------------------------------------------------------------------------------

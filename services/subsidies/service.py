@@ -13,18 +13,17 @@ import binascii
 import csv
 import functools
 import io
-import json
 import logging
 import os
 import socket
 import time
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from shared.auth import STAFF, CallerProvider
 from shared.db import Database, transactional
-from shared.entrypoints import rpc
+from shared.entrypoints import PlatformRpc, rpc
 from shared.errors import Forbidden, NotFound, RuleViolation, ValidationFailed
 from shared.pii import get_vault, mask_account, mask_id_number
 from shared.providers import FileStore
@@ -80,29 +79,12 @@ def handler_transaction(method):
     return wrapper
 
 
-class SubsidiesService:
+class SubsidiesService(PlatformRpc):
     name = "subsidies"
 
     db = Database(Base.metadata, platform)
     caller = CallerProvider()
     files = FileStore()
-
-    # ---- platform ----------------------------------------------------------------------------
-
-    @rpc
-    def health(self):
-        self.db.session.execute(text("SELECT 1"))
-        return {"service": self.name, "status": "ok", "agency": self.db.agency}
-
-    @rpc
-    def audit_trail(self, entity_type, entity_id):
-        self.caller.require(*STAFF)
-        audit = platform.audit
-        rows = self.db.session.execute(
-            select(audit).where(audit.c.agency_id == self.db.agency, audit.c.entity_type == str(entity_type),
-                                audit.c.entity_id == str(entity_id)).order_by(audit.c.id)
-        ).mappings().all()
-        return schemas.AuditOut(many=True).dump([dict(r, detail=json.loads(r["detail"] or "{}")) for r in rows])
 
     # ---- cycles ------------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from shared.events import event_type
+from shared.schemas import AuditOut  # noqa: F401  (the route tables name it per service)
 from shared.validators import ResidentId
 
 from . import domain
@@ -443,14 +444,6 @@ class DownloadIn(Schema):
     id_number = ResidentId(required=True, metadata={"description": "the holder's ID number"})
 
 
-class AuditOut(Schema):
-    at = fields.DateTime()
-    actor = fields.String()
-    actor_role = fields.String()
-    action = fields.String()
-    entity_type = fields.String()
-    entity_id = fields.String()
-    detail = fields.Dict()
 
 
 # ---- events we consume but do not own (scoring is built separately) ---------------------------

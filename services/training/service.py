@@ -16,11 +16,11 @@ from decimal import Decimal
 
 from marshmallow import ValidationError
 from nameko.dependency_providers import Config
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from shared.auth import STAFF, CallerProvider
 from shared.db import Database, transactional
-from shared.entrypoints import rpc
+from shared.entrypoints import PlatformRpc, rpc
 from shared.errors import Conflict, Forbidden, NotFound, RuleViolation, ValidationFailed
 from shared.pii import get_vault, mask_name
 from shared.schemas import load, page_of
@@ -38,29 +38,12 @@ READERS = ("admin", "operator", "integrator", "regulator")
 CLASS_STAFF = ("admin", "operator", "regulator")  # a regulator acts on its own district's classes
 
 
-class TrainingService:
+class TrainingService(PlatformRpc):
     name = "training"
 
     db = Database(Base.metadata, platform)
     caller = CallerProvider()
     config = Config()
-
-    # ---- platform ----------------------------------------------------------------------------
-
-    @rpc
-    def health(self):
-        self.db.session.execute(text("SELECT 1"))
-        return {"service": self.name, "status": "ok", "agency": self.db.agency}
-
-    @rpc
-    def audit_trail(self, entity_type, entity_id):
-        self.caller.require(*STAFF)
-        audit = platform.audit
-        rows = self.db.session.execute(
-            select(audit).where(audit.c.agency_id == self.db.agency, audit.c.entity_type == str(entity_type),
-                                audit.c.entity_id == str(entity_id)).order_by(audit.c.id)
-        ).mappings().all()
-        return schemas.AuditOut(many=True).dump([dict(r, detail=json.loads(r["detail"] or "{}")) for r in rows])
 
     # ---- events consumed ---------------------------------------------------------------------
 
