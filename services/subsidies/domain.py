@@ -72,6 +72,7 @@ RULES = {
     "lecturer_id_mismatch": "the ID number does not match the lecturer's registration",
     "outside_tour_window": "the lecture date is outside the cycle's tour window",
     "order_mismatch": "an on-demand lecture needs an order accepted by this lecturer and scheduled",
+    "exchange_host": "an exchange lecture is held at another tour lecturer's unit",
     "audience_mismatch": "the audience count differs from the sign-in sheet's head count",
     "evidence_incomplete": "sign-in sheet photo, full video, ≥4 site photos and the banner are all required",
     "evidence_late": "evidence is due within 3 working days after the lecture",
@@ -145,6 +146,16 @@ class TourFacts:
     tour_start: date | None
     tour_end: date | None
     order_ok: bool = True
+    host_ok: bool = True     # exchange: the host is another tour lecturer, of another unit
+
+
+def exchange_host_ok(lecturer_id: int, lecturer_unit: int | None, host_id: int | None, host_in_tour: bool,
+                     host_unit: int | None) -> bool:
+    """交流式宣讲: at another lecturer's unit — the host is a tour lecturer, not the reporter, and
+    (where registration told us both units) of a different unit."""
+    if host_id is None or host_id == lecturer_id or not host_in_tour:
+        return False
+    return lecturer_unit is None or host_unit is None or lecturer_unit != host_unit
 
 
 @dataclass(frozen=True)
@@ -187,6 +198,8 @@ def check_report(report: Report, facts: TourFacts) -> CheckResult:
                     f"{report.lecture_date} not in {facts.tour_start}..{facts.tour_end}")
     if report.kind == "on_demand" and not facts.order_ok:
         result.fail("order_mismatch", "")
+    if report.kind == "exchange" and not facts.host_ok:
+        result.fail("exchange_host", "")
     ev = report.evidence
     if ev.has_signin_sheet and ev.signin_head_count is not None and ev.signin_head_count != report.audience_count:
         result.fail("audience_mismatch", f"form says {report.audience_count}, sign-in sheet {ev.signin_head_count}")

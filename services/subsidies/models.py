@@ -51,6 +51,7 @@ class Lecturer(Base):
     candidate_id: Mapped[int] = mapped_column(BigInteger)
     name: Mapped[str | None] = mapped_column(String(50))
     person_key: Mapped[str | None] = mapped_column(String(64), index=True)
+    unit_id: Mapped[int | None] = mapped_column(BigInteger)  # registration's nominating unit
     in_tour: Mapped[bool] = mapped_column(Boolean, default=False)
     advanced_rank: Mapped[int | None] = mapped_column(Integer)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
@@ -110,6 +111,7 @@ class Lecture(Base):
     candidate_id: Mapped[int] = mapped_column(BigInteger)
     kind: Mapped[str] = mapped_column(String(12))
     order_id: Mapped[int | None] = mapped_column(ForeignKey("lecture_orders.id"))
+    host_candidate_id: Mapped[int | None] = mapped_column(BigInteger)  # exchange: whose unit hosted it
     status: Mapped[str] = mapped_column(String(16))
     version: Mapped[int] = mapped_column(Integer, default=1)
 

@@ -73,6 +73,8 @@ class LectureIn(Schema):
     candidate_id = Id(required=True, metadata={"description": "registration's candidate id of the lecturer"})
     kind = fields.String(required=True, validate=validate.OneOf(list(domain.KINDS)))
     order_id = Id(load_default=None, metadata={"description": "the order, for an on_demand lecture"})
+    host_candidate_id = Id(load_default=None, metadata={
+        "description": "an exchange lecture: the tour lecturer whose unit hosted it"})
     lecturer_name = Text(50, required=True)
     id_number = ResidentId(required=True)
     lecture_date = fields.Date(required=True)
@@ -94,6 +96,10 @@ class LectureIn(Schema):
             raise ValidationError("required for an on_demand lecture", "order_id")
         if data["kind"] != "on_demand" and data.get("order_id"):
             raise ValidationError("only an on_demand lecture has an order", "order_id")
+        if data["kind"] == "exchange" and not data.get("host_candidate_id"):
+            raise ValidationError("required for an exchange lecture: whose unit hosted it", "host_candidate_id")
+        if data["kind"] != "exchange" and data.get("host_candidate_id"):
+            raise ValidationError("only an exchange lecture has a host lecturer", "host_candidate_id")
 
 
 class CheckQuery(Schema):
@@ -170,6 +176,7 @@ class CandidateApprovedData(Schema):
         unknown = EXCLUDE
     cycle = fields.String(required=True)
     candidate_id = fields.Integer(required=True)
+    unit_id = fields.Integer(load_default=None)
     name = fields.String(required=True)
     person_key = fields.String(required=True, validate=validate.Length(equal=64))
 
@@ -215,6 +222,7 @@ class LectureOut(Schema):
     candidate_id = fields.Integer()
     kind = fields.String()
     order_id = fields.Integer(allow_none=True)
+    host_candidate_id = fields.Integer(allow_none=True)
     status = fields.String()
     version = fields.Integer()
     lecturer_name = fields.String()

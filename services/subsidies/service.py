@@ -154,7 +154,8 @@ class SubsidiesService(PlatformRpc):
         evidence = self._resolve_evidence(data)
         lecture = Lecture(
             agency_id=self.db.agency, cycle=cycle.code, candidate_id=data["candidate_id"], kind=data["kind"],
-            order_id=data["order_id"], status=domain.RECEIVED, version=1, lecturer_name=data["lecturer_name"],
+            order_id=data["order_id"], host_candidate_id=data["host_candidate_id"], status=domain.RECEIVED,
+            version=1, lecturer_name=data["lecturer_name"],
             id_number=data["id_number"], id_index=get_vault().blind_index(data["id_number"]),
             id_masked=mask_id_number(data["id_number"]), lecture_date=data["lecture_date"], venue=data["venue"],
             venue_key=domain.venue_key(data["venue"]), audience_count=data["audience_count"], bank=data["bank"],
@@ -194,7 +195,8 @@ class SubsidiesService(PlatformRpc):
         self._check_date_and_order(data, lecture.cycle, now)
         evidence = self._resolve_evidence(data)
         values = dict(
-            kind=data["kind"], order_id=data["order_id"], lecturer_name=data["lecturer_name"],
+            kind=data["kind"], order_id=data["order_id"], host_candidate_id=data["host_candidate_id"],
+            lecturer_name=data["lecturer_name"],
             id_number=data["id_number"], id_index=get_vault().blind_index(data["id_number"]),
             id_masked=mask_id_number(data["id_number"]), lecture_date=data["lecture_date"], venue=data["venue"],
             venue_key=domain.venue_key(data["venue"]), audience_count=data["audience_count"], bank=data["bank"],
@@ -569,6 +571,7 @@ class SubsidiesService(PlatformRpc):
             return
         lecturer = self._lecturer_row(data["cycle"], data["candidate_id"])
         lecturer.name, lecturer.person_key, lecturer.updated_at = data["name"], data["person_key"], utcnow()
+        lecturer.unit_id = data["unit_id"]
 
     @subscribe("scoring", "candidate_advanced")
     @handler_transaction
@@ -733,10 +736,16 @@ class SubsidiesService(PlatformRpc):
             order_ok = bool(order and order.agency_id == self.db.agency and order.cycle == lecture.cycle
                             and order.candidate_id == lecture.candidate_id
                             and order.status in (domain.SCHEDULED, domain.HELD))
+        host_ok = True
+        if lecture.kind == "exchange":
+            host = self._lecturer(lecture.cycle, lecture.host_candidate_id) if lecture.host_candidate_id else None
+            host_ok = domain.exchange_host_ok(
+                lecture.candidate_id, lecturer.unit_id if lecturer else None, lecture.host_candidate_id,
+                bool(host and host.in_tour), host.unit_id if host else None)
         return domain.TourFacts(
             in_tour=bool(lecturer and lecturer.in_tour), person_key=lecturer.person_key if lecturer else None,
             tour_start=cycle.tour_start if cycle else None, tour_end=cycle.tour_end if cycle else None,
-            order_ok=order_ok)
+            order_ok=order_ok, host_ok=host_ok)
 
     def _lecture(self, lecture_id, lock=False) -> Lecture:
         stmt = select(Lecture).where(Lecture.id == _as_id(lecture_id), Lecture.agency_id == self.db.agency)
@@ -817,7 +826,8 @@ class SubsidiesService(PlatformRpc):
                                                  .where(EvidenceFile.id.in_(ids))).all())
         return schemas.LectureOut().dump({
             "id": lecture.id, "cycle": lecture.cycle, "candidate_id": lecture.candidate_id, "kind": lecture.kind,
-            "order_id": lecture.order_id, "status": lecture.status, "version": lecture.version,
+            "order_id": lecture.order_id, "host_candidate_id": lecture.host_candidate_id,
+            "status": lecture.status, "version": lecture.version,
             "lecturer_name": lecture.lecturer_name, "id_number": lecture.id_masked,
             "lecture_date": lecture.lecture_date, "evidence_due": due, "venue": lecture.venue,
             "audience_count": lecture.audience_count, "bank": lecture.bank, "branch": lecture.branch,

@@ -60,7 +60,7 @@ def make_lecturer(amqp_uri, cycle, candidate_id, in_tour=True, name="李宣讲")
     """Registration's approval and scoring's advancement of one candidate; returns its ID number."""
     id_number = resident_id()
     publish(amqp_uri, "registration", "candidate_approved", envelope("registration", "candidate_approved", {
-        "candidate_id": candidate_id, "cycle": cycle, "unit_id": 1, "status": "approved", "signed_by": "中心",
+        "candidate_id": candidate_id, "cycle": cycle, "unit_id": candidate_id, "status": "approved", "signed_by": "中心",
         "opinion": "", "sealed_at": rfc3339(utcnow()), "unit_kind": "insured_enterprise", "district": "东城区",
         "name": name, "gender": "male", "id_number_masked": "110***********0000",
         "person_key": get_vault().blind_index(id_number), "registered_at": rfc3339(utcnow())}))
@@ -426,9 +426,14 @@ def test_compliance_counts_kinds_and_the_self_hosted_minimum(subsidies, lecturer
     with rpc(cfg, ADMIN) as cluster:
         files = evidence_files(cluster, "g")
         for kind, venue in (("self_hosted", "本单位"), ("exchange", "兄弟单位")):
-            out = cluster.subsidies.submit_lecture(report(cycle, L7, lecturer, files, day, kind=kind, venue=venue))
+            host = {"host_candidate_id": L9} if kind == "exchange" else {}
+            out = cluster.subsidies.submit_lecture(report(cycle, L7, lecturer, files, day, kind=kind, venue=venue, **host))
             assert checks(cluster, out["id"])[0] == "passed"
             cluster.subsidies.approve_lecture(out["id"], {"signed_by": "王审核"})
+        own_host = cluster.subsidies.submit_lecture(report(cycle, L7, lecturer, files, day, kind="exchange",
+                                                           venue="自己单位", host_candidate_id=L7))
+        outcome, refused = checks(cluster, own_host["id"])
+        assert outcome == "failed" and refused.rule == "exchange_host", "a lecturer cannot host its own exchange"
         rejected = cluster.subsidies.submit_lecture(report(cycle, L7, lecturer, files, day, venue="第三处"))
         assert checks(cluster, rejected["id"])[0] == "passed"
         out = cluster.subsidies.reject_lecture(rejected["id"], {"signed_by": "王审核", "reasons": ["视频不清晰"]})

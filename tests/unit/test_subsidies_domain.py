@@ -242,3 +242,34 @@ def test_on_demand_reports_name_their_order():
         schemas.LectureIn().load(dict(base, kind="exchange", order_id=3))
     assert "order_id" in other.value.messages
     assert schemas.LectureIn().load(dict(base, kind="on_demand", order_id=3))["order_id"] == 3
+
+
+@pytest.mark.parametrize("host, host_in_tour, own_unit, host_unit, ok", [
+    (7, True, 1, 2, True),        # another tour lecturer's unit
+    (7, True, None, 2, True),     # units unknown: the host being another tour lecturer suffices
+    (None, True, 1, 2, False),    # no host named
+    (5, True, 1, 2, False),       # the reporter cannot host itself
+    (7, False, 1, 2, False),      # the host is not in the tour
+    (7, True, 3, 3, False),       # same unit: that is a self-hosted lecture, not an exchange
+])
+def test_an_exchange_lecture_is_at_another_lecturers_unit(host, host_in_tour, own_unit, host_unit, ok):
+    assert domain.exchange_host_ok(5, own_unit, host, host_in_tour, host_unit) is ok
+
+
+def test_the_exchange_host_check_applies_to_exchange_lectures_only():
+    bad = domain.TourFacts(True, KEY, TOUR.tour_start, TOUR.tour_end, host_ok=False)
+    assert domain.check_report(make(kind="exchange"), bad).rules == ["exchange_host"]
+    assert domain.check_report(make(kind="self_hosted"), bad).passed
+
+
+def test_exchange_reports_name_their_host():
+    base = {"cycle": "2022", "candidate_id": 1, "lecturer_name": "张三", "id_number": "11010519491231002X",
+            "lecture_date": "2022-10-20", "venue": "某公司", "audience_count": 30, "bank": "工行",
+            "branch": "东城支行", "account_number": "622202123456", "contact": "13812345678"}
+    with pytest.raises(ValidationError) as missing:
+        schemas.LectureIn().load(dict(base, kind="exchange"))
+    assert "host_candidate_id" in missing.value.messages
+    with pytest.raises(ValidationError) as stray:
+        schemas.LectureIn().load(dict(base, kind="self_hosted", host_candidate_id=7))
+    assert "host_candidate_id" in stray.value.messages
+    assert schemas.LectureIn().load(dict(base, kind="exchange", host_candidate_id=7))["host_candidate_id"] == 7
