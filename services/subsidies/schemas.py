@@ -431,6 +431,14 @@ class BatchCreatedEvent(Schema):
     total_fen = fields.Integer(required=True)
 
 
+@event_type(SERVICE, "payment_batch_exported",
+            description="Finance took the unmasked bank file of a batch: it is now with the bank.")
+class BatchExportedEvent(Schema):
+    batch_id = fields.Integer(required=True)
+    format = fields.String(required=True)
+    rows = fields.Integer(required=True)
+
+
 @event_type(SERVICE, "subsidy_paid", description="The bank reported a lecture subsidy paid.")
 class SubsidyPaidEvent(Schema):
     subsidy_id = fields.Integer(required=True)

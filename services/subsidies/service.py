@@ -492,6 +492,8 @@ class SubsidiesService(PlatformRpc):
         header = ["reference", "name", "bank", "branch", "account", "amount_yuan"]
         if unmasked and batch.status == domain.BATCH_OPEN:
             batch.status, batch.exported_at = domain.BATCH_EXPORTED, utcnow()
+            self.db.emit("payment_batch_exported", batch.id,
+                         {"batch_id": batch.id, "format": params["format"], "rows": len(rows)})
         self.db.audit(self.caller, "batch.export", "payment_batch", batch.id,
                       {"format": params["format"], "unmasked": unmasked, "rows": len(rows)})
         name = f"subsidy-batch-{batch.id}{'' if unmasked else '-masked'}.{params['format']}"

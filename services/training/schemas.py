@@ -464,6 +464,119 @@ class NotAdvancedData(Schema):
 
 # ---- events ----------------------------------------------------------------------------------
 
+@event_type(SERVICE, "stages_planned", description="A cycle's three stages and course plans were set up.")
+class StagesPlannedEvent(Schema):
+    cycle = fields.String(required=True)
+    plan = fields.String(required=True)
+    stages = fields.List(fields.String(), required=True)
+
+
+class Placement(Schema):
+    candidate_id = fields.Integer(required=True)
+    group_id = fields.Integer(required=True)
+
+
+@event_type(SERVICE, "groups_assigned", description="Waiting trainees of a stage were placed in its groups.")
+class GroupsAssignedEvent(Schema):
+    cycle = fields.String(required=True)
+    stage = fields.String(required=True)
+    placements = fields.List(fields.Nested(Placement), required=True)
+
+
+@event_type(SERVICE, "trainee_moved", description="An operator moved a trainee to another group.")
+class TraineeMovedEvent(Schema):
+    cycle = fields.String(required=True)
+    stage = fields.String(required=True)
+    candidate_id = fields.Integer(required=True)
+    from_group = fields.Integer(allow_none=True)
+    to_group = fields.Integer(required=True)
+
+
+@event_type(SERVICE, "group_expert_assigned", description="An expert was put on a group's panel.")
+class GroupExpertEvent(Schema):
+    group_id = fields.Integer(required=True)
+    expert = fields.String(required=True)
+
+
+@event_type(SERVICE, "questions_added", description="Questions were added to the bank.")
+class QuestionsAddedEvent(Schema):
+    question_ids = fields.List(fields.Integer(), required=True)
+
+
+@event_type(SERVICE, "exam_created", description="An exam paper was drawn from the bank (reproducible from its seed).")
+class ExamCreatedEvent(Schema):
+    exam_id = fields.Integer(required=True)
+    kind = fields.String(required=True)
+    cycle = fields.String(allow_none=True)
+    class_id = fields.Integer(allow_none=True)
+    question_count = fields.Integer(required=True)
+
+
+class AttemptRef(Schema):
+    attempt_id = fields.Integer(required=True)
+    exam_id = fields.Integer(required=True)
+    candidate_id = fields.Integer(allow_none=True)
+    person_key = fields.String(allow_none=True)
+
+
+@event_type(SERVICE, "attempt_started", description="A trainee started a timed attempt.")
+class AttemptStartedEvent(AttemptRef):
+    deadline_at = fields.DateTime(required=True)
+
+
+@event_type(SERVICE, "attempt_reopened",
+            description="An operator voided an attempt so the trainee may sit the exam again.")
+class AttemptReopenedEvent(AttemptRef):
+    reason = fields.String(required=True)
+
+
+@event_type(SERVICE, "institution_registered",
+            description="A training institution was registered, with whether it meets 附件2's conditions.")
+class InstitutionRegisteredEvent(Schema):
+    institution_id = fields.Integer(required=True)
+    name = fields.String(required=True)
+    qualified = fields.Boolean(required=True)
+
+
+@event_type(SERVICE, "teacher_registered", description="A teacher joined the teacher pool.")
+class TeacherRegisteredEvent(Schema):
+    teacher_id = fields.Integer(required=True)
+    name = fields.String(required=True)
+
+
+@event_type(SERVICE, "class_created", description="A 2-day (16 class hours) safety-training class was scheduled.")
+class ClassCreatedEvent(Schema):
+    class_id = fields.Integer(required=True)
+    institution_id = fields.Integer(required=True)
+    year = fields.Integer(required=True)
+    district = fields.String(required=True)
+    capacity = fields.Integer(required=True)
+
+
+@event_type(SERVICE, "trainee_seated", description="An enrolled person was given a seat in a class.")
+class TraineeSeatedEvent(Schema):
+    class_id = fields.Integer(required=True)
+    seat_id = fields.Integer(required=True)
+    person_key = fields.String(required=True)
+    district = fields.String(allow_none=True)
+
+
+@event_type(SERVICE, "attendance_recorded", description="A trainee checked in or out on a class day (ID checked).")
+class AttendanceRecordedEvent(Schema):
+    class_id = fields.Integer(required=True)
+    seat_id = fields.Integer(required=True)
+    day = fields.Integer(required=True)
+    action = fields.String(required=True)
+    at = fields.DateTime(required=True)
+
+
+@event_type(SERVICE, "teacher_rated", description="A trainee rated a teacher of their class (1–5).")
+class TeacherRatedEvent(Schema):
+    class_id = fields.Integer(required=True)
+    teacher_id = fields.Integer(required=True)
+    stars = fields.Integer(required=True)
+
+
 @event_type(SERVICE, "exam_scored",
             description="A programme exam was graded (online) or imported (paper); the latest scored_at wins.")
 class ExamScoredEvent(Schema):

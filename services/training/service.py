@@ -152,6 +152,7 @@ class TrainingService(PlatformRpc):
                 plan=data["plan"], sessions=_jsonable(spec["sessions"]), courses=_jsonable(spec["courses"]),
                 created_at=now))
         self.db.session.flush()
+        self.db.emit("stages_planned", cycle, {"cycle": cycle, "plan": data["plan"], "stages": list(domain.STAGES)})
         self.db.audit(self.caller, "stages.create", "cycle", cycle, data)
         return self._stages_out(cycle)
 
@@ -210,6 +211,11 @@ class TrainingService(PlatformRpc):
             self.db.session.add(GroupMember(group_id=group_id, trainee_id=trainee_id, stage=stage,
                                             assigned_by="auto", assigned_at=now))
         self.db.session.flush()
+        if placement:
+            candidates = dict(self.db.session.execute(
+                select(Trainee.id, Trainee.candidate_id).where(Trainee.id.in_(list(placement)))).all())
+            self.db.emit("groups_assigned", f"{cycle}/{stage}", {"cycle": cycle, "stage": stage, "placements": [
+                {"candidate_id": candidates[t], "group_id": g} for t, g in sorted(placement.items())]})
         self.db.audit(self.caller, "groups.assign", "stage", f"{cycle}/{stage}", {"assigned": len(placement)})
         return schemas.AssignmentOut().dump({"cycle": cycle, "stage": stage, "assigned": len(placement),
                                              "groups": [self._group_out(g) for g in groups]})
@@ -249,6 +255,9 @@ class TrainingService(PlatformRpc):
             self.db.session.add(member)
         member.group_id, member.assigned_by, member.assigned_at = group.id, self.caller.actor, utcnow()
         self.db.session.flush()
+        self.db.emit("trainee_moved", trainee.candidate_id, {
+            "cycle": group.cycle, "stage": group.stage, "candidate_id": trainee.candidate_id,
+            "from_group": previous, "to_group": group.id})
         self.db.audit(self.caller, "groups.move", "trainee", trainee.candidate_id,
                       {"from_group": previous, "to_group": group.id})
         return self._group_out(group)
@@ -264,6 +273,7 @@ class TrainingService(PlatformRpc):
         if not exists:
             self.db.session.add(GroupExpert(group_id=group.id, expert=data["expert"], expert_name=data["name"]))
             self.db.session.flush()
+            self.db.emit("group_expert_assigned", group.id, {"group_id": group.id, "expert": data["expert"]})
             self.db.audit(self.caller, "groups.expert_add", "group", group.id, data)
         return self._group_out(group)
 
@@ -274,7 +284,10 @@ class TrainingService(PlatformRpc):
     def create_question(self, payload):
         self.caller.require(*STAFF)
         data = load(schemas.QuestionIn, payload)
-        return schemas.QuestionOut().dump(self._add_question(data))
+        question = self._add_question(data)
+        self.db.emit("questions_added", question.id, {"question_ids": [question.id]})
+        self.db.audit(self.caller, "questions.add", "question", question.id, {"topic": question.topic})
+        return schemas.QuestionOut().dump(question)
 
     @rpc
     @transactional
@@ -288,6 +301,7 @@ class TrainingService(PlatformRpc):
             except ValidationFailed as exc:
                 raise ValidationFailed(f"question {i}: {exc.message}",
                                        {f"questions.{i}.{k}": v for k, v in exc.fields.items()}) from None
+        self.db.emit("questions_added", ids[0] if ids else 0, {"question_ids": ids})
         self.db.audit(self.caller, "questions.import", "question_bank", self.db.agency, {"created": len(ids)})
         return {"created": len(ids), "ids": ids}
 
@@ -327,6 +341,8 @@ class TrainingService(PlatformRpc):
                     duration_minutes=data["duration_minutes"], pass_mark=pass_mark, created_at=utcnow())
         self.db.session.add(exam)
         self.db.session.flush()
+        self.db.emit("exam_created", exam.id, {"exam_id": exam.id, "kind": exam.kind, "cycle": exam.cycle,
+                                               "class_id": exam.class_id, "question_count": len(paper)})
         self.db.audit(self.caller, "exam.create", "exam", exam.id, {"kind": exam.kind, "seed": seed})
         return self._exam_out(exam)
 
@@ -352,6 +368,7 @@ class TrainingService(PlatformRpc):
                           deadline_at=now + timedelta(minutes=exam.duration_minutes))
         self.db.session.add(attempt)
         self.db.session.flush()
+        self.db.emit("attempt_started", attempt.id, dict(self._attempt_ref(attempt), deadline_at=attempt.deadline_at))
         return self._attempt_out(attempt, exam, with_paper=True)
 
     @rpc
@@ -390,6 +407,7 @@ class TrainingService(PlatformRpc):
         if attempt.status == "void":
             raise Conflict("the attempt is already void", {"status": ["void"]})
         attempt.status, attempt.void_reason = "void", data["reason"]
+        self.db.emit("attempt_reopened", attempt.id, dict(self._attempt_ref(attempt), reason=data["reason"]))
         self.db.audit(self.caller, "attempt.reopen", "attempt", attempt.id,
                       {"reason": data["reason"], "score": str(attempt.score) if attempt.score is not None else None})
         return self._attempt_out(attempt, self._exam(attempt.exam_id))
@@ -484,6 +502,9 @@ class TrainingService(PlatformRpc):
         institution = Institution(agency_id=self.db.agency, created_at=now, updated_at=now, **data)
         self.db.session.add(institution)
         self.db.session.flush()
+        self.db.emit("institution_registered", institution.id, {
+            "institution_id": institution.id, "name": institution.name,
+            "qualified": not domain.institution_failures(_institution_dict(institution))})
         self.db.audit(self.caller, "institution.register", "institution", institution.id, data)
         return self._institution_out(institution)
 
@@ -502,6 +523,7 @@ class TrainingService(PlatformRpc):
         teacher = Teacher(agency_id=self.db.agency, created_at=utcnow(), **data)
         self.db.session.add(teacher)
         self.db.session.flush()
+        self.db.emit("teacher_registered", teacher.id, {"teacher_id": teacher.id, "name": teacher.name})
         self.db.audit(self.caller, "teacher.register", "teacher", teacher.id, data)
         return self._teacher_out(teacher)
 
@@ -554,6 +576,9 @@ class TrainingService(PlatformRpc):
         for teacher in teachers:
             self.db.session.add(ClassTeacher(class_id=klass.id, teacher_id=teacher.id))
         self.db.session.flush()
+        self.db.emit("class_created", klass.id, {"class_id": klass.id, "institution_id": institution.id,
+                                                 "year": klass.year, "district": klass.district,
+                                                 "capacity": klass.capacity})
         self.db.audit(self.caller, "class.create", "class", klass.id, {"institution_id": institution.id})
         return self._class_out(klass)
 
@@ -592,6 +617,8 @@ class TrainingService(PlatformRpc):
                              status="enrolled")
             self.db.session.add(seat)
         self.db.session.flush()
+        self.db.emit("trainee_seated", seat.id, {"class_id": klass.id, "seat_id": seat.id,
+                                                 "person_key": seat.person_key, "district": seat.district})
         self.db.audit(self.caller, "class.seat", "class", klass.id, {"enrolment_id": person.enrolment_id})
         return self._seat_out(seat)
 
@@ -627,6 +654,8 @@ class TrainingService(PlatformRpc):
                 raise ValidationFailed("check-out before check-in", {"at": ["earlier than the check-in"]})
             row.checked_out_at = at
         self.db.session.flush()
+        self.db.emit("attendance_recorded", seat.id, {"class_id": klass.id, "seat_id": seat.id, "day": row.day,
+                                                      "action": data["action"], "at": at})
         return schemas.AttendanceOut().dump({"seat_id": seat.id, "day": row.day, "checked_in_at": row.checked_in_at,
                                              "checked_out_at": row.checked_out_at})
 
@@ -734,6 +763,8 @@ class TrainingService(PlatformRpc):
                         stars=data["stars"], comment=data["comment"], created_at=utcnow())
         self.db.session.add(rating)
         self.db.session.flush()
+        self.db.emit("teacher_rated", rating.id, {"class_id": klass.id, "teacher_id": rating.teacher_id,
+                                                  "stars": rating.stars})
         return schemas.RatingOut().dump(rating)
 
     # ---- certificates ------------------------------------------------------------------------
@@ -1007,6 +1038,11 @@ class TrainingService(PlatformRpc):
         page, per_page = params["page"], params["per_page"]
         rows = self.db.session.scalars(stmt.order_by(order_column).offset((page - 1) * per_page).limit(per_page))
         return page_of([render(r) for r in rows.unique()], page, per_page, total)
+
+    @staticmethod
+    def _attempt_ref(attempt) -> dict:
+        return {"attempt_id": attempt.id, "exam_id": attempt.exam_id, "candidate_id": attempt.candidate_id,
+                "person_key": attempt.person_key}
 
     def _add_question(self, data) -> Question:
         options, answer = domain.normalise_question(data["kind"], data["options"], data["answer"])

@@ -14,6 +14,9 @@ from datetime import timedelta
 import pytest
 import requests
 
+from sqlalchemy import text
+
+from shared.db import make_engine
 from shared.pii import get_vault
 from tests.conftest import wait_for
 from tests.integration.test_subsidies_flow import (
@@ -176,6 +179,12 @@ def test_bank_file_finance_unmasked_operator_masked_then_results(stack, admin, t
     exports = [(e["actor_role"], e["detail"]["unmasked"], e["detail"]["format"])
                for e in trail if e["action"] == "batch.export"]
     assert exports == [("finance", True, "csv"), ("operator", False, "csv"), ("finance", True, "xlsx")]
+    engine = make_engine(stack.configs["subsidies"]["DB_URI"])
+    with engine.connect() as conn:
+        exported = conn.execute(text("SELECT subject FROM outbox WHERE event_type = :t"),
+                                {"t": "wsli.subsidies.payment_batch_exported.v1"}).scalars().all()
+    engine.dispose()
+    assert exported.count(str(batch["id"])) == 1, "the batch goes to the bank once: one event, at the first finance export"
 
     result = ("reference,status,reason\n" + f"{rows[0]['reference']},成功,\n"
               + f"{rows[1]['reference']},失败,账户已销户\n").encode("gb18030")

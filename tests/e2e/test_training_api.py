@@ -167,6 +167,13 @@ def test_stages_trainees_and_group_assignment(stack, admin, cycle):
     events = [e for e in outbox(stack, "expert_scored") if e["candidate_id"] == mine]
     assert [(e["score"], e["stage"], e["part"]) for e in events] == [("86.50", "key", "key_expert"),
                                                                      ("88.00", "key", "key_expert")]
+    # every step above is an event, not only the scores
+    assert [e["stages"] for e in outbox(stack, "stages_planned") if e["cycle"] == cycle] == [
+        ["basic", "key", "intensive"]]
+    assigned = [e for e in outbox(stack, "groups_assigned") if e["cycle"] == cycle]
+    assert assigned and all(p["group_id"] and p["candidate_id"] for e in assigned for p in e["placements"])
+    assert [e for e in outbox(stack, "trainee_moved") if e["cycle"] == cycle], "a move is an event"
+    assert outbox(stack, "group_expert_assigned"), "a panel member is an event"
 
 
 # ---- exams ----------------------------------------------------------------------------------------
@@ -252,6 +259,12 @@ def test_exam_attempts_grading_reopening_and_paper_import(stack, admin, cycle):
     assert status == 422 and twice["rule"] == "one_attempt" and "rows.0" in twice["fields"]
     paper = [e for e in outbox(stack, "exam_scored") if e["cycle"] == cycle and e["source"] == "paper"]
     assert [(e["candidate_id"], e["score"]) for e in paper] == [(base + 2, "77.50")]
+    exams = {e["exam_id"]: e for e in outbox(stack, "exam_created") if e["cycle"] == cycle}
+    assert paper_exam["id"] in exams and all(e["question_count"] > 0 for e in exams.values())
+    started = [e for e in outbox(stack, "attempt_started") if e["exam_id"] in exams]
+    reopened = [e for e in outbox(stack, "attempt_reopened") if e["exam_id"] in exams]
+    assert started and reopened and all(e["reason"] for e in reopened)
+    assert outbox(stack, "questions_added")
 
 
 # ---- safety-training classes -------------------------------------------------------------------------
@@ -414,3 +427,10 @@ def test_class_attendance_hours_certificates_and_ratings(stack, admin):
     assert status == 422 and not_teacher["rule"] == "rating_teacher"
     teacher = admin.get(f"/api/v1/teachers/{t1['id']}")[1]
     assert (teacher["ratings"], teacher["average"]) == (2, "4.50")
+    mine = lambda event: [e for e in outbox(stack, event) if e.get("class_id") == c["id"]]  # noqa: E731
+    assert [e["capacity"] for e in mine("class_created")] == [c["capacity"]]
+    assert sorted(e["stars"] for e in mine("teacher_rated")) == [4, 5]
+    assert mine("trainee_seated") and all(e["person_key"] for e in mine("trainee_seated"))
+    assert {e["action"] for e in mine("attendance_recorded")} == {"check_in", "check_out"}
+    assert t1["id"] in [e["teacher_id"] for e in outbox(stack, "teacher_registered")]
+    assert outbox(stack, "institution_registered")
