@@ -398,6 +398,8 @@ class RegistrationService(PlatformRpc):
             year = int(year)
         except (TypeError, ValueError):
             raise ValidationFailed("year must be a number", {"year": ["Not a valid integer."]}) from None
+        if not 2000 <= year <= 2100:
+            raise ValidationFailed("year out of range", {"year": ["Must be between 2000 and 2100."]})
         quotas = self._quotas(year)
         if not quotas:
             raise NotFound(f"no district quotas loaded for {year}")

@@ -55,8 +55,10 @@ PART_STAGE = {"key_expert": KEY, "intensive_review": INTENSIVE}
 
 def load_plan(name: str) -> dict:
     """A published course plan (附件2–4) shipped as ``data/course_plans_<name>.yml``."""
-    path = DATA_DIR / f"course_plans_{name}.yml"
-    if not path.is_file() or not name.isalnum():
+    # the name is checked before it touches the filesystem: it comes from a request
+    valid = isinstance(name, str) and 0 < len(name) <= 20 and name.isascii() and name.isalnum()
+    path = DATA_DIR / f"course_plans_{name}.yml" if valid else None
+    if path is None or not path.is_file():
         known = sorted(p.stem.removeprefix("course_plans_") for p in DATA_DIR.glob("course_plans_*.yml"))
         raise ValidationFailed(f"no course plan {name!r}", {"plan": [f"unknown plan; known: {', '.join(known)}"]})
     plan = yaml.safe_load(path.read_text(encoding="utf-8"))

@@ -34,7 +34,7 @@ def page_schema(item):
 # ---- stages, trainees, groups ------------------------------------------------------------------
 
 class StagesIn(Schema):
-    plan = fields.String(load_default="2022", metadata={"description": "course plan file data/course_plans_<plan>.yml"})
+    plan = fields.String(load_default="2022", validate=validate.Regexp(r"^[0-9A-Za-z]{1,20}$"), metadata={"description": "course plan file data/course_plans_<plan>.yml"})
 
 
 class StageOut(Schema):
