@@ -6,6 +6,8 @@
     wsli token create --role R ...   mint a bearer token and print it once
     wsli dlq list | replay | discard parked event messages
     wsli asyncapi [--check]          write or verify docs/asyncapi.yaml
+    wsli calendar list | show Y | add FILE [--replace] | status
+                                     official holiday arrangements added for new years
 """
 from __future__ import annotations
 
@@ -264,6 +266,50 @@ def cmd_status(args) -> int:
     return 0 if health and health.get("status") == "ok" else 1
 
 
+# ---- calendar -----------------------------------------------------------------------------------
+
+def cmd_calendar(args) -> int:
+    import datetime
+
+    import yaml
+
+    from shared.calendar import CalendarStore, calendar_status, configure_calendar
+    from shared.errors import WsliError
+
+    directory = args.dir or _gateway_config().get("CALENDAR_DIR") or os.environ.get("CALENDAR_DIR") \
+        or str(VAR / "calendar")
+    configure_calendar(directory)
+    store = CalendarStore(directory)
+    try:
+        if args.action == "add":
+            if not args.target:
+                print("wsli calendar add needs a YAML or JSON file", file=sys.stderr)
+                return 2
+            with open(args.target, encoding="utf-8") as fh:
+                # BaseLoader keeps dates as text, so a bad date is named by its field, not by PyYAML
+                data = yaml.load(fh, Loader=yaml.BaseLoader)
+            if isinstance(data, dict) and isinstance(data.get("year"), str) and data["year"].isdigit():
+                data["year"] = int(data["year"])
+            actor = args.by or os.environ.get("USER") or "wsli"
+            added = store.add(data, actor=f"cli:{actor}", replace=args.replace)
+            print(f"{added.year}: {len(added.holidays)} holidays, {len(added.workdays)} adjusted working days "
+                  f"({added.source}) added to {directory}")
+        elif args.action == "show":
+            print(json.dumps(store.get(int(args.target)).to_dict(), ensure_ascii=False, indent=1))
+        elif args.action == "list":
+            for year, arrangement in sorted(store.load().items()):
+                print(f"{year}\t{arrangement.source}\t{arrangement.added_at}\t{arrangement.added_by}")
+        else:
+            today = datetime.datetime.now(datetime.timezone.utc).date()
+            print(json.dumps(calendar_status(today), ensure_ascii=False))
+    except (WsliError, OSError, ValueError, yaml.YAMLError) as exc:
+        print(f"wsli calendar: {exc}", file=sys.stderr)
+        if getattr(exc, "fields", None):
+            print(json.dumps(exc.fields, ensure_ascii=False), file=sys.stderr)
+        return 1
+    return 0
+
+
 # ---- entry point --------------------------------------------------------------------------------
 
 def parser() -> argparse.ArgumentParser:
@@ -304,6 +350,14 @@ def parser() -> argparse.ArgumentParser:
     dlq.add_argument("--limit", type=int, default=1000)
     dlq.add_argument("--amqp-uri")
     dlq.set_defaults(func=cmd_dlq)
+
+    cal = sub.add_parser("calendar", help="official holiday arrangements for years the package lacks")
+    cal.add_argument("action", choices=["list", "show", "add", "status"])
+    cal.add_argument("target", nargs="?", help="the year (show) or the YAML/JSON file (add)")
+    cal.add_argument("--replace", action="store_true", help="replace a year already added")
+    cal.add_argument("--by", help="who adds it (audit); default $USER")
+    cal.add_argument("--dir", help="calendar directory; default CALENDAR_DIR or var/calendar")
+    cal.set_defaults(func=cmd_calendar)
 
     api = sub.add_parser("asyncapi", help="write (or --check) the event catalogue")
     api.add_argument("--output", default=str(REPO_ROOT / "docs" / "asyncapi.yaml"))

@@ -27,6 +27,7 @@ from sqlalchemy.types import TypeDecorator
 
 from shared import events as ev
 from shared.config import agency_of, as_bool
+from shared.calendar import configure_calendar
 from shared.pii import PiiVault, configure_vault
 from shared.workdays import utcnow
 
@@ -288,6 +289,8 @@ class Database(DependencyProvider):
         config = self.container.config
         self.agency = agency_of(config)
         configure_vault(PiiVault.from_config(config))
+        if config.get("CALENDAR_DIR"):
+            configure_calendar(config["CALENDAR_DIR"])
         self.engine = make_engine(config["DB_URI"])
         self.sessionmaker = sessionmaker(bind=self.engine, expire_on_commit=False)
         if as_bool(config.get("OUTBOX_RELAY"), default=True):

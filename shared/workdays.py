@@ -7,7 +7,10 @@ year (holidays off, adjusted weekends worked) from ``chinese_calendar``.
 
 That package only knows the years it was released with; beyond them a
 working-day count would silently treat holidays as working days, so this module
-refuses with ``CalendarOutOfRange`` instead.
+refuses with ``CalendarOutOfRange`` instead. An agency that has the State
+Council's notice for a later year adds it as data (``shared.calendar``: the API's
+``/api/v1/calendar`` or ``wsli calendar add``); an added year takes precedence
+over the package for that year.
 """
 from __future__ import annotations
 
@@ -29,13 +32,31 @@ class CalendarOutOfRange(RuleViolation):
     """A working-day computation needs a year the holiday calendar does not cover."""
 
     def __init__(self, day: datetime.date):
+        first, last = known_range()
         super().__init__(
             f"{day.isoformat()} is outside the official holiday calendar "
-            f"({CALENDAR_FIRST_DAY.isoformat()}..{CALENDAR_LAST_DAY.isoformat()}); "
+            f"({first.isoformat()}..{last.isoformat()}); "
             "working days cannot be computed",
             rule="calendar_range",
         )
         self.day = day
+
+
+def _added_years() -> dict:
+    from shared.calendar import added_arrangements  # late: calendar imports this module
+
+    return added_arrangements()
+
+
+def known_range() -> tuple[datetime.date, datetime.date]:
+    """First and last day of the unbroken run of known years (package + added years)."""
+    years = set(range(CALENDAR_FIRST_DAY.year, CALENDAR_LAST_DAY.year + 1)) | set(_added_years())
+    first = last = CALENDAR_LAST_DAY.year
+    while first - 1 in years:
+        first -= 1
+    while last + 1 in years:
+        last += 1
+    return datetime.date(first, 1, 1), datetime.date(last, 12, 31)
 
 
 def utcnow() -> datetime.datetime:
@@ -81,6 +102,9 @@ def _require_working_day_count(n: int) -> None:
 def is_working_day(d: datetime.date) -> bool:
     """Official working day: weekdays except holidays, plus adjusted working weekends."""
     _require_date(d)
+    added = _added_years().get(d.year)
+    if added is not None:
+        return added.is_working_day(d)
     if not CALENDAR_FIRST_DAY <= d <= CALENDAR_LAST_DAY:
         raise CalendarOutOfRange(d)
     return chinese_calendar.is_workday(d)
