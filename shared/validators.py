@@ -79,6 +79,27 @@ def birth_date_of(id_number: str) -> datetime.date:
     return ric.get_birth_date(normalize_resident_id(id_number))
 
 
+def age_on(birth: datetime.date, day: datetime.date) -> int:
+    """Whole years of age on ``day``."""
+    return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
+
+
+def ensure_plausible_age(id_number: str, today: datetime.date, minimum: int, maximum: int) -> int:
+    """The holder's age on ``today``, refused when the number says they are not born or out of range.
+
+    A check digit proves the number was typed as issued, not that it exists: an
+    invented number with a birth date in 2100 passes GB 11643. The bounds are the
+    role's (see each caller); the message says which age was read.
+    """
+    birth = birth_date_of(id_number)
+    if birth > today:
+        raise ValidationError(f"birth date {birth.isoformat()} is in the future")
+    age = age_on(birth, today)
+    if not minimum <= age <= maximum:
+        raise ValidationError(f"age {age} (born {birth.isoformat()}) is outside {minimum}–{maximum} for this role")
+    return age
+
+
 def gender_of(id_number: str) -> str:
     """``"male"`` or ``"female"`` from the order code (odd is male, GB 11643).
 

@@ -328,3 +328,37 @@ def test_field_null_uses_marshmallow_message():
 
 def test_field_dump_passes_value_through():
     assert InsuredSchema().dump({"id_number": FEMALE_ID}) == {"id_number": FEMALE_ID}
+
+
+# Plausible ages ---------------------------------------------------------------
+
+def _id_born(birth: str) -> str:
+    """A resident ID number with a valid check digit for a birth date (region 110105, 朝阳)."""
+    from stdnum.cn import ric
+    body = f"110105{birth.replace('-', '')}123"
+    return body + ric.calc_check_digit(body + "0")  # stdnum expects a placeholder check digit
+
+
+def test_age_on_counts_whole_years():
+    D = datetime.date
+    assert validators.age_on(D(1990, 6, 15), D(2026, 6, 14)) == 35
+    assert validators.age_on(D(1990, 6, 15), D(2026, 6, 15)) == 36
+    assert validators.age_on(D(2000, 2, 29), D(2026, 2, 28)) == 25
+
+
+def test_a_birth_date_in_the_future_is_refused_though_the_check_digit_is_valid():
+    number = _id_born("2100-01-01")
+    assert validators.normalize_resident_id(number) == number  # GB 11643 alone accepts it
+    with pytest.raises(ValidationError, match="birth date 2100-01-01 is in the future"):
+        validators.ensure_plausible_age(number, datetime.date(2026, 12, 2), 18, 70)
+
+
+@pytest.mark.parametrize("birth, ok", [("2008-12-02", True), ("2008-12-03", False),
+                                       ("1956-12-03", True), ("1955-12-02", False)])
+def test_age_bounds_are_inclusive(birth, ok):
+    number = _id_born(birth)
+    if ok:
+        assert 18 <= validators.ensure_plausible_age(number, datetime.date(2026, 12, 2), 18, 70) <= 70
+    else:
+        with pytest.raises(ValidationError, match="is outside 18–70"):
+            validators.ensure_plausible_age(number, datetime.date(2026, 12, 2), 18, 70)

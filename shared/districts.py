@@ -1,0 +1,110 @@
+"""District names: one table, the official name out, every common form in.
+
+People write 朝阳, 朝阳区 or 北京市朝阳区; the 2018 training plan's own quota table
+says 北京经济技术开发区 where everyone else says 经开区 or 亦庄. A district compared
+as free text would make a regulator of 朝阳区 blind to units filed under 朝阳. So
+every district a caller gives is mapped through this table to its official name,
+which is what is stored, compared and answered.
+
+The table is per agency (``AGENCY_DISTRICTS``); an agency whose table is not here
+keeps names as given (trimmed), so a new agency is not locked out before its table
+is added.
+"""
+from __future__ import annotations
+
+from marshmallow import ValidationError, fields
+
+# Official name -> other names in common use. Beijing: 16 districts and the economic-
+# technological development area, as in the 2018 training plan's quota table.
+BEIJING = {
+    "东城区": ["东城"],
+    "西城区": ["西城"],
+    "朝阳区": ["朝阳"],
+    "海淀区": ["海淀"],
+    "丰台区": ["丰台"],
+    "石景山区": ["石景山"],
+    "门头沟区": ["门头沟"],
+    "房山区": ["房山"],
+    "通州区": ["通州"],
+    "顺义区": ["顺义"],
+    "大兴区": ["大兴"],
+    "昌平区": ["昌平"],
+    "平谷区": ["平谷"],
+    "怀柔区": ["怀柔"],
+    "密云区": ["密云"],
+    "延庆区": ["延庆"],
+    "北京经济技术开发区": ["经开区", "经济技术开发区", "北京经开区", "亦庄", "亦庄开发区", "北京亦庄"],
+}
+
+AGENCY_DISTRICTS: dict[str, dict[str, list[str]]] = {"beijing": BEIJING}
+_CITY_PREFIXES = ("北京市", "北京")
+
+
+def _lookup(table: dict[str, list[str]]) -> dict[str, str]:
+    index = {}
+    for official, aliases in table.items():
+        for name in (official, *aliases):
+            index[name] = official
+    return index
+
+
+_INDEX = {agency: _lookup(table) for agency, table in AGENCY_DISTRICTS.items()}
+
+
+def has_table(agency: str) -> bool:
+    return agency in _INDEX
+
+
+def official_names(agency: str) -> list[str]:
+    return list(AGENCY_DISTRICTS.get(agency, {}))
+
+
+def official_district(name: str, agency: str | None = None) -> str:
+    """The official name of a district, from any common form; ``ValueError`` when unknown."""
+    if not isinstance(name, str):
+        raise ValueError("must be a district name")
+    text = "".join(name.split())
+    agency = agency or _deployment_agency
+    index = _INDEX.get(agency)
+    if index is None:
+        if not text:
+            raise ValueError("must be a district name")
+        return text
+    if text in index:
+        return index[text]
+    for prefix in _CITY_PREFIXES:
+        if text.startswith(prefix) and text[len(prefix):] in index:
+            return index[text[len(prefix):]]
+    raise ValueError(f"{name!r} is not a district of {agency}; one of: {', '.join(official_names(agency))}")
+
+
+def official_or_none(name: str | None, agency: str | None = None) -> str | None:
+    """Like ``official_district`` but an unknown name stays as given (for stored legacy rows)."""
+    if name is None:
+        return None
+    try:
+        return official_district(name, agency)
+    except ValueError:
+        return name
+
+
+_deployment_agency = "beijing"
+
+
+def configure_agency(agency: str) -> None:
+    """The agency this process serves: whose table ``District`` fields use."""
+    global _deployment_agency
+    _deployment_agency = agency
+
+
+class District(fields.String):
+    """A district given in any common form, loaded as its official name (this deployment's table)."""
+
+    def _deserialize(self, value, attr, data, **kwargs) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if len(text) > 40:
+            raise ValidationError("must be at most 40 characters")
+        try:
+            return official_district(text, _deployment_agency)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
