@@ -12,7 +12,7 @@ from shared.db import Database, transactional
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from shared.pii import get_vault, mask_id_number, mask_phone
 from shared.providers import FileStore
-from shared.schemas import load, page_of
+from shared.schemas import as_id, load, paginate
 from shared.workdays import date_deadline_passed, utcnow
 
 from . import domain, schemas
@@ -429,7 +429,7 @@ class RegistrationService(PlatformRpc):
         return cycle
 
     def _unit(self, unit_id):
-        unit = self.db.session.get(Unit, _as_id(unit_id))
+        unit = self.db.session.get(Unit, as_id(unit_id))
         if unit is None or unit.agency_id != self.db.agency:
             raise NotFound(f"unit {unit_id} not found")
         return unit
@@ -462,7 +462,7 @@ class RegistrationService(PlatformRpc):
 
     def _candidate(self, candidate_id, own_unit_or_staff=False):
         self._require_reader()
-        candidate = self.db.session.get(Candidate, _as_id(candidate_id))
+        candidate = self.db.session.get(Candidate, as_id(candidate_id))
         visible = candidate is not None and candidate.agency_id == self.db.agency and (
             self.caller.role != "unit" or candidate.unit_id == self.caller.unit_id) and (
             self.caller.role != "regulator" or candidate.unit.district == self.caller.district)
@@ -474,7 +474,7 @@ class RegistrationService(PlatformRpc):
         return candidate
 
     def _enrolment(self, enrolment_id):
-        enrolment = self.db.session.get(Enrolment, _as_id(enrolment_id))
+        enrolment = self.db.session.get(Enrolment, as_id(enrolment_id))
         if enrolment is None or enrolment.agency_id != self.db.agency or (
                 self.caller.role == "regulator" and enrolment.district != self.caller.district):
             raise NotFound(f"enrolment {enrolment_id} not found")
@@ -496,10 +496,7 @@ class RegistrationService(PlatformRpc):
         return self.files.put(raw, "photo", PHOTO_TYPES, PHOTO_MAX_BYTES)
 
     def _page(self, stmt, order_column, params, render):
-        total = self.db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
-        page, per_page = params["page"], params["per_page"]
-        rows = self.db.session.scalars(stmt.order_by(order_column).offset((page - 1) * per_page).limit(per_page))
-        return page_of([render(r) for r in rows.unique()], page, per_page, total)
+        return paginate(self.db.session, stmt, order_column, params, render)
 
     @staticmethod
     def _touch(candidate):
@@ -558,13 +555,3 @@ class RegistrationService(PlatformRpc):
             "person_name": e.person_name, "person_id_number": e.person_id_masked,
             "person_phone": e.person_phone if self.caller.is_staff else mask_phone(e.person_phone),
             "cancellation_reason": e.cancellation_reason, "created_at": e.created_at})
-
-
-def _as_id(value) -> int:
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise ValidationFailed("ids are positive integers", {"id": [f"{value!r} is not an id"]}) from None
-    if number < 1 or number > 2**62:
-        raise ValidationFailed("ids are positive integers", {"id": [f"{value!r} is out of range"]})
-    return number

@@ -20,10 +20,8 @@ emitted on every close (not on a repeated close of a closed stage).
 """
 from __future__ import annotations
 
-import base64
-import csv
-import io
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 
 import yaml
@@ -33,7 +31,8 @@ from shared.auth import STAFF, CallerProvider
 from shared.db import Database, transactional
 from shared.entrypoints import PlatformRpc, rpc
 from shared.errors import NotFound, RuleViolation, ValidationFailed
-from shared.schemas import load
+from shared.documents import CSV_TYPE, XLSX_TYPE, csv_bytes, file_result, xlsx_bytes
+from shared.schemas import as_code, as_id, load
 from shared.subscriber import subscribe
 from shared.workdays import utcnow
 
@@ -46,8 +45,6 @@ READERS = ("integrator", "regulator", *STAFF)
 DATA_DIR = Path(__file__).parent / "data"
 ROUNDING = ("stage score = Σ part × weight (+ lectures × points), exact, then rounded once to 2 places, "
             "ROUND_HALF_UP; a stage used as a part contributes its rounded score")
-CSV_TYPE = "text/csv; charset=utf-8"
-XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 class ScoringService(PlatformRpc):
@@ -58,53 +55,41 @@ class ScoringService(PlatformRpc):
 
     # ---- consumed events ---------------------------------------------------------------------
 
-    @subscribe("registration", "candidate_approved")
-    @transactional
+    @subscribe("registration", "candidate_approved", schema=schemas.CandidateApprovedData)
     def on_candidate_approved(self, event):
-        typed = self._lock_sheet_of(event, domain.APPROVED)
-        if not self.db.claim(event, "scoring.on_candidate_approved"):
-            return
-        self._ingest(event, domain.APPROVED, typed)
+        self._lock_sheet_of(event)
+        if self.db.claim(event):
+            self._ingest(event, domain.APPROVED)
 
-    @subscribe("registration", "candidate_withdrawn")
-    @transactional
+    @subscribe("registration", "candidate_withdrawn", schema=schemas.CandidateWithdrawnData)
     def on_candidate_withdrawn(self, event):
-        typed = self._lock_sheet_of(event, domain.WITHDRAWN)
-        if not self.db.claim(event, "scoring.on_candidate_withdrawn"):
-            return
-        self._ingest(event, domain.WITHDRAWN, typed)
+        self._lock_sheet_of(event)
+        if self.db.claim(event):
+            self._ingest(event, domain.WITHDRAWN)
 
-    @subscribe("training", "exam_scored")
-    @transactional
+    @subscribe("training", "exam_scored", schema=schemas.ExamScoredData)
     def on_exam_scored(self, event):
-        typed = self._lock_sheet_of(event, domain.EXAM)
-        if not self.db.claim(event, "scoring.on_exam_scored"):
-            return
-        self._ingest(event, domain.EXAM, typed)
+        self._lock_sheet_of(event)
+        if self.db.claim(event):
+            self._ingest(event, domain.EXAM)
 
-    @subscribe("training", "expert_scored")
-    @transactional
+    @subscribe("training", "expert_scored", schema=schemas.ExpertScoredData)
     def on_expert_scored(self, event):
-        typed = self._lock_sheet_of(event, domain.EXPERT)
-        if not self.db.claim(event, "scoring.on_expert_scored"):
-            return
-        self._ingest(event, domain.EXPERT, typed)
+        self._lock_sheet_of(event)
+        if self.db.claim(event):
+            self._ingest(event, domain.EXPERT)
 
-    @subscribe("subsidies", "lecture_approved")
-    @transactional
+    @subscribe("subsidies", "lecture_approved", schema=schemas.LectureApprovedData)
     def on_lecture_approved(self, event):
-        typed = self._lock_sheet_of(event, domain.LECTURE_OK)
-        if not self.db.claim(event, "scoring.on_lecture_approved"):
-            return
-        self._ingest(event, domain.LECTURE_OK, typed)
+        self._lock_sheet_of(event)
+        if self.db.claim(event):
+            self._ingest(event, domain.LECTURE_OK)
 
-    @subscribe("subsidies", "lecture_approval_revoked")
-    @transactional
+    @subscribe("subsidies", "lecture_approval_revoked", schema=schemas.LectureRevokedData)
     def on_lecture_revoked(self, event):
-        typed = self._lock_sheet_of(event, domain.LECTURE_REVOKED)
-        if not self.db.claim(event, "scoring.on_lecture_revoked"):
-            return
-        self._ingest(event, domain.LECTURE_REVOKED, typed)
+        self._lock_sheet_of(event)
+        if self.db.claim(event):
+            self._ingest(event, domain.LECTURE_REVOKED)
 
     # ---- schemes -----------------------------------------------------------------------------
 
@@ -112,7 +97,7 @@ class ScoringService(PlatformRpc):
     @transactional
     def load_scheme(self, cycle, payload):
         self.caller.require(*STAFF)
-        cycle = _cycle_code(cycle)
+        cycle = as_code(cycle)
         data = load(schemas.SchemeIn, payload)
         if "published" in data:
             data = self._published_scheme(data["published"])
@@ -142,7 +127,7 @@ class ScoringService(PlatformRpc):
     @rpc
     def get_scheme(self, cycle):
         self.caller.require(*READERS)
-        row = self._scheme_row(_cycle_code(cycle))
+        row = self._scheme_row(as_code(cycle))
         if row is None:
             raise NotFound(f"no scoring scheme for cycle {cycle}")
         return self._scheme_out(row, domain.scheme_from_stored(row.definition))
@@ -238,14 +223,14 @@ class ScoringService(PlatformRpc):
         header, rows = self._table(cycle, scheme, stage_def)
         base = f"{cycle}-{stage_def.name}-排名"
         if params["format"] == "csv":
-            data = ranking_csv(header, rows)
-            return _file(f"{base}.csv", CSV_TYPE, data)
-        return _file(f"{base}.xlsx", XLSX_TYPE, ranking_xlsx(f"{stage_def.label}", header, rows))
+            data = csv_bytes(header, rows)
+            return file_result(f"{base}.csv", CSV_TYPE, data)
+        return file_result(f"{base}.xlsx", XLSX_TYPE, xlsx_bytes(f"{stage_def.label}", header, rows, _score_cell))
 
     @rpc
     def explain(self, cycle, candidate_id):
-        cycle = _cycle_code(cycle)
-        candidate_id = _as_id(candidate_id)
+        cycle = as_code(cycle)
+        candidate_id = as_id(candidate_id)
         sheet_row = self._sheet_row(cycle, candidate_id)
         if self.caller.role == "lecturer":
             # a lecturer reads its own sheet only: its token's person is registration's person_key
@@ -263,7 +248,7 @@ class ScoringService(PlatformRpc):
     def list_flags(self, cycle):
         self.caller.require(*READERS)
         rows = self.db.session.scalars(select(Flag).where(
-            Flag.agency_id == self.db.agency, Flag.cycle == _cycle_code(cycle)).order_by(Flag.id)).all()
+            Flag.agency_id == self.db.agency, Flag.cycle == as_code(cycle)).order_by(Flag.id)).all()
         return schemas.FlagOut(many=True).dump([{
             "id": f.id, "cycle": f.cycle, "stage": f.stage, "candidate_id": f.candidate_id, "event_id": f.event_id,
             "event_name": f.event_name, "published_score": domain.fmt(f.published_score),
@@ -302,8 +287,8 @@ class ScoringService(PlatformRpc):
 
     # ---- ingest ------------------------------------------------------------------------------
 
-    def _lock_sheet_of(self, event, name) -> dict:
-        """Validate the event and lock its candidate's sheet (creating it) before anything else.
+    def _lock_sheet_of(self, event):
+        """Lock the event's candidate's sheet (creating it) before anything else.
 
         Events of one candidate are applied one at a time: a second worker waits here
         until the first commits, then sees its log row and its inbox row (so a duplicate
@@ -312,7 +297,7 @@ class ScoringService(PlatformRpc):
         if event.agency and event.agency != self.db.agency:
             raise RuleViolation(f"an event of agency {event.agency!r} reached agency {self.db.agency!r}",
                                 {"agency": [event.agency]}, rule="foreign_agency")
-        typed = schemas.consumed_data(name, event.data)
+        typed = event.data
         session = self.db.session
         dialect = session.get_bind().dialect.name
         if dialect == "postgresql":
@@ -326,14 +311,14 @@ class ScoringService(PlatformRpc):
         session.scalar(select(ScoreSheet.id).where(
             ScoreSheet.agency_id == self.db.agency, ScoreSheet.cycle == typed["cycle"],
             ScoreSheet.candidate_id == typed["candidate_id"]).with_for_update())
-        return typed
 
-    def _ingest(self, event, name, typed):
+    def _ingest(self, event, name):
+        typed = event.data
         at = _parse_time(event.time)
         cycle, candidate_id = typed["cycle"], typed["candidate_id"]
         self.db.session.add(LoggedEvent(
             agency_id=self.db.agency, event_id=event.id, event_type=event.type, name=name, cycle=cycle,
-            candidate_id=candidate_id, time=at, data=event.data, received_at=utcnow()))
+            candidate_id=candidate_id, time=at, data=event.raw_data, received_at=utcnow()))
         self.db.session.flush()
         sheet_row = self._sheet_row(cycle, candidate_id)
         logged = [_logged(r) for r in self.db.session.scalars(select(LoggedEvent).where(
@@ -532,7 +517,7 @@ class ScoringService(PlatformRpc):
         return self.db.session.scalar(stmt)
 
     def _stage_def(self, cycle, stage):
-        cycle = _cycle_code(cycle)
+        cycle = as_code(cycle)
         row = self._scheme_row(cycle)
         if row is None:
             raise NotFound(f"no scoring scheme for cycle {cycle}")
@@ -610,49 +595,16 @@ def _decision_out(d: Decision | None):
             "round": d.round, "decided_at": d.decided_at}
 
 
-def ranking_csv(header, rows) -> bytes:
-    """UTF-8 with a BOM, so Excel shows the Chinese headers; CRLF line ends (RFC 4180)."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return out.getvalue().encode("utf-8-sig")
-
-
-def ranking_xlsx(title, header, rows) -> bytes:
-    from decimal import Decimal
-
-    from openpyxl import Workbook
-
-    wb = Workbook()
-    ws = wb.active
-    ws.title = title[:31]
-    ws.append(header)
-    for row in rows:
-        cells = []
-        for value in row:
-            # scores go in as exact decimals with a two-place format; empty cells stay empty
-            if isinstance(value, str) and value and _is_score(value):
-                cells.append(Decimal(value))
-            else:
-                cells.append(value if value != "" else None)
-        ws.append(cells)
-    for column in ws.iter_cols(min_row=2):
-        for cell in column:
-            if isinstance(cell.value, Decimal):
-                cell.number_format = "0.00"
-    buffer = io.BytesIO()
-    wb.save(buffer)
-    return buffer.getvalue()
+def _score_cell(value):
+    """Scores go in as exact decimals with a two-place format; empty cells stay empty."""
+    if isinstance(value, str) and value and _is_score(value):
+        return Decimal(value), "0.00"
+    return (value if value != "" else None), None
 
 
 def _is_score(value: str) -> bool:
     head, _, tail = value.partition(".")
     return head.isdigit() and len(tail) == 2 and tail.isdigit()
-
-
-def _file(filename, content_type, data: bytes) -> dict:
-    return {"filename": filename, "content_type": content_type, "data_base64": base64.b64encode(data).decode("ascii")}
 
 
 def domain_time(moment: datetime) -> str:
@@ -668,22 +620,3 @@ def _parse_time(raw: str) -> datetime:
     if moment.tzinfo is None:
         raise ValidationFailed("the envelope time has no zone", {"time": [str(raw)[:40]]})
     return moment
-
-
-def _cycle_code(value) -> str:
-    value = str(value)
-    if not schemas.CODE.regex.match(value):
-        raise ValidationFailed("bad cycle code", {"cycle": ["letters, digits, - and _ only (≤20)"]})
-    return value
-
-
-def _as_id(value) -> int:
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise ValidationFailed("ids are positive integers", {"id": [f"{value!r} is not an id"]}) from None
-    if number < 1 or number > 2**62:
-        raise ValidationFailed("ids are positive integers", {"id": [f"{value!r} is out of range"]})
-    return number
-
-

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from shared.errors import RuleViolation
+from shared.lifecycle import Lifecycle
 from shared.workdays import CalendarOutOfRange, is_on_time, is_working_day, working_day_deadline
 
 # 000 §八(二): the three forms of tour lecture.
@@ -80,21 +81,16 @@ RULES = {
 }
 
 
-def _transition(table, what, current, action, rule="status_transition"):
-    allowed_from, to = table[action]
-    if current not in allowed_from:
-        raise RuleViolation(
-            f"cannot {action.replace('_', ' ')} {what} that is {current} (only from: {', '.join(allowed_from)})",
-            {"status": [f"is {current}"]}, rule=rule)
-    return to
+REPORT = Lifecycle("a lecture report", REPORT_TRANSITIONS)
+ORDER = Lifecycle("an order", ORDER_TRANSITIONS)
 
 
 def next_report_status(current: str, action: str) -> str:
-    return _transition(REPORT_TRANSITIONS, "a lecture report", current, action)
+    return REPORT.next(current, action)
 
 
 def next_order_status(current: str, action: str) -> str:
-    return _transition(ORDER_TRANSITIONS, "an order", current, action)
+    return ORDER.next(current, action)
 
 
 def venue_key(venue: str) -> str:

@@ -4,14 +4,13 @@ from __future__ import annotations
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from shared.events import event_type
-from shared.schemas import AuditOut  # noqa: F401  (the route tables name it per service)
+from shared.schemas import CODE, AuditOut  # noqa: F401  (one definition for all; route tables name AuditOut per service)
 from shared.validators import ResidentId
 
 from . import domain
 
 SERVICE = "training"
 Text = lambda max_len, **kw: fields.String(validate=validate.Length(min=kw.pop("min", 1), max=max_len), **kw)  # noqa: E731
-CODE = validate.Regexp(r"^[0-9A-Za-z][0-9A-Za-z_-]{0,19}$", error="letters, digits, - and _ only (≤20)")
 SCORE_TEXT = validate.Regexp(r"^(100\.00|[0-9]{1,2}\.[0-9]{2})$", error="a score 0.00–100.00 as text")
 HHMM = validate.Regexp(r"^([01][0-9]|2[0-3]):[0-5][0-9]$", error="HH:MM")
 Id = lambda **kw: fields.Integer(strict=True, validate=validate.Range(min=1, max=2**53), **kw)  # noqa: E731
@@ -446,7 +445,39 @@ class DownloadIn(Schema):
 
 
 
-# ---- events we consume but do not own (scoring is built separately) ---------------------------
+# ---- events we consume but do not own: the fields training reads (the subscriber loads them) ----
+
+class CandidateApprovedData(Schema):
+    cycle = fields.String(required=True)
+    candidate_id = fields.Integer(required=True)
+    person_key = fields.String(required=True)
+    name = fields.String(required=True)
+    gender = fields.String(allow_none=True, load_default=None)
+    id_number_masked = fields.String(allow_none=True, load_default=None)
+    unit_id = fields.Integer(allow_none=True, load_default=None)
+    unit_kind = fields.String(allow_none=True, load_default=None)
+    district = fields.String(allow_none=True, load_default=None)
+
+
+class CandidateWithdrawnData(Schema):
+    candidate_id = fields.Integer(required=True)
+    reason = fields.String(required=True)
+
+
+class TraineeEnrolledData(Schema):
+    enrolment_id = fields.Integer(required=True)
+    year = fields.Integer(required=True)
+    district = fields.String(required=True)
+    role = fields.String(required=True)
+    unit_name = fields.String(required=True)
+    person_name = fields.String(required=True)
+    id_number_masked = fields.String(required=True)
+    person_key = fields.String(required=True)
+
+
+class EnrolmentCancelledData(Schema):
+    enrolment_id = fields.Integer(required=True)
+
 
 class AdvancedData(Schema):
     cycle = fields.String(required=True)
