@@ -16,10 +16,9 @@ from shared.schemas import as_id, load, paginate
 from shared.workdays import date_deadline_passed, utcnow
 
 from . import domain, schemas
+from .roles import ENROLLERS, ENROLMENT_READERS, NOMINATORS, QUOTA_READERS, READERS
 from .models import Base, Candidate, Cycle, DistrictQuota, Enrolment, Unit, platform
 
-READERS = ("admin", "operator", "unit", "regulator", "integrator")
-ENROLLERS = ("admin", "operator", "regulator")
 PHOTO_TYPES = ("image/jpeg", "image/png")
 PHOTO_MAX_BYTES = 2 * 1024 * 1024
 
@@ -33,10 +32,9 @@ class RegistrationService(PlatformRpc):
 
     # ---- cycles ------------------------------------------------------------------------------
 
-    @rpc
+    @rpc(roles=STAFF)
     @transactional
     def create_cycle(self, payload):
-        self.caller.require(*STAFF)
         data = load(schemas.CycleIn, payload)
         if self._cycle_or_none(data["code"]):
             raise Conflict(f"cycle {data['code']} exists", {"code": ["already exists"]})
@@ -49,10 +47,9 @@ class RegistrationService(PlatformRpc):
         self.db.audit(self.caller, "cycle.create", "cycle", cycle.code, data)
         return self._cycle_out(cycle)
 
-    @rpc
+    @rpc(roles=STAFF)
     @transactional
     def update_cycle(self, code, payload):
-        self.caller.require(*STAFF)
         data = load(schemas.CyclePatch, payload)
         cycle = self._cycle(code)
         changed = []
@@ -71,24 +68,21 @@ class RegistrationService(PlatformRpc):
             self.db.audit(self.caller, "cycle.update", "cycle", cycle.code, {"changed": changed})
         return self._cycle_out(cycle)
 
-    @rpc
+    @rpc(roles=READERS)
     def list_cycles(self):
-        self._require_reader()
         cycles = self.db.session.scalars(
             select(Cycle).where(Cycle.agency_id == self.db.agency).order_by(Cycle.code.desc())).all()
         return [self._cycle_out(c) for c in cycles]
 
-    @rpc
+    @rpc(roles=READERS)
     def get_cycle(self, code):
-        self._require_reader()
         return self._cycle_out(self._cycle(code))
 
     # ---- units -------------------------------------------------------------------------------
 
-    @rpc
+    @rpc(roles=STAFF)
     @transactional
     def create_unit(self, payload):
-        self.caller.require(*STAFF)
         data = load(schemas.UnitIn, payload)
         exists = self.db.session.scalar(
             select(Unit.id).where(Unit.agency_id == self.db.agency, Unit.name == data["name"]))
@@ -102,9 +96,8 @@ class RegistrationService(PlatformRpc):
         self.db.audit(self.caller, "unit.create", "unit", unit.id, {"name": unit.name, "kind": unit.kind})
         return self._unit_out(unit)
 
-    @rpc
+    @rpc(roles=READERS)
     def list_units(self, query=None):
-        self._require_reader()
         params = load(schemas.UnitQuery, query)
         stmt = select(Unit).where(Unit.agency_id == self.db.agency)
         if self.caller.role == "unit":
@@ -117,9 +110,8 @@ class RegistrationService(PlatformRpc):
             stmt = stmt.where(Unit.district == params["district"])
         return self._page(stmt, Unit.id, params, self._unit_out)
 
-    @rpc
+    @rpc(roles=READERS)
     def get_unit(self, unit_id):
-        self._require_reader()
         unit = self._unit(unit_id)
         if self.caller.role == "unit" and unit.id != self.caller.unit_id:
             raise NotFound(f"unit {unit_id} not found")
@@ -127,10 +119,9 @@ class RegistrationService(PlatformRpc):
 
     # ---- candidates --------------------------------------------------------------------------
 
-    @rpc
+    @rpc(roles=NOMINATORS)
     @transactional
     def register_candidate(self, payload):
-        self.caller.require("unit", *STAFF)
         data = load(schemas.CandidateIn, payload)
         cycle = self._cycle(data.pop("cycle"), field="cycle")
         domain.ensure_registration_open(cycle.code, cycle.deadline, utcnow())
@@ -157,7 +148,7 @@ class RegistrationService(PlatformRpc):
         self.db.audit(self.caller, "candidate.register", "candidate", candidate.id, {"cycle": cycle.code})
         return self._candidate_out(candidate)
 
-    @rpc
+    @rpc(roles=NOMINATORS)
     @transactional
     def edit_candidate(self, candidate_id, payload):
         data = load(schemas.CandidatePatch, payload)
@@ -189,23 +180,21 @@ class RegistrationService(PlatformRpc):
             self.db.audit(self.caller, "candidate.edit", "candidate", candidate.id, {"changed": changed})
         return self._candidate_out(candidate)
 
-    @rpc
+    @rpc(roles=READERS)
     def get_candidate(self, candidate_id):
         return self._candidate_out(self._candidate(candidate_id))
 
-    @rpc
+    @rpc(roles=STAFF)
     @transactional
     def reveal_identity(self, candidate_id):
         """The unmasked ID number and phone, for the center's staff only; every read is audited."""
-        self.caller.require(*STAFF)
         candidate = self._candidate(candidate_id)
         self.db.audit(self.caller, "pii.reveal", "candidate", candidate.id, {"fields": ["id_number", "phone"]})
         return {"id": candidate.id, "name": candidate.name, "id_number": candidate.id_number,
                 "phone": candidate.phone}
 
-    @rpc
+    @rpc(roles=READERS)
     def list_candidates(self, query=None):
-        self._require_reader()
         params = load(schemas.CandidateQuery, query)
         stmt = select(Candidate).join(Unit, Candidate.unit_id == Unit.id).where(
             Candidate.agency_id == self.db.agency)
@@ -224,7 +213,7 @@ class RegistrationService(PlatformRpc):
             stmt = stmt.where(Candidate.name.contains(params["q"], autoescape=True))
         return self._page(stmt, Candidate.id, params, self._candidate_out)
 
-    @rpc
+    @rpc(roles=NOMINATORS)
     @transactional
     def unit_approve(self, candidate_id, payload):
         data = load(schemas.SealIn, payload)
@@ -238,10 +227,9 @@ class RegistrationService(PlatformRpc):
         self.db.audit(self.caller, "candidate.unit_approve", "candidate", candidate.id, data)
         return self._candidate_out(candidate)
 
-    @rpc
+    @rpc(roles=STAFF)
     @transactional
     def center_approve(self, candidate_id, payload):
-        self.caller.require(*STAFF)
         data = load(schemas.SealIn, payload)
         candidate = self._candidate(candidate_id)
         candidate.status = domain.next_status(candidate.status, "center_approve")
@@ -255,7 +243,7 @@ class RegistrationService(PlatformRpc):
         self.db.audit(self.caller, "candidate.center_approve", "candidate", candidate.id, data)
         return self._candidate_out(candidate)
 
-    @rpc
+    @rpc(roles=NOMINATORS)
     @transactional
     def reject_candidate(self, candidate_id, payload):
         data = load(schemas.RejectIn, payload)
@@ -270,7 +258,7 @@ class RegistrationService(PlatformRpc):
         self.db.audit(self.caller, "candidate.reject", "candidate", candidate.id, dict(data, stage=stage))
         return self._candidate_out(candidate)
 
-    @rpc
+    @rpc(roles=NOMINATORS)
     @transactional
     def withdraw_candidate(self, candidate_id, payload):
         data = load(schemas.WithdrawIn, payload)
@@ -284,9 +272,8 @@ class RegistrationService(PlatformRpc):
         self.db.audit(self.caller, "candidate.withdraw", "candidate", candidate.id, data)
         return self._candidate_out(candidate)
 
-    @rpc
+    @rpc(roles=QUOTA_READERS)
     def quota_report(self, code):
-        self.caller.require("regulator", "integrator", *STAFF)
         cycle = self._cycle(code)
         unit_stmt = select(Unit).where(Unit.agency_id == self.db.agency).order_by(Unit.kind, Unit.district, Unit.id)
         if self.caller.role == "regulator":
@@ -301,10 +288,9 @@ class RegistrationService(PlatformRpc):
 
     # ---- enrolment (seed 004) ----------------------------------------------------------------
 
-    @rpc
+    @rpc(roles=STAFF)
     @transactional
     def load_district_quotas(self, payload):
-        self.caller.require(*STAFF)
         data = load(schemas.QuotaTableIn, payload)
         year = data["year"]
         if data["districts"] is None:
@@ -327,10 +313,9 @@ class RegistrationService(PlatformRpc):
         self.db.audit(self.caller, "quotas.load", "quota_table", year, {"total": total})
         return {"year": year, "districts": len(table), "total": total}
 
-    @rpc
+    @rpc(roles=ENROLLERS)
     @transactional
     def enrol(self, payload):
-        self.caller.require(*ENROLLERS)
         data = load(schemas.EnrolmentIn, payload)
         unit, person, year = data["unit"], data["person"], data["year"]
         district = unit["operating_district"]
@@ -364,10 +349,9 @@ class RegistrationService(PlatformRpc):
         self.db.audit(self.caller, "enrolment.create", "enrolment", enrolment.id, {"year": year, "district": district})
         return self._enrolment_out(enrolment)
 
-    @rpc
+    @rpc(roles=ENROLLERS)
     @transactional
     def cancel_enrolment(self, enrolment_id, payload):
-        self.caller.require(*ENROLLERS)
         data = load(schemas.CancelIn, payload)
         enrolment = self._enrolment(enrolment_id)
         if enrolment.status != "enrolled":
@@ -379,9 +363,8 @@ class RegistrationService(PlatformRpc):
         self.db.audit(self.caller, "enrolment.cancel", "enrolment", enrolment.id, data)
         return self._enrolment_out(enrolment)
 
-    @rpc
+    @rpc(roles=ENROLMENT_READERS)
     def list_enrolments(self, query=None):
-        self.caller.require("integrator", *ENROLLERS)
         params = load(schemas.EnrolmentQuery, query)
         stmt = select(Enrolment).where(Enrolment.agency_id == self.db.agency)
         if self.caller.role == "regulator":
@@ -391,9 +374,8 @@ class RegistrationService(PlatformRpc):
                 stmt = stmt.where(getattr(Enrolment, key) == params[key])
         return self._page(stmt, Enrolment.id, params, self._enrolment_out)
 
-    @rpc
+    @rpc(roles=ENROLMENT_READERS)
     def enrolment_progress(self, year):
-        self.caller.require("integrator", *ENROLLERS)
         try:
             year = int(year)
         except (TypeError, ValueError):

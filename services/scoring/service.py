@@ -37,11 +37,11 @@ from shared.subscriber import subscribe
 from shared.workdays import utcnow
 
 from . import domain, schemas
+from .roles import EXPLAIN_READERS, READERS, REBUILDERS
 from .models import (
     Base, Decision, Flag, LoggedEvent, SchemeRow, ScoreSheet, SheetLecture, SheetPart, StageState, platform,
 )
 
-READERS = ("integrator", "regulator", *STAFF)
 DATA_DIR = Path(__file__).parent / "data"
 ROUNDING = ("stage score = Σ part × weight (+ lectures × points), exact, then rounded once to 2 places, "
             "ROUND_HALF_UP; a stage used as a part contributes its rounded score")
@@ -93,10 +93,9 @@ class ScoringService(PlatformRpc):
 
     # ---- schemes -----------------------------------------------------------------------------
 
-    @rpc
+    @rpc(roles=STAFF)
     @transactional
     def load_scheme(self, cycle, payload):
-        self.caller.require(*STAFF)
         cycle = as_code(cycle)
         data = load(schemas.SchemeIn, payload)
         if "published" in data:
@@ -124,9 +123,8 @@ class ScoringService(PlatformRpc):
         self.db.audit(self.caller, "scheme.load", "scheme", cycle, {"version": row.version, "definition": definition})
         return self._scheme_out(row, scheme)
 
-    @rpc
+    @rpc(roles=READERS)
     def get_scheme(self, cycle):
-        self.caller.require(*READERS)
         row = self._scheme_row(as_code(cycle))
         if row is None:
             raise NotFound(f"no scoring scheme for cycle {cycle}")
@@ -134,10 +132,9 @@ class ScoringService(PlatformRpc):
 
     # ---- stages ------------------------------------------------------------------------------
 
-    @rpc
+    @rpc(roles=STAFF)
     @transactional
     def close_stage(self, cycle, stage, payload=None):
-        self.caller.require(*STAFF)
         load(schemas.CloseIn, payload)
         cycle, scheme, stage_def = self._stage_def(cycle, stage)
         state = self._state(cycle, stage_def.name, lock=True)
@@ -191,10 +188,9 @@ class ScoringService(PlatformRpc):
                       {k: v for k, v in summary.items() if k != "advanced_ids"})
         return summary
 
-    @rpc
+    @rpc(roles=STAFF)
     @transactional
     def reopen_stage(self, cycle, stage, payload):
-        self.caller.require(*STAFF)
         data = load(schemas.ReopenIn, payload)
         cycle, scheme, stage_def = self._stage_def(cycle, stage)
         state = self._state(cycle, stage_def.name, lock=True)
@@ -209,15 +205,13 @@ class ScoringService(PlatformRpc):
 
     # ---- rankings ----------------------------------------------------------------------------
 
-    @rpc
+    @rpc(roles=READERS)
     def get_ranking(self, cycle, stage):
-        self.caller.require(*READERS)
         cycle, scheme, stage_def = self._stage_def(cycle, stage)
         return self._ranking_out(cycle, scheme, stage_def)
 
-    @rpc
+    @rpc(roles=READERS)
     def export_ranking(self, cycle, stage, query=None):
-        self.caller.require(*READERS)
         params = load(schemas.ExportQuery, query)
         cycle, scheme, stage_def = self._stage_def(cycle, stage)
         header, rows = self._table(cycle, scheme, stage_def)
@@ -227,7 +221,7 @@ class ScoringService(PlatformRpc):
             return file_result(f"{base}.csv", CSV_TYPE, data)
         return file_result(f"{base}.xlsx", XLSX_TYPE, xlsx_bytes(f"{stage_def.label}", header, rows, _score_cell))
 
-    @rpc
+    @rpc(roles=EXPLAIN_READERS)
     def explain(self, cycle, candidate_id):
         cycle = as_code(cycle)
         candidate_id = as_id(candidate_id)
@@ -244,9 +238,8 @@ class ScoringService(PlatformRpc):
         scheme = domain.scheme_from_stored(scheme_row.definition) if scheme_row else None
         return self._explain_out(cycle, scheme, sheet_row)
 
-    @rpc
+    @rpc(roles=READERS)
     def list_flags(self, cycle):
-        self.caller.require(*READERS)
         rows = self.db.session.scalars(select(Flag).where(
             Flag.agency_id == self.db.agency, Flag.cycle == as_code(cycle)).order_by(Flag.id)).all()
         return schemas.FlagOut(many=True).dump([{
@@ -255,11 +248,10 @@ class ScoringService(PlatformRpc):
             "current_score": domain.fmt(f.current_score), "detail": f.detail, "created_at": f.created_at,
         } for f in rows])
 
-    @rpc
+    @rpc(roles=REBUILDERS)
     @transactional
     def rebuild(self, payload=None):
         """Replay the event log from scratch into fresh sheets (one cycle, or all)."""
-        self.caller.require(*STAFF, "system")
         data = load(schemas.RebuildIn, payload)
         stmt = select(LoggedEvent.cycle).where(LoggedEvent.agency_id == self.db.agency).distinct()
         if data["cycle"]:

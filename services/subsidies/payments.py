@@ -12,18 +12,17 @@ from shared.workdays import utcnow
 
 from . import bankfile, domain, schemas
 from .models import PaymentBatch, PaymentItem, Subsidy, TrainingSubsidy
-from .roles import PAYERS
+from .roles import PAYERS, SUBSIDY_READERS
 
 RESULT_FILE_MAX_BYTES = 4 * 1024 * 1024
 
 
 class PaymentRpc:
 
-    @rpc
+    @rpc(roles=PAYERS)
     @transactional
     def create_batch(self, payload):
         """A batch of approved, unpaid subsidies (failed payments are back in that pool)."""
-        self.caller.require(*PAYERS)
         data = load(schemas.BatchIn, payload)
         cycle = self._cycle(data["cycle"], field="cycle")
         # SKIP LOCKED: two operators batching at once split the pool instead of colliding
@@ -52,16 +51,14 @@ class PaymentRpc:
                       {"items": batch.item_count, "total_fen": batch.total_fen})
         return self._batch_out(batch)
 
-    @rpc
+    @rpc(roles=PAYERS)
     def get_batch(self, batch_id):
-        self.caller.require(*PAYERS)
         return self._batch_out(self._batch(batch_id))
 
-    @rpc
+    @rpc(roles=PAYERS)
     @transactional
     def export_batch(self, batch_id, query=None):
         """The bank file. Accounts and ID numbers unmasked for finance only; every export is audited."""
-        self.caller.require(*PAYERS)
         params = load(schemas.ExportQuery, query)
         batch = self._batch(batch_id, lock=True)
         unmasked = self.caller.role == "finance"
@@ -78,11 +75,10 @@ class PaymentRpc:
         data, ctype = bankfile.render(rows, params["format"])
         return file_result(name, ctype, data)
 
-    @rpc
+    @rpc(roles=PAYERS)
     @transactional
     def import_results(self, batch_id, upload):
         """The bank's result CSV (reference, status, reason): paid, or failed back to the pool."""
-        self.caller.require(*PAYERS)
         batch = self._batch(batch_id, lock=True)
         raw = decode_upload(upload)
         if len(raw) > RESULT_FILE_MAX_BYTES:
@@ -134,9 +130,8 @@ class PaymentRpc:
         return schemas.ImportOut().dump({"batch": self._batch_out(batch), "paid": paid, "failed": failed,
                                          "unchanged": unchanged, "errors": errors})
 
-    @rpc
+    @rpc(roles=SUBSIDY_READERS)
     def get_training_subsidy(self, person_key):
-        self.caller.require("integrator", *PAYERS)
         row = self.db.session.scalar(select(TrainingSubsidy).where(
             TrainingSubsidy.agency_id == self.db.agency, TrainingSubsidy.person_key == str(person_key)))
         if row is None:

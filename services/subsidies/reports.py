@@ -21,7 +21,7 @@ from shared.workdays import local_date, utcnow
 
 from . import domain, schemas
 from .models import EvidenceFile, Lecture, Lecturer, LectureOrder, Subsidy, SubsidyCycle
-from .roles import READERS
+from .roles import COMPLIANCE_READERS, LECTURE_READERS, PARTIES, REPORTERS
 
 IMAGE_TYPES = ("image/jpeg", "image/png")
 SIGNIN_TYPES = ("image/jpeg", "image/png", "application/pdf")
@@ -33,10 +33,9 @@ WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
 
 class ReportRpc:
 
-    @rpc
+    @rpc(roles=STAFF)
     @transactional
     def set_cycle(self, code, payload):
-        self.caller.require(*STAFF)
         code = as_code(code, field="code")
         data = load(schemas.SubsidyCycleIn, payload)
         cycle = self._cycle_or_none(code, lock=True)
@@ -53,17 +52,15 @@ class ReportRpc:
         self.db.audit(self.caller, "subsidy_cycle.set", "subsidy_cycle", code, data)
         return self._cycle_out(cycle)
 
-    @rpc
+    @rpc(roles=PARTIES)
     def get_cycle(self, code):
-        self.caller.require("lecturer", "enterprise", *READERS)
         return self._cycle_out(self._cycle(code))
 
 
-    @rpc
+    @rpc(roles=REPORTERS)
     @transactional
     def upload_evidence(self, upload):
         """One evidence file (photo, sign-in sheet, video); content-addressed, so re-uploads are free."""
-        self.caller.require("lecturer", *STAFF)
         raw = decode_upload(upload)
         ctype = sniff(raw)
         limit = VIDEO_MAX_BYTES if ctype == "video/mp4" else IMAGE_MAX_BYTES
@@ -83,11 +80,10 @@ class ReportRpc:
         return schemas.FileOut().dump(row)
 
 
-    @rpc
+    @rpc(roles=REPORTERS)
     @transactional
     def submit_lecture(self, payload):
         """Store a report as ``received`` and queue its checks; ``lecture_checks`` tells the outcome."""
-        self.caller.require("lecturer", *STAFF)
         data = load(schemas.LectureIn, payload)
         now = utcnow()
         cycle = self._cycle(data["cycle"], field="cycle")
@@ -107,11 +103,10 @@ class ReportRpc:
                       {"cycle": cycle.code, "kind": lecture.kind, "lecture_date": lecture.lecture_date})
         return self._lecture_out(lecture)
 
-    @rpc
+    @rpc(roles=REPORTERS)
     @transactional
     def resubmit_lecture(self, lecture_id, payload):
         """A corrected report after failed checks or a rejection, while the evidence is still on time."""
-        self.caller.require("lecturer", *STAFF)
         data = load(schemas.LectureIn, payload)
         lecture = self._lecture(lecture_id, lock=True)
         if (data["cycle"], data["candidate_id"]) != (lecture.cycle, lecture.candidate_id):
@@ -158,7 +153,7 @@ class ReportRpc:
             lecture.status = domain.next_report_status(lecture.status, "checks_failed")
             self.db.emit("lecture_checks_failed", lecture.id, dict(ref, rules=result.rules))
 
-    @rpc
+    @rpc(roles=LECTURE_READERS)
     def lecture_checks(self, lecture_id, query=None):
         """The checks' outcome: 200 pending/passed, 422 naming the failed rules. ``wait`` long-polls."""
         params = load(schemas.CheckQuery, query)
@@ -171,13 +166,12 @@ class ReportRpc:
             "id": lecture.id, "status": lecture.status, "failed_rules": [],
             "checks": "pending" if lecture.status == domain.RECEIVED else "passed"})
 
-    @rpc
+    @rpc(roles=LECTURE_READERS)
     def get_lecture(self, lecture_id):
         return self._lecture_out(self._lecture(lecture_id))
 
-    @rpc
+    @rpc(roles=LECTURE_READERS)
     def list_lectures(self, query=None):
-        self.caller.require("lecturer", *READERS)
         params = load(schemas.LectureQuery, query)
         stmt = select(Lecture).where(Lecture.agency_id == self.db.agency)
         if self.caller.role == "lecturer":
@@ -190,10 +184,9 @@ class ReportRpc:
                 stmt = stmt.where(getattr(Lecture, key) == params[key])
         return paginate(self.db.session, stmt, Lecture.id, params, self._lecture_out)
 
-    @rpc
+    @rpc(roles=STAFF)
     @transactional
     def approve_lecture(self, lecture_id, payload):
-        self.caller.require(*STAFF)
         data = load(schemas.ReviewIn, payload)
         lecture = self._lecture(lecture_id, lock=True)
         lecture.status = domain.next_report_status(lecture.status, "approve")
@@ -210,10 +203,9 @@ class ReportRpc:
         self.db.audit(self.caller, "lecture.approve", "lecture", lecture.id, data)
         return self._lecture_out(lecture)
 
-    @rpc
+    @rpc(roles=STAFF)
     @transactional
     def reject_lecture(self, lecture_id, payload):
-        self.caller.require(*STAFF)
         data = load(schemas.RejectIn, payload)
         lecture = self._lecture(lecture_id, lock=True)
         lecture.status = domain.next_report_status(lecture.status, "reject")
@@ -224,10 +216,9 @@ class ReportRpc:
         self.db.audit(self.caller, "lecture.reject", "lecture", lecture.id, data)
         return self._lecture_out(lecture)
 
-    @rpc
+    @rpc(roles=STAFF)
     @transactional
     def revoke_approval(self, lecture_id, payload):
-        self.caller.require(*STAFF)
         data = load(schemas.RevokeIn, payload)
         lecture = self._lecture(lecture_id, lock=True)
         lecture.status = domain.next_report_status(lecture.status, "revoke")
@@ -244,9 +235,8 @@ class ReportRpc:
         self.db.audit(self.caller, "lecture.revoke", "lecture", lecture.id, data)
         return self._lecture_out(lecture)
 
-    @rpc
+    @rpc(roles=COMPLIANCE_READERS)
     def compliance_report(self, code):
-        self.caller.require("regulator", *READERS)
         cycle = self._cycle(code)
         lecturers = self.db.session.execute(
             select(Lecturer.candidate_id, Lecturer.name).where(

@@ -42,14 +42,12 @@ class CertificateRpc:
                                "class_hours": klass.class_hours},
             "message": domain.verify_message(cert.status, cert.revoked_reason)})
 
-    @rpc
+    @rpc(roles=READERS)
     def get_certificate(self, number):
-        self.caller.require(*READERS)
         return self._certificate_out(self._certificate(number))
 
-    @rpc
+    @rpc(roles=READERS)
     def certificate_pdf(self, number):
-        self.caller.require(*READERS)
         return self._pdf(self._certificate(number))
 
     @rpc
@@ -61,10 +59,9 @@ class CertificateRpc:
             raise NotFound(f"certificate {number} not found")
         return self._pdf(cert)
 
-    @rpc
+    @rpc(roles=STAFF)
     @transactional
     def revoke_certificate(self, number, payload):
-        self.caller.require(*STAFF)
         data = load(schemas.RevokeIn, payload)
         cert = self._certificate(number)
         domain.ensure_revocable(cert.status)

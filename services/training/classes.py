@@ -27,10 +27,9 @@ from .roles import CLASS_STAFF, READERS
 
 class ClassRpc:
 
-    @rpc
+    @rpc(roles=STAFF)
     @transactional
     def register_institution(self, payload):
-        self.caller.require(*STAFF)
         data = load(schemas.InstitutionIn, payload)
         if self.db.session.scalar(select(Institution.id).where(
                 Institution.agency_id == self.db.agency, Institution.name == data["name"])):
@@ -45,17 +44,15 @@ class ClassRpc:
         self.db.audit(self.caller, "institution.register", "institution", institution.id, data)
         return self._institution_out(institution)
 
-    @rpc
+    @rpc(roles=READERS)
     def list_institutions(self):
-        self.caller.require(*READERS)
         rows = self.db.session.scalars(select(Institution).where(
             Institution.agency_id == self.db.agency).order_by(Institution.id))
         return [self._institution_out(i) for i in rows]
 
-    @rpc
+    @rpc(roles=STAFF)
     @transactional
     def register_teacher(self, payload):
-        self.caller.require(*STAFF)
         data = load(schemas.TeacherIn, payload)
         teacher = Teacher(agency_id=self.db.agency, created_at=utcnow(), **data)
         self.db.session.add(teacher)
@@ -64,22 +61,19 @@ class ClassRpc:
         self.db.audit(self.caller, "teacher.register", "teacher", teacher.id, data)
         return self._teacher_out(teacher)
 
-    @rpc
+    @rpc(roles=READERS)
     def list_teachers(self):
-        self.caller.require(*READERS)
         rows = self.db.session.scalars(select(Teacher).where(Teacher.agency_id == self.db.agency).order_by(Teacher.id))
         return [self._teacher_out(t) for t in rows]
 
-    @rpc
+    @rpc(roles=READERS)
     def get_teacher(self, teacher_id):
-        self.caller.require(*READERS)
         return self._teacher_out(self._teacher(teacher_id))
 
 
-    @rpc
+    @rpc(roles=CLASS_STAFF)
     @transactional
     def create_class(self, payload):
-        self.caller.require(*CLASS_STAFF)
         data = load(schemas.ClassIn, payload)
         self._own_district(data["district"])
         domain.ensure_class_days(data["days"])
@@ -115,15 +109,13 @@ class ClassRpc:
         self.db.audit(self.caller, "class.create", "class", klass.id, {"institution_id": institution.id})
         return self._class_out(klass)
 
-    @rpc
+    @rpc(roles=READERS)
     def get_class(self, class_id):
-        self.caller.require(*READERS)
         return self._class_out(self._class(class_id))
 
-    @rpc
+    @rpc(roles=CLASS_STAFF)
     @transactional
     def add_seat(self, class_id, payload):
-        self.caller.require(*CLASS_STAFF)
         data = load(schemas.SeatIn, payload)
         klass = self._class(class_id, write=True)
         person = self._enrolled_or_none(data["enrolment_id"])
@@ -155,10 +147,9 @@ class ClassRpc:
         self.db.audit(self.caller, "class.seat", "class", klass.id, {"enrolment_id": person.enrolment_id})
         return self._seat_out(seat)
 
-    @rpc
+    @rpc(roles=CLASS_STAFF)
     @transactional
     def record_attendance(self, class_id, payload):
-        self.caller.require(*CLASS_STAFF)
         data = load(schemas.AttendanceIn, payload)
         klass = self._class(class_id, write=True)
         seat = self.db.session.get(ClassSeat, data["seat_id"])
@@ -192,11 +183,10 @@ class ClassRpc:
         return schemas.AttendanceOut().dump({"seat_id": seat.id, "day": row.day, "checked_in_at": row.checked_in_at,
                                              "checked_out_at": row.checked_out_at})
 
-    @rpc
+    @rpc(roles=CLASS_STAFF)
     @transactional
     def complete_class(self, class_id, payload=None):
         """Close a class: hours to the ledger, outcome per seat, absences to districts, certificates."""
-        self.caller.require(*CLASS_STAFF)
         klass = self._class(class_id, write=True)
         now = utcnow()
         seats = self.db.session.scalars(select(ClassSeat).where(
@@ -244,9 +234,8 @@ class ClassRpc:
         return {"class_id": klass.id, "completed": len(seats), "passed": passed,
                 "reported": sum(map(len, report.values())), "certificates": certificates}
 
-    @rpc
+    @rpc(roles=READERS)
     def list_absences(self, query=None):
-        self.caller.require(*READERS)
         params = load(schemas.AbsenceQuery, query)
         stmt = select(AbsenceReport).where(AbsenceReport.agency_id == self.db.agency)
         if self.caller.role == "regulator":
@@ -258,14 +247,12 @@ class ClassRpc:
             "class_id": r.class_id, "year": r.year, "district": r.district, "person_name": r.person_name,
             "id_number": r.id_masked, "status": r.status, "full_days": r.full_days, "reported_at": r.reported_at}))
 
-    @rpc
+    @rpc(roles=READERS)
     def person_hours(self, person_key):
-        self.caller.require(*READERS)
         return self._hours_out(str(person_key))
 
-    @rpc
+    @rpc(roles=READERS)
     def lookup_hours(self, payload):
-        self.caller.require(*READERS)
         data = load(schemas.HoursLookupIn, payload)
         return self._hours_out(get_vault().blind_index(data["id_number"]), data["year"])
 

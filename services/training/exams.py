@@ -18,25 +18,23 @@ from shared.workdays import utcnow
 
 from . import domain, schemas
 from .models import Attempt, ClassSeat, Exam, ExpertScore, GroupExpert, GroupMember, Question, Trainee
-from .roles import CLASS_STAFF, READERS
+from .roles import CLASS_STAFF, EXAM_READERS, EXPERTS, TAKERS
 
 
 class ExamRpc:
 
-    @rpc
+    @rpc(roles=STAFF)
     @transactional
     def create_question(self, payload):
-        self.caller.require(*STAFF)
         data = load(schemas.QuestionIn, payload)
         question = self._add_question(data)
         self.db.emit("questions_added", question.id, {"question_ids": [question.id]})
         self.db.audit(self.caller, "questions.add", "question", question.id, {"topic": question.topic})
         return schemas.QuestionOut().dump(question)
 
-    @rpc
+    @rpc(roles=STAFF)
     @transactional
     def import_questions(self, payload):
-        self.caller.require(*STAFF)
         data = load(schemas.QuestionBatchIn, payload)
         ids = []
         for i, item in enumerate(data["questions"]):
@@ -49,19 +47,17 @@ class ExamRpc:
         self.db.audit(self.caller, "questions.import", "question_bank", self.db.agency, {"created": len(ids)})
         return {"created": len(ids), "ids": ids}
 
-    @rpc
+    @rpc(roles=STAFF)
     def list_questions(self, query=None):
-        self.caller.require(*STAFF)
         params = load(schemas.QuestionQuery, query)
         stmt = select(Question).where(Question.agency_id == self.db.agency)
         if "topic" in params:
             stmt = stmt.where(Question.topic == params["topic"])
         return self._page(stmt, Question.id, params, schemas.QuestionOut().dump)
 
-    @rpc
+    @rpc(roles=STAFF)
     @transactional
     def create_exam(self, payload):
-        self.caller.require(*STAFF)
         data = load(schemas.ExamIn, payload)
         if data["kind"] == domain.CLASS_EXAM:
             klass = self._class(data["class_id"], field="class_id")
@@ -90,12 +86,11 @@ class ExamRpc:
         self.db.audit(self.caller, "exam.create", "exam", exam.id, {"kind": exam.kind, "seed": seed})
         return self._exam_out(exam)
 
-    @rpc
+    @rpc(roles=EXAM_READERS)
     def get_exam(self, exam_id):
-        self.caller.require(*READERS, "lecturer")
         return self._exam_out(self._exam(exam_id))
 
-    @rpc
+    @rpc(roles=TAKERS)
     @transactional
     def start_attempt(self, exam_id, payload):
         exam = self._exam(exam_id)
@@ -111,7 +106,7 @@ class ExamRpc:
         self.db.emit("attempt_started", attempt.id, dict(self._attempt_ref(attempt), deadline_at=attempt.deadline_at))
         return self._attempt_out(attempt, exam, with_paper=True)
 
-    @rpc
+    @rpc(roles=TAKERS)
     @transactional
     def submit_attempt(self, attempt_id, payload):
         data = load(schemas.AnswersIn, payload)
@@ -128,18 +123,17 @@ class ExamRpc:
         self._grade(attempt, exam, data["answers"], now)
         return self._attempt_out(attempt, exam)
 
-    @rpc
+    @rpc(roles=TAKERS)
     def get_attempt(self, attempt_id):
         attempt = self._attempt(attempt_id)
         self._check_taker(attempt)
         exam = self._exam(attempt.exam_id)
         return self._attempt_out(attempt, exam, with_paper=attempt.status == domain.STARTED)
 
-    @rpc
+    @rpc(roles=STAFF)
     @transactional
     def reopen_attempt(self, attempt_id, payload):
         """Void an attempt so the trainee may sit the exam again (an operator's decision, audited)."""
-        self.caller.require(*STAFF)
         data = load(schemas.ReopenIn, payload)
         attempt = self._attempt(attempt_id)
         domain.ensure_reopenable(attempt.status)
@@ -149,11 +143,10 @@ class ExamRpc:
                       {"reason": data["reason"], "score": str(attempt.score) if attempt.score is not None else None})
         return self._attempt_out(attempt, self._exam(attempt.exam_id))
 
-    @rpc
+    @rpc(roles=STAFF)
     @transactional
     def import_paper_scores(self, exam_id, payload):
         """Scores of a class that sat the exam on paper: one submitted attempt per row."""
-        self.caller.require(*STAFF)
         data = load(schemas.PaperScoresIn, payload)
         exam = self._exam(exam_id)
         now = utcnow()
@@ -178,10 +171,10 @@ class ExamRpc:
         return {"imported": len(ids), "attempt_ids": ids}
 
 
-    @rpc
+    @rpc(roles=EXPERTS)
     @transactional
     def score_by_expert(self, payload):
-        principal = self.caller.require("expert")
+        principal = self.caller
         data = load(schemas.ExpertScoreIn, payload)
         score = domain.check_score(data["score"])
         trainee = self._trainee(data["candidate_id"], field="candidate_id")

@@ -14,15 +14,14 @@ from shared.workdays import utcnow
 
 from . import domain, schemas
 from .models import Group, GroupExpert, GroupMember, Stage, Trainee
-from .roles import READERS
+from .roles import PANEL_READERS, PROGRAMME_READERS
 
 
 class ProgrammeRpc:
 
-    @rpc
+    @rpc(roles=STAFF)
     @transactional
     def create_stages(self, cycle, payload):
-        self.caller.require(*STAFF)
         data = load(schemas.StagesIn, payload)
         cycle = as_code(cycle)
         plan = domain.load_plan(data["plan"])
@@ -40,14 +39,12 @@ class ProgrammeRpc:
         self.db.audit(self.caller, "stages.create", "cycle", cycle, data)
         return self._stages_out(cycle)
 
-    @rpc
+    @rpc(roles=PROGRAMME_READERS)
     def list_stages(self, cycle):
-        self.caller.require(*READERS, "expert", "lecturer")
         return self._stages_out(as_code(cycle))
 
-    @rpc
+    @rpc(roles=PANEL_READERS)
     def list_trainees(self, cycle, query=None):
-        self.caller.require(*READERS, "expert")
         params = load(schemas.TraineeQuery, query)
         stmt = select(Trainee).where(Trainee.agency_id == self.db.agency, Trainee.cycle == as_code(cycle))
         if self.caller.role == "regulator":
@@ -57,20 +54,18 @@ class ProgrammeRpc:
                 stmt = stmt.where(getattr(Trainee, key) == params[key])
         return self._page(stmt, Trainee.id, params, self._trainee_out)
 
-    @rpc
+    @rpc(roles=PROGRAMME_READERS)
     def get_trainee(self, candidate_id):
-        self.caller.require(*READERS, "expert", "lecturer")
         trainee = self._trainee(candidate_id)
         if self.caller.role == "lecturer" and not self._is_self(trainee):
             raise NotFound(f"trainee {candidate_id} not found")
         return self._trainee_out(trainee)
 
 
-    @rpc
+    @rpc(roles=STAFF)
     @transactional
     def assign_groups(self, cycle, stage, payload=None):
         """Create the stage's groups if needed and place every unplaced active trainee."""
-        self.caller.require(*STAFF)
         cycle, stage = as_code(cycle), self._stage_name(stage)
         groups = self._ensure_groups(cycle, stage)
         members = self.db.session.execute(
@@ -103,9 +98,8 @@ class ProgrammeRpc:
         return schemas.AssignmentOut().dump({"cycle": cycle, "stage": stage, "assigned": len(placement),
                                              "groups": [self._group_out(g) for g in groups]})
 
-    @rpc
+    @rpc(roles=PANEL_READERS)
     def list_groups(self, cycle, stage):
-        self.caller.require(*READERS, "expert")
         cycle, stage = as_code(cycle), self._stage_name(stage)
         groups = self.db.session.scalars(select(Group).where(
             Group.agency_id == self.db.agency, Group.cycle == cycle, Group.stage == stage)
@@ -116,11 +110,10 @@ class ProgrammeRpc:
             groups = [g for g in groups if g.id in mine]
         return [self._group_out(g) for g in groups]
 
-    @rpc
+    @rpc(roles=STAFF)
     @transactional
     def move_trainee(self, group_id, candidate_id, payload=None):
         """An operator's correction: put a trainee into this group (capacity still holds)."""
-        self.caller.require(*STAFF)
         group = self._group(group_id)
         trainee = self._trainee(candidate_id)
         domain.ensure_movable(trainee.stage, trainee.status, trainee.cycle, trainee.candidate_id,
@@ -143,10 +136,9 @@ class ProgrammeRpc:
                       {"from_group": previous, "to_group": group.id})
         return self._group_out(group)
 
-    @rpc
+    @rpc(roles=STAFF)
     @transactional
     def add_group_expert(self, group_id, payload):
-        self.caller.require(*STAFF)
         data = load(schemas.ExpertIn, payload)
         group = self._group(group_id)
         exists = self.db.session.scalar(select(GroupExpert.id).where(
