@@ -70,3 +70,26 @@ class AuditOut(Schema):
     entity_type = fields.String()
     entity_id = fields.String()
     detail = fields.Dict()
+
+
+def with_values(row, **values):
+    """``row`` as an output schema sees it, plus the ``values`` a query or a rule computed.
+
+    Output is ``SomethingOut().dump(with_values(row, count=3))``: the schema names every
+    field, renames with ``attribute=`` (``id_number`` from ``id_masked``), and dumps the
+    row itself; only what is not a column comes in ``values``.
+    """
+    return _RowWith(row, values)
+
+
+class _RowWith:
+    __slots__ = ("_row", "_values")
+
+    def __init__(self, row, values: dict):
+        self._row, self._values = row, values
+
+    def __getattr__(self, name):
+        values = object.__getattribute__(self, "_values")
+        if name in values:
+            return values[name]
+        return getattr(object.__getattribute__(self, "_row"), name)

@@ -6,7 +6,7 @@ from sqlalchemy import select
 from shared.auth import STAFF
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from shared.pii import mask_phone
-from shared.schemas import as_id, paginate
+from shared.schemas import as_id, paginate, with_values
 from shared.workdays import date_deadline_passed, utcnow
 
 from . import domain, schemas
@@ -108,43 +108,24 @@ class Lookups:
         return {"cycle": cycle.code, "title": cycle.title, "deadline": cycle.deadline, "minimums": cycle.minimums}
 
     def _cycle_out(self, cycle) -> dict:
-        return schemas.CycleOut().dump({
-            "code": cycle.code, "title": cycle.title, "deadline": cycle.deadline, "minimums": cycle.minimums,
-            "open": not date_deadline_passed(cycle.deadline, utcnow()),
-            "created_at": cycle.created_at, "updated_at": cycle.updated_at})
+        return schemas.CycleOut().dump(with_values(cycle, open=not date_deadline_passed(cycle.deadline, utcnow())))
 
     def _sees_contact(self, unit_id) -> bool:
         return self.caller.is_staff or (self.caller.role == "unit" and self.caller.unit_id == unit_id)
 
     def _unit_out(self, unit) -> dict:
         phone = unit.contact_phone
-        return schemas.UnitOut().dump({
-            "id": unit.id, "name": unit.name, "kind": unit.kind, "kind_label": domain.UNIT_KINDS[unit.kind],
-            "district": unit.district, "credit_code": unit.credit_code, "contact_name": unit.contact_name,
-            "contact_phone": phone if self._sees_contact(unit.id) else mask_phone(phone),
-            "created_at": unit.created_at})
+        return schemas.UnitOut().dump(with_values(
+            unit, kind_label=domain.UNIT_KINDS[unit.kind],
+            contact_phone=phone if self._sees_contact(unit.id) else mask_phone(phone)))
 
     def _candidate_out(self, c) -> dict:
-        return schemas.CandidateOut().dump({
-            "id": c.id, "cycle": c.cycle.code, "unit_id": c.unit_id, "unit_name": c.unit.name,
-            "unit_kind": c.unit.kind, "district": c.unit.district, "status": c.status, "version": c.version,
-            "name": c.name, "birth_month": c.birth_month, "gender": c.gender, "title": c.title, "email": c.email,
-            "phone": c.phone if self._sees_contact(c.unit_id) else mask_phone(c.phone),
-            "education": c.education, "id_number": c.id_masked, "school_major": c.school_major,
-            "employer_position": c.employer_position, "deeds": c.deeds,
-            "recommendation_reason": c.recommendation_reason, "remarks": c.remarks,
-            "speech_draft": c.speech_draft, "photo_sha256": c.photo_sha256,
-            "unit_seal": {"signed_by": c.unit_signed_by, "opinion": c.unit_opinion, "sealed_at": c.unit_sealed_at},
-            "center_seal": {"signed_by": c.center_signed_by, "opinion": c.center_opinion,
-                            "sealed_at": c.center_sealed_at},
-            "rejected_stage": c.rejected_stage, "rejection_reason": c.rejection_reason,
-            "withdrawal_reason": c.withdrawal_reason, "created_at": c.created_at, "updated_at": c.updated_at})
+        return schemas.CandidateOut().dump(with_values(
+            c, phone=c.phone if self._sees_contact(c.unit_id) else mask_phone(c.phone),
+            unit_seal={"signed_by": c.unit_signed_by, "opinion": c.unit_opinion, "sealed_at": c.unit_sealed_at},
+            center_seal={"signed_by": c.center_signed_by, "opinion": c.center_opinion,
+                         "sealed_at": c.center_sealed_at}))
 
     def _enrolment_out(self, e) -> dict:
-        return schemas.EnrolmentOut().dump({
-            "id": e.id, "year": e.year, "district": e.district, "status": e.status, "role": e.role,
-            "unit_name": e.unit_name, "unit_credit_code": e.unit_credit_code, "staff_count": e.staff_count,
-            "registered_district": e.registered_district, "industry": e.industry, "organised_by": e.organised_by,
-            "person_name": e.person_name, "person_id_number": e.person_id_masked,
-            "person_phone": e.person_phone if self.caller.is_staff else mask_phone(e.person_phone),
-            "cancellation_reason": e.cancellation_reason, "created_at": e.created_at})
+        return schemas.EnrolmentOut().dump(with_values(
+            e, person_phone=e.person_phone if self.caller.is_staff else mask_phone(e.person_phone)))

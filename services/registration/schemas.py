@@ -202,11 +202,11 @@ class SealOut(Schema):
 
 class CandidateOut(Schema):
     id = fields.Integer()
-    cycle = fields.String()
+    cycle = fields.String(attribute="cycle.code")
     unit_id = fields.Integer()
-    unit_name = fields.String()
-    unit_kind = fields.String()
-    district = fields.String(allow_none=True)
+    unit_name = fields.String(attribute="unit.name")
+    unit_kind = fields.String(attribute="unit.kind")
+    district = fields.String(attribute="unit.district", allow_none=True)
     status = fields.String()
     version = fields.Integer()
     name = fields.String()
@@ -216,7 +216,9 @@ class CandidateOut(Schema):
     email = fields.String()
     phone = fields.String(metadata={"description": "masked unless staff or the nominating unit"})
     education = fields.String()
-    id_number = fields.String(metadata={"description": "always masked; GET …/identity reveals it (audited)"})
+    # the masked column: the row also holds the plain number, never dumped
+    id_number = fields.String(attribute="id_masked",
+                              metadata={"description": "always masked; GET …/identity reveals it (audited)"})
     school_major = fields.String()
     employer_position = fields.String()
     deeds = fields.String()
@@ -288,7 +290,7 @@ class EnrolmentOut(Schema):
     industry = fields.String(allow_none=True)
     organised_by = fields.String(allow_none=True)
     person_name = fields.String()
-    person_id_number = fields.String(metadata={"description": "masked"})
+    person_id_number = fields.String(attribute="person_id_masked", metadata={"description": "masked"})
     person_phone = fields.String(allow_none=True)
     cancellation_reason = fields.String(allow_none=True)
     created_at = fields.DateTime()

@@ -6,7 +6,7 @@ from datetime import date
 from sqlalchemy import func, select
 
 from shared.errors import Forbidden, NotFound, ValidationFailed
-from shared.schemas import as_id
+from shared.schemas import as_id, with_values
 from shared.workdays import CalendarOutOfRange, utcnow
 
 from . import domain, schemas
@@ -121,13 +121,7 @@ class Lookups:
         return schemas.SubsidyCycleOut().dump(cycle)
 
     def _order_out(self, order) -> dict:
-        return schemas.OrderOut().dump({
-            "id": order.id, "cycle": order.cycle, "status": order.status, "enterprise_name": order.enterprise_name,
-            "topic": order.topic, "wished_dates": [_date(d) for d in order.wished_dates],
-            "audience_size": order.audience_size, "address": order.address, "contact": order.contact,
-            "candidate_id": order.candidate_id, "scheduled_date": order.scheduled_date,
-            "cancellation_reason": order.cancellation_reason, "created_at": order.created_at,
-            "updated_at": order.updated_at})
+        return schemas.OrderOut().dump(with_values(order, wished_dates=[_date(d) for d in order.wished_dates]))
 
     def _lecture_out(self, lecture) -> dict:
         try:
@@ -141,34 +135,20 @@ class Lookups:
             ids = [i for i in (lecture.signin_file_id, lecture.video_file_id) if i]
             files = dict(self.db.session.execute(select(EvidenceFile.id, EvidenceFile.sha256)
                                                  .where(EvidenceFile.id.in_(ids))).all())
-        return schemas.LectureOut().dump({
-            "id": lecture.id, "cycle": lecture.cycle, "candidate_id": lecture.candidate_id, "kind": lecture.kind,
-            "order_id": lecture.order_id, "host_candidate_id": lecture.host_candidate_id,
-            "status": lecture.status, "version": lecture.version,
-            "lecturer_name": lecture.lecturer_name, "id_number": lecture.id_masked,
-            "lecture_date": lecture.lecture_date, "evidence_due": due, "venue": lecture.venue,
-            "audience_count": lecture.audience_count, "bank": lecture.bank, "branch": lecture.branch,
-            "account_number": lecture.account_masked, "contact": lecture.contact,
-            "signin_sheet": {"file": files.get(lecture.signin_file_id), "head_count": lecture.signin_head_count}
+        return schemas.LectureOut().dump(with_values(
+            lecture, evidence_due=due, subsidy_fen=subsidy, failed_rules=lecture.failed_rules or [],
+            signin_sheet={"file": files.get(lecture.signin_file_id), "head_count": lecture.signin_head_count}
             if lecture.signin_file_id else None,
-            "video": {"file": files.get(lecture.video_file_id)} if lecture.video_file_id else None,
-            "photos": [{"file": p["sha256"], "shows_banner": p["shows_banner"]} for p in lecture.photos or []],
-            "received_at": lecture.received_at, "failed_rules": lecture.failed_rules or [],
-            "checked_at": lecture.checked_at, "checked_by": lecture.checked_by,
-            "reviewed_by": lecture.reviewed_by, "review_reasons": lecture.review_reasons,
-            "subsidy_fen": subsidy, "created_at": lecture.created_at, "updated_at": lecture.updated_at})
+            video={"file": files.get(lecture.video_file_id)} if lecture.video_file_id else None,
+            photos=[{"file": p["sha256"], "shows_banner": p["shows_banner"]} for p in lecture.photos or []]))
 
     def _batch_out(self, batch) -> dict:
         counts = dict(self.db.session.execute(
             select(PaymentItem.status, func.count()).where(PaymentItem.batch_id == batch.id)
             .group_by(PaymentItem.status)).all())
-        return schemas.BatchOut().dump({
-            "id": batch.id, "cycle": batch.cycle, "status": batch.status, "item_count": batch.item_count,
-            "total_fen": batch.total_fen, "total_yuan": domain.yuan(batch.total_fen),
-            "created_at": batch.created_at, "exported_at": batch.exported_at, "settled_at": batch.settled_at,
-            "paid": counts.get(domain.ITEM_PAID, 0), "failed": counts.get(domain.ITEM_FAILED, 0),
-            "pending": counts.get(domain.ITEM_PENDING, 0)})
-
+        return schemas.BatchOut().dump(with_values(
+            batch, total_yuan=domain.yuan(batch.total_fen), paid=counts.get(domain.ITEM_PAID, 0),
+            failed=counts.get(domain.ITEM_FAILED, 0), pending=counts.get(domain.ITEM_PENDING, 0)))
 
 def _date(value):
     return date.fromisoformat(value) if isinstance(value, str) else value

@@ -6,7 +6,7 @@ from collections import defaultdict
 from sqlalchemy import func, select
 
 from shared.errors import Forbidden, NotFound, ValidationFailed
-from shared.schemas import as_id, paginate
+from shared.schemas import as_id, paginate, with_values
 
 from . import domain, schemas
 from .models import (
@@ -117,79 +117,51 @@ class Lookups:
         counts = dict(self.db.session.execute(select(Trainee.stage, func.count()).where(
             Trainee.agency_id == self.db.agency, Trainee.cycle == cycle, Trainee.status == domain.ACTIVE)
             .group_by(Trainee.stage)).all())
-        return schemas.StageOut(many=True).dump([{
-            "cycle": cycle, "stage": s.stage, "title": s.title, "mode": s.mode, "plan": s.plan,
-            "sessions": s.sessions, "courses": s.courses, "trainees": counts.get(s.stage, 0)}
-            for s in (stages[n] for n in domain.STAGES if n in stages)])
+        return schemas.StageOut(many=True).dump([with_values(s, trainees=counts.get(s.stage, 0))
+                                                 for s in (stages[n] for n in domain.STAGES if n in stages)])
 
     def _trainee_out(self, t) -> dict:
         groups = dict(self.db.session.execute(select(GroupMember.stage, GroupMember.group_id).where(
             GroupMember.trainee_id == t.id)).all())
-        return schemas.TraineeOut().dump({
-            "id": t.id, "cycle": t.cycle, "candidate_id": t.candidate_id, "name": t.name, "gender": t.gender,
-            "id_number": t.id_masked, "unit_id": t.unit_id, "unit_kind": t.unit_kind, "district": t.district,
-            "stage": t.stage, "status": t.status, "status_reason": t.status_reason, "groups": groups})
+        return schemas.TraineeOut().dump(with_values(t, groups=groups))
 
     def _group_out(self, g) -> dict:
         members = self.db.session.execute(select(Trainee).join(GroupMember, GroupMember.trainee_id == Trainee.id)
                                           .where(GroupMember.group_id == g.id).order_by(Trainee.candidate_id)).scalars()
         experts = self.db.session.scalars(select(GroupExpert.expert).where(GroupExpert.group_id == g.id)
                                           .order_by(GroupExpert.id)).all()
-        return schemas.GroupOut().dump({
-            "id": g.id, "cycle": g.cycle, "stage": g.stage, "batch": g.batch, "number": g.number,
-            "scenario": g.scenario, "scenario_label": domain.SCENARIOS.get(g.scenario), "capacity": g.capacity,
-            "members": [{"trainee_id": t.id, "candidate_id": t.candidate_id, "name": t.name, "district": t.district,
-                         "unit_kind": t.unit_kind} for t in members],
-            "experts": experts})
+        return schemas.GroupOut().dump(with_values(
+            g, scenario_label=domain.SCENARIOS.get(g.scenario), members=list(members), experts=experts))
 
     def _exam_out(self, e) -> dict:
-        return schemas.ExamOut().dump({
-            "id": e.id, "kind": e.kind, "title": e.title, "cycle": e.cycle, "stage": domain.EXAM_STAGE.get(e.kind),
-            "class_id": e.class_id, "seed": e.seed, "draw": e.draw, "questions": len(e.paper),
-            "duration_minutes": e.duration_minutes, "pass_mark": domain.score_text(e.pass_mark)})
+        return schemas.ExamOut().dump(with_values(e, stage=domain.EXAM_STAGE.get(e.kind), questions=len(e.paper)))
 
     def _attempt_out(self, a, exam, with_paper=False) -> dict:
         paper = []
         if with_paper:
             by_id = {q.id: q for q in self.db.session.scalars(select(Question).where(Question.id.in_(exam.paper)))}
-            paper = [{"id": q.id, "kind": q.kind, "text": q.text, "options": q.options}
-                     for q in (by_id[i] for i in exam.paper if i in by_id)]
-        return schemas.AttemptOut().dump({
-            "id": a.id, "exam_id": a.exam_id, "candidate_id": a.candidate_id, "status": a.status, "source": a.source,
-            "started_at": a.started_at, "deadline_at": a.deadline_at, "submitted_at": a.submitted_at,
-            "correct": a.correct, "score": domain.score_text(a.score) if a.score is not None else None,
-            "paper": paper})
+            paper = [by_id[i] for i in exam.paper if i in by_id]
+        return schemas.AttemptOut().dump(with_values(a, paper=paper))
 
     def _institution_out(self, i) -> dict:
         failures = domain.institution_failures(institution_dict(i))
-        return schemas.InstitutionOut().dump(dict(
-            institution_dict(i), id=i.id, name=i.name, district=i.district, qualified=not failures,
+        return schemas.InstitutionOut().dump(with_values(
+            i, qualified=not failures,
             failed_conditions=[{"rule": r, "field": f, "condition": m} for r, f, m in failures]))
 
     def _teacher_out(self, t) -> dict:
         stars = list(self.db.session.scalars(select(Rating.stars).where(Rating.teacher_id == t.id)))
-        average = domain.rating_average(stars)
-        return schemas.TeacherOut().dump({
-            "id": t.id, "name": t.name, "qualification": t.qualification, "title": t.title, "field": t.field,
-            "years_experience": t.years_experience, "ratings": len(stars),
-            "average": domain.score_text(average) if average is not None else None})
+        return schemas.TeacherOut().dump(with_values(t, ratings=len(stars), average=domain.rating_average(stars)))
 
     def _seat_out(self, s) -> dict:
-        return schemas.SeatOut().dump({
-            "id": s.id, "enrolment_id": s.enrolment_id, "person_name": s.person_name, "id_number": s.id_masked,
-            "district": s.district, "status": s.status, "hours": s.hours, "passed": s.passed,
-            "score": domain.score_text(s.score) if s.score is not None else None})
+        return schemas.SeatOut().dump(s)
 
     def _class_out(self, c) -> dict:
         seats = self.db.session.scalars(select(ClassSeat).where(ClassSeat.class_id == c.id).order_by(ClassSeat.id))
         teacher_ids = self.db.session.scalars(select(ClassTeacher.teacher_id).where(ClassTeacher.class_id == c.id)
                                               .order_by(ClassTeacher.id)).all()
-        return schemas.ClassOut().dump({
-            "id": c.id, "title": c.title, "institution_id": c.institution_id, "institution": c.institution.name,
-            "year": c.year, "district": c.district, "days": [c.day1, c.day2], "day_start": c.day_start,
-            "day_end": c.day_end, "manager_name": c.manager_name, "capacity": c.capacity,
-            "class_hours": c.class_hours, "pass_mark": domain.score_text(c.pass_mark), "status": c.status,
-            "teacher_ids": teacher_ids, "seats": [self._seat_out(s) for s in seats]})
+        return schemas.ClassOut().dump(with_values(c, days=[c.day1, c.day2], teacher_ids=teacher_ids,
+                                                   seats=list(seats)))
 
     def _hours_out(self, person_key, year=None) -> dict:
         stmt = select(HoursEntry).where(HoursEntry.agency_id == self.db.agency, HoursEntry.person_key == person_key)
@@ -210,10 +182,7 @@ class Lookups:
             {"class_id": e.class_id, "year": e.year, "hours": e.hours} for e in entries]})
 
     def _certificate_out(self, c) -> dict:
-        return schemas.CertificateOut().dump({
-            "number": c.number, "status": c.status, "person_name": c.person_name, "id_number": c.id_masked,
-            "class_id": c.class_id, "year": c.year, "issued_at": c.issued_at, "revoked_at": c.revoked_at,
-            "revoked_reason": c.revoked_reason, "verify_url": self._verify_url(c.number)})
+        return schemas.CertificateOut().dump(with_values(c, verify_url=self._verify_url(c.number)))
 
 
 def institution_dict(i) -> dict:

@@ -180,8 +180,7 @@ class ClassRpc:
         self.db.session.flush()
         self.db.emit("attendance_recorded", seat.id, {"class_id": klass.id, "seat_id": seat.id, "day": row.day,
                                                       "action": data["action"], "at": at})
-        return schemas.AttendanceOut().dump({"seat_id": seat.id, "day": row.day, "checked_in_at": row.checked_in_at,
-                                             "checked_out_at": row.checked_out_at})
+        return schemas.AttendanceOut().dump(row)
 
     @rpc(roles=CLASS_STAFF)
     @transactional
@@ -243,9 +242,7 @@ class ClassRpc:
         for key in ("year", "district"):
             if key in params:
                 stmt = stmt.where(getattr(AbsenceReport, key) == params[key])
-        return self._page(stmt, AbsenceReport.id, params, lambda r: schemas.AbsenceOut().dump({
-            "class_id": r.class_id, "year": r.year, "district": r.district, "person_name": r.person_name,
-            "id_number": r.id_masked, "status": r.status, "full_days": r.full_days, "reported_at": r.reported_at}))
+        return self._page(stmt, AbsenceReport.id, params, schemas.AbsenceOut().dump)
 
     @rpc(roles=READERS)
     def person_hours(self, person_key):

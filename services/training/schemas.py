@@ -1,6 +1,8 @@
 """Input, output and event schemas of the training service (marshmallow 4)."""
 from __future__ import annotations
 
+from decimal import Decimal
+
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from shared.events import event_type
@@ -10,6 +12,15 @@ from shared.validators import ResidentId
 from . import domain
 
 SERVICE = "training"
+
+
+class ScoreText(fields.String):
+    """A score as the API writes it: two decimals (``domain.score_text``); None stays None."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return None if value is None else domain.score_text(Decimal(value))
+
+
 Text = lambda max_len, **kw: fields.String(validate=validate.Length(min=kw.pop("min", 1), max=max_len), **kw)  # noqa: E731
 SCORE_TEXT = validate.Regexp(r"^(100\.00|[0-9]{1,2}\.[0-9]{2})$", error="a score 0.00–100.00 as text")
 HHMM = validate.Regexp(r"^([01][0-9]|2[0-3]):[0-5][0-9]$", error="HH:MM")
@@ -59,7 +70,7 @@ class TraineeOut(Schema):
     candidate_id = fields.Integer()
     name = fields.String()
     gender = fields.String(allow_none=True)
-    id_number = fields.String(allow_none=True, metadata={"description": "masked"})
+    id_number = fields.String(attribute="id_masked", allow_none=True, metadata={"description": "masked"})
     unit_id = fields.Integer(allow_none=True)
     unit_kind = fields.String(allow_none=True)
     district = fields.String(allow_none=True)
@@ -73,7 +84,7 @@ TraineePage = page_schema(TraineeOut)
 
 
 class MemberOut(Schema):
-    trainee_id = fields.Integer()
+    trainee_id = fields.Integer(attribute="id")
     candidate_id = fields.Integer()
     name = fields.String()
     district = fields.String(allow_none=True)
@@ -177,7 +188,7 @@ class ExamOut(Schema):
     draw = fields.List(fields.Dict())
     questions = fields.Integer()
     duration_minutes = fields.Integer()
-    pass_mark = fields.String()
+    pass_mark = ScoreText()
 
 
 class TakerIn(Schema):
@@ -207,7 +218,7 @@ class AttemptOut(Schema):
     deadline_at = fields.DateTime(allow_none=True)
     submitted_at = fields.DateTime(allow_none=True)
     correct = fields.Integer(allow_none=True)
-    score = fields.String(allow_none=True)
+    score = ScoreText(allow_none=True)
     paper = fields.List(fields.Nested(PaperQuestionOut))
 
 
@@ -290,7 +301,7 @@ class TeacherOut(Schema):
     field = fields.String(allow_none=True)
     years_experience = fields.Integer()
     ratings = fields.Integer()
-    average = fields.String(allow_none=True)
+    average = ScoreText(allow_none=True)
 
 
 class ClassIn(Schema):
@@ -310,19 +321,19 @@ class SeatOut(Schema):
     id = fields.Integer()
     enrolment_id = fields.Integer()
     person_name = fields.String()
-    id_number = fields.String(metadata={"description": "masked"})
+    id_number = fields.String(attribute="id_masked", metadata={"description": "masked"})
     district = fields.String()
     status = fields.String()
     hours = fields.Integer(allow_none=True)
     passed = fields.Boolean(allow_none=True)
-    score = fields.String(allow_none=True)
+    score = ScoreText(allow_none=True)
 
 
 class ClassOut(Schema):
     id = fields.Integer()
     title = fields.String()
     institution_id = fields.Integer()
-    institution = fields.String()
+    institution = fields.String(attribute="institution.name")
     year = fields.Integer()
     district = fields.String()
     days = fields.List(fields.Date())
@@ -331,7 +342,7 @@ class ClassOut(Schema):
     manager_name = fields.String()
     capacity = fields.Integer()
     class_hours = fields.Integer()
-    pass_mark = fields.String()
+    pass_mark = ScoreText()
     status = fields.String()
     teacher_ids = fields.List(fields.Integer())
     seats = fields.List(fields.Nested(SeatOut))
@@ -374,7 +385,7 @@ class AbsenceOut(Schema):
     year = fields.Integer()
     district = fields.String()
     person_name = fields.String()
-    id_number = fields.String()
+    id_number = fields.String(attribute="id_masked")
     status = fields.String()
     full_days = fields.Integer()
     reported_at = fields.DateTime()
@@ -415,7 +426,7 @@ class CertificateOut(Schema):
     number = fields.String()
     status = fields.String()
     person_name = fields.String()
-    id_number = fields.String()
+    id_number = fields.String(attribute="id_masked")
     class_id = fields.Integer()
     year = fields.Integer()
     issued_at = fields.DateTime()
