@@ -15,7 +15,8 @@ ROUTES: list[Route] = [
           response=reg.CycleOut, many=True, roles=rl.READERS),
     Route("POST", "/api/v1/cycles", R, "create_cycle", "Open a cycle (deadline, minimum quotas)", "cycles",
           body=reg.CycleIn, response=reg.CycleOut, status=201, roles=STAFF),
-    Route("GET", "/api/v1/cycles/<code>", R, "get_cycle", "One cycle", "cycles", response=reg.CycleOut, roles=rl.READERS),
+    Route("GET", "/api/v1/cycles/<code>", R, "get_cycle", "One cycle", "cycles", response=reg.CycleOut,
+          roles=rl.READERS),
     Route("PATCH", "/api/v1/cycles/<code>", R, "update_cycle", "Change a cycle", "cycles",
           body=reg.CyclePatch, response=reg.CycleOut, roles=STAFF),
     Route("GET", "/api/v1/cycles/<code>/quota-report", R, "quota_report",
@@ -48,7 +49,7 @@ ROUTES: list[Route] = [
           response=reg.CandidateOut, roles=rl.NOMINATORS),
     Route("POST", "/api/v1/candidates/<candidate_id>/withdrawal", R, "withdraw_candidate",
           "Withdraw a registration", "candidates", body=reg.WithdrawIn, response=reg.CandidateOut, roles=rl.NOMINATORS),
-    Route("GET", "/api/v1/audit/<entity_type>/<entity_id>", R, "audit_trail", "Audit trail of a record (older URL: use /api/v1/audit/registration/…)",
+    Route("GET", "/api/v1/audit/<entity_type>/<entity_id>", R, "audit_trail", "Audit trail of a record (older URL)",
           "audit", response=reg.AuditOut, many=True, roles=STAFF, deprecated=True),
     # enrolment (seed 004)
     Route("PUT", "/api/v1/district-quotas", R, "load_district_quotas",

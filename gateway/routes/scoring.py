@@ -30,9 +30,11 @@ ROUTES: list[Route] = [
           "A candidate's scores: every part, weight, contribution and source event, lectures, decisions",
           "scoring", response=sc.ExplainOut, roles=rl.EXPLAIN_READERS),
     Route("GET", f"{BASE}/cycles/<cycle>/flags", S, "list_flags",
-          "Scores that arrived after a stage they feed was closed", "scoring", response=sc.FlagOut, many=True, roles=rl.READERS),
+          "Scores that arrived after a stage they feed was closed", "scoring", response=sc.FlagOut, many=True,
+          roles=rl.READERS),
     Route("POST", f"{BASE}/rebuild", S, "rebuild", "Rebuild the score sheets from the event log", "scoring",
           body=sc.RebuildIn, response=sc.RebuildOut, roles=STAFF),
-    Route("GET", f"{BASE}/audit/<entity_type>/<entity_id>", S, "audit_trail", "Audit trail of a scoring record (older URL: use /api/v1/audit/scoring/…)",
+    Route("GET", f"{BASE}/audit/<entity_type>/<entity_id>", S, "audit_trail",
+          "Audit trail of a scoring record (older URL)",
           "scoring", response=sc.AuditOut, many=True, roles=STAFF, deprecated=True),
 ]

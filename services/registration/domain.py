@@ -44,6 +44,10 @@ TRANSITIONS = {
     "edit": ((SUBMITTED,), SUBMITTED),
 }
 
+# An enrolment stands until cancelled (a unit's place is then free again).
+ENROLLED, CANCELLED = "enrolled", "cancelled"
+ENROLMENT = Lifecycle("an enrolment", {"cancel": ((ENROLLED,), CANCELLED)})
+
 # Seed 004: principals and safety managers of units with 10 or more staff, one of each.
 MIN_STAFF_FOR_ENROLMENT = 10
 ENROLMENT_ROLES = {"principal": "主要负责人", "safety_manager": "安全生产管理人员"}

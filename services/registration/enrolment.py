@@ -53,7 +53,7 @@ class EnrolmentRpc:
             raise Forbidden(f"a regulator of {self.caller.district} enrols units operating there only")
         domain.ensure_enrolable(unit["staff_count"], district, set(self._quotas(year)), year)
         taken = self.db.session.scalar(select(Enrolment.id).where(
-            Enrolment.agency_id == self.db.agency, Enrolment.year == year, Enrolment.status == "enrolled",
+            Enrolment.agency_id == self.db.agency, Enrolment.year == year, Enrolment.status == domain.ENROLLED,
             Enrolment.unit_credit_code == unit["credit_code"], Enrolment.role == data["role"]))
         if taken:
             raise Conflict(f"this unit already enrolled its {data['role']} for {year} (enrolment #{taken})",
@@ -61,7 +61,7 @@ class EnrolmentRpc:
         vault = get_vault()
         now = utcnow()
         enrolment = Enrolment(
-            agency_id=self.db.agency, year=year, district=district, status="enrolled",
+            agency_id=self.db.agency, year=year, district=district, status=domain.ENROLLED,
             unit_name=unit["name"], unit_credit_code=unit["credit_code"], staff_count=unit["staff_count"],
             registered_district=unit["registered_district"], industry=unit["industry"],
             organised_by=data["organised_by"], role=data["role"], person_name=person["name"],
@@ -84,9 +84,10 @@ class EnrolmentRpc:
     def cancel_enrolment(self, enrolment_id, payload):
         data = load(schemas.CancelIn, payload)
         enrolment = self._enrolment(enrolment_id)
-        if enrolment.status != "enrolled":
+        if not domain.ENROLMENT.may(enrolment.status, "cancel"):
             raise Conflict("the enrolment is already cancelled", {"status": [enrolment.status]})
-        enrolment.status, enrolment.cancellation_reason, enrolment.updated_at = "cancelled", data["reason"], utcnow()
+        enrolment.status = domain.ENROLMENT.next(enrolment.status, "cancel")
+        enrolment.cancellation_reason, enrolment.updated_at = data["reason"], utcnow()
         self.db.emit("enrolment_cancelled", enrolment.id, {
             "enrolment_id": enrolment.id, "year": enrolment.year, "district": enrolment.district,
             "role": enrolment.role, "person_key": enrolment.person_index, "reason": data["reason"]})
@@ -117,7 +118,7 @@ class EnrolmentRpc:
             raise NotFound(f"no district quotas loaded for {year}")
         enrolled = dict(self.db.session.execute(
             select(Enrolment.district, func.count()).where(
-                Enrolment.agency_id == self.db.agency, Enrolment.year == year, Enrolment.status == "enrolled")
+                Enrolment.agency_id == self.db.agency, Enrolment.year == year, Enrolment.status == domain.ENROLLED)
             .group_by(Enrolment.district)).all())
         progress = domain.enrolment_progress(quotas, enrolled)
         if self.caller.role == "regulator":

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from shared.db import transactional
 from shared.entrypoints import rpc
-from shared.errors import RuleViolation, ValidationFailed
+from shared.errors import ValidationFailed
 from shared.schemas import load
 from shared.workdays import utcnow
 
@@ -44,9 +44,7 @@ class OrderRpc:
             raise ValidationFailed("say which lecturer takes it", {"candidate_id": ["required for staff"]})
         else:
             candidate_id = data["candidate_id"]
-        if not self._in_tour(order.cycle, candidate_id):
-            raise RuleViolation("only a lecturer of the tour may take an order",
-                                {"candidate_id": ["not in the tour"]}, rule="lecturer_not_in_tour")
+        domain.ensure_tour_lecturer(self._in_tour(order.cycle, candidate_id))
         order.status = domain.next_order_status(order.status, "accept")
         order.candidate_id, order.accepted_by, order.updated_at = candidate_id, self.caller.actor, utcnow()
         self.db.emit("lecture_order_accepted", order.id, dict(self._order_ref(order), candidate_id=candidate_id))

@@ -6,7 +6,7 @@ from sqlalchemy import select
 from shared.db import transactional
 from shared.documents import decode_upload, file_result
 from shared.entrypoints import rpc
-from shared.errors import NotFound, RuleViolation, ValidationFailed
+from shared.errors import NotFound, ValidationFailed
 from shared.schemas import load
 from shared.workdays import utcnow
 
@@ -30,9 +30,7 @@ class PaymentRpc:
             select(Subsidy).where(Subsidy.agency_id == self.db.agency, Subsidy.cycle == cycle.code,
                                   Subsidy.status == domain.UNPAID)
             .order_by(Subsidy.id).limit(data["limit"]).with_for_update(skip_locked=True)).all()
-        if not subsidies:
-            raise RuleViolation("no approved, unpaid subsidies to pay", {"cycle": ["nothing to pay"]},
-                                rule="nothing_to_pay")
+        domain.ensure_something_to_pay(len(subsidies))
         now = utcnow()
         batch = PaymentBatch(agency_id=self.db.agency, cycle=cycle.code, status=domain.BATCH_OPEN,
                              item_count=len(subsidies), total_fen=sum(s.amount_fen for s in subsidies),

@@ -17,7 +17,7 @@ from shared.polling import long_poll
 from shared.schemas import as_code, load, paginate
 from shared.storage import sniff
 from shared.subscriber import subscribe
-from shared.workdays import local_date, utcnow
+from shared.workdays import utcnow
 
 from . import domain, schemas
 from .models import EvidenceFile, Lecture, Lecturer, LectureOrder, Subsidy, SubsidyCycle
@@ -223,9 +223,7 @@ class ReportRpc:
         lecture = self._lecture(lecture_id, lock=True)
         lecture.status = domain.next_report_status(lecture.status, "revoke")
         subsidy = self.db.session.scalar(select(Subsidy).where(Subsidy.lecture_id == lecture.id).with_for_update())
-        if subsidy is not None and subsidy.status != domain.UNPAID:
-            raise RuleViolation(f"its subsidy is {subsidy.status}: settle the payment first",
-                                {"subsidy": [subsidy.status]}, rule="subsidy_in_payment")
+        domain.ensure_subsidy_revocable(subsidy.status if subsidy is not None else None)
         if subsidy is not None:
             subsidy.status = domain.REVOKED
         lecture.review_reasons, lecture.updated_at = [data["reason"]], utcnow()
@@ -278,15 +276,11 @@ class ReportRpc:
             return now
         if not self.caller.is_staff:
             raise Forbidden("only the center's staff may date evidence received by other means")
-        if given > now or local_date(given) < lecture_date:
-            raise ValidationFailed("received_at must lie between the lecture and now",
-                                   {"received_at": ["between the lecture date and now"]})
+        domain.ensure_received_between(given, lecture_date, now)
         return given
 
     def _check_date_and_order(self, data, cycle, now):
-        if data["lecture_date"] > local_date(now):
-            raise ValidationFailed("a lecture is reported after it took place",
-                                   {"lecture_date": ["is in the future (Asia/Shanghai)"]})
+        domain.ensure_lecture_past(data["lecture_date"], now)
         domain.ensure_calendar_covers(data["lecture_date"])
         if data["order_id"] is not None:
             order = self.db.session.get(LectureOrder, data["order_id"])
