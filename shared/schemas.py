@@ -93,3 +93,19 @@ class _RowWith:
         if name in values:
             return values[name]
         return getattr(object.__getattribute__(self, "_row"), name)
+
+
+def agency_row(session, model, agency: str, raw_id, not_found: str | None = None):
+    """The ``model`` row with this id in ``agency``; another agency's rows do not exist here.
+
+    With ``not_found`` ("exam"), a missing row is ``NotFound("exam 7 not found")``; without,
+    it is None.
+    """
+    from shared.errors import NotFound
+
+    row = session.get(model, as_id(raw_id))
+    if row is not None and row.agency_id == agency:
+        return row
+    if not_found:
+        raise NotFound(f"{not_found} {raw_id} not found")
+    return None

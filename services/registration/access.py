@@ -6,7 +6,7 @@ from sqlalchemy import select
 from shared.auth import STAFF
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from shared.pii import mask_phone
-from shared.schemas import as_id, paginate, with_values
+from shared.schemas import agency_row, as_id, paginate, with_values
 from shared.workdays import date_deadline_passed, utcnow
 
 from . import domain, schemas
@@ -31,10 +31,7 @@ class Lookups:
         return cycle
 
     def _unit(self, unit_id):
-        unit = self.db.session.get(Unit, as_id(unit_id))
-        if unit is None or unit.agency_id != self.db.agency:
-            raise NotFound(f"unit {unit_id} not found")
-        return unit
+        return agency_row(self.db.session, Unit, self.db.agency, unit_id, not_found="unit")
 
     def _nominating_unit(self, unit_id):
         if self.caller.role == "unit":

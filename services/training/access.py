@@ -6,7 +6,7 @@ from collections import defaultdict
 from sqlalchemy import func, select
 
 from shared.errors import Forbidden, NotFound, ValidationFailed
-from shared.schemas import as_id, paginate, with_values
+from shared.schemas import agency_row, as_id, paginate, with_values
 
 from . import domain, schemas
 from .models import (
@@ -47,10 +47,7 @@ class Lookups:
             EnrolledPerson.agency_id == self.db.agency, EnrolledPerson.enrolment_id == enrolment_id))
 
     def _group(self, group_id):
-        group = self.db.session.get(Group, as_id(group_id))
-        if group is None or group.agency_id != self.db.agency:
-            raise NotFound(f"group {group_id} not found")
-        return group
+        return agency_row(self.db.session, Group, self.db.agency, group_id, not_found="group")
 
     def _group_size(self, group_id) -> int:
         return self.db.session.scalar(select(func.count()).where(GroupMember.group_id == group_id))
@@ -69,32 +66,22 @@ class Lookups:
         return [existing[k] for k in sorted(existing)]
 
     def _exam(self, exam_id):
-        exam = self.db.session.get(Exam, as_id(exam_id))
-        if exam is None or exam.agency_id != self.db.agency:
-            raise NotFound(f"exam {exam_id} not found")
-        return exam
+        return agency_row(self.db.session, Exam, self.db.agency, exam_id, not_found="exam")
 
     def _attempt(self, attempt_id):
-        attempt = self.db.session.get(Attempt, as_id(attempt_id))
-        if attempt is None or attempt.agency_id != self.db.agency:
-            raise NotFound(f"attempt {attempt_id} not found")
-        return attempt
+        return agency_row(self.db.session, Attempt, self.db.agency, attempt_id, not_found="attempt")
 
     def _institution(self, institution_id):
-        institution = self.db.session.get(Institution, as_id(institution_id))
-        if institution is None or institution.agency_id != self.db.agency:
+        institution = agency_row(self.db.session, Institution, self.db.agency, institution_id)
+        if institution is None:
             raise ValidationFailed("unknown institution", {"institution_id": [f"no institution {institution_id}"]})
         return institution
 
     def _teacher(self, teacher_id):
-        teacher = self.db.session.get(Teacher, as_id(teacher_id))
-        if teacher is None or teacher.agency_id != self.db.agency:
-            raise NotFound(f"teacher {teacher_id} not found")
-        return teacher
+        return agency_row(self.db.session, Teacher, self.db.agency, teacher_id, not_found="teacher")
 
     def _class_or_none(self, class_id):
-        klass = self.db.session.get(TrainingClass, as_id(class_id))
-        return klass if klass is not None and klass.agency_id == self.db.agency else None
+        return agency_row(self.db.session, TrainingClass, self.db.agency, class_id)
 
     def _class(self, class_id, write=False, field=None):
         klass = self._class_or_none(class_id)
