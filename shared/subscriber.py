@@ -11,21 +11,20 @@ nameko's service-pool event handler with these changes:
 - a handler that raises is retried through per-delay TTL queues (back-off), then
   parked in the dead-letter queue ``wsli.dlq`` with the error in its headers;
 - a message that is not a valid event (bad JSON, wrong content type, data that
-  fails the producer's or the consumer's schema) is parked at once: retrying cannot fix it, and in stock
-  nameko an undecodable body would crash the consumer.
+  fails the producer's or the consumer's schema) is parked at once: retrying cannot
+  fix it, and in stock nameko an undecodable body would crash the consumer.
 Each step publishes with confirms *before* acking, so a crash in between repeats a
 delivery (the inbox absorbs it) and never loses one.
 """
 from __future__ import annotations
 
 import dataclasses
-import functools
 import logging
 import socket
 import threading
 import traceback
 import uuid
-from functools import partial
+from functools import partial, wraps
 
 from kombu import Exchange, Producer, Queue
 from marshmallow import EXCLUDE, ValidationError
@@ -258,7 +257,7 @@ def handler_transaction(method):
     was never wrong.
     """
 
-    @functools.wraps(method)
+    @wraps(method)
     def wrapper(self, event):
         for attempt in range(1, RACE_RERUNS + 1):
             try:
