@@ -261,9 +261,9 @@ def handler_transaction(method):
     def wrapper(self, event):
         for attempt in range(1, RACE_RERUNS + 1):
             try:
-                method(self, event)
+                result = method(self, event)
                 self.db.commit()
-                return
+                return result
             except IntegrityError:
                 self.db.rollback()
                 log.info("%s lost a race on %s (attempt %d); re-running", method.__name__, event.id, attempt)
