@@ -6,7 +6,8 @@ of that event's queue) runs the automatic checks. Every replica consumes the sam
 queue, so N replicas share the checks; the inbox claim, a row lock on the report
 and its version make a duplicate or redelivered event a no-op.
 
-The areas: ``reports`` (cycles, evidence, reports, checks, review), ``orders``
+The areas: ``reports`` (evidence, reports, the checks), ``review`` (a cycle's
+settings, approval and rejection, compliance), ``orders``
 (on-demand lectures), ``payments`` (batches, bank files), ``consumers`` (events of
 other services); ``access`` holds the lookups, access checks and output.
 """
@@ -23,9 +24,10 @@ from .models import Base, platform
 from .orders import OrderRpc
 from .payments import PaymentRpc
 from .reports import ReportRpc
+from .review import ReviewRpc
 
 
-class SubsidiesService(ReportRpc, OrderRpc, PaymentRpc, EventHandlers, Lookups, PlatformRpc):
+class SubsidiesService(ReportRpc, ReviewRpc, OrderRpc, PaymentRpc, EventHandlers, Lookups, PlatformRpc):
     name = "subsidies"
 
     db = Database(Base.metadata, platform)
