@@ -8,7 +8,7 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
 from . import schemas
-from .routes import ROUTES
+from .routes import ALL_ROUTES
 
 ERRORS = {
     "400": "Invalid input: `fields` names each field and its rule",
@@ -50,13 +50,16 @@ def openapi_document() -> dict:
                        for code, text in ERRORS.items()}
 
     paths: dict[str, dict] = {}
-    for route in ROUTES:
-        op = {"summary": route.summary, "tags": [route.tag], "operationId": f"{route.service}.{route.rpc}",
+    for route in ALL_ROUTES:
+        op_id = f"{route.service}.{route.rpc}" + (".deprecated" if route.deprecated else "")
+        op = {"summary": route.summary, "tags": [route.tag], "operationId": op_id,
               "parameters": [{"in": "path", "name": n, "required": True, "schema": {"type": "string"}}
                              for n in route.path_args],
               "responses": dict(error_responses)}
         if route.roles:
             op["description"] = "Roles: " + ", ".join(route.roles)
+        if route.deprecated:
+            op["deprecated"] = True
         if not route.public:
             op["security"] = [{"bearer": []}]
         if route.query is not None and not route.upload:
@@ -91,20 +94,3 @@ def _gateway_paths(paths: dict, errors: dict) -> None:
                                 "responses": {"200": {"description": "OK", "content": json_of(schemas.HealthOut)}}}}
     paths["/openapi.json"] = {"get": {"summary": "This document", "tags": ["platform"],
                                       "responses": {"200": {"description": "OpenAPI 3"}}}}
-    paths["/api/v1/tokens"] = {
-        "post": {"summary": "Mint a token (admin); the secret is returned once", "tags": ["tokens"],
-                 "security": [{"bearer": []}], "requestBody": {"required": True, "content": json_of(schemas.TokenIn)},
-                 "responses": {"201": {"description": "Created", "content": json_of(schemas.TokenOut)}, **errors}},
-        "get": {"summary": "List tokens (admin), without secrets", "tags": ["tokens"], "security": [{"bearer": []}],
-                "responses": {"200": {"description": "OK", "content": json_of(
-                    {"type": "array", "items": schemas.TokenOut})}, **errors}},
-    }
-    paths["/api/v1/tokens/{token_id}"] = {"delete": {
-        "summary": "Revoke a token (admin)", "tags": ["tokens"], "security": [{"bearer": []}],
-        "parameters": [{"in": "path", "name": "token_id", "required": True, "schema": {"type": "integer"}}],
-        "responses": {"200": {"description": "Revoked", "content": json_of(schemas.TokenOut)}, **errors}}}
-    paths["/api/v1/dashboard"] = {"get": {
-        "summary": "Aggregated view from several services, fetched concurrently; a part whose service is down "
-                   "is reported missing", "tags": ["aggregation"], "security": [{"bearer": []}],
-        "parameters": [{"in": "query", "schema": schemas.DashboardQuery}],
-        "responses": {"200": {"description": "OK", "content": json_of(schemas.DashboardOut)}, **errors}}}

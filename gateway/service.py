@@ -1,7 +1,8 @@
 """The gateway: the only HTTP surface. Authenticates, forwards to services, maps errors.
 
-One nameko ``@http`` entrypoint serves the whole ``/api/v1`` table of ``routes.py``
-so the table is the single source of both dispatch and the OpenAPI document.
+One nameko ``@http`` entrypoint serves the whole ``/api/v1`` table of ``routes/``
+(the services' routes and the gateway's own: tokens, dashboard), so the table is
+the single source of dispatch, of the roles checked and of the OpenAPI document.
 """
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ from shared.workdays import utcnow
 from . import schemas, tokens
 from .models import ApiToken, Base, platform
 from .openapi import openapi_document
-from .routes import ROUTES
+from .routes import ALL_ROUTES, LOCAL
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +112,8 @@ def error_response(exc: WsliError) -> Response:
     return json_response(exc.to_dict(), exc.http_status)
 
 
-URL_MAP = Map([Rule(r.path, methods=[r.method], endpoint=i) for i, r in enumerate(ROUTES)], strict_slashes=False)
+URL_MAP = Map([Rule(r.path, methods=[r.method], endpoint=i) for i, r in enumerate(ALL_ROUTES)],
+              strict_slashes=False)
 
 
 class GatewayService:
@@ -147,19 +149,7 @@ class GatewayService:
     def openapi(self, request):
         return json_response(openapi_document())
 
-    # ---- tokens (admin) ----------------------------------------------------------------------
-
-    @http("POST", "/api/v1/tokens")
-    def create_token(self, request):
-        return self._guard(request, self._create_token)
-
-    @http("GET", "/api/v1/tokens")
-    def list_tokens(self, request):
-        return self._guard(request, self._list_tokens)
-
-    @http("DELETE", "/api/v1/tokens/<int:token_id>")
-    def revoke_token(self, request, token_id):
-        return self._guard(request, lambda principal, req: self._revoke_token(principal, token_id))
+    # ---- tokens (admin): routes of routes/local.py -------------------------------------------
 
     @transactional
     def _create_token(self, principal, request):
@@ -176,7 +166,7 @@ class GatewayService:
         return json_response([tokens.token_out(r) for r in rows])
 
     @transactional
-    def _revoke_token(self, principal, token_id):
+    def _revoke_token(self, principal, request, token_id):
         principal.require("admin")
         row = self.db.session.get(ApiToken, token_id)
         if row is None or row.agency_id != self.db.agency:
@@ -186,11 +176,7 @@ class GatewayService:
             self.db.audit(principal, "token.revoke", "api_token", row.id, {})
         return json_response(tokens.token_out(row))
 
-    # ---- aggregation -------------------------------------------------------------------------
-
-    @http("GET", "/api/v1/dashboard")
-    def dashboard(self, request):
-        return self._guard(request, self._dashboard)
+    # ---- aggregation: a route of routes/local.py ----------------------------------------------
 
     def _dashboard(self, principal, request):
         params = load(schemas.DashboardQuery, dict(request.args.items()))
@@ -230,10 +216,18 @@ class GatewayService:
         except MethodNotAllowed as exc:
             return json_response({"error": "method_not_allowed",
                                   "message": f"use {', '.join(exc.valid_methods or [])}"}, 405)
-        route = ROUTES[endpoint]
+        route = ALL_ROUTES[endpoint]
         if not route.upload and request.content_length and request.content_length > MAX_BODY_BYTES:
             return json_response({"error": "too_large", "message": f"body exceeds {MAX_BODY_BYTES} bytes"}, 413)
-        return self._guard(request, lambda principal, req: self._forward(route, args, req), public=route.public)
+        return self._guard(request, lambda principal, req: self._dispatch(route, args, principal, req),
+                           public=route.public)
+
+    def _dispatch(self, route, args, principal, request):
+        if not route.public:
+            principal.require(*route.roles)  # the service checks the same tuple again
+        if route.service == LOCAL:
+            return getattr(self, f"_{route.rpc}")(principal, request, *[args[n] for n in route.path_args])
+        return self._forward(route, args, request)
 
     def _forward(self, route, args, request):
         call_args = [args[name] for name in route.path_args]

@@ -197,14 +197,18 @@ class UnitOfWork:
         self._emitted += len(envelopes)
         return envelopes
 
-    def claim(self, event: ev.Event, handler: str) -> bool:
-        """Record that ``handler`` processes ``event``; False when it already did.
+    def claim(self, event: ev.Event, handler: str | None = None) -> bool:
+        """Record that ``handler`` (by default the subscriber's, ``event.handler``) processes ``event``;
+        False when it already did.
 
         The row commits with the handler's effects, so a redelivery after commit is
         skipped. ``ON CONFLICT DO NOTHING`` makes a concurrent duplicate (another
         replica handling a redelivery) wait for the first to commit and then see
         the row, instead of failing with a duplicate key.
         """
+        handler = handler or event.handler
+        if not handler:
+            raise ValueError("claim needs the handler's name (an Event from the subscriber carries it)")
         inbox = self._provider.tables.inbox
         dialect = self.session.get_bind().dialect.name
         if dialect == "postgresql":

@@ -10,6 +10,7 @@ import hashlib
 
 from kombu import Connection, Producer
 
+from shared.amqp import confirming_connection
 from shared.subscriber import (
     DLQ, H_DLQ_ID, H_ERROR, H_ERROR_TYPE, H_FAILED_AT, H_HANDLER, H_QUEUE, H_RETRIES, dlq_queue,
 )
@@ -66,7 +67,7 @@ def list_parked(amqp_uri: str, limit: int = 1000) -> list[dict]:
 
 def _act(amqp_uri: str, ids: set[str] | None, replay: bool, limit: int = 100000) -> int:
     done = 0
-    with Connection(amqp_uri, transport_options={"confirm_publish": True}) as connection:
+    with confirming_connection(amqp_uri) as connection:
         channel = connection.channel()
         dlq_queue()(channel).declare()
         producer = Producer(channel)

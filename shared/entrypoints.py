@@ -1,10 +1,17 @@
-"""nameko's ``@rpc`` with the platform's expected errors declared.
+"""nameko's ``@rpc`` with the platform's expected errors declared and the caller's role checked.
 
 A refused request (validation, access, rule) is a normal answer, not a fault:
 nameko then logs it as one warning line instead of an error with a traceback.
+
+``@rpc(roles=roles.READERS)`` refuses any other role before the method runs. The
+tuples live in the service's ``roles.py``, and the gateway's route for the RPC
+names the same tuple, so the gateway and the service refuse the same callers
+(a test holds every route to it). Checks that depend on the record (a unit sees
+its own candidates) stay in the method.
 """
 from __future__ import annotations
 
+import functools
 import json
 
 from nameko.rpc import rpc as _rpc
@@ -14,10 +21,31 @@ from shared.auth import STAFF
 from shared.errors import WsliError
 
 
-def rpc(fn=None, **options):
+def rpc(fn=None, *, roles: tuple[str, ...] | None = None, **options):
     options.setdefault("expected_exceptions", (WsliError,))
-    decorator = _rpc(**options)
-    return decorator(fn) if fn is not None else decorator
+    entrypoint = _rpc(**options)
+
+    def decorate(method):
+        if roles is not None:
+            method = _requiring(method, tuple(roles))
+        return entrypoint(method)
+
+    return decorate(fn) if fn is not None else decorate
+
+
+def _requiring(method, roles: tuple[str, ...]):
+    @functools.wraps(method)
+    def guarded(self, *args, **kwargs):
+        self.caller.require(*roles)
+        return method(self, *args, **kwargs)
+
+    guarded.roles = roles
+    return guarded
+
+
+def roles_of(service_cls, method_name: str) -> tuple[str, ...] | None:
+    """The roles an RPC admits (None: it checks none itself, e.g. a public route)."""
+    return getattr(getattr(service_cls, method_name), "roles", None)
 
 
 class PlatformRpc:
@@ -32,11 +60,10 @@ class PlatformRpc:
         self.db.session.execute(text("SELECT 1"))
         return {"service": self.name, "status": "ok", "agency": self.db.agency}
 
-    @rpc
+    @rpc(roles=STAFF)
     def audit_trail(self, entity_type, entity_id):
         from shared.schemas import AuditOut
 
-        self.caller.require(*STAFF)
         audit = self.db.tables.audit
         rows = self.db.session.execute(
             select(audit).where(audit.c.agency_id == self.db.agency, audit.c.entity_type == str(entity_type),

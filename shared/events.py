@@ -102,6 +102,10 @@ class Event:
     time: str
     agency: str
     data: dict = field(default_factory=dict)
+    # set by the subscriber: the data as it came (``data`` is what the consumer's schema
+    # loaded) and the handler's inbox name, ``<service>.<method>``
+    raw_data: dict | None = None
+    handler: str = ""
 
     @property
     def name(self) -> str:

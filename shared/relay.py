@@ -11,10 +11,11 @@ import logging
 import threading
 import time
 
-from kombu import Connection, Producer
+from kombu import Producer
 from nameko.standalone.events import get_event_exchange
 from sqlalchemy import select, update
 
+from shared.amqp import confirming_connection
 from shared.workdays import utcnow
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ class OutboxRelay:
         self.batch_size = batch_size
         self._wakeup = threading.Event()
         self._running = True
-        self._connection: Connection | None = None
+        self._connection = None
         self._exchanges: dict[str, object] = {}
 
     def wake(self):
@@ -62,8 +63,7 @@ class OutboxRelay:
 
     def _producer(self) -> Producer:
         if self._connection is None:
-            # confirm_publish makes each publish wait for the broker's ack.
-            self._connection = Connection(self.amqp_uri, transport_options={"confirm_publish": True})
+            self._connection = confirming_connection(self.amqp_uri)
             self._connection.ensure_connection(max_retries=3)
             self._exchanges.clear()
         return Producer(self._connection.default_channel, serializer="json")

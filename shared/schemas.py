@@ -1,9 +1,14 @@
 """Schema helpers every service uses at its entrypoints."""
 from __future__ import annotations
 
-from marshmallow import Schema, ValidationError, fields
+from marshmallow import Schema, ValidationError, fields, validate
+from sqlalchemy import func, select
 
 from shared.errors import ValidationFailed, from_marshmallow
+
+# A cycle (or other short business code) as it appears in URLs and bodies.
+CODE = validate.Regexp(r"^[0-9A-Za-z][0-9A-Za-z_-]{0,19}$", error="letters, digits, - and _ only (≤20)")
+MAX_ID = 2**62  # beyond any row id, and within every backend's bigint
 
 
 def load(schema_cls: type[Schema], payload, partial: bool = False) -> dict:
@@ -22,6 +27,39 @@ def page_of(items: list, page: int, per_page: int, total: int) -> dict:
     return {"items": items, "page": page, "per_page": per_page, "total": total}
 
 
+def paginate(session, stmt, order_column, params: dict, render) -> dict:
+    """One page of ``stmt`` (``params`` has ``page`` and ``per_page``), rendered, with the total.
+
+    The count drops any ORDER BY (it cannot change a count and makes PostgreSQL sort
+    the whole set); ``unique()`` folds the duplicate rows a joined eager load yields.
+    """
+    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    page, per_page = params["page"], params["per_page"]
+    rows = session.scalars(stmt.order_by(order_column).offset((page - 1) * per_page).limit(per_page))
+    return page_of([render(r) for r in rows.unique()], page, per_page, total)
+
+
+def as_id(value) -> int:
+    """A row id from a URL or body: a positive integer, else a 400 (never a 500 from the database)."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ValidationFailed("ids are positive integers", {"id": [f"{value!r} is not an id"]}) from None
+    if number < 1 or number > MAX_ID:
+        raise ValidationFailed("ids are positive integers", {"id": [f"{value!r} is out of range"]})
+    return number
+
+
+def as_code(value, field: str = "cycle") -> str:
+    """A cycle code from a URL: checked before it reaches a query or a file name."""
+    text = "" if value is None else str(value)
+    try:
+        CODE(text)
+    except ValidationError:
+        raise ValidationFailed("bad cycle code", {field: ["letters, digits, - and _ only (≤20)"]}) from None
+    return text
+
+
 class AuditOut(Schema):
     """One entry of a record's audit trail (every service keeps one in ``audit_log``)."""
 
@@ -32,3 +70,42 @@ class AuditOut(Schema):
     entity_type = fields.String()
     entity_id = fields.String()
     detail = fields.Dict()
+
+
+def with_values(row, **values):
+    """``row`` as an output schema sees it, plus the ``values`` a query or a rule computed.
+
+    Output is ``SomethingOut().dump(with_values(row, count=3))``: the schema names every
+    field, renames with ``attribute=`` (``id_number`` from ``id_masked``), and dumps the
+    row itself; only what is not a column comes in ``values``.
+    """
+    return _RowWith(row, values)
+
+
+class _RowWith:
+    __slots__ = ("_row", "_values")
+
+    def __init__(self, row, values: dict):
+        self._row, self._values = row, values
+
+    def __getattr__(self, name):
+        values = object.__getattribute__(self, "_values")
+        if name in values:
+            return values[name]
+        return getattr(object.__getattribute__(self, "_row"), name)
+
+
+def agency_row(session, model, agency: str, raw_id, not_found: str | None = None):
+    """The ``model`` row with this id in ``agency``; another agency's rows do not exist here.
+
+    With ``not_found`` ("exam"), a missing row is ``NotFound("exam 7 not found")``; without,
+    it is None.
+    """
+    from shared.errors import NotFound
+
+    row = session.get(model, as_id(raw_id))
+    if row is not None and row.agency_id == agency:
+        return row
+    if not_found:
+        raise NotFound(f"{not_found} {raw_id} not found")
+    return None

@@ -1,32 +1,41 @@
-"""Event handlers that never drop a failure.
+"""Event handlers that never drop a failure, and read every event one way.
 
-``@subscribe("registration", "candidate_approved")`` is nameko's service-pool event
-handler with three changes:
-- the body is parsed as a CloudEvent and the method receives an ``Event``;
+``@subscribe("registration", "candidate_approved", schema=CandidateApprovedData)`` is
+nameko's service-pool event handler with these changes:
+- the body is parsed as a CloudEvent and the method receives an ``Event`` whose
+  ``data`` the consumer's schema has loaded (unknown fields ignored: a consumer reads
+  what it needs, so a producer may add fields), ``raw_data`` as it came, and
+  ``handler`` (``<service>.<method>``), the name ``db.claim(event)`` records in the inbox;
+- the method runs in one transaction (``handler_transaction``): committed when it
+  returns, rolled back when it raises, re-run when it lost a unique-key race;
 - a handler that raises is retried through per-delay TTL queues (back-off), then
   parked in the dead-letter queue ``wsli.dlq`` with the error in its headers;
-- a message that is not a valid event (bad JSON, wrong content type, a body that
-  fails its schema) is parked at once: retrying cannot fix it, and in stock
-  nameko an undecodable body would crash the consumer.
+- a message that is not a valid event (bad JSON, wrong content type, data that
+  fails the producer's or the consumer's schema) is parked at once: retrying cannot
+  fix it, and in stock nameko an undecodable body would crash the consumer.
 Each step publishes with confirms *before* acking, so a crash in between repeats a
 delivery (the inbox absorbs it) and never loses one.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import socket
 import threading
 import traceback
 import uuid
-from functools import partial
+from functools import partial, wraps
 
-from kombu import Connection, Exchange, Producer, Queue
+from kombu import Exchange, Producer, Queue
+from marshmallow import EXCLUDE, ValidationError
 from nameko.events import SERVICE_POOL, EventHandler
 from nameko.messaging import QueueConsumer
+from sqlalchemy.exc import IntegrityError
 
+from shared.amqp import confirming_connection
 from shared.config import as_list
 from shared.errors import Conflict, RuleViolation, ValidationFailed
-from shared.events import InvalidEnvelope, parse_envelope
+from shared.events import Event, InvalidEnvelope, parse_envelope
 from shared.workdays import utcnow
 
 log = logging.getLogger(__name__)
@@ -67,7 +76,7 @@ class Republisher:
 
     def _channel(self):
         if self._connection is None:
-            self._connection = Connection(self.amqp_uri, transport_options={"confirm_publish": True})
+            self._connection = confirming_connection(self.amqp_uri)
             self._connection.ensure_connection(max_retries=3)
             self._declared.clear()
         return self._connection.default_channel
@@ -128,8 +137,9 @@ class SafeQueueConsumer(QueueConsumer):
 class Subscriber(EventHandler):
     queue_consumer = SafeQueueConsumer()
 
-    def __init__(self, source_service: str, event_type: str, **kwargs):
+    def __init__(self, source_service: str, event_type: str, schema=None, **kwargs):
         kwargs.update(handler_type=SERVICE_POOL, reliable_delivery=True, requeue_on_error=False)
+        self.schema = schema
         super().__init__(source_service, event_type, **kwargs)
 
     def setup(self):
@@ -148,11 +158,21 @@ class Subscriber(EventHandler):
 
     def handle_message(self, body, message):
         try:
-            event = parse_envelope(body)
-        except InvalidEnvelope as exc:
+            event = self.read(parse_envelope(body))
+        except (InvalidEnvelope, ValidationFailed) as exc:
             self._park_and_ack(message, exc)
             return
         super().handle_message(event, message)
+
+    def read(self, event: Event) -> Event:
+        """The event as this handler sees it: data loaded by its schema, its inbox name attached."""
+        data = event.data
+        if self.schema is not None:
+            try:
+                data = self.schema().load(event.data, unknown=EXCLUDE)
+            except ValidationError as exc:
+                raise ValidationFailed(f"{event.type} data is not as the contract says", exc.messages) from None
+        return dataclasses.replace(event, data=data, raw_data=event.data, handler=self.handler_name)
 
     def handle_message_processed(self, message, result=None, exc_info=None):
         if exc_info is None:
@@ -216,4 +236,50 @@ def _describe(exc) -> str:
     return f"{type(exc).__name__}: {exc}"[:1000]
 
 
-subscribe = Subscriber.decorator
+RACE_RERUNS = 3
+
+
+class LostRace(RuntimeError):
+    """A handler kept losing unique-key races: a transient fault, retried with back-off."""
+
+
+def handler_transaction(method):
+    """Commit an event handler's work; a unique-key race with another replica is re-run.
+
+    The one policy for races in handlers. Two replicas may insert the same natural key
+    at once (an inbox row for a redelivered event, a sheet, a lecturer, a training
+    subsidy). The loser's ``IntegrityError`` is not a fault of the event, so it is not
+    parked as one: roll back and run the handler again at once, and the second run sees
+    the winner's committed row (its inbox claim then skips a duplicate). Should it lose
+    ``RACE_RERUNS`` times in a row, ``LostRace`` goes to the subscriber's back-off
+    retries like any transient failure, and only then to the dead-letter queue.
+    Re-running beats parking: a parked race needs an operator to replay a message that
+    was never wrong.
+    """
+
+    @wraps(method)
+    def wrapper(self, event):
+        for attempt in range(1, RACE_RERUNS + 1):
+            try:
+                result = method(self, event)
+                self.db.commit()
+                return result
+            except IntegrityError:
+                self.db.rollback()
+                log.info("%s lost a race on %s (attempt %d); re-running", method.__name__, event.id, attempt)
+            except BaseException:
+                self.db.rollback()
+                raise
+        raise LostRace(f"{method.__name__} kept conflicting on event {event.id}")
+
+    return wrapper
+
+
+def subscribe(source_service: str, event_type: str, schema=None, **kwargs):
+    """Declare an event handler: ``schema`` loads the consumed data; the method runs in one transaction."""
+
+    def decorate(method):
+        entrypoint = Subscriber.decorator(source_service, event_type, schema=schema, **kwargs)
+        return entrypoint(handler_transaction(method))
+
+    return decorate

@@ -2,14 +2,23 @@
 
 A route forwards to ``service.method(*path_args, body)`` for writes and
 ``service.method(*path_args, query)`` for reads with a query schema; the service
-validates. The gateway itself only authenticates, parses JSON and maps errors.
-Each service's routes live in ``gateway/routes/<service>.py`` as ``ROUTES``.
+validates. The gateway itself only authenticates, checks the route's roles, parses
+JSON and maps errors. Each service's routes live in ``gateway/routes/<service>.py``
+as ``ROUTES``, their roles taken from ``services/<service>/roles.py`` (the tuples the
+service's ``@rpc(roles=...)`` checks too); the gateway's own routes (tokens, the
+dashboard) are in ``local.py``. Every service's audit trail answers at
+``/api/v1/audit/<service>/<entity_type>/<entity_id>``.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
 from importlib import import_module
+
+from shared.auth import ROLES, STAFF
+
+# every caller with a token; the parts a route gathers check their own roles
+AUTHENTICATED = tuple(r for r in ROLES if r != "public")
 
 
 @dataclass(frozen=True)
@@ -26,19 +35,29 @@ class Route:
     many: bool = False
     status: int = 200
     public: bool = False
-    roles: tuple[str, ...] = field(default=())   # documentation; services enforce
+    roles: tuple[str, ...] = field(default=())   # checked by the gateway, and by the service again
     # The service answers {"filename", "content_type", "data_base64"}; the gateway sends the bytes.
     file: bool = False
     # The request body is a raw file: the service gets {"filename", "content_type", "data_base64", "query"}.
     upload: bool = False
     max_upload_bytes: int = 64 * 1024 * 1024
+    # An older URL kept answering for clients that use it; the document marks it deprecated.
+    deprecated: bool = False
 
     @property
     def path_args(self) -> list[str]:
         return [m.split(":")[-1] for m in re.findall(r"<([^>]+)>", self.path)]
 
 
-STAFF = ("admin", "operator")
+LOCAL = "gateway"  # a route the gateway answers itself
+
+
+def audit_route(service: str) -> Route:
+    """The one URL shape of an audit trail: every service answers ``audit_trail`` (PlatformRpc)."""
+    from shared.schemas import AuditOut
+
+    return Route("GET", f"/api/v1/audit/{service}/<entity_type>/<entity_id>", service, "audit_trail",
+                 f"Audit trail of a {service} record", "audit", response=AuditOut, many=True, roles=STAFF)
 
 
 def _collect() -> list[Route]:
@@ -46,7 +65,9 @@ def _collect() -> list[Route]:
     routes: list[Route] = []
     for c in SERVICES:
         routes.extend(import_module(f"{__name__}.{c.name}").ROUTES)
+        routes.append(audit_route(c.name))
     return routes
 
 
 ROUTES: list[Route] = _collect()
+ALL_ROUTES: list[Route] = ROUTES + import_module(f"{__name__}.local").ROUTES

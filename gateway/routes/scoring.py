@@ -1,12 +1,12 @@
 """Routes of the scoring service."""
 from __future__ import annotations
 
+from services.scoring import roles as rl
 from services.scoring import schemas as sc
 
 from . import STAFF, Route
 
 S = "scoring"
-READERS = ("integrator", "regulator") + STAFF
 BASE = "/api/v1/scoring"
 
 ROUTES: list[Route] = [
@@ -14,27 +14,27 @@ ROUTES: list[Route] = [
           "Load a cycle's scoring scheme (stages, weights, points per lecture, cut-offs); "
           "refused while a stage is closed", "scoring", body=sc.SchemeIn, response=sc.SchemeOut, roles=STAFF),
     Route("GET", f"{BASE}/schemes/<cycle>", S, "get_scheme", "A cycle's scoring scheme", "scoring",
-          response=sc.SchemeOut, roles=READERS),
+          response=sc.SchemeOut, roles=rl.READERS),
     Route("GET", f"{BASE}/cycles/<cycle>/stages/<stage>/ranking", S, "get_ranking",
           "The current ranking of a stage, the unranked with their reason, and the published decisions",
-          "scoring", response=sc.RankingOut, roles=READERS),
+          "scoring", response=sc.RankingOut, roles=rl.READERS),
     Route("GET", f"{BASE}/cycles/<cycle>/stages/<stage>/export", S, "export_ranking",
           "A stage's ranking as CSV (UTF-8 with BOM) or XLSX, Chinese headers", "scoring",
-          query=sc.ExportQuery, file=True, roles=READERS),
+          query=sc.ExportQuery, file=True, roles=rl.READERS),
     Route("POST", f"{BASE}/cycles/<cycle>/stages/<stage>/close", S, "close_stage",
           "Close a stage: apply the cut-off and publish the decisions (closing again changes nothing)",
           "scoring", body=sc.CloseIn, response=sc.CloseOut, roles=STAFF),
     Route("POST", f"{BASE}/cycles/<cycle>/stages/<stage>/reopen", S, "reopen_stage",
-          "Re-open a closed stage, with a reason", "scoring", body=sc.ReopenIn, response=sc.StageStateOut,
-          roles=STAFF),
+          "Re-open a closed stage, with a reason", "scoring", body=sc.ReopenIn, response=sc.StageStateOut, roles=STAFF),
     Route("GET", f"{BASE}/cycles/<cycle>/candidates/<candidate_id>", S, "explain",
           "A candidate's scores: every part, weight, contribution and source event, lectures, decisions",
-          "scoring", response=sc.ExplainOut, roles=READERS + ("lecturer",)),
+          "scoring", response=sc.ExplainOut, roles=rl.EXPLAIN_READERS),
     Route("GET", f"{BASE}/cycles/<cycle>/flags", S, "list_flags",
           "Scores that arrived after a stage they feed was closed", "scoring", response=sc.FlagOut, many=True,
-          roles=READERS),
+          roles=rl.READERS),
     Route("POST", f"{BASE}/rebuild", S, "rebuild", "Rebuild the score sheets from the event log", "scoring",
           body=sc.RebuildIn, response=sc.RebuildOut, roles=STAFF),
-    Route("GET", f"{BASE}/audit/<entity_type>/<entity_id>", S, "audit_trail", "Audit trail of a scoring record",
-          "scoring", response=sc.AuditOut, many=True, roles=STAFF),
+    Route("GET", f"{BASE}/audit/<entity_type>/<entity_id>", S, "audit_trail",
+          "Audit trail of a scoring record (older URL)",
+          "scoring", response=sc.AuditOut, many=True, roles=STAFF, deprecated=True),
 ]

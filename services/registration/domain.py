@@ -10,6 +10,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from shared.errors import RuleViolation, ValidationFailed
+from shared.lifecycle import Lifecycle
 from shared.validators import birth_date_of, gender_of
 from shared.workdays import date_deadline_passed
 
@@ -43,6 +44,10 @@ TRANSITIONS = {
     "edit": ((SUBMITTED,), SUBMITTED),
 }
 
+# An enrolment stands until cancelled (a unit's place is then free again).
+ENROLLED, CANCELLED = "enrolled", "cancelled"
+ENROLMENT = Lifecycle("an enrolment", {"cancel": ((ENROLLED,), CANCELLED)})
+
 # Seed 004: principals and safety managers of units with 10 or more staff, one of each.
 MIN_STAFF_FOR_ENROLMENT = 10
 ENROLMENT_ROLES = {"principal": "主要负责人", "safety_manager": "安全生产管理人员"}
@@ -50,15 +55,11 @@ ENROLMENT_ROLES = {"principal": "主要负责人", "safety_manager": "安全生�
 DATA_DIR = Path(__file__).parent / "data"
 
 
+CANDIDATE = Lifecycle("a candidate", TRANSITIONS)
+
+
 def next_status(current: str, action: str) -> str:
-    allowed_from, to = TRANSITIONS[action]
-    if current not in allowed_from:
-        raise RuleViolation(
-            f"cannot {action.replace('_', ' ')} a candidate that is {current}"
-            f" (only from: {', '.join(allowed_from)})",
-            {"status": [f"is {current}"]}, rule="status_transition",
-        )
-    return to
+    return CANDIDATE.next(current, action)
 
 
 def rejection_stage(current: str) -> str:

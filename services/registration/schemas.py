@@ -4,14 +4,13 @@ from __future__ import annotations
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from shared.events import event_type
-from shared.schemas import AuditOut  # noqa: F401  (the route tables name it per service)
+from shared.schemas import CODE, AuditOut  # noqa: F401  (one definition for all; route tables name AuditOut per service)
 from shared.validators import Email, MobilePhone, ResidentId, SocialCreditCode
 
 from . import domain
 
 SERVICE = "registration"
 Text = lambda max_len, **kw: fields.String(validate=validate.Length(min=kw.pop("min", 1), max=max_len), **kw)  # noqa: E731
-CODE = validate.Regexp(r"^[0-9A-Za-z][0-9A-Za-z_-]{0,19}$", error="letters, digits, - and _ only (≤20)")
 MAX_PHOTO_BASE64 = 2 * 1024 * 1024 * 4 // 3 + 4
 
 
@@ -203,11 +202,11 @@ class SealOut(Schema):
 
 class CandidateOut(Schema):
     id = fields.Integer()
-    cycle = fields.String()
+    cycle = fields.String(attribute="cycle.code")
     unit_id = fields.Integer()
-    unit_name = fields.String()
-    unit_kind = fields.String()
-    district = fields.String(allow_none=True)
+    unit_name = fields.String(attribute="unit.name")
+    unit_kind = fields.String(attribute="unit.kind")
+    district = fields.String(attribute="unit.district", allow_none=True)
     status = fields.String()
     version = fields.Integer()
     name = fields.String()
@@ -217,7 +216,9 @@ class CandidateOut(Schema):
     email = fields.String()
     phone = fields.String(metadata={"description": "masked unless staff or the nominating unit"})
     education = fields.String()
-    id_number = fields.String(metadata={"description": "always masked; GET …/identity reveals it (audited)"})
+    # the masked column: the row also holds the plain number, never dumped
+    id_number = fields.String(attribute="id_masked",
+                              metadata={"description": "always masked; GET …/identity reveals it (audited)"})
     school_major = fields.String()
     employer_position = fields.String()
     deeds = fields.String()
@@ -289,7 +290,7 @@ class EnrolmentOut(Schema):
     industry = fields.String(allow_none=True)
     organised_by = fields.String(allow_none=True)
     person_name = fields.String()
-    person_id_number = fields.String(metadata={"description": "masked"})
+    person_id_number = fields.String(attribute="person_id_masked", metadata={"description": "masked"})
     person_phone = fields.String(allow_none=True)
     cancellation_reason = fields.String(allow_none=True)
     created_at = fields.DateTime()

@@ -12,12 +12,11 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, vali
 
 from shared.errors import ValidationFailed
 from shared.events import event_type
-from shared.schemas import AuditOut  # noqa: F401  (the route tables name it per service)
+from shared.schemas import CODE, AuditOut  # noqa: F401  (one definition for all; route tables name AuditOut per service)
 
 from . import domain
 
 SERVICE = "scoring"
-CODE = validate.Regexp(r"^[0-9A-Za-z][0-9A-Za-z_-]{0,19}$", error="letters, digits, - and _ only (≤20)")
 NAME = validate.Regexp(r"^[a-z][a-z0-9_]{0,19}$", error="lower-case letters, digits and _ only, starting with a letter (≤20)")
 SCORE_TEXT = validate.Regexp(r"^\d{1,5}\.\d{2}$", error="a decimal string with two places")
 Text = lambda max_len, **kw: fields.String(validate=validate.Length(min=kw.pop("min", 1), max=max_len), **kw)  # noqa: E731

@@ -8,8 +8,9 @@ import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from shared.errors import RuleViolation
-from shared.workdays import CalendarOutOfRange, is_on_time, is_working_day, working_day_deadline
+from shared.errors import RuleViolation, ValidationFailed
+from shared.lifecycle import Lifecycle
+from shared.workdays import CalendarOutOfRange, is_on_time, is_working_day, local_date, working_day_deadline
 
 # 000 §八(二): the three forms of tour lecture.
 KINDS = {
@@ -80,21 +81,16 @@ RULES = {
 }
 
 
-def _transition(table, what, current, action, rule="status_transition"):
-    allowed_from, to = table[action]
-    if current not in allowed_from:
-        raise RuleViolation(
-            f"cannot {action.replace('_', ' ')} {what} that is {current} (only from: {', '.join(allowed_from)})",
-            {"status": [f"is {current}"]}, rule=rule)
-    return to
+REPORT = Lifecycle("a lecture report", REPORT_TRANSITIONS)
+ORDER = Lifecycle("an order", ORDER_TRANSITIONS)
 
 
 def next_report_status(current: str, action: str) -> str:
-    return _transition(REPORT_TRANSITIONS, "a lecture report", current, action)
+    return REPORT.next(current, action)
 
 
 def next_order_status(current: str, action: str) -> str:
-    return _transition(ORDER_TRANSITIONS, "an order", current, action)
+    return ORDER.next(current, action)
 
 
 def venue_key(venue: str) -> str:
@@ -278,3 +274,39 @@ def parse_result_status(value: str) -> str | None:
     if v in FAILED_WORDS:
         return ITEM_FAILED
     return None
+
+
+# ---- rules the entrypoints apply ------------------------------------------------------------------
+
+def ensure_lecture_past(lecture_date: date, now: datetime) -> None:
+    """A lecture is reported after it took place (its date judged in Asia/Shanghai)."""
+    if lecture_date > local_date(now):
+        raise ValidationFailed("a lecture is reported after it took place",
+                               {"lecture_date": ["is in the future (Asia/Shanghai)"]})
+
+
+def ensure_received_between(received_at: datetime, lecture_date: date, now: datetime) -> None:
+    """Evidence received by other means is dated between the lecture and now."""
+    if received_at > now or local_date(received_at) < lecture_date:
+        raise ValidationFailed("received_at must lie between the lecture and now",
+                               {"received_at": ["between the lecture date and now"]})
+
+
+def ensure_tour_lecturer(in_tour: bool) -> None:
+    """Only a lecturer advanced to the tour takes an on-demand order."""
+    if not in_tour:
+        raise RuleViolation("only a lecturer of the tour may take an order",
+                            {"candidate_id": ["not in the tour"]}, rule="lecturer_not_in_tour")
+
+
+def ensure_subsidy_revocable(subsidy_status: str | None) -> None:
+    """An approval is withdrawn only while its subsidy (if any) is not in a batch or paid."""
+    if subsidy_status is not None and subsidy_status != UNPAID:
+        raise RuleViolation(f"its subsidy is {subsidy_status}: settle the payment first",
+                            {"subsidy": [subsidy_status]}, rule="subsidy_in_payment")
+
+
+def ensure_something_to_pay(count: int) -> None:
+    if not count:
+        raise RuleViolation("no approved, unpaid subsidies to pay", {"cycle": ["nothing to pay"]},
+                            rule="nothing_to_pay")

@@ -6,14 +6,13 @@ import re
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 from shared.events import event_type
-from shared.schemas import AuditOut  # noqa: F401  (the route tables name it per service)
+from shared.schemas import CODE, AuditOut  # noqa: F401  (one definition for all; route tables name AuditOut per service)
 from shared.validators import ResidentId
 
 from . import domain
 
 SERVICE = "subsidies"
 Text = lambda max_len, **kw: fields.String(validate=validate.Length(min=kw.pop("min", 1), max=max_len), **kw)  # noqa: E731
-CODE = validate.Regexp(r"^[0-9A-Za-z][0-9A-Za-z_-]{0,19}$", error="letters, digits, - and _ only (≤20)")
 SHA256 = validate.Regexp(r"^[0-9a-f]{64}$", error="the sha256 an upload returned (64 lowercase hex digits)")
 Id = lambda **kw: fields.Integer(strict=True, validate=validate.Range(min=1, max=2**53), **kw)  # noqa: E731
 MAX_FEN = 10**9  # ten million yuan: far above any subsidy, below any overflow
@@ -226,14 +225,15 @@ class LectureOut(Schema):
     status = fields.String()
     version = fields.Integer()
     lecturer_name = fields.String()
-    id_number = fields.String(metadata={"description": "masked"})
+    # the masked columns: the row also holds the plain ID and account numbers, never dumped
+    id_number = fields.String(attribute="id_masked", metadata={"description": "masked"})
     lecture_date = fields.Date()
     evidence_due = fields.Date(allow_none=True)
     venue = fields.String()
     audience_count = fields.Integer()
     bank = fields.String()
     branch = fields.String()
-    account_number = fields.String(metadata={"description": "masked"})
+    account_number = fields.String(attribute="account_masked", metadata={"description": "masked"})
     contact = fields.String()
     signin_sheet = fields.Dict(allow_none=True)
     video = fields.Dict(allow_none=True)

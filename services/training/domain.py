@@ -13,7 +13,8 @@ from pathlib import Path
 
 import yaml
 
-from shared.errors import RuleViolation, ValidationFailed
+from shared.errors import Conflict, RuleViolation, ValidationFailed
+from shared.lifecycle import Lifecycle
 from shared.workdays import SHANGHAI
 
 DATA_DIR = Path(__file__).parent / "data"
@@ -124,6 +125,15 @@ def ensure_room(group_size: int, capacity: int):
                             {"group_id": [f"full: {capacity} seats"]}, rule="group_capacity")
 
 
+def ensure_movable(trainee_stage: str, trainee_status: str, trainee_cycle: str, candidate_id: int,
+                   group_stage: str, group_cycle: str):
+    """Only an active trainee of the group's cycle and stage may be put into a group."""
+    if trainee_cycle != group_cycle or trainee_stage != group_stage or trainee_status != ACTIVE:
+        raise RuleViolation(
+            f"trainee {candidate_id} is {trainee_status} at the {trainee_stage} stage of {trainee_cycle}",
+            {"candidate_id": [f"not an active {group_stage} trainee of {group_cycle}"]}, rule="group_stage")
+
+
 def advance_stage(current: str, to_stage: str) -> str:
     """A trainee only moves forward; a replayed or late event never demotes them."""
     if to_stage not in STAGE_ORDER:
@@ -230,6 +240,45 @@ def grade(paper: list[int], key: dict[int, list[str]], answers: dict) -> tuple[i
     return right, round_score(Decimal(right) * HUNDRED / Decimal(len(paper)))
 
 
+# An attempt is started, then submitted (online, or imported from a paper exam); an operator
+# may void it so the trainee sits again. Only a void attempt does not count.
+STARTED, SUBMITTED, VOID = "started", "submitted", "void"
+ATTEMPT = Lifecycle("an attempt", {
+    "submit": ((STARTED,), SUBMITTED),
+    "reopen": ((STARTED, SUBMITTED), VOID),
+})
+
+
+def ensure_may_sit(exam_kind: str, exam_cycle: str, trainee_cycle: str, trainee_status: str, trainee_stage: str,
+                   candidate_id: int):
+    """A programme exam is for an active trainee of its cycle who reached the exam's stage."""
+    stage = EXAM_STAGE[exam_kind]
+    if trainee_cycle != exam_cycle or trainee_status != ACTIVE or STAGE_ORDER[trainee_stage] < STAGE_ORDER[stage]:
+        raise RuleViolation(f"candidate {candidate_id} is {trainee_status} at the {trainee_stage} stage",
+                            {"candidate_id": [f"not an active {stage} trainee of {exam_cycle}"]}, rule="exam_stage")
+
+
+def ensure_one_attempt(live_attempt, row: int | None = None):
+    """One attempt per trainee per exam: ``live_attempt`` is the id of one that is not void (or True)."""
+    if not live_attempt:
+        return
+    if row is not None:
+        raise RuleViolation(f"row {row}: this trainee already has an attempt",
+                            {f"rows.{row}": ["one attempt per trainee per exam"]}, rule="one_attempt")
+    raise RuleViolation(f"one attempt per trainee per exam (attempt #{live_attempt} exists)",
+                        {"exam_id": ["already attempted; an operator may re-open it"]}, rule="one_attempt")
+
+
+def ensure_submittable(status: str):
+    if not ATTEMPT.may(status, "submit"):
+        raise RuleViolation(f"the attempt is {status}", {"status": [f"is {status}"]}, rule="one_attempt")
+
+
+def ensure_reopenable(status: str):
+    if not ATTEMPT.may(status, "reopen"):
+        raise Conflict("the attempt is already void", {"status": ["void"]})
+
+
 SUBMIT_GRACE = timedelta(minutes=2)  # network and clock slack for an on-time submission
 
 
@@ -261,6 +310,16 @@ INSTITUTION_CONDITIONS = (
      "premises for at least 60 trainees at once"),
 )
 TEACHER_MIN_YEARS = 5
+
+
+def ensure_teacher_experienced(name: str, years: int, field: str):
+    """附件2: a class's teachers have at least ``TEACHER_MIN_YEARS`` in their field."""
+    if years < TEACHER_MIN_YEARS:
+        raise RuleViolation(f"teacher {name} has {years} years; 附件2 asks {TEACHER_MIN_YEARS}",
+                            {field: [f"fewer than {TEACHER_MIN_YEARS} years in the field"]},
+                            rule="teacher_experience")
+
+
 TEACHER_QUALIFICATIONS = {
     "registered_safety_engineer": "注册安全工程师",
     "senior_title": "高级专业技术职称",
@@ -281,6 +340,18 @@ def ensure_institution_qualified(institution: dict):
         raise RuleViolation(
             "the institution does not meet 附件2: " + "; ".join(msg for _, _, msg in failures),
             {f"institution.{fld}": [f"{msg} ({r})"] for r, fld, msg in failures}, rule=rule)
+
+
+# A class is open until completed; a seat is enrolled until cancelled or judged at completion
+# (present / left early / absent); a person enrolled by registration until cancelled there.
+OPEN, COMPLETED = "open", "completed"
+CLASS = Lifecycle("a class", {"complete": ((OPEN,), COMPLETED)}, rule="class_completed")
+ENROLLED, CANCELLED = "enrolled", "cancelled"
+
+
+def ensure_class_open(status: str):
+    if not CLASS.may(status, "complete"):
+        raise RuleViolation("the class is completed", {"class_id": ["completed"]}, rule="class_completed")
 
 
 def ensure_class_days(days: list[date]):
@@ -361,6 +432,33 @@ def certificate_agency(number: str) -> str | None:
 
 def verify_url(base_url: str, number: str) -> str:
     return f"{base_url.rstrip('/')}/api/v1/certificates/{number}/verify"
+
+
+VALID, REVOKED = "valid", "revoked"
+CERTIFICATE = Lifecycle("a certificate", {"revoke": ((VALID,), REVOKED)})
+
+
+def ensure_revocable(status: str):
+    if not CERTIFICATE.may(status, "revoke"):
+        raise Conflict("the certificate is already revoked", {"status": ["revoked"]})
+
+
+def certificate_lines(number: str, person_name: str, id_masked: str, class_title: str, institution: str,
+                      day1: date, day2: date, class_hours: int, issued_on: date, status: str) -> list[tuple[int, str]]:
+    """The certificate's wording, line by line with its font size (the QR code and URL follow)."""
+    return [
+        (24, "安全生产培训合格证"),
+        (14, f"证书编号：{number}"),
+        (14, f"姓名：{person_name}    身份证号：{id_masked}"),
+        (12, f"培训班：{class_title}（{institution}）"),
+        (12, f"培训日期：{day1.isoformat()} 至 {day2.isoformat()}，共 {class_hours} 学时"),
+        (12, f"发证日期：{issued_on.isoformat()}    状态：{'有效' if status == VALID else '已撤销'}"),
+        (10, "扫描二维码或访问下方网址查验（全市通查通用）"),
+    ]
+
+
+def verify_message(status: str, revoked_reason: str | None) -> str:
+    return "valid" if status == VALID else f"revoked: {revoked_reason}"
 
 
 # ---- ratings ------------------------------------------------------------------------------------

@@ -1,17 +1,27 @@
 """Input, output and event schemas of the training service (marshmallow 4)."""
 from __future__ import annotations
 
+from decimal import Decimal
+
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from shared.events import event_type
-from shared.schemas import AuditOut  # noqa: F401  (the route tables name it per service)
+from shared.schemas import CODE, AuditOut  # noqa: F401  (one definition for all; route tables name AuditOut per service)
 from shared.validators import ResidentId
 
 from . import domain
 
 SERVICE = "training"
+
+
+class ScoreText(fields.String):
+    """A score as the API writes it: two decimals (``domain.score_text``); None stays None."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return None if value is None else domain.score_text(Decimal(value))
+
+
 Text = lambda max_len, **kw: fields.String(validate=validate.Length(min=kw.pop("min", 1), max=max_len), **kw)  # noqa: E731
-CODE = validate.Regexp(r"^[0-9A-Za-z][0-9A-Za-z_-]{0,19}$", error="letters, digits, - and _ only (≤20)")
 SCORE_TEXT = validate.Regexp(r"^(100\.00|[0-9]{1,2}\.[0-9]{2})$", error="a score 0.00–100.00 as text")
 HHMM = validate.Regexp(r"^([01][0-9]|2[0-3]):[0-5][0-9]$", error="HH:MM")
 Id = lambda **kw: fields.Integer(strict=True, validate=validate.Range(min=1, max=2**53), **kw)  # noqa: E731
@@ -60,7 +70,7 @@ class TraineeOut(Schema):
     candidate_id = fields.Integer()
     name = fields.String()
     gender = fields.String(allow_none=True)
-    id_number = fields.String(allow_none=True, metadata={"description": "masked"})
+    id_number = fields.String(attribute="id_masked", allow_none=True, metadata={"description": "masked"})
     unit_id = fields.Integer(allow_none=True)
     unit_kind = fields.String(allow_none=True)
     district = fields.String(allow_none=True)
@@ -74,7 +84,7 @@ TraineePage = page_schema(TraineeOut)
 
 
 class MemberOut(Schema):
-    trainee_id = fields.Integer()
+    trainee_id = fields.Integer(attribute="id")
     candidate_id = fields.Integer()
     name = fields.String()
     district = fields.String(allow_none=True)
@@ -178,7 +188,7 @@ class ExamOut(Schema):
     draw = fields.List(fields.Dict())
     questions = fields.Integer()
     duration_minutes = fields.Integer()
-    pass_mark = fields.String()
+    pass_mark = ScoreText()
 
 
 class TakerIn(Schema):
@@ -208,7 +218,7 @@ class AttemptOut(Schema):
     deadline_at = fields.DateTime(allow_none=True)
     submitted_at = fields.DateTime(allow_none=True)
     correct = fields.Integer(allow_none=True)
-    score = fields.String(allow_none=True)
+    score = ScoreText(allow_none=True)
     paper = fields.List(fields.Nested(PaperQuestionOut))
 
 
@@ -291,7 +301,7 @@ class TeacherOut(Schema):
     field = fields.String(allow_none=True)
     years_experience = fields.Integer()
     ratings = fields.Integer()
-    average = fields.String(allow_none=True)
+    average = ScoreText(allow_none=True)
 
 
 class ClassIn(Schema):
@@ -311,19 +321,19 @@ class SeatOut(Schema):
     id = fields.Integer()
     enrolment_id = fields.Integer()
     person_name = fields.String()
-    id_number = fields.String(metadata={"description": "masked"})
+    id_number = fields.String(attribute="id_masked", metadata={"description": "masked"})
     district = fields.String()
     status = fields.String()
     hours = fields.Integer(allow_none=True)
     passed = fields.Boolean(allow_none=True)
-    score = fields.String(allow_none=True)
+    score = ScoreText(allow_none=True)
 
 
 class ClassOut(Schema):
     id = fields.Integer()
     title = fields.String()
     institution_id = fields.Integer()
-    institution = fields.String()
+    institution = fields.String(attribute="institution.name")
     year = fields.Integer()
     district = fields.String()
     days = fields.List(fields.Date())
@@ -332,7 +342,7 @@ class ClassOut(Schema):
     manager_name = fields.String()
     capacity = fields.Integer()
     class_hours = fields.Integer()
-    pass_mark = fields.String()
+    pass_mark = ScoreText()
     status = fields.String()
     teacher_ids = fields.List(fields.Integer())
     seats = fields.List(fields.Nested(SeatOut))
@@ -375,7 +385,7 @@ class AbsenceOut(Schema):
     year = fields.Integer()
     district = fields.String()
     person_name = fields.String()
-    id_number = fields.String()
+    id_number = fields.String(attribute="id_masked")
     status = fields.String()
     full_days = fields.Integer()
     reported_at = fields.DateTime()
@@ -416,7 +426,7 @@ class CertificateOut(Schema):
     number = fields.String()
     status = fields.String()
     person_name = fields.String()
-    id_number = fields.String()
+    id_number = fields.String(attribute="id_masked")
     class_id = fields.Integer()
     year = fields.Integer()
     issued_at = fields.DateTime()
@@ -446,7 +456,39 @@ class DownloadIn(Schema):
 
 
 
-# ---- events we consume but do not own (scoring is built separately) ---------------------------
+# ---- events we consume but do not own: the fields training reads (the subscriber loads them) ----
+
+class CandidateApprovedData(Schema):
+    cycle = fields.String(required=True)
+    candidate_id = fields.Integer(required=True)
+    person_key = fields.String(required=True)
+    name = fields.String(required=True)
+    gender = fields.String(allow_none=True, load_default=None)
+    id_number_masked = fields.String(allow_none=True, load_default=None)
+    unit_id = fields.Integer(allow_none=True, load_default=None)
+    unit_kind = fields.String(allow_none=True, load_default=None)
+    district = fields.String(allow_none=True, load_default=None)
+
+
+class CandidateWithdrawnData(Schema):
+    candidate_id = fields.Integer(required=True)
+    reason = fields.String(required=True)
+
+
+class TraineeEnrolledData(Schema):
+    enrolment_id = fields.Integer(required=True)
+    year = fields.Integer(required=True)
+    district = fields.String(required=True)
+    role = fields.String(required=True)
+    unit_name = fields.String(required=True)
+    person_name = fields.String(required=True)
+    id_number_masked = fields.String(required=True)
+    person_key = fields.String(required=True)
+
+
+class EnrolmentCancelledData(Schema):
+    enrolment_id = fields.Integer(required=True)
+
 
 class AdvancedData(Schema):
     cycle = fields.String(required=True)

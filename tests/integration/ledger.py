@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import Column, String, Table
 
-from shared.db import BigId, Database, PlatformTables, new_metadata, transactional
+from shared.db import BigId, Database, PlatformTables, new_metadata
 from shared.subscriber import subscribe
 
 metadata = new_metadata()
@@ -31,10 +31,9 @@ class LedgerService:
     db = Database(metadata, platform)
 
     @subscribe("registration", "cycle_created")
-    @transactional
     def on_cycle_created(self, event):
         ATTEMPTS[event.subject] = ATTEMPTS.get(event.subject, 0) + 1
-        if not self.db.claim(event, "ledger.on_cycle_created"):
+        if not self.db.claim(event):
             return "duplicate"
         if BEHAVIOUR.get(event.subject) == "fail":
             raise RuntimeError(f"ledger refuses {event.subject} for now")

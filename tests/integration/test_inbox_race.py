@@ -5,10 +5,12 @@ from types import SimpleNamespace
 
 import eventlet
 import pytest
+from sqlalchemy import text
 from sqlalchemy.orm import sessionmaker
 
 from shared.db import PlatformTables, UnitOfWork, make_engine, new_metadata
 from shared.events import Event
+from tests.conftest import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -27,7 +29,9 @@ def test_concurrent_claims_of_one_event(databases):
         if databases.kind == "postgresql":
             # the second waits on the first's uncommitted row, then sees it
             racing = eventlet.spawn(second.claim, event, "svc.handler")
-            eventlet.sleep(0.2)
+            # not a pause: commit only once the second claim is seen blocked on the first's row
+            wait_for(lambda: _lock_waiters(engine) == 1, message="the second claim waiting")
+            assert not racing.dead
             first.commit()
             assert racing.wait() is False
         else:
@@ -41,3 +45,10 @@ def test_concurrent_claims_of_one_event(databases):
         first.close()
         second.close()
         engine.dispose()
+
+
+def _lock_waiters(engine) -> int:
+    # a fresh transaction per look: pg_stat_activity is a snapshot taken once per transaction
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                 "AND wait_event_type = 'Lock'")).scalar()

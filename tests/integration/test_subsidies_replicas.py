@@ -169,10 +169,12 @@ def test_four_replicas_share_the_checks_and_never_pay_twice(replicas):
     with Connection(amqp, transport_options={"confirm_publish": True}) as conn:
         producer = Producer(conn.default_channel)
         exchange = Exchange("subsidies.events", type="topic", durable=True)
+        fresh = []  # the new envelopes' ids: each leaves an inbox row when handled
         for n, raw in enumerate(bodies):
             body = json.loads(raw)
             if n >= 60:
                 body = envelope("subsidies", "report_submitted", body["data"], subject=body["subject"])
+                fresh.append(body["id"])
             producer.publish(json.dumps(body).encode(), exchange=exchange, routing_key="report_submitted",
                              content_type="application/json", message_id=body["id"], delivery_mode=2)
 
@@ -180,7 +182,10 @@ def test_four_replicas_share_the_checks_and_never_pay_twice(replicas):
     wait_for(lambda: scalar(uri, select(func.count()).select_from(models.Lecture).where(received)) == 0,
              timeout=120, interval=0.5, message="every report checked")
     wait_for(lambda: consumers(amqp, CHECK_QUEUE)[1] == 0, timeout=60, message="the check queue drained")
-    time.sleep(1.0)  # the last redeliveries' acks
+    inbox = models.platform.inbox
+    wait_for(lambda: scalar(uri, select(func.count()).select_from(inbox).where(
+        inbox.c.handler == "subsidies.run_checks", inbox.c.event_id.in_(fresh))) == len(fresh),
+        timeout=60, message="every new envelope handled")
 
     by_status = dict(rows(uri, select(models.Lecture.status, func.count()).group_by(models.Lecture.status)))
     assert by_status == {"awaiting_review": len(expected_valid), "checks_failed": len(expected_failed)}
@@ -212,3 +217,14 @@ def test_four_replicas_share_the_checks_and_never_pay_twice(replicas):
     assert scalar(uri, select(func.count(func.distinct(items.subsidy_id)))) == len(valid_ids)
     assert sum(b["item_count"] for b in batches if isinstance(b, dict)) == len(valid_ids)
     assert scalar(uri, text("SELECT count(*) FROM pg_indexes WHERE indexname = 'uq_payment_items_live_subsidy'")) == 1
+
+    # quiescence, not a pause: a stopped replica has finished and acked what it took (an
+    # unfinished delivery would be back in the queue), so no redelivery is still in flight
+    assert not any(p.poll() is not None for p in replicas["procs"]), "a replica died"
+    stop_replicas(replicas["procs"])
+    assert all(p.returncode is not None for p in replicas["procs"])
+    assert consumers(amqp, CHECK_QUEUE)[1] == 0, "a delivery was left unacknowledged"
+    outcomes = rows(uri, select(outbox.c.subject, func.count()).where(
+        outbox.c.event_type.in_(["wsli.subsidies.lecture_checks_passed.v1",
+                                 "wsli.subsidies.lecture_checks_failed.v1"])).group_by(outbox.c.subject))
+    assert len(outcomes) == stored and {c for _, c in outcomes} == {1}

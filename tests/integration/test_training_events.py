@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import uuid
 
-import eventlet
 import pytest
 from kombu import Connection, Exchange, Producer, Queue
+from nameko.testing.services import entrypoint_waiter
 
 from services.registration.service import RegistrationService
 from services.training.service import TrainingService
@@ -41,13 +41,19 @@ def drop_training_queues(amqp_uri, delays):
 
 
 @pytest.fixture
-def stack(databases, base_config, runners, amqp_uri):
+def containers(databases, base_config, runners, amqp_uri):
+    """The two services' configs and their in-process containers (to wait on an entrypoint)."""
     reg = base_config(databases.migrated("registration"))
     tr = base_config(databases.migrated("training"))
     drop_training_queues(amqp_uri, tr["EVENT_RETRY_DELAYS_MS"].split(","))
-    runners(reg, RegistrationService)
-    runners(tr, TrainingService)
-    return reg, tr
+    reg_runner = runners(reg, RegistrationService)
+    tr_runner = runners(tr, TrainingService)
+    return reg, tr, next(iter(reg_runner.containers)), next(iter(tr_runner.containers))
+
+
+@pytest.fixture
+def stack(containers):
+    return containers[:2]
 
 
 def publish(amqp_uri, service, name, data, envelope=None):
@@ -81,8 +87,8 @@ def trainee(tr_config, candidate_id):
             return None
 
 
-def test_approval_makes_a_basic_trainee_and_scoring_advances_them_once(stack, amqp_uri):
-    reg, tr = stack
+def test_approval_makes_a_basic_trainee_and_scoring_advances_them_once(containers, amqp_uri):
+    reg, tr, _, training = containers
     cycle = "E" + uuid.uuid4().hex[:6]
     cand = approved_candidate(reg, cycle)
     got = wait_for(lambda: trainee(tr, cand["id"]), message="the trainee from candidate_approved")
@@ -99,15 +105,15 @@ def test_approval_makes_a_basic_trainee_and_scoring_advances_them_once(stack, am
             {"cycle": cycle, "candidate_id": cand["id"], "stage": "key", "rank": 99, "score": "50.00",
              "reason": "below the cut-off of 80"})
     wait_for(lambda: trainee(tr, cand["id"])["status"] == "not_advanced", message="not advanced")
-    # the same envelope again, then a fresh advance of another trainee on the same queue: once
-    # that one is visible, the duplicate was delivered before it; processed, it would have made
-    # the first trainee active again
+    # the same envelope again: wait until its worker has finished (not a pause); processed,
+    # it would have made the first trainee active again
     other = approved_candidate(reg, cycle, new_cycle=False)
     wait_for(lambda: trainee(tr, other["id"]), message="the second trainee")
-    publish(amqp_uri, "scoring", "candidate_advanced", advanced, envelope=envelope)
+    with entrypoint_waiter(training, "on_candidate_advanced", timeout=10,
+                           callback=lambda worker_ctx, result, exc_info: worker_ctx.args[0].id == envelope["id"]):
+        publish(amqp_uri, "scoring", "candidate_advanced", advanced, envelope=envelope)
     publish(amqp_uri, "scoring", "candidate_advanced", dict(advanced, candidate_id=other["id"]))
-    wait_for(lambda: trainee(tr, other["id"])["stage"] == "key", message="the marker")
-    eventlet.sleep(0.3)
+    wait_for(lambda: trainee(tr, other["id"])["stage"] == "key", message="a fresh event still handled")
     assert trainee(tr, cand["id"])["status"] == "not_advanced"
 
 

@@ -7,7 +7,7 @@ import pytest
 from marshmallow import ValidationError
 
 from services.subsidies import domain, schemas
-from shared.errors import RuleViolation
+from shared.errors import RuleViolation, ValidationFailed
 from shared.workdays import CalendarOutOfRange
 
 SHANGHAI = timezone(timedelta(hours=8))
@@ -273,3 +273,37 @@ def test_exchange_reports_name_their_host():
         schemas.LectureIn().load(dict(base, kind="self_hosted", host_candidate_id=7))
     assert "host_candidate_id" in stray.value.messages
     assert schemas.LectureIn().load(dict(base, kind="exchange", host_candidate_id=7))["host_candidate_id"] == 7
+
+
+# ---- rules the entrypoints apply ------------------------------------------------------------------
+
+def test_a_lecture_is_reported_after_it_took_place_in_shanghai():
+    late_evening_utc = datetime(2022, 10, 9, 17, 0, tzinfo=timezone.utc)  # 01:00 on the 10th in Beijing
+    domain.ensure_lecture_past(date(2022, 10, 10), late_evening_utc)
+    with pytest.raises(ValidationFailed) as err:
+        domain.ensure_lecture_past(date(2022, 10, 11), late_evening_utc)
+    assert "lecture_date" in err.value.fields
+
+
+def test_evidence_received_by_other_means_is_dated_between_the_lecture_and_now():
+    now = datetime(2022, 10, 12, 8, 0, tzinfo=timezone.utc)
+    domain.ensure_received_between(datetime(2022, 10, 11, 8, 0, tzinfo=timezone.utc), date(2022, 10, 10), now)
+    for received in (datetime(2022, 10, 12, 9, 0, tzinfo=timezone.utc),
+                     datetime(2022, 10, 9, 8, 0, tzinfo=timezone.utc)):
+        with pytest.raises(ValidationFailed):
+            domain.ensure_received_between(received, date(2022, 10, 10), now)
+
+
+def test_orders_approvals_and_batches_refuse_by_rule():
+    domain.ensure_tour_lecturer(True)
+    with pytest.raises(RuleViolation) as err:
+        domain.ensure_tour_lecturer(False)
+    assert err.value.rule == "lecturer_not_in_tour"
+    domain.ensure_subsidy_revocable(None)
+    domain.ensure_subsidy_revocable(domain.UNPAID)
+    with pytest.raises(RuleViolation) as err:
+        domain.ensure_subsidy_revocable(domain.IN_BATCH)
+    assert err.value.rule == "subsidy_in_payment" and err.value.fields == {"subsidy": ["in_batch"]}
+    with pytest.raises(RuleViolation) as err:
+        domain.ensure_something_to_pay(0)
+    assert err.value.rule == "nothing_to_pay"

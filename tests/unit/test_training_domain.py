@@ -254,3 +254,83 @@ def test_certificate_pdf_is_well_formed_and_its_qr_encodes_the_verify_url():
 def test_rating_average():
     assert domain.rating_average([5, 4, 4]) == Decimal("4.33")
     assert domain.rating_average([]) is None
+
+
+# ---- rules moved out of the service ------------------------------------------------------------
+
+def test_a_teacher_needs_the_minimum_years_and_the_message_says_how_many(monkeypatch):
+    domain.ensure_teacher_experienced("孙", domain.TEACHER_MIN_YEARS, "teacher_ids.0")
+    with pytest.raises(RuleViolation) as err:
+        domain.ensure_teacher_experienced("新", 3, "teacher_ids.1")
+    assert err.value.rule == "teacher_experience" and "附件2 asks 5" in err.value.message
+    assert err.value.fields == {"teacher_ids.1": ["fewer than 5 years in the field"]}
+    monkeypatch.setattr(domain, "TEACHER_MIN_YEARS", 8)  # the number is written once
+    with pytest.raises(RuleViolation) as err:
+        domain.ensure_teacher_experienced("中", 6, "teacher_ids.0")
+    assert "asks 8" in err.value.message and err.value.fields["teacher_ids.0"] == ["fewer than 8 years in the field"]
+
+
+def test_one_attempt_per_trainee_per_exam_online_and_on_paper():
+    domain.ensure_one_attempt(None)
+    domain.ensure_one_attempt(None, row=3)
+    with pytest.raises(RuleViolation) as online:
+        domain.ensure_one_attempt(42)
+    assert online.value.rule == "one_attempt" and "attempt #42 exists" in online.value.message
+    with pytest.raises(RuleViolation) as paper:
+        domain.ensure_one_attempt(True, row=3)
+    assert paper.value.rule == "one_attempt" and paper.value.fields == {"rows.3": ["one attempt per trainee per exam"]}
+
+
+def test_the_attempt_lifecycle():
+    assert domain.ATTEMPT.next(domain.STARTED, "submit") == domain.SUBMITTED
+    assert domain.ATTEMPT.next(domain.SUBMITTED, "reopen") == domain.VOID
+    domain.ensure_submittable(domain.STARTED)
+    for status in (domain.SUBMITTED, domain.VOID):
+        with pytest.raises(RuleViolation) as err:
+            domain.ensure_submittable(status)
+        assert err.value.rule == "one_attempt"
+    domain.ensure_reopenable(domain.SUBMITTED)
+    from shared.errors import Conflict
+    with pytest.raises(Conflict):
+        domain.ensure_reopenable(domain.VOID)
+
+
+def test_who_may_sit_a_programme_exam():
+    domain.ensure_may_sit("key_theory", "2022", "2022", domain.ACTIVE, domain.INTENSIVE, 7)  # reached it
+    for cycle, status, stage in (("2021", domain.ACTIVE, domain.KEY), ("2022", domain.WITHDRAWN, domain.KEY),
+                                 ("2022", domain.ACTIVE, domain.BASIC)):
+        with pytest.raises(RuleViolation) as err:
+            domain.ensure_may_sit("key_theory", "2022", cycle, status, stage, 7)
+        assert err.value.rule == "exam_stage" and err.value.fields == {
+            "candidate_id": ["not an active key trainee of 2022"]}
+
+
+def test_who_may_be_moved_into_a_group():
+    domain.ensure_movable(domain.KEY, domain.ACTIVE, "2022", 7, domain.KEY, "2022")
+    with pytest.raises(RuleViolation) as err:
+        domain.ensure_movable(domain.BASIC, domain.ACTIVE, "2022", 7, domain.KEY, "2022")
+    assert err.value.rule == "group_stage" and "is active at the basic stage of 2022" in err.value.message
+
+
+def test_class_and_certificate_lifecycles():
+    domain.ensure_class_open(domain.OPEN)
+    with pytest.raises(RuleViolation) as err:
+        domain.ensure_class_open(domain.COMPLETED)
+    assert err.value.rule == "class_completed"
+    assert domain.CLASS.next(domain.OPEN, "complete") == domain.COMPLETED
+    assert domain.CERTIFICATE.next(domain.VALID, "revoke") == domain.REVOKED
+    from shared.errors import Conflict
+    with pytest.raises(Conflict):
+        domain.ensure_revocable(domain.REVOKED)
+
+
+def test_the_certificate_wording():
+    lines = domain.certificate_lines("BEIJING-2018-0000001", "张三", "110***********123X", "第1期", "培训中心",
+                                     date(2018, 5, 10), date(2018, 5, 11), 16, date(2018, 5, 11), domain.VALID)
+    assert lines[0] == (24, "安全生产培训合格证")
+    assert (12, "培训日期：2018-05-10 至 2018-05-11，共 16 学时") in lines
+    assert lines[5] == (12, "发证日期：2018-05-11    状态：有效")
+    revoked = domain.certificate_lines("N", "张三", "x", "t", "i", date(2018, 5, 10), date(2018, 5, 11), 16,
+                                       date(2018, 5, 11), domain.REVOKED)
+    assert revoked[5][1].endswith("状态：已撤销")
+    assert domain.verify_message(domain.REVOKED, "冒名") == "revoked: 冒名"

@@ -1,0 +1,21 @@
+"""Routes the gateway answers itself: API tokens (admin) and the dashboard."""
+from __future__ import annotations
+
+from gateway import schemas as gw
+
+from . import AUTHENTICATED, LOCAL, Route
+
+ADMINS = ("admin",)
+
+ROUTES: list[Route] = [
+    Route("POST", "/api/v1/tokens", LOCAL, "create_token", "Mint a token (admin); the secret is returned once",
+          "tokens", body=gw.TokenIn, response=gw.TokenOut, status=201, roles=ADMINS),
+    Route("GET", "/api/v1/tokens", LOCAL, "list_tokens", "List tokens (admin), without secrets", "tokens",
+          response=gw.TokenOut, many=True, roles=ADMINS),
+    Route("DELETE", "/api/v1/tokens/<int:token_id>", LOCAL, "revoke_token", "Revoke a token (admin)", "tokens",
+          response=gw.TokenOut, roles=ADMINS),
+    Route("GET", "/api/v1/dashboard", LOCAL, "dashboard",
+          "Aggregated view from several services, fetched concurrently; a part whose service is down "
+          "is reported missing", "aggregation", query=gw.DashboardQuery, response=gw.DashboardOut,
+          roles=AUTHENTICATED),
+]

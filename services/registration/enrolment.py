@@ -1,0 +1,126 @@
+"""Mandatory safety training enrolment (seed 004): district quotas, enrolments, progress."""
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from shared.auth import STAFF
+from shared.db import transactional
+from shared.entrypoints import rpc
+from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from shared.pii import get_vault, mask_id_number
+from shared.schemas import load
+from shared.workdays import utcnow
+
+from . import domain, schemas
+from .models import DistrictQuota, Enrolment
+from .roles import ENROLLERS, ENROLMENT_READERS
+
+
+class EnrolmentRpc:
+
+    @rpc(roles=STAFF)
+    @transactional
+    def load_district_quotas(self, payload):
+        data = load(schemas.QuotaTableIn, payload)
+        year = data["year"]
+        if data["districts"] is None:
+            table = domain.seed_quotas(year)
+        else:
+            table = {}
+            for row in data["districts"]:
+                if row["district"] in table:
+                    raise ValidationFailed("a district appears twice", {"districts": [f"{row['district']} repeated"]})
+                table[row["district"]] = row["quota"]
+        existing = {q.district: q for q in self.db.session.scalars(
+            select(DistrictQuota).where(DistrictQuota.agency_id == self.db.agency, DistrictQuota.year == year))}
+        for district, quota in table.items():
+            if district in existing:
+                existing[district].quota = quota
+            else:
+                self.db.session.add(DistrictQuota(agency_id=self.db.agency, year=year, district=district, quota=quota))
+        total = sum(table.values())
+        self.db.emit("district_quotas_loaded", year, {"year": year, "districts": table, "total": total})
+        self.db.audit(self.caller, "quotas.load", "quota_table", year, {"total": total})
+        return {"year": year, "districts": len(table), "total": total}
+
+    @rpc(roles=ENROLLERS)
+    @transactional
+    def enrol(self, payload):
+        data = load(schemas.EnrolmentIn, payload)
+        unit, person, year = data["unit"], data["person"], data["year"]
+        district = unit["operating_district"]
+        if self.caller.role == "regulator" and district != self.caller.district:
+            raise Forbidden(f"a regulator of {self.caller.district} enrols units operating there only")
+        domain.ensure_enrolable(unit["staff_count"], district, set(self._quotas(year)), year)
+        taken = self.db.session.scalar(select(Enrolment.id).where(
+            Enrolment.agency_id == self.db.agency, Enrolment.year == year, Enrolment.status == domain.ENROLLED,
+            Enrolment.unit_credit_code == unit["credit_code"], Enrolment.role == data["role"]))
+        if taken:
+            raise Conflict(f"this unit already enrolled its {data['role']} for {year} (enrolment #{taken})",
+                           {"role": ["one principal and one safety manager per unit per year"]})
+        vault = get_vault()
+        now = utcnow()
+        enrolment = Enrolment(
+            agency_id=self.db.agency, year=year, district=district, status=domain.ENROLLED,
+            unit_name=unit["name"], unit_credit_code=unit["credit_code"], staff_count=unit["staff_count"],
+            registered_district=unit["registered_district"], industry=unit["industry"],
+            organised_by=data["organised_by"], role=data["role"], person_name=person["name"],
+            person_id_number=person["id_number"], person_index=vault.blind_index(person["id_number"]),
+            person_id_masked=mask_id_number(person["id_number"]), person_phone=person["phone"],
+            created_at=now, updated_at=now,
+        )
+        self.db.session.add(enrolment)
+        self.db.session.flush()
+        self.db.emit("trainee_enrolled", enrolment.id, {
+            "enrolment_id": enrolment.id, "year": year, "district": district, "role": enrolment.role,
+            "unit_name": enrolment.unit_name, "unit_credit_code": enrolment.unit_credit_code,
+            "person_name": enrolment.person_name, "id_number_masked": enrolment.person_id_masked,
+            "person_key": enrolment.person_index})
+        self.db.audit(self.caller, "enrolment.create", "enrolment", enrolment.id, {"year": year, "district": district})
+        return self._enrolment_out(enrolment)
+
+    @rpc(roles=ENROLLERS)
+    @transactional
+    def cancel_enrolment(self, enrolment_id, payload):
+        data = load(schemas.CancelIn, payload)
+        enrolment = self._enrolment(enrolment_id)
+        if not domain.ENROLMENT.may(enrolment.status, "cancel"):
+            raise Conflict("the enrolment is already cancelled", {"status": [enrolment.status]})
+        enrolment.status = domain.ENROLMENT.next(enrolment.status, "cancel")
+        enrolment.cancellation_reason, enrolment.updated_at = data["reason"], utcnow()
+        self.db.emit("enrolment_cancelled", enrolment.id, {
+            "enrolment_id": enrolment.id, "year": enrolment.year, "district": enrolment.district,
+            "role": enrolment.role, "person_key": enrolment.person_index, "reason": data["reason"]})
+        self.db.audit(self.caller, "enrolment.cancel", "enrolment", enrolment.id, data)
+        return self._enrolment_out(enrolment)
+
+    @rpc(roles=ENROLMENT_READERS)
+    def list_enrolments(self, query=None):
+        params = load(schemas.EnrolmentQuery, query)
+        stmt = select(Enrolment).where(Enrolment.agency_id == self.db.agency)
+        if self.caller.role == "regulator":
+            stmt = stmt.where(Enrolment.district == self.caller.district)
+        for key in ("year", "district", "role", "status"):
+            if key in params:
+                stmt = stmt.where(getattr(Enrolment, key) == params[key])
+        return self._page(stmt, Enrolment.id, params, self._enrolment_out)
+
+    @rpc(roles=ENROLMENT_READERS)
+    def enrolment_progress(self, year):
+        try:
+            year = int(year)
+        except (TypeError, ValueError):
+            raise ValidationFailed("year must be a number", {"year": ["Not a valid integer."]}) from None
+        if not 2000 <= year <= 2100:
+            raise ValidationFailed("year out of range", {"year": ["Must be between 2000 and 2100."]})
+        quotas = self._quotas(year)
+        if not quotas:
+            raise NotFound(f"no district quotas loaded for {year}")
+        enrolled = dict(self.db.session.execute(
+            select(Enrolment.district, func.count()).where(
+                Enrolment.agency_id == self.db.agency, Enrolment.year == year, Enrolment.status == domain.ENROLLED)
+            .group_by(Enrolment.district)).all())
+        progress = domain.enrolment_progress(quotas, enrolled)
+        if self.caller.role == "regulator":
+            progress["rows"] = [r for r in progress["rows"] if r.district == self.caller.district]
+        return schemas.ProgressOut().dump(dict(progress, year=year))

@@ -1,0 +1,154 @@
+"""Lookups with their access checks, and the output of records (schemas dump rows)."""
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import func, select
+
+from shared.errors import Forbidden, NotFound, ValidationFailed
+from shared.schemas import as_id, with_values
+from shared.workdays import CalendarOutOfRange, utcnow
+
+from . import domain, schemas
+from .models import EvidenceFile, Lecture, Lecturer, LectureOrder, PaymentBatch, PaymentItem, Subsidy, SubsidyCycle
+from .roles import READERS
+
+
+class Lookups:
+
+    def _cycle_or_none(self, code, lock=False):
+        stmt = select(SubsidyCycle).where(SubsidyCycle.agency_id == self.db.agency, SubsidyCycle.code == str(code))
+        return self.db.session.scalar(stmt.with_for_update() if lock else stmt)
+
+    def _cycle(self, code, field=None):
+        cycle = self._cycle_or_none(code)
+        if cycle is None:
+            if field:
+                raise ValidationFailed(f"no subsidy cycle {code}", {field: [f"unknown cycle {code!r}: set it first"]})
+            raise NotFound(f"subsidy cycle {code} not found")
+        return cycle
+
+    def _lecturer_row(self, cycle, candidate_id) -> Lecturer:
+        row = self.db.session.scalar(select(Lecturer).where(
+            Lecturer.agency_id == self.db.agency, Lecturer.cycle == cycle,
+            Lecturer.candidate_id == candidate_id).with_for_update())
+        if row is None:
+            row = Lecturer(agency_id=self.db.agency, cycle=cycle, candidate_id=candidate_id, in_tour=False,
+                           updated_at=utcnow())
+            self.db.session.add(row)
+            self.db.session.flush()  # a racing replica's insert surfaces here; the subscriber re-runs the handler
+        return row
+
+    def _lecturer(self, cycle, candidate_id) -> Lecturer | None:
+        return self.db.session.scalar(select(Lecturer).where(
+            Lecturer.agency_id == self.db.agency, Lecturer.cycle == cycle, Lecturer.candidate_id == candidate_id))
+
+    def _in_tour(self, cycle, candidate_id) -> bool:
+        lecturer = self._lecturer(cycle, candidate_id)
+        return bool(lecturer and lecturer.in_tour)
+
+    def _own_candidate(self, cycle, candidate_id) -> int:
+        """A lecturer acts for itself: the candidate whose person_key its token is bound to."""
+        mine = self.db.session.scalars(select(Lecturer.candidate_id).where(
+            Lecturer.agency_id == self.db.agency, Lecturer.cycle == cycle,
+            Lecturer.person_key == (self.caller.person or ""))).all()
+        if not mine or (candidate_id is not None and candidate_id not in mine):
+            raise Forbidden("a lecturer acts for itself only")
+        return candidate_id if candidate_id is not None else mine[0]
+
+    def _ensure_may_report_for(self, cycle, candidate_id):
+        if self.caller.role == "lecturer":
+            self._own_candidate(cycle, candidate_id)
+
+    def _file_by_sha(self, sha):
+        return self.db.session.scalar(select(EvidenceFile).where(
+            EvidenceFile.agency_id == self.db.agency, EvidenceFile.sha256 == sha))
+
+    def _lecture(self, lecture_id, lock=False) -> Lecture:
+        stmt = select(Lecture).where(Lecture.id == as_id(lecture_id), Lecture.agency_id == self.db.agency)
+        lecture = self.db.session.scalar(stmt.with_for_update() if lock else stmt)
+        role = self.caller.role
+        visible = lecture is not None and (role in READERS or (role == "lecturer" and self._is_mine(lecture)))
+        if not visible:
+            self.caller.require("lecturer", *READERS)
+            raise NotFound(f"lecture {lecture_id} not found")
+        return lecture
+
+    def _is_mine(self, lecture) -> bool:
+        """A lecturer sees the reports of the candidate its token is bound to (by person_key)."""
+        lecturer = self._lecturer(lecture.cycle, lecture.candidate_id)
+        return bool(lecturer and self.caller.person and lecturer.person_key == self.caller.person)
+
+    def _order(self, order_id, lock=False, taker=False) -> LectureOrder:
+        self.caller.require("lecturer", "enterprise", *READERS)
+        stmt = select(LectureOrder).where(LectureOrder.id == as_id(order_id),
+                                          LectureOrder.agency_id == self.db.agency)
+        order = self.db.session.scalar(stmt.with_for_update() if lock else stmt)
+        if order is None or (self.caller.role == "enterprise" and order.ordered_by != self._party()):
+            raise NotFound(f"order {order_id} not found")
+        if taker:
+            if self.caller.role == "lecturer":
+                lecturer = self._lecturer(order.cycle, order.candidate_id) if order.candidate_id else None
+                if lecturer is None or lecturer.person_key != self.caller.person:
+                    raise Forbidden("only the lecturer who took the order, or the center, may do this")
+            elif not self.caller.is_staff:
+                raise Forbidden("only the lecturer who took the order, or the center, may do this")
+        return order
+
+    def _batch(self, batch_id, lock=False) -> PaymentBatch:
+        stmt = select(PaymentBatch).where(PaymentBatch.id == as_id(batch_id),
+                                          PaymentBatch.agency_id == self.db.agency)
+        batch = self.db.session.scalar(stmt.with_for_update() if lock else stmt)
+        if batch is None:
+            raise NotFound(f"payment batch {batch_id} not found")
+        return batch
+
+    def _batch_rows(self, batch):
+        return self.db.session.execute(
+            select(PaymentItem, Lecture).join(Subsidy, PaymentItem.subsidy_id == Subsidy.id)
+            .join(Lecture, Subsidy.lecture_id == Lecture.id)
+            .where(PaymentItem.batch_id == batch.id).order_by(PaymentItem.id)).all()
+
+    def _party(self) -> str:
+        return self.caller.person or self.caller.actor
+
+    @staticmethod
+    def _order_ref(order) -> dict:
+        return {"order_id": order.id, "cycle": order.cycle, "status": order.status}
+
+    @staticmethod
+    def _cycle_out(cycle) -> dict:
+        return schemas.SubsidyCycleOut().dump(cycle)
+
+    def _order_out(self, order) -> dict:
+        return schemas.OrderOut().dump(with_values(order, wished_dates=[_date(d) for d in order.wished_dates]))
+
+    def _lecture_out(self, lecture) -> dict:
+        try:
+            due = domain.evidence_deadline(lecture.lecture_date)
+        except CalendarOutOfRange:
+            due = None
+        subsidy = self.db.session.scalar(select(Subsidy.amount_fen).where(
+            Subsidy.lecture_id == lecture.id, Subsidy.status != domain.REVOKED))
+        files = {}
+        if lecture.signin_file_id or lecture.video_file_id:
+            ids = [i for i in (lecture.signin_file_id, lecture.video_file_id) if i]
+            files = dict(self.db.session.execute(select(EvidenceFile.id, EvidenceFile.sha256)
+                                                 .where(EvidenceFile.id.in_(ids))).all())
+        return schemas.LectureOut().dump(with_values(
+            lecture, evidence_due=due, subsidy_fen=subsidy, failed_rules=lecture.failed_rules or [],
+            signin_sheet={"file": files.get(lecture.signin_file_id), "head_count": lecture.signin_head_count}
+            if lecture.signin_file_id else None,
+            video={"file": files.get(lecture.video_file_id)} if lecture.video_file_id else None,
+            photos=[{"file": p["sha256"], "shows_banner": p["shows_banner"]} for p in lecture.photos or []]))
+
+    def _batch_out(self, batch) -> dict:
+        counts = dict(self.db.session.execute(
+            select(PaymentItem.status, func.count()).where(PaymentItem.batch_id == batch.id)
+            .group_by(PaymentItem.status)).all())
+        return schemas.BatchOut().dump(with_values(
+            batch, total_yuan=domain.yuan(batch.total_fen), paid=counts.get(domain.ITEM_PAID, 0),
+            failed=counts.get(domain.ITEM_FAILED, 0), pending=counts.get(domain.ITEM_PENDING, 0)))
+
+def _date(value):
+    return date.fromisoformat(value) if isinstance(value, str) else value

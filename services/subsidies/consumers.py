@@ -1,0 +1,52 @@
+"""Events from other services: who lectures in the tour, who earned a training subsidy."""
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from shared.subscriber import subscribe
+from shared.workdays import utcnow
+
+from . import schemas
+from .models import TrainingSubsidy
+
+
+class EventHandlers:
+
+    @subscribe("registration", "candidate_approved", schema=schemas.CandidateApprovedData)
+    def on_candidate_approved(self, event):
+        data = event.data
+        if not self.db.claim(event):
+            return
+        lecturer = self._lecturer_row(data["cycle"], data["candidate_id"])
+        lecturer.name, lecturer.person_key, lecturer.updated_at = data["name"], data["person_key"], utcnow()
+        lecturer.unit_id = data["unit_id"]
+
+    @subscribe("scoring", "candidate_advanced", schema=schemas.CandidateAdvancedData)
+    def on_candidate_advanced(self, event):
+        data = event.data
+        if not self.db.claim(event):
+            return
+        if data["to_stage"] != "intensive":
+            return  # only the 80 advanced to the intensive stage give tour lectures
+        lecturer = self._lecturer_row(data["cycle"], data["candidate_id"])
+        lecturer.in_tour, lecturer.advanced_rank, lecturer.updated_at = True, data["rank"], utcnow()
+
+    @subscribe("training", "training_completed", schema=schemas.TrainingCompletedData)
+    def on_training_completed(self, event):
+        data = event.data
+        if not self.db.claim(event) or not data["passed"]:
+            return
+        existing = self.db.session.scalar(
+            select(TrainingSubsidy).where(TrainingSubsidy.agency_id == self.db.agency,
+                                          TrainingSubsidy.person_key == data["person_key"]).with_for_update())
+        if existing is not None:
+            if existing.class_id != str(data["class_id"]):
+                existing.refused_classes += 1   # 004 §八(二): one municipal subsidy per person, ever
+            return
+        self.db.session.add(TrainingSubsidy(
+            agency_id=self.db.agency, person_key=data["person_key"], person_name=data["person_name"],
+            class_id=str(data["class_id"]), year=data["year"], class_hours=data["class_hours"],
+            completed_at=data["completed_at"], granted_at=utcnow(), refused_classes=0))
+        self.db.session.flush()  # a racing replica's row surfaces here; the subscriber re-runs the handler
+        self.db.emit("training_subsidy_granted", data["person_key"], {
+            k: data[k] for k in ("person_key", "person_name", "class_id", "year")})

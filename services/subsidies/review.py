@@ -1,0 +1,104 @@
+"""The center's side of the tour: a cycle's window and subsidy, review of checked reports, compliance."""
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from shared.auth import STAFF
+from shared.db import transactional
+from shared.entrypoints import rpc
+from shared.schemas import as_code, load
+from shared.workdays import utcnow
+
+from . import domain, schemas
+from .models import Lecture, Lecturer, Subsidy, SubsidyCycle
+from .roles import COMPLIANCE_READERS, PARTIES
+
+
+class ReviewRpc:
+
+    @rpc(roles=STAFF)
+    @transactional
+    def set_cycle(self, code, payload):
+        code = as_code(code, field="code")
+        data = load(schemas.SubsidyCycleIn, payload)
+        cycle = self._cycle_or_none(code, lock=True)
+        now = utcnow()
+        if cycle is None:
+            cycle = SubsidyCycle(agency_id=self.db.agency, code=code, created_at=now, **data)
+            self.db.session.add(cycle)
+        else:
+            for key, value in data.items():
+                setattr(cycle, key, value)
+        cycle.updated_at = now
+        self.db.session.flush()
+        self.db.emit("subsidy_cycle_set", code, dict(data, cycle=code))
+        self.db.audit(self.caller, "subsidy_cycle.set", "subsidy_cycle", code, data)
+        return self._cycle_out(cycle)
+
+    @rpc(roles=PARTIES)
+    def get_cycle(self, code):
+        return self._cycle_out(self._cycle(code))
+
+    @rpc(roles=STAFF)
+    @transactional
+    def approve_lecture(self, lecture_id, payload):
+        data = load(schemas.ReviewIn, payload)
+        lecture = self._lecture(lecture_id, lock=True)
+        lecture.status = domain.next_report_status(lecture.status, "approve")
+        cycle = self._cycle(lecture.cycle)
+        now = utcnow()
+        lecture.reviewed_by, lecture.review_reasons, lecture.updated_at = data["signed_by"], None, now
+        # the unique key on lecture_id: one subsidy per lecture, whatever races
+        self.db.session.add(Subsidy(agency_id=self.db.agency, cycle=lecture.cycle, lecture_id=lecture.id,
+                                    candidate_id=lecture.candidate_id, amount_fen=cycle.lecture_subsidy_fen,
+                                    status=domain.UNPAID, created_at=now))
+        self.db.emit("lecture_approved", lecture.id, {
+            "cycle": lecture.cycle, "lecture_id": lecture.id, "candidate_id": lecture.candidate_id,
+            "kind": lecture.kind, "lecture_date": lecture.lecture_date, "approved_at": now})
+        self.db.audit(self.caller, "lecture.approve", "lecture", lecture.id, data)
+        return self._lecture_out(lecture)
+
+    @rpc(roles=STAFF)
+    @transactional
+    def reject_lecture(self, lecture_id, payload):
+        data = load(schemas.RejectIn, payload)
+        lecture = self._lecture(lecture_id, lock=True)
+        lecture.status = domain.next_report_status(lecture.status, "reject")
+        lecture.reviewed_by, lecture.review_reasons, lecture.updated_at = data["signed_by"], data["reasons"], utcnow()
+        self.db.emit("lecture_rejected", lecture.id, {
+            "cycle": lecture.cycle, "lecture_id": lecture.id, "candidate_id": lecture.candidate_id,
+            "reasons": data["reasons"]})
+        self.db.audit(self.caller, "lecture.reject", "lecture", lecture.id, data)
+        return self._lecture_out(lecture)
+
+    @rpc(roles=STAFF)
+    @transactional
+    def revoke_approval(self, lecture_id, payload):
+        data = load(schemas.RevokeIn, payload)
+        lecture = self._lecture(lecture_id, lock=True)
+        lecture.status = domain.next_report_status(lecture.status, "revoke")
+        subsidy = self.db.session.scalar(select(Subsidy).where(Subsidy.lecture_id == lecture.id).with_for_update())
+        domain.ensure_subsidy_revocable(subsidy.status if subsidy is not None else None)
+        if subsidy is not None:
+            subsidy.status = domain.REVOKED
+        lecture.review_reasons, lecture.updated_at = [data["reason"]], utcnow()
+        self.db.emit("lecture_approval_revoked", lecture.id, {
+            "cycle": lecture.cycle, "lecture_id": lecture.id, "candidate_id": lecture.candidate_id,
+            "reason": data["reason"]})
+        self.db.audit(self.caller, "lecture.revoke", "lecture", lecture.id, data)
+        return self._lecture_out(lecture)
+
+    @rpc(roles=COMPLIANCE_READERS)
+    def compliance_report(self, code):
+        cycle = self._cycle(code)
+        lecturers = self.db.session.execute(
+            select(Lecturer.candidate_id, Lecturer.name).where(
+                Lecturer.agency_id == self.db.agency, Lecturer.cycle == cycle.code, Lecturer.in_tour.is_(True))
+        ).all()
+        approved = self.db.session.execute(
+            select(Lecture.candidate_id, Lecture.kind).where(
+                Lecture.agency_id == self.db.agency, Lecture.cycle == cycle.code,
+                Lecture.status == domain.APPROVED)).all()
+        report = domain.compliance([tuple(r) for r in lecturers], [tuple(r) for r in approved],
+                                   cycle.target_lectures)
+        return schemas.ComplianceOut().dump(dict(report, cycle=cycle.code))

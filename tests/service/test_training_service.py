@@ -1,0 +1,122 @@
+"""Training's rules through its entrypoints, without the broker: trainees from events, exams, classes."""
+from __future__ import annotations
+
+import pytest
+
+from shared.errors import Conflict, Forbidden, RuleViolation
+from shared.pii import get_vault
+from tests.support import resident_id
+
+SERVICE = "training"
+CYCLE = "T2022"
+
+
+def approve(service, candidate_id, **extra):
+    return service.deliver("on_candidate_approved", dict({
+        "cycle": CYCLE, "candidate_id": candidate_id, "person_key": f"pk-{candidate_id}", "name": f"学员{candidate_id}",
+        "gender": "female", "id_number_masked": "110***********0000", "unit_id": 9,
+        "unit_kind": "district_safety_office", "district": "东城区", "status": "approved"}, **extra))
+
+
+def questions(staff, topic="安责险", n=4):
+    return staff.import_questions({"questions": [
+        {"topic": topic, "kind": "single", "text": f"单选{i}", "options": {"A": "甲", "B": "乙"}, "answer": ["A"]}
+        for i in range(n)]})["ids"]
+
+
+def test_trainees_come_from_events_once_and_only_move_forward(service):
+    staff = service.as_("operator")
+    event = approve(service, 11)
+    service.deliver("on_candidate_approved", event.raw_data, event_id=event.id)  # redelivered: skipped
+    assert staff.list_trainees(CYCLE, {})["total"] == 1
+    advanced = {"cycle": CYCLE, "candidate_id": 11, "from_stage": "basic", "to_stage": "key", "rank": 1,
+                "score": "90.00"}
+    service.deliver("on_candidate_advanced", advanced)
+    service.deliver("on_candidate_not_advanced", {"cycle": CYCLE, "candidate_id": 11, "stage": "basic",
+                                                  "rank": 9, "score": "50.00", "reason": "stale"})
+    trainee = staff.get_trainee(11)
+    assert (trainee["stage"], trainee["status"], trainee["id_number"]) == ("key", "active", "110***********0000")
+    service.deliver("on_candidate_advanced", dict(advanced, to_stage="key"))
+    assert staff.get_trainee(11)["stage"] == "key"
+    with pytest.raises(LookupError):  # not a trainee yet: the subscriber retries, then parks
+        service.deliver("on_candidate_advanced", dict(advanced, candidate_id=12))
+
+
+def test_one_attempt_per_trainee_until_an_operator_reopens_it(service):
+    staff = service.as_("operator")
+    approve(service, 21)
+    ids = questions(staff)
+    exam = staff.create_exam({"kind": "basic_test", "title": "基础测试", "cycle": CYCLE,
+                              "draw": [{"topic": "安责险", "count": 4}], "seed": 3})
+    assert (exam["stage"], exam["questions"], exam["pass_mark"]) == ("basic", 4, "60.00")
+    lecturer = service.as_("lecturer", person="pk-21")
+    attempt = lecturer.start_attempt(exam["id"], {})
+    assert attempt["status"] == "started" and sorted(q["id"] for q in attempt["paper"]) == sorted(ids)
+    with pytest.raises(RuleViolation) as again:
+        lecturer.start_attempt(exam["id"], {})
+    assert again.value.rule == "one_attempt" and f"attempt #{attempt['id']} exists" in again.value.message
+    with pytest.raises(Forbidden):
+        lecturer.start_attempt(exam["id"], {"candidate_id": 99})
+    done = lecturer.submit_attempt(attempt["id"], {"answers": {str(i): "A" for i in ids[:3]}})
+    assert (done["status"], done["correct"], done["score"]) == ("submitted", 3, "75.00")
+    assert service.emitted("exam_scored")[-1]["score"] == "75.00"
+    with pytest.raises(RuleViolation) as twice:
+        lecturer.submit_attempt(attempt["id"], {"answers": {}})
+    assert twice.value.rule == "one_attempt"
+    assert staff.reopen_attempt(attempt["id"], {"reason": "断网"})["status"] == "void"
+    with pytest.raises(Conflict):
+        staff.reopen_attempt(attempt["id"], {"reason": "again"})
+    assert lecturer.start_attempt(exam["id"], {})["status"] == "started"
+
+
+def test_a_class_runs_from_seats_to_certificates(service):
+    staff = service.as_("operator")
+    institution = staff.register_institution({
+        "name": "培训中心", "full_time_managers": 3, "management_system": True, "teacher_min_years": 6,
+        "evaluation_mechanism": True, "seats": 60})
+    senior = staff.register_teacher({"name": "孙老师", "qualification": "registered_safety_engineer",
+                                     "years_experience": 12})
+    junior = staff.register_teacher({"name": "新老师", "qualification": "mid_title", "years_experience": 3})
+    klass = {"title": "第1期", "institution_id": institution["id"], "district": "东城",
+             "days": ["2018-05-10", "2018-05-11"], "manager_name": "赵", "capacity": 2, "teacher_ids": [senior["id"]]}
+    with pytest.raises(RuleViolation) as refused:
+        staff.create_class(dict(klass, teacher_ids=[junior["id"]]))
+    assert refused.value.rule == "teacher_experience" and "附件2 asks 5" in refused.value.message
+    c = staff.create_class(klass)
+    people = []
+    for i in range(2):
+        id_number = resident_id()
+        service.deliver("on_trainee_enrolled", {
+            "enrolment_id": 700 + i, "year": 2018, "district": "东城", "role": "principal", "unit_name": "单位",
+            "person_name": f"学员{i}", "id_number_masked": "110***********0000",
+            "person_key": get_vault().blind_index(id_number)})
+        people.append((staff.add_seat(c["id"], {"enrolment_id": 700 + i}), id_number))
+    for (seat, id_number), leave in zip(people, ("17:05", "15:00")):
+        for day, date in ((1, "2018-05-10"), (2, "2018-05-11")):
+            staff.record_attendance(c["id"], {"seat_id": seat["id"], "id_number": id_number, "day": day,
+                                              "action": "check_in", "at": f"{date}T08:50:00+08:00"})
+            staff.record_attendance(c["id"], {"seat_id": seat["id"], "id_number": id_number, "day": day,
+                                              "action": "check_out", "at": f"{date}T{leave}:00+08:00"})
+    questions(staff, "结业")
+    exam = staff.create_exam({"kind": "class_exam", "title": "结业", "class_id": c["id"],
+                              "draw": [{"topic": "结业", "count": 2}], "seed": 1})
+    staff.import_paper_scores(exam["id"], {"rows": [{"id_number": people[0][1], "score": "92"},
+                                                    {"id_number": people[1][1], "score": "95"}]})
+    with pytest.raises(RuleViolation) as twice:
+        staff.import_paper_scores(exam["id"], {"rows": [{"id_number": people[0][1], "score": "90"}]})
+    assert twice.value.rule == "one_attempt" and "rows.0" in twice.value.fields
+    done = staff.complete_class(c["id"])
+    assert (done["completed"], done["passed"], done["reported"]) == (2, 1, 1)
+    seats = staff.get_class(c["id"])["seats"]
+    assert [(s["status"], s["hours"], s["passed"], s["score"]) for s in seats] == [
+        ("present", 16, True, "92.00"), ("left_early", 0, False, "95.00")]  # left early twice: no full day
+    with pytest.raises(RuleViolation) as closed:
+        staff.complete_class(c["id"])
+    assert closed.value.rule == "class_completed"
+    (number,) = done["certificates"]
+    assert staff.get_certificate(number)["id_number"] == "110***********0000"
+    assert service.as_("public").verify_certificate(number)["status"] == "valid"
+    assert staff.revoke_certificate(number, {"reason": "冒名"})["status"] == "revoked"
+    with pytest.raises(Conflict):
+        staff.revoke_certificate(number, {"reason": "again"})
+    assert service.as_("public").verify_certificate(number)["message"] == "revoked: 冒名"
