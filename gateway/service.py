@@ -16,19 +16,22 @@ import eventlet
 from nameko.exceptions import RemoteError, UnknownService
 from nameko.dependency_providers import Config
 from nameko.extensions import DependencyProvider
-from nameko.rpc import ReplyListener, ServiceProxy
-from nameko.web.handlers import http
+from nameko.amqp.publish import Publisher
+from nameko.rpc import MethodProxy, ServiceProxy
 from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import MethodNotAllowed, NotFound as NoRoute
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Response
 
+from shared.amqp import CONNECTION_ERRORS, SafeReplyListener
 from shared.auth import CONTEXT_KEY, Principal, anonymous
 from shared.catalogue import SERVICE_NAMES
 from shared.config import agency_of
 from shared.db import Database, transactional
 from shared.errors import NotFound, ValidationFailed, WsliError
 from shared.schemas import load
+from shared.web import http
 from shared.workdays import utcnow
 
 from . import schemas, tokens
@@ -42,9 +45,19 @@ MAX_BODY_BYTES = 4 * 1024 * 1024
 BODY_METHODS = ("POST", "PUT", "PATCH")
 
 
+# Exception types of a service that could not reach its database: the request may succeed later.
+DATABASE_DOWN = {"OperationalError", "InterfaceError", "DisconnectionError", "TimeoutError"}
+
+
 class ServiceUnavailable(WsliError):
+    """503: a part is down or too slow; try again after ``retry_after`` seconds."""
+
     http_status = 503
     code = "service_unavailable"
+
+    def __init__(self, message: str, fields: dict | None = None, retry_after: int = 5):
+        super().__init__(message, fields)
+        self.retry_after = retry_after
 
 
 class TooLarge(WsliError):
@@ -52,24 +65,71 @@ class TooLarge(WsliError):
     code = "too_large"
 
 
+class _QuickPublisher(Publisher):
+    # nameko's defaults retry a dead broker for ~10 s per call; a client is better
+    # served by a prompt 503 with Retry-After.
+    transport_options = {"max_retries": 1, "interval_start": 0.2, "interval_step": 0.2, "interval_max": 0.5}
+    retry_policy = {"max_retries": 1, "interval_start": 0.2, "interval_step": 0.2, "interval_max": 0.5}
+
+    def publish(self, payload, **kwargs):
+        kwargs.setdefault("transport_options", dict(self.transport_options))
+        return super().publish(payload, **kwargs)
+
+
+class _QuickMethodProxy(MethodProxy):
+    publisher_cls = _QuickPublisher
+
+
+class _QuickServiceProxy(ServiceProxy):
+    def __getattr__(self, name):
+        return _QuickMethodProxy(self.worker_ctx, self.service_name, name, self.reply_listener, **self.options)
+
+
+class BrokerBreaker:
+    """After the broker refused a call, answer 503 at once for a few seconds.
+
+    Without it every request during an outage would wait on its own connection
+    attempt; with it the gateway stays fast and tells clients when to come back.
+    """
+
+    def __init__(self, cool_off: float):
+        self.cool_off = cool_off
+        self.open_until = 0.0
+
+    @property
+    def is_open(self) -> bool:
+        return time.monotonic() < self.open_until
+
+    def trip(self):
+        self.open_until = time.monotonic() + self.cool_off
+
+    def retry_after(self) -> int:
+        return max(1, int(round(self.open_until - time.monotonic())) or 1)
+
+
 class Cluster(DependencyProvider):
     """``self.services.<name>.<method>``: RPC to any service, carrying this worker's context."""
 
-    rpc_reply_listener = ReplyListener()
+    rpc_reply_listener = SafeReplyListener()
 
     def setup(self):
+        config = self.container.config
         # A request nobody picked up before the gateway gave up must not run later:
         # the client was already told it failed.
-        self.expiration = float(self.container.config.get("RPC_TIMEOUT_SECONDS") or 15.0)
+        self.expiration = float(config.get("RPC_TIMEOUT_SECONDS") or 15.0)
+        self.breaker = BrokerBreaker(float(config.get("BROKER_RETRY_AFTER_SECONDS") or 3.0))
 
     def get_dependency(self, worker_ctx):
-        listener, expiration = self.rpc_reply_listener, self.expiration
+        listener, expiration, breaker = self.rpc_reply_listener, self.expiration, self.breaker
 
         class Services:
             def __getattr__(self, service_name):
-                return ServiceProxy(worker_ctx, service_name, listener, expiration=expiration)
+                return _QuickServiceProxy(worker_ctx, service_name, listener, expiration=expiration,
+                                          retry_policy=_QuickPublisher.retry_policy)
 
-        return Services()
+        services = Services()
+        services.__dict__["breaker"] = breaker
+        return services
 
 
 class Authenticator(DependencyProvider):
@@ -108,7 +168,11 @@ def file_response(result: dict) -> Response:
 
 
 def error_response(exc: WsliError) -> Response:
-    return json_response(exc.to_dict(), exc.http_status)
+    response = json_response(exc.to_dict(), exc.http_status)
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after:
+        response.headers["Retry-After"] = str(int(retry_after))
+    return response
 
 
 URL_MAP = Map([Rule(r.path, methods=[r.method], endpoint=i) for i, r in enumerate(ROUTES)], strict_slashes=False)
@@ -127,7 +191,7 @@ class GatewayService:
     @http("GET", "/health")
     def health(self, request):
         deadline = time.monotonic() + float(self.config.get("HEALTH_TIMEOUT_SECONDS") or 2.0)
-        calls = {name: self._start(name, "health") for name in SERVICE_NAMES}
+        calls = {name: self._start(name, "health") for name in SERVICE_NAMES}  # never raises
         services = {}
         for name, call in calls.items():
             try:
@@ -228,8 +292,10 @@ class GatewayService:
         except NoRoute:
             return json_response({"error": "not_found", "message": f"no route {request.path}"}, 404)
         except MethodNotAllowed as exc:
-            return json_response({"error": "method_not_allowed",
-                                  "message": f"use {', '.join(exc.valid_methods or [])}"}, 405)
+            allowed = ", ".join(sorted(exc.valid_methods or []))
+            response = json_response({"error": "method_not_allowed", "message": f"use {allowed}"}, 405)
+            response.headers["Allow"] = allowed
+            return response
         route = ROUTES[endpoint]
         if not route.upload and request.content_length and request.content_length > MAX_BODY_BYTES:
             return json_response({"error": "too_large", "message": f"body exceeds {MAX_BODY_BYTES} bytes"}, 413)
@@ -264,16 +330,35 @@ class GatewayService:
             return handler(principal, request)
         except WsliError as exc:
             return error_response(exc)
+        except DBAPIError as exc:
+            if exc.connection_invalidated or type(exc).__name__ in DATABASE_DOWN:
+                log.warning("gateway database unavailable: %s", _brief(exc))
+                return error_response(ServiceUnavailable("the gateway's database is unavailable",
+                                                         {"service": ["gateway"]}))
+            incident = uuid.uuid4().hex[:12]
+            log.exception("unhandled database error, incident %s", incident)
+            return json_response({"error": "internal", "message": f"internal error, incident {incident}"}, 500)
         except Exception:
             incident = uuid.uuid4().hex[:12]
             log.exception("unhandled error, incident %s", incident)
             return json_response({"error": "internal", "message": f"internal error, incident {incident}"}, 500)
 
     def _start(self, service, method, *args):
+        """Publish the call; a failure comes back as the exception to raise, never raised here."""
+        breaker = self.services.breaker
+        if breaker.is_open:
+            return ServiceUnavailable("the message broker is unavailable", {"service": [service]},
+                                      retry_after=breaker.retry_after())
         try:
-            return getattr(getattr(self.services, service), method).call_async(*args)
+            with eventlet.Timeout(float(self.config.get("RPC_PUBLISH_TIMEOUT_SECONDS") or 3.0)):
+                return getattr(getattr(self.services, service), method).call_async(*args)
         except UnknownService:
             return ServiceUnavailable(f"{service} is not running", {"service": [service]})
+        except (eventlet.Timeout, *CONNECTION_ERRORS) as exc:
+            breaker.trip()
+            log.warning("broker unavailable calling %s.%s: %s", service, method, _brief(exc))
+            return ServiceUnavailable("the message broker is unavailable", {"service": [service]},
+                                      retry_after=breaker.retry_after())
 
     def _finish(self, service, call, timeout: float = 15.0):
         if isinstance(call, Exception):
@@ -284,6 +369,9 @@ class GatewayService:
         except eventlet.Timeout:
             raise ServiceUnavailable(f"{service} did not answer in time", {"service": [service]}) from None
         except RemoteError as exc:
+            if exc.exc_type in DATABASE_DOWN:
+                log.warning("%s cannot reach its database: %s", service, _brief(exc))
+                raise ServiceUnavailable(f"{service} cannot reach its database", {"service": [service]}) from None
             log.error("%s failed: %s", service, exc)
             raise
 

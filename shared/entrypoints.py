@@ -1,4 +1,5 @@
-"""nameko's ``@rpc`` with the platform's expected errors declared.
+"""nameko's ``@rpc`` with the platform's expected errors declared, on the consumer that
+rides through a broker restart (``shared.amqp``).
 
 A refused request (validation, access, rule) is a normal answer, not a fault:
 nameko then logs it as one warning line instead of an error with a traceback.
@@ -7,9 +8,9 @@ from __future__ import annotations
 
 import json
 
-from nameko.rpc import rpc as _rpc
 from sqlalchemy import select, text
 
+from shared.amqp import rpc as _rpc
 from shared.auth import STAFF
 from shared.errors import WsliError
 
