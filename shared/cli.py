@@ -24,6 +24,7 @@ from shared.config import REPO_ROOT, load_config
 VAR = Path(os.environ.get("WSLI_VAR_DIR") or REPO_ROOT / "var")  # pids and logs of `wsli up`
 RUN = VAR / "run"
 LOGS = VAR / "log"
+SUPERVISOR = "supervisor"  # var/run/supervisor.pid: the process that restarts the components
 
 
 def _gateway_config() -> dict:
@@ -208,15 +209,21 @@ def cmd_up(args) -> int:
     cmd_migrate(argparse.Namespace(components=[]))
     running = _running()
     nameko = str(Path(sys.executable).with_name("nameko"))
-    for c in COMPONENTS:
-        if c.name in running:
-            print(f"{c.name} already running (pid {running[c.name]})")
-            continue
-        log = open(LOGS / f"{c.name}.log", "ab")
-        proc = subprocess.Popen([nameko, "run", "--config", str(c.config_path), c.service_path],
-                                cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        _pidfile(c.name).write_text(str(proc.pid))
-        print(f"started {c.name} (pid {proc.pid}), log {LOGS / (c.name + '.log')}")
+    if SUPERVISOR in running:
+        print(f"already running under the supervisor (pid {running[SUPERVISOR]})")
+    else:
+        children = {}
+        for c in COMPONENTS:
+            if c.name in running:
+                print(f"{c.name} already running (pid {running[c.name]}), not supervised")
+                continue
+            children[c.name] = [nameko, "run", "--config", str(c.config_path), c.service_path]
+        plan = {"run": str(RUN), "logs": str(LOGS), "cwd": str(REPO_ROOT), "children": children}
+        with open(LOGS / "supervisor.log", "ab") as log:
+            proc = subprocess.Popen([sys.executable, "-m", "shared.supervisor", json.dumps(plan)], cwd=REPO_ROOT,
+                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        _pidfile(SUPERVISOR).write_text(str(proc.pid))
+        print(f"started the supervisor (pid {proc.pid}) for {', '.join(children)}; logs under {LOGS}")
     url = f"http://{config['WEB_SERVER_ADDRESS']}"
     deadline = time.monotonic() + args.wait
     health = None
@@ -237,6 +244,17 @@ def cmd_up(args) -> int:
 
 def cmd_down(args) -> int:
     running = _running()
+    supervisor = running.pop(SUPERVISOR, None)
+    if supervisor is not None:
+        # first the supervisor, so it does not restart what we stop; it stops its children
+        os.kill(supervisor, signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and _alive(supervisor):
+            time.sleep(0.2)
+        if _alive(supervisor):
+            os.kill(supervisor, signal.SIGKILL)
+        _pidfile(SUPERVISOR).unlink(missing_ok=True)
+        print(f"stopped the supervisor (pid {supervisor})")
     for pid in running.values():
         try:
             os.killpg(pid, signal.SIGTERM)
@@ -247,19 +265,37 @@ def cmd_down(args) -> int:
         time.sleep(0.2)
     for name, pid in running.items():
         if _alive(pid):
-            os.killpg(pid, signal.SIGKILL)
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except OSError:  # gone meanwhile
+                pass
         _pidfile(name).unlink(missing_ok=True)
         print(f"stopped {name} (pid {pid})")
-    if not running:
+    if not running and supervisor is None:
         print("nothing was running")
     return 0
 
 
 def cmd_status(args) -> int:
+    from shared.supervisor import read_state
+
     running = _running()
+    supervised = (read_state(RUN) or {}).get("children", {}) if SUPERVISOR in running else {}
+    if SUPERVISOR in running:
+        print(f"supervisor: running (pid {running.pop(SUPERVISOR)})")
+    for name, child in supervised.items():
+        if child["state"] == "running":
+            line = f"{name}: running (pid {child['pid']}, restarts {child['restarts']}"
+        else:
+            line = f"{name}: restarting in {child['next_start_in']}s (restarts {child['restarts']}"
+        if child.get("last_exit") is not None:
+            line += f", last exit {child['last_exit']}"
+        print(line + ")")
     for name, pid in running.items():
-        print(f"{name}: running (pid {pid})")
-    health = _health(f"http://{_gateway_config()['WEB_SERVER_ADDRESS']}/health")
+        if name not in supervised:
+            print(f"{name}: running (pid {pid}, not supervised)")
+    base = f"http://{_gateway_config()['WEB_SERVER_ADDRESS']}"
+    health = _health(base + "/health")
     print(json.dumps(health, ensure_ascii=False) if health else "gateway not answering")
     return 0 if health and health.get("status") == "ok" else 1
 

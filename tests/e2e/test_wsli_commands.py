@@ -73,3 +73,31 @@ def test_up_explains_an_unreachable_broker(env, tmp_path):
     up = wsli(env, "up", "--wait", "5")
     assert up.returncode != 0
     assert "not reachable" in up.stderr and "apt-get install rabbitmq-server" in up.stderr
+
+
+def test_up_restarts_a_component_that_dies(env):
+    import re
+    import signal
+    import time
+
+    up = wsli(env, "up", "--wait", "90")
+    assert up.returncode == 0, up.stdout + up.stderr
+    before = wsli(env, "status").stdout
+    assert "supervisor: running" in before and "scoring: running (pid " in before, before
+    pid = int(re.search(r"scoring: running \(pid (\d+), restarts 0", before).group(1))
+
+    os.killpg(pid, signal.SIGKILL)  # a crash nobody cleaned up after
+    deadline = time.monotonic() + 90
+    status = ""
+    while time.monotonic() < deadline:
+        status = wsli(env, "status").stdout
+        found = re.search(r"scoring: running \(pid (\d+), restarts 1, last exit -9\)", status)
+        if found and int(found.group(1)) != pid and status.rstrip().endswith("}") and '"status": "ok"' in status:
+            break
+        time.sleep(0.5)
+    else:
+        raise AssertionError(f"scoring was not restarted:\n{status}")
+
+    down = wsli(env, "down")
+    assert down.returncode == 0 and "stopped the supervisor" in down.stdout
+    assert "running" not in wsli(env, "status").stdout
