@@ -7,6 +7,7 @@
   otherwise a new one. It goes into the worker's context data, so nameko carries
   it in the headers of every RPC the worker makes, and services put it into the
   events they emit on its behalf. The response echoes it in ``X-Request-ID``.
+- Rate limits (``shared.ratelimit``) are checked before a request takes a worker.
 """
 from __future__ import annotations
 
@@ -18,6 +19,10 @@ from nameko.web.handlers import HttpRequestHandler
 from nameko.web.server import WebServer, WsgiApp
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.wrappers import Request, Response
+
+from shared.config import as_bool
+from shared.metrics import RATE_LIMITED
+from shared.ratelimit import Limited, RateLimiter
 
 REQUEST_ID_KEY = "request_id"
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -37,16 +42,36 @@ def json_error(status: int, code: str, message: str, headers: dict | None = None
     return response
 
 
+# Probes and scrapers are never limited: a limited probe would restart a healthy pod.
+UNLIMITED_PATHS = ("/health", "/metrics")
+
+
+def client_address(environ, trust_forwarded: bool) -> str:
+    if trust_forwarded:
+        forwarded = [h.strip() for h in (environ.get("HTTP_X_FORWARDED_FOR") or "").split(",") if h.strip()]
+        if forwarded:
+            return forwarded[-1]  # the hop our own proxy appended; earlier ones are the client's say
+    return environ.get("REMOTE_ADDR") or "-"
+
+
 class JsonWsgiApp(WsgiApp):
     def __call__(self, environ, start_response):
         request = Request(environ, shallow=True)
         rid = request_id_from(request.headers)
         environ["wsli.request_id"] = rid
         adapter = self.url_map.bind_to_environ(environ)
+        limiter, admitted = self.server.limiter, None
         try:
+            if request.path not in UNLIMITED_PATHS:
+                admitted = limiter.admit(request.headers.get("Authorization"),
+                                         client_address(environ, self.server.trust_forwarded))
             provider, values = adapter.match()
             request.path_values = values
             response = provider.handle_request(request)
+        except Limited as exc:
+            RATE_LIMITED.labels(exc.scope).inc()
+            response = json_error(429, "rate_limited", f"too many requests ({exc.scope}); retry after "
+                                  f"{exc.retry_after}s", {"Retry-After": str(exc.retry_after)})
         except MethodNotAllowed as exc:
             allowed = ", ".join(sorted(exc.valid_methods or []))
             response = json_error(405, "method_not_allowed", f"use {allowed}", {"Allow": allowed})
@@ -54,12 +79,20 @@ class JsonWsgiApp(WsgiApp):
             code = exc.code or 500
             response = json_error(code, "not_found" if code == 404 else "bad_request" if code == 400 else "error",
                                   "no such resource" if code == 404 else (exc.description or exc.name))
+        finally:
+            limiter.release(admitted)
         if isinstance(response, Response):
             response.headers.setdefault(REQUEST_ID_HEADER, rid)
         return response(environ, start_response)
 
 
 class JsonWebServer(WebServer):
+    def setup(self):
+        super().setup()
+        config = self.container.config
+        self.limiter = RateLimiter.from_config(config)
+        self.trust_forwarded = as_bool(config.get("RATE_LIMIT_TRUST_FORWARDED"), default=False)
+
     def get_wsgi_app(self):
         return JsonWsgiApp(self)
 
