@@ -4,6 +4,7 @@
     wsli migrate [component ...]     apply Alembic migrations (a job, not a replica's start-up)
     wsli rotate-pii                  re-encrypt personal data after a new key is put first
     wsli token create --role R ...   mint a bearer token and print it once
+    wsli token list | revoke ID ...  what tokens exist (expiry, last use), and end them
     wsli dlq list | replay | discard parked event messages
     wsli asyncapi [--check]          write or verify docs/asyncapi.yaml
 """
@@ -84,13 +85,70 @@ def cmd_token_create(args) -> int:
     try:
         with Session(engine, expire_on_commit=False) as session:
             token, row = create_token(session, role=args.role, agency=agency, name=args.name,
-                                      unit_id=args.unit_id, district=args.district, person=args.person)
+                                      unit_id=args.unit_id, district=args.district, person=args.person,
+                                      expires_in_days=args.expires_in_days)
             session.commit()
     except WsliError as exc:
         print(f"wsli: {exc.message}: {json.dumps(exc.fields, ensure_ascii=False)}", file=sys.stderr)
         return 2
     print(token)
-    print(f"# token #{row.id}: role={row.role} agency={row.agency_id}", file=sys.stderr)
+    print(f"# token #{row.id}: role={row.role} agency={row.agency_id} expires={row.expires_at:%Y-%m-%d}",
+          file=sys.stderr)
+    return 0
+
+
+def _token_session():
+    from sqlalchemy.orm import Session
+
+    from shared.db import make_engine
+    config = _gateway_config()
+    return Session(make_engine(config["DB_URI"]), expire_on_commit=False), config["AGENCY_ID"]
+
+
+def cmd_token_list(args) -> int:
+    from sqlalchemy import select
+
+    from gateway.models import ApiToken
+    from gateway.tokens import token_out
+
+    session, agency = _token_session()
+    with session:
+        rows = session.scalars(select(ApiToken).where(ApiToken.agency_id == (args.agency or agency))
+                               .order_by(ApiToken.id)).all()
+        out = [token_out(r) for r in rows if args.all or r.revoked_at is None]
+    if args.json:
+        print(json.dumps(out, ensure_ascii=False, indent=2))
+        return 0
+    for t in out:
+        state = "revoked " + t["revoked_at"][:16] if t["revoked_at"] else "expires " + (t["expires_at"] or "never")[:10]
+        print(f"#{t['id']}  {t['prefix']}…  {t['role']:<10} {t['name']}  {state}  "
+              f"last used {(t['last_used_at'] or 'never')[:16]}")
+    print(f"{len(out)} token(s)")
+    return 0
+
+
+def cmd_token_revoke(args) -> int:
+    from sqlalchemy import insert
+
+    from gateway.models import platform
+    from gateway.tokens import revoke
+
+    session, agency = _token_session()
+    with session:
+        missing = []
+        for token_id in args.ids:
+            row = revoke(session, token_id, args.agency or agency)
+            if row is None:
+                missing.append(token_id)
+            else:
+                session.execute(insert(platform.audit).values(
+                    at=row.revoked_at, agency_id=row.agency_id, actor="wsli", actor_role="admin",
+                    action="token.revoke", entity_type="api_token", entity_id=str(row.id), detail="{}"))
+                print(f"revoked token #{row.id} ({row.role}, {row.name})")
+        session.commit()
+    if missing:
+        print(f"wsli: no token {', '.join(map(str, missing))} in this agency", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -330,7 +388,17 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--unit-id", type=int)
     create.add_argument("--district")
     create.add_argument("--person")
+    create.add_argument("--expires-in-days", type=int, help="default by role: admin 30, operator/finance 90, else 365")
     create.set_defaults(func=cmd_token_create)
+    listing = tok_sub.add_parser("list", help="tokens of this agency: role, expiry, last use (never the token)")
+    listing.add_argument("--all", action="store_true", help="include revoked tokens")
+    listing.add_argument("--json", action="store_true")
+    listing.add_argument("--agency")
+    listing.set_defaults(func=cmd_token_list)
+    revoking = tok_sub.add_parser("revoke", help="revoke tokens by id (from `token list`)")
+    revoking.add_argument("ids", nargs="+", type=int)
+    revoking.add_argument("--agency")
+    revoking.set_defaults(func=cmd_token_revoke)
 
     dlq = sub.add_parser("dlq", help="dead-lettered event messages")
     dlq.add_argument("action", choices=["list", "replay", "discard"])

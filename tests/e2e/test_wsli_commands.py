@@ -101,3 +101,32 @@ def test_up_restarts_a_component_that_dies(env):
     down = wsli(env, "down")
     assert down.returncode == 0 and "stopped the supervisor" in down.stdout
     assert "running" not in wsli(env, "status").stdout
+
+
+def test_token_list_and_revoke_beside_the_api(env):
+    from shared.catalogue import GATEWAY
+    from shared.migrate import upgrade
+
+    upgrade(GATEWAY, env["GATEWAY_DB_URI"])
+    minted = wsli(env, "token", "create", "--role", "operator", "--name", "夜班", "--expires-in-days", "7")
+    assert minted.returncode == 0, minted.stderr
+    other = wsli(env, "token", "create", "--role", "admin", "--name", "root")
+    assert other.returncode == 0 and "expires=" in other.stderr
+
+    listed = wsli(env, "token", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    tokens = {t["name"]: t for t in __import__("json").loads(listed.stdout)}
+    assert set(tokens) == {"夜班", "root"} and tokens["夜班"]["last_used_at"] is None
+    assert "token" not in tokens["夜班"] and minted.stdout.strip() not in listed.stdout
+    from datetime import datetime
+    days = (datetime.fromisoformat(tokens["夜班"]["expires_at"]) - datetime.fromisoformat(tokens["夜班"]["created_at"])).days
+    assert days == 7
+    days = (datetime.fromisoformat(tokens["root"]["expires_at"]) - datetime.fromisoformat(tokens["root"]["created_at"])).days
+    assert days == 30, "an admin token lives 30 days unless told otherwise"
+
+    revoked = wsli(env, "token", "revoke", str(tokens["夜班"]["id"]))
+    assert revoked.returncode == 0 and "revoked token" in revoked.stdout
+    assert "夜班" not in wsli(env, "token", "list").stdout
+    assert "夜班" in wsli(env, "token", "list", "--all").stdout
+    missing = wsli(env, "token", "revoke", "99999")
+    assert missing.returncode == 2 and "no token 99999" in missing.stderr
