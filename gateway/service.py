@@ -228,7 +228,7 @@ class GatewayService:
     @transactional
     def _create_token(self, principal, request):
         principal.require("admin")
-        data = load(schemas.TokenIn, _json_body(request))
+        data = load(schemas.TokenIn, _json_body(request, required=True))
         token, row = tokens.create_token(self.db.session, agency=self.db.agency, **data)
         self.db.audit(principal, "token.create", "api_token", row.id, {"role": row.role, "name": row.name})
         return json_response(dict(tokens.token_out(row), token=token), 201)
@@ -306,7 +306,7 @@ class GatewayService:
         if route.upload:
             call_args.append(_upload_body(request, route.max_upload_bytes))
         elif route.method in BODY_METHODS:
-            call_args.append(_json_body(request))
+            call_args.append(_json_body(request, required=route.body_required))
         elif route.query is not None:
             call_args.append(dict(request.args.items()))
         call = self._start(route.service, route.rpc, *call_args)
@@ -387,11 +387,13 @@ def _upload_body(request, max_bytes: int) -> dict:
             "query": {k: v for k, v in request.args.items() if k != "filename"}}
 
 
-def _json_body(request):
+def _json_body(request, required: bool = False):
     raw = request.get_data(cache=False)
     if len(raw) > MAX_BODY_BYTES:
         raise TooLarge(f"body exceeds {MAX_BODY_BYTES} bytes")
     if not raw.strip():
+        if required:
+            raise ValidationFailed("a JSON body is required", {"_body": ["missing: send a JSON object"]})
         return {}
     try:
         return json.loads(raw)

@@ -112,6 +112,9 @@ def test_a_service_down_degrades_instead_of_failing(stack):
 
     status, body = admin.get("/api/v1/cycles/DOWN1")
     assert status == 503 and body["error"] == "service_unavailable"
+    response = admin.session.get(stack.base + "/api/v1/cycles/DOWN1",
+                                 headers={"Authorization": f"Bearer {admin.token}"}, timeout=10)
+    assert response.status_code == 503 and int(response.headers["Retry-After"]) >= 1
 
     status, dash = admin.get("/api/v1/dashboard", params={"cycle": "DOWN1", "year": 2018})
     assert status == 200
