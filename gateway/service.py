@@ -30,7 +30,9 @@ from shared.catalogue import SERVICE_NAMES
 from shared.config import agency_of
 from shared.db import Database, transactional
 from shared.errors import NotFound, ValidationFailed, WsliError
+from shared.metrics import exposition
 from shared.schemas import load
+from shared.telemetry import Telemetry
 from shared.web import http
 from shared.workdays import utcnow
 
@@ -185,6 +187,7 @@ class GatewayService:
     services = Cluster()
     authenticate = Authenticator()
     config = Config()
+    telemetry = Telemetry()
 
     # ---- public ------------------------------------------------------------------------------
 
@@ -206,6 +209,12 @@ class GatewayService:
             services["gateway"] = {"status": "down", "error": _brief(exc)}
         overall = "ok" if all(s["status"] == "ok" for s in services.values()) else "degraded"
         return json_response({"status": overall, "agency": self.db.agency, "services": services})
+
+    @http("GET", "/metrics")
+    def metrics(self, request):
+        """Prometheus exposition of this process (the gateway's own counters and the broker's queues)."""
+        body, content_type = exposition()
+        return Response(body, status=200, content_type=content_type)
 
     @http("GET", "/openapi.json")
     def openapi(self, request):

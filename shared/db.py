@@ -160,10 +160,12 @@ def _make_psycopg_green():
 class UnitOfWork:
     """What a worker sees as ``self.db``: a session, the outbox and the inbox."""
 
-    def __init__(self, provider: "Database"):
+    def __init__(self, provider: "Database", request_id: str | None = None):
         self._provider = provider
         self._session: Session | None = None
         self._emitted = 0
+        # the request this worker serves (gateway X-Request-ID, or the event it handles)
+        self.request_id = request_id
 
     @property
     def session(self) -> Session:
@@ -189,7 +191,7 @@ class UnitOfWork:
         now = utcnow()
         envelopes = []
         for spec in ev.specs_for(service, name):
-            envelope = ev.build_envelope(spec, self.agency, str(subject), data, now)
+            envelope = ev.build_envelope(spec, self.agency, str(subject), data, now, request_id=self.request_id)
             self.session.execute(insert(self._provider.tables.outbox).values(
                 event_id=envelope["id"], event_type=spec.type, exchange=spec.exchange,
                 routing_key=spec.routing_key, subject=str(subject),
@@ -374,7 +376,8 @@ class Database(DependencyProvider):
             self.relay.wake()
 
     def get_dependency(self, worker_ctx):
-        uow = UnitOfWork(self)
+        from shared.web import REQUEST_ID_KEY
+        uow = UnitOfWork(self, request_id=worker_ctx.data.get(REQUEST_ID_KEY))
         self._workers[worker_ctx] = uow
         return uow
 

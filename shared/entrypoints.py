@@ -13,6 +13,7 @@ from sqlalchemy import select, text
 from shared.amqp import rpc as _rpc
 from shared.auth import STAFF
 from shared.errors import WsliError
+from shared.telemetry import Telemetry
 
 
 def rpc(fn=None, **options):
@@ -25,8 +26,11 @@ class PlatformRpc:
     """The two RPCs every service answers: ``health`` (for the gateway) and ``audit_trail``.
 
     A service class inherits them; it needs ``db`` (shared.db.Database) and
-    ``caller`` (shared.auth.CallerProvider) like every service here.
+    ``caller`` (shared.auth.CallerProvider) like every service here. It also
+    inherits ``telemetry``: structured log lines and metrics for every entrypoint.
     """
+
+    telemetry = Telemetry()
 
     @rpc
     def health(self):
