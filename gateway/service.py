@@ -25,7 +25,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Response
 
 from shared.amqp import CONNECTION_ERRORS, SafeReplyListener
-from shared.auth import CONTEXT_KEY, Principal, anonymous
+from shared.auth import CONTEXT_KEY, STAFF, Principal, anonymous
 from shared.catalogue import SERVICE_NAMES
 from shared.config import agency_of
 from shared.db import Database, transactional
@@ -258,6 +258,38 @@ class GatewayService:
             row.revoked_at = utcnow()
             self.db.audit(principal, "token.revoke", "api_token", row.id, {})
         return json_response(tokens.token_out(row))
+
+    # ---- operations --------------------------------------------------------------------------
+
+    @http("GET", "/api/v1/status/lag")
+    def lag(self, request):
+        return self._guard(request, self._lag)
+
+    def _lag(self, principal, request):
+        """Per consumer: published vs processed and the oldest unprocessed age (shared.lag)."""
+        from shared.lag import add_queues, combine
+
+        principal.require(*STAFF)
+        started = {name: self._start(name, "lag_report") for name in SERVICE_NAMES}
+        deadline = time.monotonic() + self._rpc_timeout()
+        stats, unavailable = {}, []
+        for name, call in started.items():
+            try:
+                stats[name] = self._finish(name, call, _remaining(deadline))
+            except ServiceUnavailable:
+                unavailable.append(name)
+
+        def published_at_of(source, event_type, offset):
+            try:
+                return self._finish(source, self._start(source, "published_at", event_type, offset),
+                                    _remaining(deadline))
+            except ServiceUnavailable:
+                return None
+
+        report = combine(stats, published_at_of, unavailable)
+        if not self.services.breaker.is_open:
+            report = add_queues(report, self.config["AMQP_URI"])
+        return json_response(report)
 
     # ---- aggregation -------------------------------------------------------------------------
 

@@ -355,7 +355,51 @@ def cmd_status(args) -> int:
     base = f"http://{_gateway_config()['WEB_SERVER_ADDRESS']}"
     health = _health(base + "/health")
     print(json.dumps(health, ensure_ascii=False) if health else "gateway not answering")
+    _print_lag(_lag_from_databases())
     return 0 if health and health.get("status") == "ok" else 1
+
+
+def _lag_from_databases() -> dict:
+    """``GET /api/v1/status/lag`` without a token: the operator reads the databases directly."""
+    from shared.catalogue import SERVICES
+    from shared.db import make_engine
+    from shared.lag import add_queues, combine, published_at, service_stats
+
+    stats, sources, unavailable = {}, {}, []
+    for c in SERVICES:
+        tables = c.models().platform
+        engine = make_engine(load_config(c.config_path)["DB_URI"])
+        try:
+            with engine.connect() as conn:
+                stats[c.name] = service_stats(conn, tables, c.service())
+            sources[c.name] = (engine, tables)
+        except Exception:  # no database yet, or unreachable: say so below
+            unavailable.append(c.name)
+
+    def published_at_of(source, event_type, offset):
+        engine, tables = sources[source]
+        with engine.connect() as conn:
+            return published_at(conn, tables, event_type, offset)
+
+    report = add_queues(combine(stats, published_at_of, unavailable), _amqp_uri())
+    for engine, _ in sources.values():
+        engine.dispose()
+    return report
+
+
+def _print_lag(report: dict) -> None:
+    print(f"consumers caught up: {'yes' if report['caught_up'] else 'NO'}"
+          + (f" (no answer from {', '.join(report['unavailable'])})" if report["unavailable"] else ""))
+    for c in report["consumers"]:
+        age = c.get("oldest_unprocessed_age_s")
+        print(f"  {c['handler']:<42} {c['source']}.{c['event']:<28} published {c['published']}  "
+              f"processed {c['processed']}  behind {c['behind']}  queued {c.get('queued', '?')}"
+              + (f"  oldest unprocessed {age:g}s" if age is not None else ""))
+    for service, o in report["outboxes"].items():
+        if o["pending"]:
+            print(f"  outbox {service}: {o['pending']} unpublished, oldest {o['oldest_pending_age_s']}s")
+    if "dead_letters" in report:
+        print(f"  dead letters: {report['dead_letters']} (wsli dlq list)")
 
 
 # ---- entry point --------------------------------------------------------------------------------

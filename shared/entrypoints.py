@@ -38,6 +38,21 @@ class PlatformRpc:
         return {"service": self.name, "status": "ok", "agency": self.db.agency}
 
     @rpc
+    def lag_report(self):
+        """This service's outbox (published, pending) and inbox (processed per handler), see shared.lag."""
+        from shared.lag import service_stats
+
+        self.caller.require(*STAFF)
+        return service_stats(self.db.session.connection(), self.db.tables, type(self))
+
+    @rpc
+    def published_at(self, event_type, offset):
+        from shared.lag import published_at
+
+        self.caller.require(*STAFF)
+        return published_at(self.db.session.connection(), self.db.tables, str(event_type), max(0, int(offset)))
+
+    @rpc
     def audit_trail(self, entity_type, entity_id):
         from shared.schemas import AuditOut
 

@@ -88,3 +88,31 @@ def test_metrics_on_the_gateway(stack, admin):
     assert 'wsli_entrypoint_seconds_bucket{entrypoint="api"' in body
     assert 'wsli_outbox_pending{service="registration"}' in body
     assert "wsli_outbox_oldest_pending_seconds" in body and "wsli_inbox_processed" in body
+
+
+def test_lag_says_whether_every_consumer_caught_up(stack, admin, code):
+    admin.post("/api/v1/cycles", {"code": code, "title": "t", "deadline": "2026-12-31"})
+    status, unit = admin.post("/api/v1/units", {"name": f"u-{code}", "kind": "social_org"})
+    ids = []
+    for _ in range(3):
+        _, cand = admin.post("/api/v1/candidates", candidate_form(code, unit_id=unit["id"]))
+        admin.post(f"/api/v1/candidates/{cand['id']}/unit-approval", {"signed_by": "x"})
+        assert admin.post(f"/api/v1/candidates/{cand['id']}/center-approval", {"signed_by": "y"})[0] == 200
+        ids.append(cand["id"])
+
+    def settled():
+        status, report = admin.get("/api/v1/status/lag")
+        assert status == 200, report
+        return report if report["caught_up"] else None
+
+    report = wait_for(settled, timeout=30, message="every consumer to catch up")
+    by_handler = {c["handler"]: c for c in report["consumers"]}
+    training = by_handler["training.on_candidate_approved"]
+    assert training["event_type"] == "wsli.registration.candidate_approved.v1" and training["source"] == "registration"
+    assert training["published"] == training["processed"] >= 3 and training["behind"] == 0
+    assert training["oldest_unprocessed_age_s"] is None and training["queued"] == 0
+    assert report["outboxes"]["registration"]["pending"] == 0 and report["dead_letters"] == 0
+    assert set(by_handler) >= {"scoring.on_candidate_approved", "subsidies.on_candidate_approved"}
+
+    operator_only = admin.as_(admin.token_for("unit", unit_id=unit["id"]))
+    assert operator_only.get("/api/v1/status/lag")[0] == 403

@@ -25,6 +25,7 @@ def env(tmp_path, amqp_uri):
                   FILE_STORE=str(tmp_path / "files"))
     # every component's database in this test's directory, never the checkout's var/
     values.update({f"{c.name.upper()}_DB_URI": f"sqlite:///{tmp_path}/{c.name}.db" for c in COMPONENTS})
+    values.update({f"{c.name.upper()}_METRICS_ADDRESS": f"127.0.0.1:{free_port()}" for c in COMPONENTS})
     values.pop("WSLI_BOOTSTRAP_TOKEN", None)
     yield values
     subprocess.run([WSLI, "down"], env=values, capture_output=True, timeout=60)
@@ -46,6 +47,12 @@ def test_up_serves_health_and_down_stops_it(env):
     status = wsli(env, "status")
     assert status.returncode == 0
     assert all(f"{c.name}: running" in status.stdout for c in COMPONENTS)
+    assert "consumers caught up: yes" in status.stdout, status.stdout
+    assert "training.on_candidate_approved" in status.stdout and "dead letters: 0" in status.stdout
+
+    scoring_metrics = requests.get(f"http://{env['SCORING_METRICS_ADDRESS']}/metrics", timeout=5).text
+    assert 'wsli_entrypoint_calls_total{entrypoint="health",outcome="ok",service="scoring"}' in scoring_metrics
+    assert 'wsli_outbox_pending{service="scoring"}' in scoring_metrics
 
     minted = wsli(env, "token", "create", "--role", "operator", "--name", "中心")
     assert minted.returncode == 0, minted.stderr
