@@ -30,7 +30,7 @@ from shared.catalogue import SERVICE_NAMES
 from shared.config import agency_of
 from shared.db import Database, transactional
 from shared.errors import NotFound, ValidationFailed, WsliError
-from shared.metrics import exposition
+from shared.metrics import DEAD_LETTERS, exposition
 from shared.schemas import load
 from shared.telemetry import Telemetry
 from shared.web import http
@@ -213,6 +213,13 @@ class GatewayService:
     @http("GET", "/metrics")
     def metrics(self, request):
         """Prometheus exposition of this process (the gateway's own counters and the broker's queues)."""
+        if not self.services.breaker.is_open:
+            try:
+                from shared.lag import queue_depths
+                from shared.subscriber import DLQ
+                DEAD_LETTERS.set(queue_depths(self.config["AMQP_URI"], [DLQ], timeout=1.0)[DLQ] or 0)
+            except Exception as exc:  # broker away: the other metrics still count
+                log.warning("metrics: cannot read the dead-letter queue: %s", _brief(exc))
         body, content_type = exposition()
         return Response(body, status=200, content_type=content_type)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import REGISTRY, GaugeMetricFamily
 
 log = logging.getLogger(__name__)
@@ -22,6 +22,7 @@ LATENCY = Histogram("wsli_entrypoint_seconds", "Entrypoint duration", ["service"
                     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
 RETRIES = Counter("wsli_event_retries_total", "Failed event deliveries sent to a retry queue", ["handler"])
 PARKED = Counter("wsli_event_parked_total", "Event deliveries parked in the dead-letter queue", ["handler"])
+DEAD_LETTERS = Gauge("wsli_dead_letters", "Messages parked in the dead-letter queue (read by the gateway)")
 RATE_LIMITED = Counter("wsli_rate_limited_total", "Requests refused with 429", ["scope"])
 
 

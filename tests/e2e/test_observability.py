@@ -88,6 +88,7 @@ def test_metrics_on_the_gateway(stack, admin):
     assert 'wsli_entrypoint_seconds_bucket{entrypoint="api"' in body
     assert 'wsli_outbox_pending{service="registration"}' in body
     assert "wsli_outbox_oldest_pending_seconds" in body and "wsli_inbox_processed" in body
+    assert "\nwsli_dead_letters 0.0" in body
 
 
 def test_lag_says_whether_every_consumer_caught_up(stack, admin, code):
