@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 # What a dead or dying broker connection raises on the client side.
 CONNECTION_ERRORS = (OSError, socket.timeout, AmqpConnectionError, RecoverableConnectionError,
-                     KombuOperationalError, AttributeError)
+                     KombuOperationalError)
 
 
 def _settle(message, action: str) -> bool:
@@ -45,7 +45,7 @@ def _settle(message, action: str) -> bool:
     try:
         getattr(message, action)()
         return True
-    except CONNECTION_ERRORS as exc:
+    except (*CONNECTION_ERRORS, AttributeError) as exc:  # py-amqp: AttributeError on a torn-down channel
         log.warning("message %s not %sed (%s: %s); the broker redelivers it",
                     _tag(message), action, type(exc).__name__, exc)
         return False

@@ -96,8 +96,12 @@ class Burst:
         return [a for a in self.answers if a.sent >= start and a.answered <= end]
 
 
-def approve_all(admin: Api, ids: list[int], spacing: float, deadline: float) -> Burst:
-    """One green client per candidate, started ``spacing`` apart; each retries 503s until answered."""
+def approve_all(admin: Api, waves: list[tuple[list[int], object]], spacing: float, deadline: float) -> Burst:
+    """One green client per candidate, started ``spacing`` apart; each retries 503s until answered.
+
+    ``waves``: (candidate ids, an ``eventlet.event.Event`` to wait for before starting them, or
+    None), so a wave can be held until the fault is in place, whatever the machine's speed.
+    """
     burst = Burst()
 
     def client(cid: int):
@@ -113,10 +117,13 @@ def approve_all(admin: Api, ids: list[int], spacing: float, deadline: float) -> 
                 return
             eventlet.sleep(0.5)
 
-    pool = eventlet.GreenPool(len(ids))
-    for cid in ids:
-        pool.spawn_n(client, cid)
-        eventlet.sleep(spacing)
+    pool = eventlet.GreenPool(sum(len(ids) for ids, _ in waves))
+    for ids, ready in waves:
+        if ready is not None:
+            ready.wait()
+        for cid in ids:
+            pool.spawn_n(client, cid)
+            eventlet.sleep(spacing)
     pool.waitall()
     return burst
 

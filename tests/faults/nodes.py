@@ -99,9 +99,11 @@ class RabbitNode:
 class PostgresCluster:
     """A PostgreSQL cluster of our own (initdb + pg_ctl as the ``postgres`` user)."""
 
-    def __init__(self, base: Path):
-        self.base = Path(base)
-        self.base.mkdir(parents=True, exist_ok=True)
+    def __init__(self):
+        import tempfile
+        # Not under pytest's tmp dir: pytest (of any session on this machine) may reset that
+        # tree to 0700, and the postgres user must keep reaching its data directory.
+        self.base = Path(tempfile.mkdtemp(prefix="wsli-fault-pg-"))
         self.data = self.base / "data"
         self.port = free_port()
         bins = sorted(Path("/usr/lib/postgresql").glob("*/bin"))
@@ -112,17 +114,20 @@ class PostgresCluster:
         if self.as_postgres:
             shutil.chown(self.base, "postgres", "postgres")
             os.chmod(self.base, 0o700)
-            # postgres must be able to walk down to its data directory
-            for parent in self.base.parents:
-                if str(parent) in ("/", "/tmp"):
-                    break
-                os.chmod(parent, os.stat(parent).st_mode | 0o711)
 
     def _run(self, *args, timeout: float = 120):
         cmd = [str(self.bin / args[0]), *args[1:]]
         if self.as_postgres:
             cmd = ["runuser", "-u", "postgres", "--", *cmd]
-        return subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=timeout)
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(args)} exited {done.returncode}: {done.stdout}{done.stderr}"
+                               f"\n{self.log_tail()}")
+        return done
+
+    def log_tail(self, lines: int = 20) -> str:
+        path = self.base / "server.log"
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
 
     def init(self):
         self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8")
@@ -133,9 +138,9 @@ class PostgresCluster:
     def start(self):
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.base / "server.log"), "-w", "-t", "60", "start")
 
-    def stop(self):
-        # fast: every session is cut, as when the server crashes or is restarted
-        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "-t", "60", "stop")
+    def stop(self, mode: str = "immediate"):
+        # immediate: every session is cut at once and the next start recovers, as after a crash
+        self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "-t", "60", "stop")
 
     def admin_uri(self, database: str = "postgres") -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
@@ -151,7 +156,7 @@ class PostgresCluster:
 
     def destroy(self):
         try:
-            self.stop()
+            self.stop("fast")
         except Exception:  # already stopped
             pass
         shutil.rmtree(self.base, ignore_errors=True)

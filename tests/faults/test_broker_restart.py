@@ -10,6 +10,7 @@ import time
 
 import eventlet
 import pytest
+from eventlet.event import Event
 
 from tests.conftest import DATABASES, Databases
 
@@ -46,22 +47,33 @@ def test_a_broker_restart_mid_burst_loses_nothing_and_kills_nothing(node, kind, 
         pids = {name: proc.pid for name, proc in stack.procs.items()}
 
         marks = {}
+        down, up = Event(), Event()
 
         def fault():
-            eventlet.sleep(0.6)  # the first wave is in flight: requests mid-handler, events mid-delivery
-            node.stop()
-            marks["down"] = time.monotonic()
-            t0 = time.monotonic()
-            status, health = admin.get("/health")
-            marks["health_seconds"] = time.monotonic() - t0
-            marks["health"] = (status, health)
-            eventlet.sleep(max(0.0, OUTAGE_SECONDS - (time.monotonic() - marks["down"])))
-            marks["restarting"] = time.monotonic()
-            node.start()
-            marks["up"] = time.monotonic()
+            try:
+                eventlet.sleep(0.6)  # the first wave is in flight: requests mid-handler, events mid-delivery
+                node.stop()
+                marks["down"] = time.monotonic()
+                down.send()
+                t0 = time.monotonic()
+                status, health = admin.get("/health")
+                marks["health_seconds"] = time.monotonic() - t0
+                marks["health"] = (status, health)
+                eventlet.sleep(max(0.0, OUTAGE_SECONDS - (time.monotonic() - marks["down"])))
+                marks["restarting"] = time.monotonic()
+                node.start()
+                marks["up"] = time.monotonic()
+                up.send()
+            finally:  # never leave a wave waiting for a fault that failed
+                for event in (down, up):
+                    if not event.ready():
+                        event.send()
 
         breaker = eventlet.spawn(fault)
-        burst = approve_all(admin, ids, spacing=0.05, deadline=time.monotonic() + 90)
+        third = len(ids) // 3
+        # the first wave is in flight when the fault hits, the second is sent during it, the third after
+        burst = approve_all(admin, [(ids[:third], None), (ids[third:2 * third], down), (ids[2 * third:], up)],
+                            spacing=0.05, deadline=time.monotonic() + 90)
         breaker.wait()
 
         state = poll(lambda: caught_up(db_uris, ids, stack), 120, 0.5, "every consumer to catch up")
