@@ -32,3 +32,7 @@ class ApiToken(Base):
     name: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # Every token ends: a leaked one is useful for a bounded time only.
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # Written at most once a minute per token (see tokens.LAST_USED_PRECISION).
+    last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

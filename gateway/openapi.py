@@ -71,7 +71,8 @@ def openapi_document() -> dict:
             if route.query is not None:
                 op["parameters"].append({"in": "query", "schema": route.query})
         elif route.body is not None:
-            op["requestBody"] = {"required": True, "content": {"application/json": {"schema": route.body}}}
+            op["requestBody"] = {"required": route.body_required,
+                                 "content": {"application/json": {"schema": route.body}}}
         if route.file:
             op["responses"][str(route.status)] = {"description": "A file download", "content": {
                 "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}

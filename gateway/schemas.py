@@ -12,6 +12,9 @@ class TokenIn(Schema):
     unit_id = fields.Integer(strict=True, validate=validate.Range(min=1, max=2**53), load_default=None)
     district = fields.String(validate=validate.Length(min=1, max=40), load_default=None)
     person = fields.String(validate=validate.Length(min=1, max=64), load_default=None)
+    expires_in_days = fields.Integer(strict=True, validate=validate.Range(min=1, max=730), load_default=None,
+                                     metadata={"description": "default: by role (admin 30, operator and finance 90, "
+                                                              "others 365)"})
 
 
 class TokenOut(Schema):
@@ -25,6 +28,8 @@ class TokenOut(Schema):
     name = fields.String()
     created_at = fields.String()
     revoked_at = fields.String(allow_none=True)
+    expires_at = fields.String(allow_none=True)
+    last_used_at = fields.String(allow_none=True, metadata={"description": "to the minute"})
     token = fields.String(metadata={"description": "shown once, at creation"})
 
 

@@ -17,19 +17,24 @@ import eventlet
 from nameko.exceptions import RemoteError, UnknownService
 from nameko.dependency_providers import Config
 from nameko.extensions import DependencyProvider
-from nameko.rpc import ReplyListener, ServiceProxy
-from nameko.web.handlers import http
+from nameko.amqp.publish import Publisher
+from nameko.rpc import MethodProxy, ServiceProxy
 from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import MethodNotAllowed, NotFound as NoRoute
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Response
 
+from shared.amqp import CONNECTION_ERRORS, SafeReplyListener
 from shared.auth import CONTEXT_KEY, Principal, anonymous
 from shared.catalogue import SERVICE_NAMES
 from shared.config import agency_of
 from shared.db import Database, transactional
 from shared.errors import NotFound, ValidationFailed, WsliError
+from shared.metrics import DEAD_LETTERS, exposition
 from shared.schemas import load
+from shared.telemetry import Telemetry
+from shared.web import http
 from shared.workdays import utcnow
 
 from . import schemas, tokens
@@ -43,9 +48,19 @@ MAX_BODY_BYTES = 4 * 1024 * 1024
 BODY_METHODS = ("POST", "PUT", "PATCH")
 
 
+# Exception types of a service that could not reach its database: the request may succeed later.
+DATABASE_DOWN = {"OperationalError", "InterfaceError", "DisconnectionError", "TimeoutError"}
+
+
 class ServiceUnavailable(WsliError):
+    """503: a part is down or too slow; try again after ``retry_after`` seconds."""
+
     http_status = 503
     code = "service_unavailable"
+
+    def __init__(self, message: str, fields: dict | None = None, retry_after: int = 5):
+        super().__init__(message, fields)
+        self.retry_after = retry_after
 
 
 class TooLarge(WsliError):
@@ -53,24 +68,71 @@ class TooLarge(WsliError):
     code = "too_large"
 
 
+class _QuickPublisher(Publisher):
+    # nameko's defaults retry a dead broker for ~10 s per call; a client is better
+    # served by a prompt 503 with Retry-After.
+    transport_options = {"max_retries": 1, "interval_start": 0.2, "interval_step": 0.2, "interval_max": 0.5}
+    retry_policy = {"max_retries": 1, "interval_start": 0.2, "interval_step": 0.2, "interval_max": 0.5}
+
+    def publish(self, payload, **kwargs):
+        kwargs.setdefault("transport_options", dict(self.transport_options))
+        return super().publish(payload, **kwargs)
+
+
+class _QuickMethodProxy(MethodProxy):
+    publisher_cls = _QuickPublisher
+
+
+class _QuickServiceProxy(ServiceProxy):
+    def __getattr__(self, name):
+        return _QuickMethodProxy(self.worker_ctx, self.service_name, name, self.reply_listener, **self.options)
+
+
+class BrokerBreaker:
+    """After the broker refused a call, answer 503 at once for a few seconds.
+
+    Without it every request during an outage would wait on its own connection
+    attempt; with it the gateway stays fast and tells clients when to come back.
+    """
+
+    def __init__(self, cool_off: float):
+        self.cool_off = cool_off
+        self.open_until = 0.0
+
+    @property
+    def is_open(self) -> bool:
+        return time.monotonic() < self.open_until
+
+    def trip(self):
+        self.open_until = time.monotonic() + self.cool_off
+
+    def retry_after(self) -> int:
+        return max(1, int(round(self.open_until - time.monotonic())) or 1)
+
+
 class Cluster(DependencyProvider):
     """``self.services.<name>.<method>``: RPC to any service, carrying this worker's context."""
 
-    rpc_reply_listener = ReplyListener()
+    rpc_reply_listener = SafeReplyListener()
 
     def setup(self):
+        config = self.container.config
         # A request nobody picked up before the gateway gave up must not run later:
         # the client was already told it failed.
-        self.expiration = float(self.container.config.get("RPC_TIMEOUT_SECONDS") or 15.0)
+        self.expiration = float(config.get("RPC_TIMEOUT_SECONDS") or 15.0)
+        self.breaker = BrokerBreaker(float(config.get("BROKER_RETRY_AFTER_SECONDS") or 3.0))
 
     def get_dependency(self, worker_ctx):
-        listener, expiration = self.rpc_reply_listener, self.expiration
+        listener, expiration, breaker = self.rpc_reply_listener, self.expiration, self.breaker
 
         class Services:
             def __getattr__(self, service_name):
-                return ServiceProxy(worker_ctx, service_name, listener, expiration=expiration)
+                return _QuickServiceProxy(worker_ctx, service_name, listener, expiration=expiration,
+                                          retry_policy=_QuickPublisher.retry_policy)
 
-        return Services()
+        services = Services()
+        services.__dict__["breaker"] = breaker
+        return services
 
 
 class Authenticator(DependencyProvider):
@@ -109,7 +171,11 @@ def file_response(result: dict) -> Response:
 
 
 def error_response(exc: WsliError) -> Response:
-    return json_response(exc.to_dict(), exc.http_status)
+    response = json_response(exc.to_dict(), exc.http_status)
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after:
+        response.headers["Retry-After"] = str(int(retry_after))
+    return response
 
 
 URL_MAP = Map([Rule(r.path, methods=[r.method], endpoint=i) for i, r in enumerate(ALL_ROUTES)],
@@ -123,13 +189,14 @@ class GatewayService:
     services = Cluster()
     authenticate = Authenticator()
     config = Config()
+    telemetry = Telemetry()
 
     # ---- public ------------------------------------------------------------------------------
 
     @http("GET", "/health")
     def health(self, request):
         deadline = time.monotonic() + float(self.config.get("HEALTH_TIMEOUT_SECONDS") or 2.0)
-        calls = {name: self._start(name, "health") for name in SERVICE_NAMES}
+        calls = {name: self._start(name, "health") for name in SERVICE_NAMES}  # never raises
         services = {}
         for name, call in calls.items():
             try:
@@ -145,6 +212,19 @@ class GatewayService:
         overall = "ok" if all(s["status"] == "ok" for s in services.values()) else "degraded"
         return json_response({"status": overall, "agency": self.db.agency, "services": services})
 
+    @http("GET", "/metrics")
+    def metrics(self, request):
+        """Prometheus exposition of this process (the gateway's own counters and the broker's queues)."""
+        if not self.services.breaker.is_open:
+            try:
+                from shared.lag import queue_depths
+                from shared.subscriber import DLQ
+                DEAD_LETTERS.set(queue_depths(self.config["AMQP_URI"], [DLQ], timeout=1.0)[DLQ] or 0)
+            except Exception as exc:  # broker away: the other metrics still count
+                log.warning("metrics: cannot read the dead-letter queue: %s", _brief(exc))
+        body, content_type = exposition()
+        return Response(body, status=200, content_type=content_type)
+
     @http("GET", "/openapi.json")
     def openapi(self, request):
         return json_response(openapi_document())
@@ -154,7 +234,7 @@ class GatewayService:
     @transactional
     def _create_token(self, principal, request):
         principal.require("admin")
-        data = load(schemas.TokenIn, _json_body(request))
+        data = load(schemas.TokenIn, _json_body(request, required=True))
         token, row = tokens.create_token(self.db.session, agency=self.db.agency, **data)
         self.db.audit(principal, "token.create", "api_token", row.id, {"role": row.role, "name": row.name})
         return json_response(dict(tokens.token_out(row), token=token), 201)
@@ -175,6 +255,33 @@ class GatewayService:
             row.revoked_at = utcnow()
             self.db.audit(principal, "token.revoke", "api_token", row.id, {})
         return json_response(tokens.token_out(row))
+
+    # ---- operations --------------------------------------------------------------------------
+
+    def _lag(self, principal, request):
+        """Per consumer: published vs processed and the oldest unprocessed age (shared.lag)."""
+        from shared.lag import add_queues, combine
+
+        started = {name: self._start(name, "lag_report") for name in SERVICE_NAMES}
+        deadline = time.monotonic() + self._rpc_timeout()
+        stats, unavailable = {}, []
+        for name, call in started.items():
+            try:
+                stats[name] = self._finish(name, call, _remaining(deadline))
+            except ServiceUnavailable:
+                unavailable.append(name)
+
+        def published_at_of(source, event_type, offset):
+            try:
+                return self._finish(source, self._start(source, "published_at", event_type, offset),
+                                    _remaining(deadline))
+            except ServiceUnavailable:
+                return None
+
+        report = combine(stats, published_at_of, unavailable)
+        if not self.services.breaker.is_open:
+            report = add_queues(report, self.config["AMQP_URI"])
+        return json_response(report)
 
     # ---- aggregation: a route of routes/local.py ----------------------------------------------
 
@@ -214,8 +321,10 @@ class GatewayService:
         except NoRoute:
             return json_response({"error": "not_found", "message": f"no route {request.path}"}, 404)
         except MethodNotAllowed as exc:
-            return json_response({"error": "method_not_allowed",
-                                  "message": f"use {', '.join(exc.valid_methods or [])}"}, 405)
+            allowed = ", ".join(sorted(exc.valid_methods or []))
+            response = json_response({"error": "method_not_allowed", "message": f"use {allowed}"}, 405)
+            response.headers["Allow"] = allowed
+            return response
         route = ALL_ROUTES[endpoint]
         if not route.upload and request.content_length and request.content_length > MAX_BODY_BYTES:
             return json_response({"error": "too_large", "message": f"body exceeds {MAX_BODY_BYTES} bytes"}, 413)
@@ -234,7 +343,7 @@ class GatewayService:
         if route.upload:
             call_args.append(_upload_body(request, route.max_upload_bytes))
         elif route.method in BODY_METHODS:
-            call_args.append(_json_body(request))
+            call_args.append(_json_body(request, required=route.body_required))
         elif route.query is not None:
             call_args.append(dict(request.args.items()))
         call = self._start(route.service, route.rpc, *call_args)
@@ -258,16 +367,35 @@ class GatewayService:
             return handler(principal, request)
         except WsliError as exc:
             return error_response(exc)
+        except DBAPIError as exc:
+            if exc.connection_invalidated or type(exc).__name__ in DATABASE_DOWN:
+                log.warning("gateway database unavailable: %s", _brief(exc))
+                return error_response(ServiceUnavailable("the gateway's database is unavailable",
+                                                         {"service": ["gateway"]}))
+            incident = uuid.uuid4().hex[:12]
+            log.exception("unhandled database error, incident %s", incident)
+            return json_response({"error": "internal", "message": f"internal error, incident {incident}"}, 500)
         except Exception:
             incident = uuid.uuid4().hex[:12]
             log.exception("unhandled error, incident %s", incident)
             return json_response({"error": "internal", "message": f"internal error, incident {incident}"}, 500)
 
     def _start(self, service, method, *args):
+        """Publish the call; a failure comes back as the exception to raise, never raised here."""
+        breaker = self.services.breaker
+        if breaker.is_open:
+            return ServiceUnavailable("the message broker is unavailable", {"service": [service]},
+                                      retry_after=breaker.retry_after())
         try:
-            return getattr(getattr(self.services, service), method).call_async(*args)
+            with eventlet.Timeout(float(self.config.get("RPC_PUBLISH_TIMEOUT_SECONDS") or 3.0)):
+                return getattr(getattr(self.services, service), method).call_async(*args)
         except UnknownService:
             return ServiceUnavailable(f"{service} is not running", {"service": [service]})
+        except (eventlet.Timeout, *CONNECTION_ERRORS) as exc:
+            breaker.trip()
+            log.warning("broker unavailable calling %s.%s: %s", service, method, _brief(exc))
+            return ServiceUnavailable("the message broker is unavailable", {"service": [service]},
+                                      retry_after=breaker.retry_after())
 
     def _finish(self, service, call, timeout: float = 15.0):
         if isinstance(call, Exception):
@@ -278,6 +406,9 @@ class GatewayService:
         except eventlet.Timeout:
             raise ServiceUnavailable(f"{service} did not answer in time", {"service": [service]}) from None
         except RemoteError as exc:
+            if exc.exc_type in DATABASE_DOWN:
+                log.warning("%s cannot reach its database: %s", service, _brief(exc))
+                raise ServiceUnavailable(f"{service} cannot reach its database", {"service": [service]}) from None
             log.error("%s failed: %s", service, exc)
             raise
 
@@ -293,11 +424,13 @@ def _upload_body(request, max_bytes: int) -> dict:
             "query": {k: v for k, v in request.args.items() if k != "filename"}}
 
 
-def _json_body(request):
+def _json_body(request, required: bool = False):
     raw = request.get_data(cache=False)
     if len(raw) > MAX_BODY_BYTES:
         raise TooLarge(f"body exceeds {MAX_BODY_BYTES} bytes")
     if not raw.strip():
+        if required:
+            raise ValidationFailed("a JSON body is required", {"_body": ["missing: send a JSON object"]})
         return {}
     try:
         return json.loads(raw)

@@ -27,6 +27,9 @@ def _envelope(type_: str, source_example: str, data_ref: str) -> dict:
             "time": {"type": "string", "format": "date-time"},
             "datacontenttype": {"type": "string", "const": "application/json"},
             "agency": {"type": "string", "description": "the agency that emitted it"},
+            "requestid": {"type": "string", "description": "CloudEvents extension: the request id (X-Request-ID) "
+                                                           "of the API call, or of the event, that caused this one; "
+                                                           "absent when nothing asked"},
             "data": {"$ref": data_ref},
         },
     }

@@ -4,6 +4,7 @@
     wsli migrate [component ...]     apply Alembic migrations (a job, not a replica's start-up)
     wsli rotate-pii                  re-encrypt personal data after a new key is put first
     wsli token create --role R ...   mint a bearer token and print it once
+    wsli token list | revoke ID ...  what tokens exist (expiry, last use), and end them
     wsli dlq list | replay | discard parked event messages
     wsli asyncapi [--check]          write or verify docs/asyncapi.yaml
     wsli calendar list | show Y | add FILE [--replace] | status
@@ -26,6 +27,7 @@ from shared.config import REPO_ROOT, load_config
 VAR = Path(os.environ.get("WSLI_VAR_DIR") or REPO_ROOT / "var")  # pids and logs of `wsli up`
 RUN = VAR / "run"
 LOGS = VAR / "log"
+SUPERVISOR = "supervisor"  # var/run/supervisor.pid: the process that restarts the components
 
 
 def _gateway_config() -> dict:
@@ -85,13 +87,70 @@ def cmd_token_create(args) -> int:
     try:
         with Session(engine, expire_on_commit=False) as session:
             token, row = create_token(session, role=args.role, agency=agency, name=args.name,
-                                      unit_id=args.unit_id, district=args.district, person=args.person)
+                                      unit_id=args.unit_id, district=args.district, person=args.person,
+                                      expires_in_days=args.expires_in_days)
             session.commit()
     except WsliError as exc:
         print(f"wsli: {exc.message}: {json.dumps(exc.fields, ensure_ascii=False)}", file=sys.stderr)
         return 2
     print(token)
-    print(f"# token #{row.id}: role={row.role} agency={row.agency_id}", file=sys.stderr)
+    print(f"# token #{row.id}: role={row.role} agency={row.agency_id} expires={row.expires_at:%Y-%m-%d}",
+          file=sys.stderr)
+    return 0
+
+
+def _token_session():
+    from sqlalchemy.orm import Session
+
+    from shared.db import make_engine
+    config = _gateway_config()
+    return Session(make_engine(config["DB_URI"]), expire_on_commit=False), config["AGENCY_ID"]
+
+
+def cmd_token_list(args) -> int:
+    from sqlalchemy import select
+
+    from gateway.models import ApiToken
+    from gateway.tokens import token_out
+
+    session, agency = _token_session()
+    with session:
+        rows = session.scalars(select(ApiToken).where(ApiToken.agency_id == (args.agency or agency))
+                               .order_by(ApiToken.id)).all()
+        out = [token_out(r) for r in rows if args.all or r.revoked_at is None]
+    if args.json:
+        print(json.dumps(out, ensure_ascii=False, indent=2))
+        return 0
+    for t in out:
+        state = "revoked " + t["revoked_at"][:16] if t["revoked_at"] else "expires " + (t["expires_at"] or "never")[:10]
+        print(f"#{t['id']}  {t['prefix']}…  {t['role']:<10} {t['name']}  {state}  "
+              f"last used {(t['last_used_at'] or 'never')[:16]}")
+    print(f"{len(out)} token(s)")
+    return 0
+
+
+def cmd_token_revoke(args) -> int:
+    from sqlalchemy import insert
+
+    from gateway.models import platform
+    from gateway.tokens import revoke
+
+    session, agency = _token_session()
+    with session:
+        missing = []
+        for token_id in args.ids:
+            row = revoke(session, token_id, args.agency or agency)
+            if row is None:
+                missing.append(token_id)
+            else:
+                session.execute(insert(platform.audit).values(
+                    at=row.revoked_at, agency_id=row.agency_id, actor="wsli", actor_role="admin",
+                    action="token.revoke", entity_type="api_token", entity_id=str(row.id), detail="{}"))
+                print(f"revoked token #{row.id} ({row.role}, {row.name})")
+        session.commit()
+    if missing:
+        print(f"wsli: no token {', '.join(map(str, missing))} in this agency", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -210,15 +269,21 @@ def cmd_up(args) -> int:
     cmd_migrate(argparse.Namespace(components=[]))
     running = _running()
     nameko = str(Path(sys.executable).with_name("nameko"))
-    for c in COMPONENTS:
-        if c.name in running:
-            print(f"{c.name} already running (pid {running[c.name]})")
-            continue
-        log = open(LOGS / f"{c.name}.log", "ab")
-        proc = subprocess.Popen([nameko, "run", "--config", str(c.config_path), c.service_path],
-                                cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        _pidfile(c.name).write_text(str(proc.pid))
-        print(f"started {c.name} (pid {proc.pid}), log {LOGS / (c.name + '.log')}")
+    if SUPERVISOR in running:
+        print(f"already running under the supervisor (pid {running[SUPERVISOR]})")
+    else:
+        children = {}
+        for c in COMPONENTS:
+            if c.name in running:
+                print(f"{c.name} already running (pid {running[c.name]}), not supervised")
+                continue
+            children[c.name] = [nameko, "run", "--config", str(c.config_path), c.service_path]
+        plan = {"run": str(RUN), "logs": str(LOGS), "cwd": str(REPO_ROOT), "children": children}
+        with open(LOGS / "supervisor.log", "ab") as log:
+            proc = subprocess.Popen([sys.executable, "-m", "shared.supervisor", json.dumps(plan)], cwd=REPO_ROOT,
+                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        _pidfile(SUPERVISOR).write_text(str(proc.pid))
+        print(f"started the supervisor (pid {proc.pid}) for {', '.join(children)}; logs under {LOGS}")
     url = f"http://{config['WEB_SERVER_ADDRESS']}"
     deadline = time.monotonic() + args.wait
     health = None
@@ -239,6 +304,17 @@ def cmd_up(args) -> int:
 
 def cmd_down(args) -> int:
     running = _running()
+    supervisor = running.pop(SUPERVISOR, None)
+    if supervisor is not None:
+        # first the supervisor, so it does not restart what we stop; it stops its children
+        os.kill(supervisor, signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and _alive(supervisor):
+            time.sleep(0.2)
+        if _alive(supervisor):
+            os.kill(supervisor, signal.SIGKILL)
+        _pidfile(SUPERVISOR).unlink(missing_ok=True)
+        print(f"stopped the supervisor (pid {supervisor})")
     for pid in running.values():
         try:
             os.killpg(pid, signal.SIGTERM)
@@ -249,20 +325,39 @@ def cmd_down(args) -> int:
         time.sleep(0.2)
     for name, pid in running.items():
         if _alive(pid):
-            os.killpg(pid, signal.SIGKILL)
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except OSError:  # gone meanwhile
+                pass
         _pidfile(name).unlink(missing_ok=True)
         print(f"stopped {name} (pid {pid})")
-    if not running:
+    if not running and supervisor is None:
         print("nothing was running")
     return 0
 
 
 def cmd_status(args) -> int:
+    from shared.supervisor import read_state
+
     running = _running()
+    supervised = (read_state(RUN) or {}).get("children", {}) if SUPERVISOR in running else {}
+    if SUPERVISOR in running:
+        print(f"supervisor: running (pid {running.pop(SUPERVISOR)})")
+    for name, child in supervised.items():
+        if child["state"] == "running":
+            line = f"{name}: running (pid {child['pid']}, restarts {child['restarts']}"
+        else:
+            line = f"{name}: restarting in {child['next_start_in']}s (restarts {child['restarts']}"
+        if child.get("last_exit") is not None:
+            line += f", last exit {child['last_exit']}"
+        print(line + ")")
     for name, pid in running.items():
-        print(f"{name}: running (pid {pid})")
-    health = _health(f"http://{_gateway_config()['WEB_SERVER_ADDRESS']}/health")
+        if name not in supervised:
+            print(f"{name}: running (pid {pid}, not supervised)")
+    base = f"http://{_gateway_config()['WEB_SERVER_ADDRESS']}"
+    health = _health(base + "/health")
     print(json.dumps(health, ensure_ascii=False) if health else "gateway not answering")
+    _print_lag(_lag_from_databases())
     return 0 if health and health.get("status") == "ok" else 1
 
 
@@ -310,6 +405,49 @@ def cmd_calendar(args) -> int:
     return 0
 
 
+def _lag_from_databases() -> dict:
+    """``GET /api/v1/status/lag`` without a token: the operator reads the databases directly."""
+    from shared.catalogue import SERVICES
+    from shared.db import make_engine
+    from shared.lag import add_queues, combine, published_at, service_stats
+
+    stats, sources, unavailable = {}, {}, []
+    for c in SERVICES:
+        tables = c.models().platform
+        engine = make_engine(load_config(c.config_path)["DB_URI"])
+        try:
+            with engine.connect() as conn:
+                stats[c.name] = service_stats(conn, tables, c.service())
+            sources[c.name] = (engine, tables)
+        except Exception:  # no database yet, or unreachable: say so below
+            unavailable.append(c.name)
+
+    def published_at_of(source, event_type, offset):
+        engine, tables = sources[source]
+        with engine.connect() as conn:
+            return published_at(conn, tables, event_type, offset)
+
+    report = add_queues(combine(stats, published_at_of, unavailable), _amqp_uri())
+    for engine, _ in sources.values():
+        engine.dispose()
+    return report
+
+
+def _print_lag(report: dict) -> None:
+    print(f"consumers caught up: {'yes' if report['caught_up'] else 'NO'}"
+          + (f" (no answer from {', '.join(report['unavailable'])})" if report["unavailable"] else ""))
+    for c in report["consumers"]:
+        age = c.get("oldest_unprocessed_age_s")
+        print(f"  {c['handler']:<42} {c['source']}.{c['event']:<28} published {c['published']}  "
+              f"processed {c['processed']}  behind {c['behind']}  queued {c.get('queued', '?')}"
+              + (f"  oldest unprocessed {age:g}s" if age is not None else ""))
+    for service, o in report["outboxes"].items():
+        if o["pending"]:
+            print(f"  outbox {service}: {o['pending']} unpublished, oldest {o['oldest_pending_age_s']}s")
+    if "dead_letters" in report:
+        print(f"  dead letters: {report['dead_letters']} (wsli dlq list)")
+
+
 # ---- entry point --------------------------------------------------------------------------------
 
 def parser() -> argparse.ArgumentParser:
@@ -340,7 +478,17 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--unit-id", type=int)
     create.add_argument("--district")
     create.add_argument("--person")
+    create.add_argument("--expires-in-days", type=int, help="default by role: admin 30, operator/finance 90, else 365")
     create.set_defaults(func=cmd_token_create)
+    listing = tok_sub.add_parser("list", help="tokens of this agency: role, expiry, last use (never the token)")
+    listing.add_argument("--all", action="store_true", help="include revoked tokens")
+    listing.add_argument("--json", action="store_true")
+    listing.add_argument("--agency")
+    listing.set_defaults(func=cmd_token_list)
+    revoking = tok_sub.add_parser("revoke", help="revoke tokens by id (from `token list`)")
+    revoking.add_argument("ids", nargs="+", type=int)
+    revoking.add_argument("--agency")
+    revoking.set_defaults(func=cmd_token_revoke)
 
     dlq = sub.add_parser("dlq", help="dead-lettered event messages")
     dlq.add_argument("action", choices=["list", "replay", "discard"])

@@ -161,10 +161,12 @@ def _make_psycopg_green():
 class UnitOfWork:
     """What a worker sees as ``self.db``: a session, the outbox and the inbox."""
 
-    def __init__(self, provider: "Database"):
+    def __init__(self, provider: "Database", request_id: str | None = None):
         self._provider = provider
         self._session: Session | None = None
         self._emitted = 0
+        # the request this worker serves (gateway X-Request-ID, or the event it handles)
+        self.request_id = request_id
 
     @property
     def session(self) -> Session:
@@ -180,13 +182,17 @@ class UnitOfWork:
     def tables(self) -> PlatformTables:
         return self._provider.tables
 
+    @property
+    def metadata(self) -> MetaData:
+        return self._provider.metadata
+
     def emit(self, name: str, subject, data: dict, service: str | None = None) -> list[dict]:
         """Write the event rows beside the state change; the relay publishes them after commit."""
         service = service or self._provider.service_name
         now = utcnow()
         envelopes = []
         for spec in ev.specs_for(service, name):
-            envelope = ev.build_envelope(spec, self.agency, str(subject), data, now)
+            envelope = ev.build_envelope(spec, self.agency, str(subject), data, now, request_id=self.request_id)
             self.session.execute(insert(self._provider.tables.outbox).values(
                 event_id=envelope["id"], event_type=spec.type, exchange=spec.exchange,
                 routing_key=spec.routing_key, subject=str(subject),
@@ -249,12 +255,70 @@ class UnitOfWork:
             self._session = None
 
 
+# Columns whose name says how they are stored, not what the client sent.
+FIELD_ALIASES = {"id_index": "id_number", "person_key": "id_number", "account_index": "account_number"}
+_HIDDEN_COLUMNS = {"agency_id"}
+
+
+def conflict_from(exc: IntegrityError, metadata: MetaData | None = None):
+    """Our own 409 for a database refusal: it names the fields, never the database's text.
+
+    The constraint name, key values (possibly personal data) and SQL stay in the log.
+    """
+    from shared.errors import Conflict
+
+    log.warning("integrity error turned into 409: %s", str(exc.orig)[:500])
+    columns = _conflicting_columns(exc, metadata)
+    fields = [FIELD_ALIASES.get(c, c) for c in columns if c not in _HIDDEN_COLUMNS] or ["_record"]
+    kind = _kind_of(exc)
+    message = {"unique": "a record with the same {} exists", "foreign_key": "{} refers to a record that does not exist",
+               "not_null": "{} is required"}.get(kind, "the record conflicts with one that exists ({})")
+    text = message.format(", ".join(fields))
+    return Conflict(text, {f: [text] for f in fields})
+
+
+def _kind_of(exc) -> str:
+    orig = exc.orig
+    code = getattr(orig, "pgcode", None)
+    if code:
+        return {"23505": "unique", "23503": "foreign_key", "23502": "not_null"}.get(code, "other")
+    message = str(orig).upper()
+    if message.startswith("UNIQUE"):
+        return "unique"
+    if "FOREIGN KEY" in message:
+        return "foreign_key"
+    if message.startswith("NOT NULL"):
+        return "not_null"
+    return "other"
+
+
+def _conflicting_columns(exc, metadata) -> list[str]:
+    orig = exc.orig
+    diag = getattr(orig, "diag", None)
+    if diag is not None:  # PostgreSQL names the constraint or column
+        if getattr(diag, "column_name", None):
+            return [diag.column_name]
+        name = getattr(diag, "constraint_name", None)
+        if name and metadata is not None:
+            for table in metadata.tables.values():
+                for constraint in list(table.constraints) + list(table.indexes):
+                    if constraint.name == name:
+                        return [c.name for c in constraint.columns]
+        return []
+    # SQLite: "UNIQUE constraint failed: table.a, table.b" / "NOT NULL constraint failed: table.a"
+    message = str(orig)
+    if "constraint failed:" in message:
+        return [part.strip().split(".")[-1] for part in message.split("constraint failed:", 1)[1].split(",")
+                if part.strip()]
+    return []
+
+
 def transactional(method):
     """Commit ``self.db`` when the method returns, roll back when it raises.
 
-    Duplicate keys surface as ``Conflict`` unless the method handled them itself.
+    Duplicate keys surface as ``Conflict`` (see ``conflict_from``) unless the method
+    handled them itself.
     """
-    from shared.errors import Conflict
 
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
@@ -264,7 +328,7 @@ def transactional(method):
             return result
         except IntegrityError as exc:
             self.db.rollback()
-            raise Conflict("the record conflicts with one that exists", {"_db": [str(exc.orig)[:300]]}) from None
+            raise conflict_from(exc, getattr(self.db, "metadata", None)) from None
         except BaseException:
             self.db.rollback()
             raise
@@ -319,7 +383,8 @@ class Database(DependencyProvider):
             self.relay.wake()
 
     def get_dependency(self, worker_ctx):
-        uow = UnitOfWork(self)
+        from shared.web import REQUEST_ID_KEY
+        uow = UnitOfWork(self, request_id=worker_ctx.data.get(REQUEST_ID_KEY))
         self._workers[worker_ctx] = uow
         return uow
 

@@ -1,4 +1,5 @@
-"""nameko's ``@rpc`` with the platform's expected errors declared and the caller's role checked.
+"""nameko's ``@rpc`` with the platform's expected errors declared and the caller's role checked,
+on the consumer that rides through a broker restart (``shared.amqp``).
 
 A refused request (validation, access, rule) is a normal answer, not a fault:
 nameko then logs it as one warning line instead of an error with a traceback.
@@ -14,11 +15,12 @@ from __future__ import annotations
 import functools
 import json
 
-from nameko.rpc import rpc as _rpc
 from sqlalchemy import select, text
 
+from shared.amqp import rpc as _rpc
 from shared.auth import STAFF
 from shared.errors import WsliError
+from shared.telemetry import Telemetry
 
 
 def rpc(fn=None, *, roles: tuple[str, ...] | None = None, **options):
@@ -52,13 +54,29 @@ class PlatformRpc:
     """The two RPCs every service answers: ``health`` (for the gateway) and ``audit_trail``.
 
     A service class inherits them; it needs ``db`` (shared.db.Database) and
-    ``caller`` (shared.auth.CallerProvider) like every service here.
+    ``caller`` (shared.auth.CallerProvider) like every service here. It also
+    inherits ``telemetry``: structured log lines and metrics for every entrypoint.
     """
+
+    telemetry = Telemetry()
 
     @rpc
     def health(self):
         self.db.session.execute(text("SELECT 1"))
         return {"service": self.name, "status": "ok", "agency": self.db.agency}
+
+    @rpc(roles=STAFF)
+    def lag_report(self):
+        """This service's outbox (published, pending) and inbox (processed per handler), see shared.lag."""
+        from shared.lag import service_stats
+
+        return service_stats(self.db.session.connection(), self.db.tables, type(self))
+
+    @rpc(roles=STAFF)
+    def published_at(self, event_type, offset):
+        from shared.lag import published_at
+
+        return published_at(self.db.session.connection(), self.db.tables, str(event_type), max(0, int(offset)))
 
     @rpc(roles=STAFF)
     def audit_trail(self, entity_type, entity_id):

@@ -70,13 +70,20 @@ def rfc3339(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
-def build_envelope(spec: EventSpec, agency: str, subject: str, data: dict, moment: datetime) -> dict:
+# CloudEvents extension attribute: the request that caused the event (the gateway's
+# X-Request-ID), so one request can be followed across services. Extension names
+# are lower-case letters and digits only (CloudEvents 1.0, "Naming Conventions").
+REQUEST_ID_ATTRIBUTE = "requestid"
+
+
+def build_envelope(spec: EventSpec, agency: str, subject: str, data: dict, moment: datetime,
+                   request_id: str | None = None) -> dict:
     payload = spec.schema().dump(data)
     errors = spec.schema().validate(payload)
     if errors:
         # A producer bug, not user input: fail the transaction rather than publish junk.
         raise ValueError(f"{spec.type} data does not match its schema: {errors}")
-    return {
+    envelope = {
         "specversion": SPECVERSION,
         "id": str(uuid.uuid4()),
         "type": spec.type,
@@ -87,6 +94,9 @@ def build_envelope(spec: EventSpec, agency: str, subject: str, data: dict, momen
         "agency": agency,
         "data": payload,
     }
+    if request_id:
+        envelope[REQUEST_ID_ATTRIBUTE] = str(request_id)
+    return envelope
 
 
 class InvalidEnvelope(ValueError):
@@ -106,6 +116,7 @@ class Event:
     # loaded) and the handler's inbox name, ``<service>.<method>``
     raw_data: dict | None = None
     handler: str = ""
+    request_id: str | None = None
 
     @property
     def name(self) -> str:
@@ -150,4 +161,5 @@ def parse_envelope(body) -> Event:
         time=str(body["time"]),
         agency=str(agency),
         data=body["data"],
+        request_id=str(body[REQUEST_ID_ATTRIBUTE]) if body.get(REQUEST_ID_ATTRIBUTE) else None,
     )

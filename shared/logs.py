@@ -16,3 +16,49 @@ class QuietExpectedErrors(logging.Filter):
             record.exc_info = None
             record.exc_text = None
         return True
+
+
+# ---- structured logs ------------------------------------------------------------------------------
+
+import contextvars  # noqa: E402
+import json  # noqa: E402
+from datetime import datetime, timezone  # noqa: E402
+
+# What the current worker is doing; each greenthread has its own copy (greenlet
+# keeps contextvars per greenlet), set by shared.telemetry.Telemetry.
+WORKER = contextvars.ContextVar("wsli_worker", default=None)
+_FIELDS = ("request_id", "principal", "role", "agency", "service", "entrypoint", "duration_ms", "outcome",
+           "status", "error")
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, and the worker's context.
+
+    Fields: ``request_id``, ``principal``, ``role``, ``agency``, ``service``,
+    ``entrypoint`` (from the worker this line was logged in), plus ``duration_ms``,
+    ``outcome``, ``status`` and ``error`` when the line is an entrypoint's summary.
+    Put the PII filter on the handler: it masks the message before this runs,
+    and string fields are masked here again.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        from shared.pii import mask_text
+
+        line = {"time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds")
+                .replace("+00:00", "Z"), "level": record.levelname, "logger": record.name,
+                "message": record.getMessage()}
+        context = WORKER.get()
+        if context:
+            line.update(context)
+        for key in _FIELDS:
+            value = getattr(record, key, None)
+            if value is not None:
+                line[key] = value
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            line["exception"] = record.exc_text
+        for key, value in line.items():
+            if isinstance(value, str) and key not in ("time", "level", "logger"):
+                line[key] = mask_text(value)
+        return json.dumps(line, ensure_ascii=False, default=str)

@@ -7,6 +7,7 @@ another replica) publishes it. Replicas on PostgreSQL split the rows with
 """
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -16,6 +17,8 @@ from nameko.standalone.events import get_event_exchange
 from sqlalchemy import select, update
 
 from shared.amqp import confirming_connection
+from shared.events import REQUEST_ID_ATTRIBUTE
+from shared.web import REQUEST_ID_KEY
 from shared.workdays import utcnow
 
 log = logging.getLogger(__name__)
@@ -106,6 +109,12 @@ class OutboxRelay:
             try:
                 producer = self._producer()
                 for row in rows:
+                    headers = {"cloudEvents:specversion": "1.0", "cloudEvents:type": row.event_type}
+                    request_id = _request_id_of(row.body)
+                    if request_id:
+                        # nameko turns "nameko.*" headers into the consumer's context data, so
+                        # what a handler emits in turn carries the same request id
+                        headers["nameko." + REQUEST_ID_KEY] = request_id
                     producer.publish(
                         row.body.encode("utf-8"),
                         exchange=self._exchange(row.exchange, producer),
@@ -116,7 +125,7 @@ class OutboxRelay:
                         message_id=row.event_id,
                         type=row.event_type,
                         timestamp=int(row.created_at.timestamp()),
-                        headers={"cloudEvents:specversion": "1.0", "cloudEvents:type": row.event_type},
+                        headers=headers,
                     )
                     sent.append(row.id)
             except Exception as exc:  # mark what did go out; the rest stays pending
@@ -130,3 +139,12 @@ class OutboxRelay:
         if error is not None:
             raise error
         return len(sent)
+
+
+def _request_id_of(body: str) -> str | None:
+    if REQUEST_ID_ATTRIBUTE not in body:  # cheap test before parsing
+        return None
+    try:
+        return json.loads(body).get(REQUEST_ID_ATTRIBUTE)
+    except ValueError:
+        return None

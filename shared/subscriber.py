@@ -24,18 +24,18 @@ import socket
 import threading
 import traceback
 import uuid
-from functools import partial, wraps
+from functools import wraps
 
 from kombu import Exchange, Producer, Queue
 from marshmallow import EXCLUDE, ValidationError
 from nameko.events import SERVICE_POOL, EventHandler
-from nameko.messaging import QueueConsumer
 from sqlalchemy.exc import IntegrityError
 
-from shared.amqp import confirming_connection
+from shared.amqp import SafeQueueConsumer, confirming_connection
 from shared.config import as_list
 from shared.errors import Conflict, RuleViolation, ValidationFailed
 from shared.events import Event, InvalidEnvelope, parse_envelope
+from shared.metrics import PARKED, RETRIES
 from shared.workdays import utcnow
 
 log = logging.getLogger(__name__)
@@ -109,31 +109,6 @@ class Republisher:
             self._connection = None
 
 
-class SafeQueueConsumer(QueueConsumer):
-    """nameko's queue consumer, but an undecodable message is parked instead of crashing it."""
-
-    def get_consumers(self, consumer_cls, channel):
-        for provider in self._providers:
-            consumer = consumer_cls(
-                queues=[provider.queue],
-                callbacks=[partial(self.handle_message, provider)],
-                accept=self.accept,
-                on_decode_error=partial(self._on_decode_error, provider),
-            )
-            consumer.qos(prefetch_count=self.prefetch_count)
-            self._consumers[provider] = consumer
-        return self._consumers.values()
-
-    def _on_decode_error(self, provider, message, exc):
-        try:
-            provider.park(message, InvalidEnvelope(f"cannot decode body: {exc}"))
-        except Exception:
-            log.exception("could not park an undecodable message; leaving it queued")
-            self.requeue_message(message)
-            return
-        self.ack_message(message)
-
-
 class Subscriber(EventHandler):
     queue_consumer = SafeQueueConsumer()
 
@@ -181,7 +156,11 @@ class Subscriber(EventHandler):
         exc = exc_info[1]
         retries = int((message.headers or {}).get(H_RETRIES, 0) or 0)
         try:
-            if not isinstance(exc, PERMANENT) and retries < len(self.delays_ms):
+            if _infrastructure(exc):
+                # the database is away, not the event at fault: wait and retry without
+                # spending the retry budget, so a restart never parks a good event
+                self._retry(message, min(retries, len(self.delays_ms) - 1), exc, count=False)
+            elif not isinstance(exc, PERMANENT) and retries < len(self.delays_ms):
                 self._retry(message, retries, exc)
             else:
                 self.park(message, exc, exc_info)
@@ -191,7 +170,7 @@ class Subscriber(EventHandler):
             return
         self.queue_consumer.ack_message(message)
 
-    def _retry(self, message, retries: int, exc):
+    def _retry(self, message, retries: int, exc, count: bool = True):
         delay = self.delays_ms[retries]
         queue = Queue(
             retry_queue_name(self.queue.name, delay), exchange=Exchange(""), durable=True,
@@ -199,9 +178,11 @@ class Subscriber(EventHandler):
                              "x-dead-letter-routing-key": self.queue.name},
         )
         headers = dict(message.headers or {})
-        headers[H_RETRIES] = retries + 1
+        if count:
+            headers[H_RETRIES] = retries + 1
         headers[H_ERROR] = _describe(exc)
         log.warning("%s failed (%s); retry %d in %d ms", self.handler_name, _describe(exc), retries + 1, delay)
+        RETRIES.labels(handler=self.handler_name).inc()
         self.republisher.publish(message.body, queue, message, headers)
 
     def park(self, message, exc, exc_info=None):
@@ -220,6 +201,7 @@ class Subscriber(EventHandler):
         })
         headers.setdefault(H_RETRIES, 0)
         log.error("%s parked a message in %s: %s", self.handler_name, DLQ, _describe(exc))
+        PARKED.labels(handler=self.handler_name).inc()
         self.republisher.publish(message.body, dlq_queue(), message, headers)
 
     def _park_and_ack(self, message, exc):
@@ -230,6 +212,17 @@ class Subscriber(EventHandler):
             self.queue_consumer.requeue_message(message)
             return
         self.queue_consumer.ack_message(message)
+
+
+def _infrastructure(exc) -> bool:
+    """A database connection that failed or was lost (not an error in the statement)."""
+    from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+    if isinstance(exc, (DisconnectionError, PoolTimeout, InterfaceError)):
+        return True
+    if isinstance(exc, DBAPIError):
+        return bool(exc.connection_invalidated) or isinstance(exc, OperationalError)
+    return False
 
 
 def _describe(exc) -> str:

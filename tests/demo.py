@@ -18,6 +18,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -122,11 +123,16 @@ class Demo:
 
     def call(self, method: str, path: str, body=None, token: str | None = None, params=None):
         headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token or self.admin}"}
-        try:
-            response = self.session.request(method, self.base + path, params=params, headers=headers,
-                                            data=None if body is None else json.dumps(body), timeout=REQUEST_TIMEOUT_S)
-        except requests.RequestException as exc:
-            raise Unreachable(f"{method} {path}: {exc}") from None
+        for _ in range(30):  # a polite client: on 429 wait as told, then ask again
+            try:
+                response = self.session.request(method, self.base + path, params=params, headers=headers,
+                                                data=None if body is None else json.dumps(body),
+                                                timeout=REQUEST_TIMEOUT_S)
+            except requests.RequestException as exc:
+                raise Unreachable(f"{method} {path}: {exc}") from None
+            if response.status_code != 429:
+                break
+            time.sleep(min(5.0, float(response.headers.get("Retry-After") or 1)))
         try:
             return response.status_code, response.json()
         except ValueError:

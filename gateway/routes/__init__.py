@@ -45,6 +45,13 @@ class Route:
     deprecated: bool = False
 
     @property
+    def body_required(self) -> bool:
+        """A body with a required field must be sent; one with only optional fields may be left out."""
+        if self.body is None:
+            return False
+        return any(f.required for f in self.body._declared_fields.values())
+
+    @property
     def path_args(self) -> list[str]:
         return [m.split(":")[-1] for m in re.findall(r"<([^>]+)>", self.path)]
 

@@ -1,4 +1,4 @@
-"""Routes the gateway answers itself: API tokens (admin) and the dashboard."""
+"""Routes the gateway answers itself: API tokens (admin), the dashboard and the event lag."""
 from __future__ import annotations
 
 from gateway import schemas as gw
@@ -6,6 +6,7 @@ from gateway import schemas as gw
 from . import AUTHENTICATED, LOCAL, Route
 
 ADMINS = ("admin",)
+STAFF = ("admin", "operator")
 
 ROUTES: list[Route] = [
     Route("POST", "/api/v1/tokens", LOCAL, "create_token", "Mint a token (admin); the secret is returned once",
@@ -18,4 +19,7 @@ ROUTES: list[Route] = [
           "Aggregated view from several services, fetched concurrently; a part whose service is down "
           "is reported missing", "aggregation", query=gw.DashboardQuery, response=gw.DashboardOut,
           roles=AUTHENTICATED),
+    Route("GET", "/api/v1/status/lag", LOCAL, "lag",
+          "Per consumer: events published vs processed, queued in the broker, oldest unprocessed age",
+          "operations", roles=STAFF),
 ]

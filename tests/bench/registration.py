@@ -180,6 +180,7 @@ class World:
             GATEWAY_ADDRESS=f"127.0.0.1:{self.port}", WSLI_BOOTSTRAP_TOKEN=self.token,
             OUTBOX_POLL_SECONDS=OUTBOX_POLL_SECONDS, PII_KEYS=self.pii_keys, PII_INDEX_KEY=self.index_key,
             FILE_STORE=str(self.tmp / "files"),
+            RATE_LIMIT_ENABLED="false",  # the bench measures capacity, not the limits in front of it
         )
 
     # -- broker

@@ -139,3 +139,48 @@ def test_junk_on_every_route_of_every_service_is_refused_cleanly(admin):
             if status >= 500:
                 failures.append((route.method, path, status, answer))
     assert failures == []
+
+
+def test_a_wrong_method_is_405_with_allow(stack, admin):
+    import requests
+    response = requests.delete(stack.base + "/api/v1/cycles", headers={"Authorization": f"Bearer {admin.token}"},
+                               timeout=10)
+    assert response.status_code == 405 and response.json()["error"] == "method_not_allowed"
+    assert set(response.headers["Allow"].replace(" ", "").split(",")) >= {"GET", "POST"}
+    response = requests.put(stack.base + "/health", timeout=10)
+    assert response.status_code == 405 and "GET" in response.headers["Allow"]
+    assert response.headers["Content-Type"].startswith("application/json")
+
+
+@pytest.mark.parametrize("path", ["/api/v1/cycles/%0A", "/api/v1/%00%01", "/%0d%0aSet-Cookie:x", "/nowhere"])
+def test_unknown_paths_even_with_control_characters_are_json_404(stack, admin, path):
+    import requests
+    response = requests.get(stack.base + path, headers={"Authorization": f"Bearer {admin.token}"}, timeout=10)
+    assert response.status_code == 404, response.text
+    assert response.headers["Content-Type"].startswith("application/json") and response.json()["error"] == "not_found"
+    assert "Set-Cookie" not in response.headers and response.headers.get("X-Request-ID")
+
+
+def test_a_missing_required_body_is_400_and_an_optional_one_may_be_left_out(admin, code):
+    status, body = admin.post("/api/v1/cycles")
+    assert status == 400 and body["fields"] == {"_body": ["missing: send a JSON object"]}
+    status, body = admin.post("/api/v1/tokens")
+    assert status == 400 and "_body" in body["fields"]
+    admin.post("/api/v1/cycles", {"code": code, "title": "t", "deadline": "2026-12-31"})
+    status, body = admin.patch(f"/api/v1/cycles/{code}")  # every field optional: nothing to change is fine
+    assert status != 400 or "_body" not in body.get("fields", {}), body
+
+
+def test_openapi_requires_a_body_exactly_where_one_is_required(stack):
+    import requests
+    from gateway.routes import ROUTES
+    document = requests.get(stack.base + "/openapi.json", timeout=10).json()
+    for route in ROUTES:
+        if route.body is None or route.upload:
+            continue
+        path = route.path
+        for arg in route.path_args:
+            path = path.replace(next(p for p in path.split("/") if p.startswith("<") and p.endswith(f"{arg}>")),
+                                "{" + arg + "}")
+        op = document["paths"][path][route.method.lower()]
+        assert op["requestBody"]["required"] == route.body_required, (route.method, route.path)

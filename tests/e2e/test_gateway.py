@@ -71,6 +71,33 @@ def test_the_dashboard_gathers_parts_from_several_services(admin):
     assert status == 400 and "stage" in bad["fields"]
 
 
+def test_tokens_expire_and_record_their_last_use(stack, admin):
+    from sqlalchemy import update
+
+    from gateway.models import ApiToken
+    from shared.db import make_engine
+    from shared.workdays import utcnow
+
+    status, body = admin.post("/api/v1/tokens", {"role": "operator", "name": "short", "expires_in_days": 2})
+    assert status == 201 and body["expires_at"] and body["last_used_at"] is None, body
+    operator = admin.as_(body["token"])
+    status, cycles = operator.get("/api/v1/cycles")
+    assert status == 200, cycles
+    listed = {t["id"]: t for t in admin.get("/api/v1/tokens")[1]}
+    assert listed[body["id"]]["last_used_at"] is not None
+
+    status, refused = admin.post("/api/v1/tokens", {"role": "operator", "expires_in_days": 0})
+    assert status == 400 and "expires_in_days" in refused["fields"]
+
+    engine = make_engine(stack.gateway_config["DB_URI"])
+    with engine.begin() as conn:
+        conn.execute(update(ApiToken.__table__).where(ApiToken.__table__.c.id == body["id"])
+                     .values(expires_at=utcnow()))
+    engine.dispose()
+    status, expired = operator.get("/api/v1/cycles")
+    assert status == 401 and "expired" in expired["message"]
+
+
 def test_a_service_down_degrades_instead_of_failing(stack):
     """Runs last in this module: it stops registration for good."""
     admin = stack.admin
@@ -85,6 +112,9 @@ def test_a_service_down_degrades_instead_of_failing(stack):
 
     status, body = admin.get("/api/v1/cycles/DOWN1")
     assert status == 503 and body["error"] == "service_unavailable"
+    response = admin.session.get(stack.base + "/api/v1/cycles/DOWN1",
+                                 headers={"Authorization": f"Bearer {admin.token}"}, timeout=10)
+    assert response.status_code == 503 and int(response.headers["Retry-After"]) >= 1
 
     status, dash = admin.get("/api/v1/dashboard", params={"cycle": "DOWN1", "year": 2018})
     assert status == 200
@@ -93,3 +123,4 @@ def test_a_service_down_degrades_instead_of_failing(stack):
     assert dash["parts"]["lecture_compliance"]["status"] in ("ok", "error"), "subsidies still answers"
     # the gateway itself still serves its own routes
     assert admin.get("/api/v1/tokens")[0] == 200
+

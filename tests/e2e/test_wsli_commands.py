@@ -25,6 +25,7 @@ def env(tmp_path, amqp_uri):
                   FILE_STORE=str(tmp_path / "files"))
     # every component's database in this test's directory, never the checkout's var/
     values.update({f"{c.name.upper()}_DB_URI": f"sqlite:///{tmp_path}/{c.name}.db" for c in COMPONENTS})
+    values.update({f"{c.name.upper()}_METRICS_ADDRESS": f"127.0.0.1:{free_port()}" for c in COMPONENTS})
     values.pop("WSLI_BOOTSTRAP_TOKEN", None)
     yield values
     subprocess.run([WSLI, "down"], env=values, capture_output=True, timeout=60)
@@ -46,6 +47,12 @@ def test_up_serves_health_and_down_stops_it(env):
     status = wsli(env, "status")
     assert status.returncode == 0
     assert all(f"{c.name}: running" in status.stdout for c in COMPONENTS)
+    assert "consumers caught up: yes" in status.stdout, status.stdout
+    assert "training.on_candidate_approved" in status.stdout and "dead letters: 0" in status.stdout
+
+    scoring_metrics = requests.get(f"http://{env['SCORING_METRICS_ADDRESS']}/metrics", timeout=5).text
+    assert 'wsli_entrypoint_calls_total{entrypoint="health",outcome="ok",service="scoring"}' in scoring_metrics
+    assert 'wsli_outbox_pending{service="scoring"}' in scoring_metrics
 
     minted = wsli(env, "token", "create", "--role", "operator", "--name", "中心")
     assert minted.returncode == 0, minted.stderr
@@ -73,3 +80,60 @@ def test_up_explains_an_unreachable_broker(env, tmp_path):
     up = wsli(env, "up", "--wait", "5")
     assert up.returncode != 0
     assert "not reachable" in up.stderr and "apt-get install rabbitmq-server" in up.stderr
+
+
+def test_up_restarts_a_component_that_dies(env):
+    import re
+    import signal
+    import time
+
+    up = wsli(env, "up", "--wait", "90")
+    assert up.returncode == 0, up.stdout + up.stderr
+    before = wsli(env, "status").stdout
+    assert "supervisor: running" in before and "scoring: running (pid " in before, before
+    pid = int(re.search(r"scoring: running \(pid (\d+), restarts 0", before).group(1))
+
+    os.killpg(pid, signal.SIGKILL)  # a crash nobody cleaned up after
+    deadline = time.monotonic() + 90
+    status = ""
+    while time.monotonic() < deadline:
+        status = wsli(env, "status").stdout
+        found = re.search(r"scoring: running \(pid (\d+), restarts 1, last exit -9\)", status)
+        if found and int(found.group(1)) != pid and '{"status": "ok"' in status:
+            break
+        time.sleep(0.5)
+    else:
+        raise AssertionError(f"scoring was not restarted:\n{status}")
+
+    down = wsli(env, "down")
+    assert down.returncode == 0 and "stopped the supervisor" in down.stdout
+    assert "running" not in wsli(env, "status").stdout
+
+
+def test_token_list_and_revoke_beside_the_api(env):
+    from shared.catalogue import GATEWAY
+    from shared.migrate import upgrade
+
+    upgrade(GATEWAY, env["GATEWAY_DB_URI"])
+    minted = wsli(env, "token", "create", "--role", "operator", "--name", "夜班", "--expires-in-days", "7")
+    assert minted.returncode == 0, minted.stderr
+    other = wsli(env, "token", "create", "--role", "admin", "--name", "root")
+    assert other.returncode == 0 and "expires=" in other.stderr
+
+    listed = wsli(env, "token", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    tokens = {t["name"]: t for t in __import__("json").loads(listed.stdout)}
+    assert set(tokens) == {"夜班", "root"} and tokens["夜班"]["last_used_at"] is None
+    assert "token" not in tokens["夜班"] and minted.stdout.strip() not in listed.stdout
+    from datetime import datetime
+    days = (datetime.fromisoformat(tokens["夜班"]["expires_at"]) - datetime.fromisoformat(tokens["夜班"]["created_at"])).days
+    assert days == 7
+    days = (datetime.fromisoformat(tokens["root"]["expires_at"]) - datetime.fromisoformat(tokens["root"]["created_at"])).days
+    assert days == 30, "an admin token lives 30 days unless told otherwise"
+
+    revoked = wsli(env, "token", "revoke", str(tokens["夜班"]["id"]))
+    assert revoked.returncode == 0 and "revoked token" in revoked.stdout
+    assert "夜班" not in wsli(env, "token", "list").stdout
+    assert "夜班" in wsli(env, "token", "list", "--all").stdout
+    missing = wsli(env, "token", "revoke", "99999")
+    assert missing.returncode == 2 and "no token 99999" in missing.stderr

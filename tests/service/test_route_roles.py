@@ -77,6 +77,7 @@ def test_the_gateway_lets_the_listed_roles_through():
     gateway = worker_factory(GatewayService, authenticate=lambda request, session: Principal(
         role="unit", agency=AGENCY, name="unit"))
     gateway.services = MagicMock()
+    gateway.services.breaker.is_open = False  # the broker is up
     gateway.services.registration.list_cycles.call_async.return_value.result.return_value = []
     request = Request(EnvironBuilder(method="GET", path=route.path).get_environ())
     response = gateway.api(request, "cycles")

@@ -772,3 +772,16 @@ def test_probe_passes_against_the_local_broker(c, tmp_path):
     result = run_probe(c, amqp, f"sqlite:///{tmp_path}/probe.db")
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip() == "ok"
+
+
+@pytest.mark.parametrize("c", COMPONENTS, ids=ids)
+def test_k8s_pods_are_scraped_where_the_component_serves_metrics(c):
+    pod = k8s_object("Deployment", c.name)["spec"]["template"]
+    annotations = pod["metadata"].get("annotations") or {}
+    assert annotations.get("prometheus.io/scrape") == "true" and annotations.get("prometheus.io/path") == "/metrics"
+    env = k8s_expand(k8s_env(only_container(pod["spec"]))[0])
+    address_var = var_for(c, "WEB_SERVER_ADDRESS") or var_for(c, "METRICS_ADDRESS")
+    assert address_var, f"{c.name} serves /metrics nowhere"
+    address = env[address_var]
+    assert address.startswith("0.0.0.0:"), "metrics must be reachable from outside the pod"
+    assert int(annotations["prometheus.io/port"]) == port_of(address)
