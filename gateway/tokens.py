@@ -16,7 +16,7 @@ from .models import ApiToken
 PREFIX = "wsli_"
 # Roles whose tokens must say which unit / district / person they act for.
 BINDINGS = {"unit": "unit_id", "regulator": "district", "lecturer": "person", "expert": "person",
-            "enterprise": "person"}
+            "enterprise": "person", "organisation": "unit_id"}
 
 
 def hash_token(token: str) -> str:
