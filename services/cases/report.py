@@ -121,7 +121,7 @@ class UnreadableFile(ValueError):
 
 def is_legacy_doc(data: bytes) -> bool:
     import olefile
-    return bool(data) and olefile.isOleFile(data)
+    return bool(data) and olefile.isOleFile(data=data)
 
 
 @dataclass
