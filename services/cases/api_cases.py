@@ -5,6 +5,7 @@ from pathlib import PurePath
 
 from sqlalchemy import select
 
+from shared.auth import STAFF
 from shared.db import transactional
 from shared.entrypoints import rpc
 from shared.errors import RuleViolation, ValidationFailed
@@ -193,7 +194,7 @@ class CaseRpc(CaseBase):
             stmt = stmt.where(Case.status == params["status"])
         if "organisation_id" in params:
             stmt = stmt.where(Case.organisation_id == params["organisation_id"])
-        return schemas.CasePage().dump(page(self.db.session, stmt, (Case.id,), params, self._case_out))
+        return page(self.db.session, stmt, (Case.id,), params, self._case_out)
 
     # ---- before review --------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from shared.entrypoints import rpc
 from shared.errors import NotFound, RuleViolation, ValidationFailed
 from shared.pii import get_vault, mask_email, mask_phone
 from shared.schemas import load
-from shared.workdays import utcnow
+from shared.workdays import local_date, utcnow
 
 from . import domain, exports, schemas
 from .base import READERS, CaseBase
@@ -78,12 +78,18 @@ class NoticeRpc(CaseBase):
         if case is None or case.agency_id != self.db.agency or case.status != domain.ON_NOTICE:
             raise ValidationFailed("no such case on public notice", {"case_id": ["not a case on public notice"]})
         now = utcnow()
-        domain.ensure_objection_window(case.campaign.notice_first_day, case.campaign.notice_ends_on, now)
+        received = data["received_on"]
+        if received is not None:  # entered by staff from a letter or a call
+            self.caller.require(*STAFF)
+            domain.ensure_notice_start(received, now)
+        domain.ensure_objection_window(case.campaign.notice_first_day, case.campaign.notice_ends_on,
+                                       received or local_date(now))
         contact = data["contact"].strip()
         index = get_vault().blind_index(contact.lower())
-        recent = self.db.session.scalar(select(func.count()).select_from(Objection).where(
-            Objection.contact_index == index, Objection.created_at > now - timedelta(hours=24)))
-        domain.ensure_objection_rate(recent)
+        if received is None:
+            recent = self.db.session.scalar(select(func.count()).select_from(Objection).where(
+                Objection.contact_index == index, Objection.created_at > now - timedelta(hours=24)))
+            domain.ensure_objection_rate(recent)
         files = []
         for i, f in enumerate(data["files"]):
             raw = decode_base64(f["data_base64"], f"files.{i}.data_base64")
@@ -105,7 +111,7 @@ class NoticeRpc(CaseBase):
         stmt = select(Objection).where(Objection.case_id.in_(select(Case.id).where(Case.campaign_id == row.id)))
         if "status" in params:
             stmt = stmt.where(Objection.status == params["status"])
-        return schemas.ObjectionPage().dump(page(self.db.session, stmt, (Objection.id,), params, self._objection_out))
+        return page(self.db.session, stmt, (Objection.id,), params, self._objection_out)
 
     @rpc
     @transactional

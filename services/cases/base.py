@@ -15,7 +15,7 @@ from shared.errors import Forbidden, NotFound, ValidationFailed
 from shared.pii import mask_phone
 from shared.workdays import date_deadline_passed, utcnow
 
-from . import domain, report, schemas
+from . import domain, schemas
 from .kit import as_id, as_year
 from .models import Assignment, CampaignRow, Case, CaseFile, DishonestEntry, Expert, Organisation, SiteVisit
 
@@ -116,8 +116,9 @@ class CaseBase:
             "created_at": org.created_at})
 
     def _campaign_out(self, row: CampaignRow) -> dict:
+        deadline = domain.date.fromisoformat(row.data["deadline"])
         return schemas.CampaignOut().dump(dict(
-            row.data, open=not date_deadline_passed(domain.date.fromisoformat(row.data["deadline"]), utcnow()),
+            row.data, deadline=deadline, open=not date_deadline_passed(deadline, utcnow()),
             counting_rule=COUNTING_RULE, levels_confirmed_at=row.levels_confirmed_at,
             notice_first_day=row.notice_first_day, notice_ends_on=row.notice_ends_on, released_at=row.released_at))
 

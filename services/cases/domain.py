@@ -365,9 +365,9 @@ def ensure_no_open_objection(open_objections: list[int]) -> None:
                             {"objections": [str(i) for i in open_objections]}, rule="objection_open")
 
 
-def ensure_objection_window(starts_on: date | None, ends_on: date | None, now: datetime) -> None:
-    today = local_date(now)
-    if starts_on is None or not (starts_on <= today <= ends_on):
+def ensure_objection_window(starts_on: date | None, ends_on: date | None, received_on: date) -> None:
+    """An objection counts when it reached the agency during the notice (by the form, post or phone)."""
+    if starts_on is None or not (starts_on <= received_on <= ends_on):
         raise RuleViolation("案例不在公示期内，不受理异议", {"case_id": ["not on public notice"]},
                             rule="objection_window")
 

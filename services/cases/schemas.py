@@ -277,9 +277,10 @@ class WithdrawIn(Schema):
 
 
 class CaseQuery(Page):
-    campaign = Year()
+    # query strings carry text: these integers are parsed, not strict
+    campaign = fields.Integer(validate=validate.Range(2000, 2100))
     status = fields.String(validate=validate.OneOf(list(domain.STATUSES)))
-    organisation_id = Id()
+    organisation_id = fields.Integer(validate=validate.Range(1, 2**53))
 
 
 class CaseOut(Schema):
@@ -423,6 +424,8 @@ class ObjectionIn(Schema):
     contact = Text(100, required=True, metadata={"description": "phone or email"})
     reasons = Text(3000, required=True, min=10)
     files = fields.List(fields.Nested(SmallFileIn), load_default=list, validate=validate.Length(max=2))
+    received_on = fields.Date(load_default=None, metadata={
+        "description": "staff only: the day an objection sent by post or phone reached the agency"})
 
 
 class ObjectionResolveIn(Schema):

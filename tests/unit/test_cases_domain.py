@@ -285,9 +285,9 @@ def test_release_waits_for_the_window_and_the_objections():
 
 
 def test_objection_window_rate_and_reviewer():
-    domain.ensure_objection_window(date(2023, 9, 14), date(2023, 9, 20), NOW)
+    domain.ensure_objection_window(date(2023, 9, 14), date(2023, 9, 20), date(2023, 9, 20))
     with pytest.raises(RuleViolation):
-        domain.ensure_objection_window(date(2023, 9, 1), date(2023, 9, 7), NOW)
+        domain.ensure_objection_window(date(2023, 9, 1), date(2023, 9, 7), date(2023, 9, 8))
     domain.ensure_objection_rate(2)
     with pytest.raises(TooManyRequests):
         domain.ensure_objection_rate(3)
