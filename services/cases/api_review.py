@@ -192,6 +192,9 @@ class ReviewRpc(CaseBase):
         self.caller.require(*STAFF)
         data = load(schemas.LevelsIn, payload)
         row = self._campaign_row(year, lock=True)
+        if row.notice_first_day is not None:
+            raise RuleViolation("公示已开始，级别只能经异议处理调整", {"notice": [f"opened {row.notice_first_day}"]},
+                                rule="notice_opened")
         campaign, cases, results, _ = self._results(row)
         pending = [c.id for c in cases.values() if c.status == domain.IN_REVIEW]
         if pending:

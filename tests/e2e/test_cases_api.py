@@ -246,6 +246,9 @@ def test_a_campaign_from_submission_to_release(admin, stack, world):
     status, public = stack.anonymous.get(f"/api/v1/public/case-campaigns/{world.year}/list")
     assert public["released"] is True and public["cases"][0]["certificate_number"] == number
 
+    wait_for(lambda: _published(stack, a, "case_released"), message="case_released published")
+    assert op.post(f"/api/v1/case-campaigns/{world.year}/levels", {})[1]["rule"] == "notice_opened"
+
     # exports open with the libraries that read them
     import docx
     import openpyxl
@@ -308,10 +311,11 @@ def test_release_waits_for_the_notice_window_and_objections_are_rate_limited(adm
     assert status == 200 and body["status"] == "withdrawn"
     status, public = stack.anonymous.get(f"/api/v1/public/case-campaigns/{world.year}/list")
     assert status == 200 and public["cases"] == []
-    wait_for(lambda: _published(stack, case_id), message="case_withdrawn published")
+    wait_for(lambda: _published(stack, case_id, "case_withdrawn"), message="case_withdrawn published")
 
 
-def _published(stack, case_id) -> bool:
+def _published(stack, case_id, event) -> bool:
+    """The relay marked the event sent: RabbitMQ confirmed it."""
     from sqlalchemy import text
 
     from shared.db import make_engine
@@ -319,8 +323,8 @@ def _published(stack, case_id) -> bool:
     try:
         with engine.connect() as conn:
             return bool(conn.execute(text(
-                "SELECT 1 FROM outbox WHERE routing_key = 'case_withdrawn' AND subject = :s "
-                "AND published_at IS NOT NULL"), {"s": str(case_id)}).first())
+                "SELECT 1 FROM outbox WHERE routing_key = :e AND subject = :s "
+                "AND published_at IS NOT NULL"), {"e": event, "s": str(case_id)}).first())
     finally:
         engine.dispose()
 
