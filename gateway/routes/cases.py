@@ -26,6 +26,9 @@ ROUTES: list[Route] = [
           "case-organisations", response=cs.OrganisationOut, many=True, roles=READERS),
     Route("GET", "/api/v1/case-organisations/<org_id>", C, "get_organisation", "One organisation",
           "case-organisations", response=cs.OrganisationOut, roles=("organisation",) + READERS),
+    Route("PUT", "/api/v1/case-organisations/<org_id>/declaration", C, "declare_eligibility",
+          "The organisation declares its record (three years, market/tax/bank) and that it is not on the "
+          "dishonesty list", "case-organisations", body=cs.DeclarationIn, response=cs.OrganisationOut, roles=ORG),
     Route("PUT", "/api/v1/case-dishonesty-list", C, "load_dishonesty_list",
           "Replace the work-safety dishonesty list (CSV of credit codes)", "case-organisations",
           body=cs.DishonestyListIn, response=cs.DishonestyListOut, roles=STAFF),

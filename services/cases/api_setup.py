@@ -90,6 +90,22 @@ class SetupRpc(CaseBase):
         return self._org_out(org)
 
     @rpc
+    @transactional
+    def declare_eligibility(self, org_id, payload):
+        """The organisation's own declaration (申报条件 二); staff may record it from the signed form."""
+        self.caller.require("organisation", *STAFF)
+        org = self._org(org_id)
+        if self.caller.role == "organisation" and org.id != self.caller.unit_id:
+            raise Forbidden("an organisation declares for itself only")
+        data = load(schemas.DeclarationIn, payload)
+        org.declared_no_bad_record = data["declared_no_bad_record"]
+        org.declared_not_dishonest = data["declared_not_dishonest"]
+        org.declared_at = utcnow()
+        self.db.emit("organisation_declared", org.id, dict(data, organisation_id=org.id))
+        self.db.audit(self.caller, "organisation.declare", "organisation", org.id, data)
+        return self._org_out(org)
+
+    @rpc
     def list_organisations(self):
         self.caller.require(*READERS)
         rows = self.db.session.scalars(select(Organisation).where(Organisation.agency_id == self.db.agency)

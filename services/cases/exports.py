@@ -59,7 +59,8 @@ def compiled_docx(title: str, cases, reports: dict[int, bytes | None]) -> bytes:
 
 def certificate_pdf(number: str, campaign_title: str, case_name: str, organisation: str, level_label: str,
                     released_at) -> bytes:
-    """An A4 landscape certificate with an embedded CJK font (STSong-Light, built into reportlab)."""
+    """An A4 landscape certificate in STSong-Light: one of the standard CJK fonts PDF readers supply
+    (Adobe's CID fonts, known to reportlab), so the file stays small and needs no font on the server."""
     from reportlab.lib.pagesizes import A4, landscape
     from reportlab.pdfbase import pdfmetrics
     from reportlab.pdfbase.cidfonts import UnicodeCIDFont

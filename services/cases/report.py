@@ -433,6 +433,9 @@ def _photo_checks(sub: Submission, images: list[EmbeddedImage] | None) -> list[F
         detail.append(f"无法读取：{'、'.join(broken)}")
     ok = len(good) >= PHOTOS_MIN
     outcome = PASS if ok else (UNKNOWN if len(good) + len(unknown) >= PHOTOS_MIN else FAIL)
+    bare = [c for c, _ in sub.photos if not any(_is_cjk(ch) for ch in c)]
+    out.append(_f("photo_captions", WARNING, not bare, len(sub.photos) - len(bare),
+                  "照片文件名应为照片的简要说明" + (f"；未见说明：{'、'.join(bare)}" if bare else "")))
     out.append(Finding("photos", HARD, outcome, str(len(good)),
                        f"分辨率不低于 {DPI_MIN}dpi 的照片 {len(good)} 张（共 {len(sub.photos)} 张）；"
                        f"要求至少 {PHOTOS_MIN} 张" + ("；" + "；".join(detail) if detail else "")))

@@ -101,6 +101,13 @@ class OrganisationIn(Schema):
             raise ValidationError("a branch (下属机构) names its parent organisation", "parent_name")
 
 
+class DeclarationIn(Schema):
+    declared_no_bad_record = fields.Boolean(required=True, metadata={
+        "description": "no bad record with market, tax or bank regulators in the last three years"})
+    declared_not_dishonest = fields.Boolean(required=True, metadata={
+        "description": "not on the work-safety dishonesty list"})
+
+
 class OrganisationOut(Schema):
     id = fields.Integer()
     name = fields.String()
@@ -505,6 +512,13 @@ class OrganisationRegistered(Schema):
     name = fields.String(required=True)
     credit_code = fields.String(required=True)
     kind = fields.String(required=True)
+
+
+@event_type(SERVICE, "organisation_declared", description="An organisation's eligibility declaration changed.")
+class OrganisationDeclared(Schema):
+    organisation_id = fields.Integer(required=True)
+    declared_no_bad_record = fields.Boolean(required=True)
+    declared_not_dishonest = fields.Boolean(required=True)
 
 
 @event_type(SERVICE, "dishonesty_list_loaded", description="The work-safety dishonesty list was replaced.")

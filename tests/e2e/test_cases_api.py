@@ -337,7 +337,25 @@ def test_dishonest_organisations_are_refused_at_submission_and_release(admin, wo
     assert status == 200 and body["codes"] == 1
     status, body = org_b.post("/api/v1/cases", world.form("b", files))
     assert status == 422 and body["rule"] == "dishonesty_list"
+    # eligibility is declared by the organisation itself
+    org_id = world.orgs["b"]["id"]
+    assert org_b.put(f"/api/v1/case-organisations/{world.orgs['a']['id']}/declaration",
+                     {"declared_no_bad_record": True, "declared_not_dishonest": True})[0] == 403
+    status, body = org_b.put(f"/api/v1/case-organisations/{org_id}/declaration",
+                             {"declared_no_bad_record": False, "declared_not_dishonest": True})
+    assert status == 200 and body["declared_no_bad_record"] is False
+    status, body = org_b.post("/api/v1/cases", world.form("b", files))
+    assert status == 422 and body["rule"] == "eligibility_declaration"
+    assert org_b.put(f"/api/v1/case-organisations/{org_id}/declaration",
+                     {"declared_no_bad_record": True, "declared_not_dishonest": True})[0] == 200
     assert op.put("/api/v1/case-dishonesty-list", {"csv": "统一社会信用代码\n"})[1]["codes"] == 0
+    # the form of 附件一: each bad field named
+    for change, field in (({"period_start": "2024-13"}, "period_start"), ({"creators": ["甲", "乙", "丙"]}, "creators"),
+                          ({"participants": ["甲", "乙", "丙", "丁", "戊"]}, "participants"),
+                          ({"summary": "字" * 801}, "summary"), ({"period_end": "2099-01"}, "period_end"),
+                          ({"category": "other"}, "category_other"), ({"channel": "courier"}, "channel")):
+        status, body = org_b.post("/api/v1/cases", dict(world.form("b", files), **change))
+        assert status == 400 and field in body["fields"], (change, body)
     status, body = org_b.post("/api/v1/cases", world.form("b", files))
     assert status == 201, body
     # the campaign now has a case: its settings stay as they are

@@ -71,7 +71,7 @@ def test_a_compliant_report_passes_every_rule(good):
     rules = {f.rule for f in good}
     assert {"summary_length", "report_files", "title_length", "title_no_names", "profile_length", "body_length",
             "sections_present", "practices_length", "practices_share", "heading_levels", "third_person",
-            "pdf_matches_docx", "photos", "report_image_dpi", "charts_jpg"} == rules
+            "pdf_matches_docx", "photos", "photo_captions", "report_image_dpi", "charts_jpg"} == rules
 
 
 def test_each_rule_names_its_kind_and_figure(good):
@@ -165,6 +165,11 @@ def test_photos_need_two_at_300_dpi_and_unknown_density_never_passes():
     assert f.outcome == "unknown" and f.refuses and "未标注分辨率" in f.message
     f = finding(check(submission(photos=[("现场", photo()), ("培训", photo(fmt="PNG", dpi=(300, 300)))])), "photos")
     assert f.outcome == PASS and f.measured == "2"
+
+
+def test_a_photo_named_by_the_camera_is_a_warning():
+    f = finding(check(submission(photos=[("IMG_0412", photo()), ("专家培训会", photo())])), "photo_captions")
+    assert f.outcome == "fail" and f.kind == WARNING and "IMG_0412" in f.message and not f.refuses
 
 
 def test_images_inside_the_docx_use_pixels_over_displayed_size():
