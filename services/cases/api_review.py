@@ -28,8 +28,9 @@ class ReviewRpc(CaseBase):
         self.caller.require(*STAFF)
         row = self._campaign_row(year, lock=True)
         campaign = self._campaign(row)
+        # screened cases, and panels left short by a conflict declared after assignment
         cases = self.db.session.scalars(select(Case).where(
-            Case.campaign_id == row.id, Case.status.in_((domain.SCREENED, domain.SITE_VISITED)))
+            Case.campaign_id == row.id, Case.status.in_((domain.SCREENED, domain.SITE_VISITED, domain.IN_REVIEW)))
             .order_by(Case.id)).all()
         return self._assign(campaign, cases, self._profiles(), None)
 
@@ -56,8 +57,15 @@ class ReviewRpc(CaseBase):
     def _assign(self, campaign, cases, experts, chosen) -> dict:
         parties = [self._party(c) for c in cases]
         by_code = {e.code: e for e in experts}
+        already: dict[int, set[str]] = {c.id: set() for c in cases}
+        for case_id, code in self.db.session.execute(select(Assignment.case_id, Expert.code).join(
+                Expert, Assignment.expert_id == Expert.id).where(Assignment.case_id.in_(list(already) or [0]))):
+            already[case_id].add(code)
         if chosen is not None:
             party = parties[0]
+            if set(chosen) & already[party.case_id]:
+                raise ValidationFailed("already on the panel", {"experts": sorted(set(chosen) & already[party.case_id])})
+            domain.ensure_panel_size(chosen, len(already[party.case_id]), campaign.experts_per_case)
             if any(domain.conflict_reason(by_code[c], party) for c in chosen):
                 # the reason stays unsaid: a declared conflict is the expert's own business
                 raise RuleViolation("所选专家中有人与该案例存在利益冲突，不能分配", {"experts": ["conflict of interest"]},
@@ -67,18 +75,17 @@ class ReviewRpc(CaseBase):
             load_now = dict(self.db.session.execute(select(Expert.code, func.count()).join(
                 Assignment, Assignment.expert_id == Expert.id).where(Expert.agency_id == self.db.agency)
                 .group_by(Expert.code)).all())
-            plan = domain.assign(parties, experts, campaign.experts_per_case, load_now,
-                                 {p.case_id: set() for p in parties})
+            plan = domain.assign(parties, experts, campaign.experts_per_case, load_now, already)
         ids = {e.code: e for e in self.db.session.scalars(select(Expert).where(
             Expert.agency_id == self.db.agency, Expert.code.in_([c for v in plan.values() for c in v] or [""])))}
         now = utcnow()
         cases_by_id = {c.id: c for c in cases}
         for case_id, codes in plan.items():
             case = cases_by_id[case_id]
-            self._move(case, "assign")
+            self._move(case, "top_up" if case.status == domain.IN_REVIEW else "assign")
             for code in codes:
                 self.db.session.add(Assignment(case_id=case_id, expert_id=ids[code].id, assigned_at=now))
-            self.db.emit("case_review_started", case_id, dict(self._ref(case), experts=len(codes)))
+            self.db.emit("case_review_started", case_id, dict(self._ref(case), experts=len(codes) + len(already[case_id])))
             self.db.audit(self.caller, "case.assign", "case", case_id, {"experts": codes})
         return schemas.AssignmentOut().dump({"assigned": {str(k): v for k, v in plan.items()}, "cases": len(plan)})
 

@@ -168,7 +168,29 @@ class SetupRpc(CaseBase):
         # Only the expert and staff ever see this; it is audited, not emitted.
         self.db.audit(self.caller, "expert.declare_conflict", "expert", expert.code,
                       {"credit_code": row.credit_code, "case_id": row.case_id})
+        self._strike_off(expert, row)
         return schemas.ConflictOut().dump(row)
+
+    def _strike_off(self, expert, conflict):
+        """A conflict declared after assignment takes the expert (and any sheet) off panels still in review;
+        the operator tops the panel up. A case already levelled keeps its panel: the declaration is on record."""
+        rows = self.db.session.execute(select(Assignment, Case).join(Case, Assignment.case_id == Case.id).where(
+            Assignment.expert_id == expert.id, Case.status.in_((domain.IN_REVIEW, domain.DELIBERATION)))).all()
+        for assignment, case in rows:
+            codes = {c for c in (case.organisation.credit_code, case.organisation.parent_credit_code) if c}
+            if conflict.case_id != case.id and conflict.credit_code not in codes:
+                continue
+            self.db.session.delete(assignment)
+            self.db.session.flush()
+            if case.status == domain.DELIBERATION:
+                self._move(case, "reopen_review")
+            else:
+                case.version += 1
+            # who stood down, and why, stays off the event: only the panel's new size travels
+            remaining = self.db.session.scalar(select(func.count()).select_from(Assignment).where(
+                Assignment.case_id == case.id))
+            self.db.emit("case_panel_changed", case.id, dict(self._ref(case), experts=remaining))
+            self.db.audit(self.caller, "case.unassign", "case", case.id, {"reason": "declared_conflict"})
 
     @rpc
     def list_conflicts(self, code):

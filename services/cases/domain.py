@@ -66,7 +66,9 @@ TRANSITIONS = {
     "screen_fail": ((SUBMITTED,), SCREEN_FAILED),
     "site_visit": ((SCREENED, SITE_VISITED), SITE_VISITED),
     "assign": ((SCREENED, SITE_VISITED), IN_REVIEW),
+    "top_up": ((IN_REVIEW,), IN_REVIEW),                   # replace an expert who declared a conflict
     "complete_review": ((IN_REVIEW,), DELIBERATION),
+    "reopen_review": ((DELIBERATION,), IN_REVIEW),         # a sheet was struck out: the panel is short
     "confirm_level": ((DELIBERATION,), LEVELLED),
     "open_notice": ((LEVELLED,), ON_NOTICE),
     "relevel": ((ON_NOTICE,), ON_NOTICE),                 # an upheld objection changes the level
@@ -306,6 +308,12 @@ def conflict_reason(expert: ExpertProfile, party: CaseParty) -> str | None:
     if party.case_id in expert.declared_cases or expert.declared_orgs & party.credit_codes:
         return "declared"
     return None
+
+
+def ensure_panel_size(chosen: list[str], already: int, per_case: int) -> None:
+    if already + len(chosen) != per_case:
+        raise ValidationFailed("the panel has a fixed size", {"experts": [
+            f"name {per_case - already} expert(s): the campaign wants {per_case} per case, {already} assigned"]})
 
 
 def assign(parties: list[CaseParty], experts: list[ExpertProfile], per_case: int,

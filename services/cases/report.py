@@ -223,7 +223,7 @@ def read_image(data: bytes) -> ImageInfo:
                 if value <= 1:  # JFIF "aspect ratio only" (density 1:1): no resolution stated
                     value = None
             return ImageInfo(img.format or "", img.size[0], img.size[1], value)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise UnreadableFile(f"图片无法读取（{type(exc).__name__}）", "unreadable_file") from None
 
 

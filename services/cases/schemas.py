@@ -15,7 +15,17 @@ MONTH = validate.Regexp(r"^(19|20)\d{2}-(0[1-9]|1[0-2])$", error="must be YYYY-M
 CODE = validate.Regexp(r"^[0-9A-Za-z][0-9A-Za-z_-]{0,63}$", error="letters, digits, - and _ only (≤64)")
 Year = lambda **kw: fields.Integer(strict=True, validate=validate.Range(2000, 2100), **kw)  # noqa: E731
 Id = lambda **kw: fields.Integer(strict=True, validate=validate.Range(1, 2**53), **kw)  # noqa: E731
-Mark = lambda **kw: fields.Decimal(validate=validate.Range(0, 100), places=None, as_string=True, **kw)  # noqa: E731
+
+
+def between(low, high):
+    """A bounds check for Decimal fields (apispec would print validate.Range's bounds as strings)."""
+    def check(value):
+        if value is not None and not (low <= value <= high):
+            raise ValidationError(f"Must be between {low} and {high}.")
+    return check
+
+
+Mark = lambda **kw: fields.Decimal(validate=between(0, 100), places=None, as_string=True, **kw)  # noqa: E731
 MAX_SMALL_FILE_B64 = 1024 * 1024 * 4 // 3 + 4
 
 
@@ -39,12 +49,12 @@ class CategoryIn(Schema):
 class LevelIn(Schema):
     level = fields.String(required=True, validate=validate.OneOf(list(domain.SELECTED)))
     count = fields.Integer(strict=True, required=True, validate=validate.Range(0, 10000))
-    min_score = fields.Decimal(validate=validate.Range(0, 100), load_default=None, allow_none=True, places=None)
+    min_score = fields.Decimal(validate=between(0, 100), load_default=None, allow_none=True, places=None)
 
 
 class WeightIn(Schema):
     principle = fields.String(required=True, validate=validate.OneOf(list(domain.PRINCIPLES)))
-    weight = fields.Decimal(required=True, validate=validate.Range(0, 1), places=None)
+    weight = fields.Decimal(required=True, validate=between(0, 1), places=None)
     label = fields.String(load_default=None)   # ignored: the label comes from the principle
 
 
@@ -56,7 +66,7 @@ class CampaignIn(Schema):
     levels = fields.List(fields.Nested(LevelIn), required=True, validate=validate.Length(2, 2))
     scoring_form = fields.List(fields.Nested(WeightIn), required=True, validate=validate.Length(5, 5))
     experts_per_case = fields.Integer(strict=True, required=True, validate=validate.Range(1, 15))
-    disagreement_threshold = fields.Decimal(required=True, validate=validate.Range(0, 100), places=None)
+    disagreement_threshold = fields.Decimal(required=True, validate=between(0, 100), places=None)
     notice_working_days = fields.Integer(strict=True, required=True, validate=validate.Range(1, 30))
     ranking_basis = fields.String(load_default="normalised", validate=validate.OneOf(["raw", "normalised"]))
 
@@ -554,6 +564,11 @@ class CaseSiteVisited(CaseRef):
 @event_type(SERVICE, "case_review_started", description="Experts were assigned; the case is under review.")
 class CaseReviewStarted(CaseRef):
     experts = fields.Integer(required=True)
+
+
+@event_type(SERVICE, "case_panel_changed", description="An expert left a case's panel (the panel is topped up).")
+class CasePanelChanged(CaseRef):
+    experts = fields.Integer(required=True, metadata={"description": "experts on the panel now"})
 
 
 @event_type(SERVICE, "case_scored", description="An assigned expert submitted a score sheet.")

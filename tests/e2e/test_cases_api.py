@@ -284,7 +284,22 @@ def test_release_waits_for_the_notice_window_and_objections_are_rate_limited(adm
     assert op.post(f"/api/v1/cases/{case_id}/screening", {"result": "pass"})[0] == 200
     status, plan = op.post(f"/api/v1/case-campaigns/{world.year}/assignments")
     assert status == 200
-    for code in plan["assigned"][str(case_id)]:
+    # an assigned expert declares a conflict: off the panel at once, the case vanishes for them
+    leaving = plan["assigned"][str(case_id)][0]
+    status, body = world.experts[leaving].post(f"/api/v1/case-experts/{leaving}/conflicts",
+                                               {"case_id": case_id, "reason": "曾为该单位提供咨询"})
+    assert status == 201, body
+    assert world.experts[leaving].get(f"/api/v1/cases/{case_id}")[0] == 404
+    other = plan["assigned"][str(case_id)][1]
+    assert world.experts[other].post(f"/api/v1/case-experts/{leaving}/conflicts",
+                                     {"case_id": case_id, "reason": "x"})[0] == 403
+    assert world.experts[other].get(f"/api/v1/case-experts/{leaving}/conflicts")[0] == 403
+    status, plan = op.post(f"/api/v1/case-campaigns/{world.year}/assignments")   # the panel is topped up
+    assert status == 200 and len(plan["assigned"][str(case_id)]) == 1 and leaving not in plan["assigned"][str(case_id)]
+    status, body = op.get(f"/api/v1/cases/{case_id}/scores")
+    codes = [s["expert"] for s in body["scores"]]
+    assert len(codes) == 3 and leaving not in codes
+    for code in codes:
         assert world.experts[code].put(f"/api/v1/cases/{case_id}/scores/mine", {"marks": {
             p: "88" for p in ("authenticity", "compliance", "advancement", "replicability", "effectiveness")}})[0] == 200
     assert op.post(f"/api/v1/case-campaigns/{world.year}/levels", {})[0] == 200

@@ -174,6 +174,13 @@ def test_assignment_is_balanced_deterministic_and_conflict_free():
     assert domain.assign([party(1)], experts, 2, {"a": 5, "c": 1}, {}) == {1: ["d", "e"]}
 
 
+def test_a_chosen_panel_has_the_campaign_size():
+    domain.ensure_panel_size(["a", "b", "c"], 0, 3)
+    domain.ensure_panel_size(["d"], 2, 3)          # topping up after a conflict
+    with pytest.raises(ValidationFailed):
+        domain.ensure_panel_size(["a", "b"], 0, 3)
+
+
 def test_not_enough_conflict_free_experts_names_the_case_only():
     with pytest.raises(RuleViolation) as err:
         domain.assign([party(7)], [expert("a"), expert("b", employer=ORG)], 2, {}, {})
