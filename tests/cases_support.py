@@ -42,12 +42,14 @@ def report_paragraphs(title="风险减量服务新模式", org="北京安全科�
     return paras
 
 
-def build_docx(paragraphs, images=()) -> bytes:
-    """images: (jpeg bytes, displayed width in inches) placed inline after the title."""
+def build_docx(paragraphs, images=(), page_mm=(210, 297)) -> bytes:
+    """images: (jpeg bytes, displayed width in inches) placed inline after the title; A4 portrait by default
+    (python-docx's own template is US Letter)."""
     import docx
-    from docx.shared import Inches
+    from docx.shared import Inches, Mm
 
     document = docx.Document()
+    document.sections[0].page_width, document.sections[0].page_height = Mm(page_mm[0]), Mm(page_mm[1])
     for i, (text, style) in enumerate(paragraphs):
         document.add_paragraph(text)
         if i == 0:

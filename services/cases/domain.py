@@ -191,6 +191,8 @@ def check_form(form: dict, campaign: Campaign, now: datetime) -> None:
     if month_index(start) > month_index(end):
         errors["period_end"] = [f"案例实施周期结束月份 {end} 早于开始月份 {start}"]
     today = local_date(now)
+    if form.get("submitted_on") and form["submitted_on"] > today:
+        errors["submitted_on"] = [f"报送时间 {form['submitted_on'].isoformat()} 晚于今天"]
     if month_index(end) > today.year * 12 + today.month - 1:
         errors.setdefault("period_end", []).append(f"案例实施周期结束月份 {end} 晚于当前月份")
     if form["category"] not in campaign.categories:

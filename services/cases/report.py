@@ -140,6 +140,7 @@ class EmbeddedImage:
 class DocxReport:
     paragraphs: list[Paragraph]
     images: list[EmbeddedImage] = field(default_factory=list)
+    pages: list[tuple[int, int]] = field(default_factory=list)     # (width, height) in mm, per section
 
     @property
     def text(self) -> str:
@@ -166,11 +167,13 @@ def read_docx(data: bytes) -> DocxReport:
                     if cell.text.strip():
                         paragraphs.append(Paragraph(cell.text.strip(), None))
         images = _docx_images(document)
+        pages = [(round(int(s.page_width) / 36000), round(int(s.page_height) / 36000))
+                 for s in document.sections if s.page_width and s.page_height]
     except UnreadableFile:
         raise
     except Exception as exc:  # python-docx raises many kinds on a damaged package
         raise UnreadableFile(f"Word 文档已损坏或无法解析（{type(exc).__name__}）", "unreadable_file") from None
-    return DocxReport(paragraphs, images)
+    return DocxReport(paragraphs, images, pages)
 
 
 def _docx_images(document) -> list[EmbeddedImage]:
@@ -344,15 +347,16 @@ def check(sub: Submission) -> list[Finding]:
     out.append(_f("report_files", HARD, sub.docx is not None and sub.pdf is not None,
                   "+".join(k for k, v in (("docx", sub.docx), ("pdf", sub.pdf)) if v is not None) or "none",
                   "案例报告须同时提供 Word（.docx）和 PDF 两种格式；" + _missing_files(sub)))
-    structure, images = None, None
+    structure, images, pages = None, None, None
     if sub.docx is not None:
         try:
             parsed = read_docx(sub.docx)
-            structure, images = analyse(parsed), parsed.images
+            structure, images, pages = analyse(parsed), parsed.images, parsed.pages
         except UnreadableFile as exc:
             out.append(Finding(exc.rule, HARD, FAIL, "-", f"案例报告（Word）：{exc}"))
     if structure is not None:
         out.extend(_text_checks(structure, sub))
+        out.append(_page_check(pages))
     pdf_text = None
     if sub.pdf is not None:
         try:
@@ -378,6 +382,12 @@ def _text_checks(s: Structure, sub: Submission) -> list[Finding]:
     n_title = count_chars(s.title)
     out.append(_f("title_length", HARD, 0 < n_title <= TITLE_MAX, n_title,
                   f"题目“{s.title[:30]}”{n_title} 字；要求 {TITLE_MAX} 字以内"))
+    if sub.organisation_names:
+        full = sub.organisation_names[0]
+        line = s.organisation_line
+        out.append(_f("organisation_line", WARNING, line == full, line or "-",
+                      f"题目后应为申报单位全称“——{full}”" + (f"；报告中为“——{line}”" if line and line != full
+                                                           else "" if line else "；未找到")))
     names = [n for n in (*sub.organisation_names, *sub.person_names) if n and n.strip()]
     hits = [n for n in names if n.strip() in s.title]
     out.append(_f("title_no_names", HARD, not hits, len(hits),
@@ -407,6 +417,17 @@ def _text_checks(s: Structure, sub: Submission) -> list[Finding]:
                   "案例应以第三人称阐述，不要用“我们”“我单位”“我司”"
                   + (f"；发现 {'、'.join(f'“{w}”{c} 处' for w, c in found.items())}" if found else "")))
     return out
+
+
+A4_MM = (210, 297)
+
+
+def _page_check(pages: list[tuple[int, int]]) -> Finding:
+    """四（四）: "须采用 A4 幅面纵向编辑" — a hard rule; every section's page, 2 mm tolerance."""
+    wrong = [f"{w}×{h} mm" for w, h in pages if abs(w - A4_MM[0]) > 2 or abs(h - A4_MM[1]) > 2]
+    shown = "、".join(sorted(set(wrong))) if wrong else "A4 纵向"
+    return _f("page_a4_portrait", HARD, bool(pages) and not wrong, shown,
+              f"Word 版面为 {shown}；须采用 A4 幅面（210×297 mm）纵向编辑")
 
 
 def _photo_checks(sub: Submission, images: list[EmbeddedImage] | None) -> list[Finding]:

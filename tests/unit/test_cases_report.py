@@ -71,7 +71,8 @@ def test_a_compliant_report_passes_every_rule(good):
     rules = {f.rule for f in good}
     assert {"summary_length", "report_files", "title_length", "title_no_names", "profile_length", "body_length",
             "sections_present", "practices_length", "practices_share", "heading_levels", "third_person",
-            "pdf_matches_docx", "photos", "photo_captions", "report_image_dpi", "charts_jpg"} == rules
+            "pdf_matches_docx", "photos", "photo_captions", "report_image_dpi", "charts_jpg", "page_a4_portrait",
+            "organisation_line"} == rules
 
 
 def test_each_rule_names_its_kind_and_figure(good):
@@ -165,6 +166,19 @@ def test_photos_need_two_at_300_dpi_and_unknown_density_never_passes():
     assert f.outcome == "unknown" and f.refuses and "未标注分辨率" in f.message
     f = finding(check(submission(photos=[("现场", photo()), ("培训", photo(fmt="PNG", dpi=(300, 300)))])), "photos")
     assert f.outcome == PASS and f.measured == "2"
+
+
+def test_a4_portrait_is_required():
+    paras = report_paragraphs()
+    f = finding(check(submission(docx=build_docx(paras, page_mm=(216, 279)))), "page_a4_portrait")   # US Letter
+    assert f.refuses and "216×279 mm" in f.message
+    f = finding(check(submission(docx=build_docx(paras, page_mm=(297, 210)))), "page_a4_portrait")   # landscape
+    assert f.refuses
+
+
+def test_the_organisation_line_names_the_full_name():
+    f = finding(check(submission(orgs=["北京安全科技股份有限公司"])), "organisation_line")
+    assert f.outcome == "fail" and f.kind == WARNING and "北京安全科技有限公司" in f.message
 
 
 def test_a_photo_named_by_the_camera_is_a_warning():
