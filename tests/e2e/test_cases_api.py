@@ -386,3 +386,37 @@ def test_dishonest_organisations_are_refused_at_submission_and_release(admin, wo
     status, body = op.post("/api/v1/case-organisations", {"name": "某分公司", "credit_code": "91110000000000000X",
                                                           "kind": "insurer"})
     assert status == 400 and "credit_code" in body["fields"]
+
+
+def test_junk_in_every_field_of_the_case_forms_is_refused_cleanly(admin, stack, world):
+    """Random values in each field of the cases' bodies: a 4xx naming a field or a rule, never a 5xx."""
+    op, org_a = world.operator, world.org_api["a"]
+    files = world.files("a")
+    rng = random.Random(15)
+    junk = [None, True, -1, 0, 2**70, 1.5, "", " ", "x" * 3000, "😀" * 60, [], [1, "a"], {}, {"$ne": 1},
+            "2022-02-30", "2024-13", "NaN", "Infinity", "1e400", "\u0000", "'; DROP TABLE cases; --"]
+    targets = [
+        (org_a, "POST", "/api/v1/cases", world.form("a", files)),
+        (org_a, "POST", "/api/v1/case-checks", {"files": files, "creators": ["张三"], "summary": "简介"}),
+        (op, "PUT", f"/api/v1/case-campaigns/{world.year}", campaign_body(world.year)),
+        (op, "POST", "/api/v1/case-organisations", {"name": "n", "credit_code": credit_code(), "kind": "insurer"}),
+        (stack.anonymous, "POST", "/api/v1/public/case-objections",
+         {"case_id": 1, "name": "甲", "contact": "13700137000", "reasons": "理由理由理由理由理由"}),
+        (op, "POST", f"/api/v1/case-campaigns/{world.year}/notice", {"starts_on": "2026-01-05"}),
+        (op, "POST", f"/api/v1/case-campaigns/{world.year}/levels", {"overrides": [
+            {"case_id": 1, "level": "best", "reason": "r"}]}),
+        (next(iter(world.experts.values())), "PUT", "/api/v1/cases/1/scores/mine",
+         {"marks": {"authenticity": "90"}, "comment": "c"}),
+    ]
+    seen = set()
+    for _ in range(160):
+        api, method, path, template = rng.choice(targets)
+        body = dict(template)
+        for key in rng.sample(sorted(body), k=rng.randint(1, len(body))):
+            body[key] = rng.choice(junk)
+        status, answer = api.call(method, path, body)
+        assert status < 500, (method, path, body, answer)
+        if status == 400:
+            assert answer["fields"], answer
+        seen.add(status)
+    assert 400 in seen
