@@ -33,7 +33,7 @@ from decimal import ROUND_HALF_UP, Decimal, localcontext
 
 from shared.errors import ValidationFailed
 
-from .domain import PRINCIPLES, Campaign
+from .domain import LEVELS, PRINCIPLES, Campaign
 
 CENT = Decimal("0.01")
 MICRO = Decimal("0.000001")
@@ -165,7 +165,7 @@ def explain(campaign: Campaign, result: CaseResult) -> dict:
                      + ("：分歧较大，提交论证" if result.disagreement else ""))
     if result.rank:
         basis = "平均分" if campaign.ranking_basis == "raw" else "标准化得分"
-        lines.append(f"按{basis}排名第 {result.rank}，建议级别：{ {'best': '最佳案例', 'excellent': '优秀案例', 'not_selected': '未入选'}[result.proposed_level] }")
+        lines.append(f"按{basis}排名第 {result.rank}，建议级别：{LEVELS[result.proposed_level]}")
     else:
         lines.append("尚有专家未评分，暂不排名")
     return {"case_id": result.case_id, "lines": lines}

@@ -266,6 +266,7 @@ def test_explanation_lines(campaign):
     lines = review.explain(campaign, result)["lines"]
     assert "平均分 = 80.00 + 90.00 + 70.00 ÷ 3 = 80.00" in lines
     assert any("分歧较大" in line for line in lines)
+    assert lines[-1] == "按标准化得分排名第 1，建议级别：最佳案例"
 
 
 # ---- notice and objections -----------------------------------------------------------------------------
