@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed-stamp
 
-.PHONY: up down status test test-unit test-sqlite install migrate demo bench bench-registration bench-scoring bench-training bench-subsidies asyncapi clean
+.PHONY: up down status test test-unit test-sqlite install migrate demo bench bench-registration bench-scoring bench-training bench-subsidies bench-cases asyncapi clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,7 +44,7 @@ asyncapi: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m tests.demo
 
-bench: bench-registration bench-scoring bench-training bench-subsidies
+bench: bench-registration bench-scoring bench-training bench-subsidies bench-cases
 
 bench-registration: $(STAMP)
 	$(BIN)/python -m tests.bench.registration
@@ -54,6 +54,10 @@ bench-scoring: $(STAMP)
 
 bench-training: $(STAMP)
 	$(BIN)/python -m tests.bench.training
+
+# format check of a 10+ page report (p50/p99) and scoring of a 2,000-case × 3-expert campaign
+bench-cases: $(STAMP)
+	$(BIN)/python -m tests.bench.cases
 
 # 10,000 report checks drained by 1, 2 and 4 replicas and a raw-kombu consumer (≤ 15 min, PostgreSQL)
 bench-subsidies: $(STAMP)

@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 PREFIX = "wsli_"
 # Roles whose tokens must say which unit / district / person they act for.
 BINDINGS = {"unit": "unit_id", "regulator": "district", "lecturer": "person", "expert": "person",
-            "enterprise": "person"}
+            "enterprise": "person", "organisation": "unit_id"}
 
 
 # How long a token lives unless its creator says otherwise: the more a role can do,

@@ -27,6 +27,7 @@ ROLES = (
     "regulator",   # district safety office / emergency bureau
     "integrator",  # read-only system access for integrations
     "finance",     # payment exports: the only role that sees bank accounts unmasked
+    "organisation",  # a case-submitting organisation (cases service), bound to its organisation id
     "public",      # anonymous callers of the few public routes
 )
 

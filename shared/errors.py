@@ -83,6 +83,14 @@ class RuleViolation(WsliError):
         return body
 
 
+@deserialize_to_instance
+class TooManyRequests(WsliError):
+    """A caller over its rate limit (public forms): retry later."""
+
+    http_status = 429
+    code = "too_many_requests"
+
+
 def from_marshmallow(err) -> ValidationFailed:
     """Turn a marshmallow ``ValidationError`` into our ``ValidationFailed``."""
     messages = err.messages if isinstance(err.messages, dict) else {"_schema": err.messages}

@@ -3,6 +3,7 @@
 -- A component added later needs its line here and, on an existing volume, a manual
 -- CREATE DATABASE: init scripts do not run again.
 CREATE DATABASE wsli_registration;
+CREATE DATABASE wsli_cases;
 CREATE DATABASE wsli_training;
 CREATE DATABASE wsli_scoring;
 CREATE DATABASE wsli_subsidies;

@@ -1,0 +1,4 @@
+from services.cases.models import Base
+from shared.migrate import run_env
+
+run_env(Base.metadata)
