@@ -108,3 +108,9 @@ def _gateway_paths(paths: dict, errors: dict) -> None:
                    "is reported missing", "tags": ["aggregation"], "security": [{"bearer": []}],
         "parameters": [{"in": "query", "schema": schemas.DashboardQuery}],
         "responses": {"200": {"description": "OK", "content": json_of(schemas.DashboardOut)}, **errors}}}
+    paths["/api/v1/safety-files/{credit_code}"] = {"get": {
+        "summary": "An enterprise's safety file: risk (policies, inspections, hazards, requests) and the parts of "
+                   "other services, fetched concurrently; a part that cannot be fetched is reported",
+        "tags": ["aggregation"], "security": [{"bearer": []}],
+        "parameters": [{"in": "path", "name": "credit_code", "required": True, "schema": {"type": "string"}}],
+        "responses": {"200": {"description": "OK", "content": json_of(schemas.DashboardOut)}, **errors}}}

@@ -31,7 +31,7 @@ from shared.errors import NotFound, ValidationFailed, WsliError
 from shared.schemas import load
 from shared.workdays import utcnow
 
-from . import schemas, tokens
+from . import safety_file, schemas, tokens
 from .models import ApiToken, Base, platform
 from .openapi import openapi_document
 from .routes import ROUTES
@@ -218,6 +218,10 @@ class GatewayService:
             except WsliError as exc:
                 parts[part] = {"status": "error", "error": exc.to_dict()}
         return json_response({"parts": parts, "missing": missing})
+
+    @http("GET", "/api/v1/safety-files/<credit_code>")
+    def safety_file(self, request, credit_code):
+        return self._guard(request, lambda principal, req: json_response(safety_file.gather(self, credit_code)))
 
     # ---- the routed API ----------------------------------------------------------------------
 

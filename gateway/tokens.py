@@ -15,8 +15,10 @@ from .models import ApiToken
 
 PREFIX = "wsli_"
 # Roles whose tokens must say which unit / district / person they act for.
+# An enterprise acts for its credit code (person); an insurer and a service organisation for
+# their id in the risk service (unit_id).
 BINDINGS = {"unit": "unit_id", "regulator": "district", "lecturer": "person", "expert": "person",
-            "enterprise": "person"}
+            "enterprise": "person", "insurer": "unit_id", "service_org": "unit_id"}
 
 
 def hash_token(token: str) -> str:
