@@ -6,4 +6,5 @@ CREATE DATABASE wsli_registration;
 CREATE DATABASE wsli_training;
 CREATE DATABASE wsli_scoring;
 CREATE DATABASE wsli_subsidies;
+CREATE DATABASE wsli_risk;
 CREATE DATABASE wsli_gateway;
