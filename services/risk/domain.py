@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 
 from shared.errors import RuleViolation
-from shared.workdays import add_working_days, date_deadline_passed, local_date
+from shared.workdays import CalendarOutOfRange, date_deadline_passed, is_working_day, local_date
 
 DATA = Path(__file__).parent / "data" / "programme_2017.yml"
 
@@ -109,8 +109,21 @@ def next_hazard_status(current: str, action: str) -> str:
 
 
 def rectification_deadline(found_on: date, level: str, working_days: int | None = None) -> date:
-    days = working_days or programme()["rectification_working_days"][level]
-    return add_working_days(found_on, days)
+    """``working_days`` after the visit. Past the end of the published holiday calendar
+    weekdays count: a deadline must exist the day a hazard is found, and the State
+    Council publishes the next year's holidays only late in the year (a deadline set
+    then errs early, never late)."""
+    remaining = working_days or programme()["rectification_working_days"][level]
+    day = found_on
+    while remaining:
+        day += timedelta(days=1)
+        try:
+            working = is_working_day(day)
+        except CalendarOutOfRange:
+            working = day.weekday() < 5
+        if working:
+            remaining -= 1
+    return day
 
 
 def local_today(now: datetime) -> date:

@@ -11,6 +11,9 @@ from .events import *  # noqa: F401,F403  (registers the events with the catalog
 
 Text = lambda max_len, **kw: fields.String(validate=validate.Length(min=kw.pop("min", 1), max=max_len), **kw)  # noqa: E731
 Id = lambda **kw: fields.Integer(strict=True, validate=validate.Range(min=1, max=2**53), **kw)  # noqa: E731
+# query strings carry text: their numbers are parsed, not strict
+QId = lambda **kw: fields.Integer(validate=validate.Range(min=1, max=2**53), **kw)  # noqa: E731
+QYear = lambda **kw: fields.Integer(validate=validate.Range(2000, 2100), **kw)  # noqa: E731
 Year = lambda **kw: fields.Integer(strict=True, validate=validate.Range(2000, 2100), **kw)  # noqa: E731
 MAX_FEN = 10**12  # ten billion yuan: above any premium book, far below an overflow
 Fen = lambda **kw: fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_FEN), **kw)  # noqa: E731
@@ -165,9 +168,9 @@ class PolicyOut(Schema):
 
 
 class PolicyQuery(PageQuery):
-    enterprise_id = Id()
-    insurer_id = Id()
-    year = Year()
+    enterprise_id = QId()
+    insurer_id = QId()
+    year = QYear()
 
 
 PolicyPage = page_schema(PolicyOut)
@@ -211,7 +214,7 @@ class FundDebitIn(Schema):
 
 
 class FundQuery(Schema):
-    year = Year(required=True)
+    year = QYear(required=True)
 
 
 class FundEntryOut(Schema):
@@ -254,11 +257,11 @@ class PlanOut(Schema):
 
 
 class InspectionQuery(PageQuery):
-    year = Year()
+    year = QYear()
     status = fields.String(validate=validate.OneOf(["planned", "assigned", "scheduled", "done"]))
-    insurer_id = Id()
-    organisation_id = Id()
-    enterprise_id = Id()
+    insurer_id = QId()
+    organisation_id = QId()
+    enterprise_id = QId()
 
 
 class AssignIn(Schema):
@@ -348,7 +351,7 @@ InspectionPage = page_schema(InspectionOut)
 class HazardQuery(PageQuery):
     status = fields.String(validate=validate.OneOf(list(domain.HAZARD_STATUSES)))
     level = fields.String(validate=validate.OneOf(list(domain.HAZARD_LEVELS)))
-    enterprise_id = Id()
+    enterprise_id = QId()
     district = Text(40)
     overdue = fields.Boolean()
 
@@ -382,7 +385,7 @@ class SweepOut(Schema):
 
 
 class CoverageQuery(Schema):
-    year = Year(required=True)
+    year = QYear(required=True)
 
 
 class CoverageRow(Schema):
