@@ -180,13 +180,16 @@ class EnterprisesMixin:
             have = set(self.db.session.scalars(select(Policy.enterprise_id).where(
                 Policy.agency_id == self.db.agency, Policy.year == year)).all())
             previous = self._previous_claims([e.id for e, _ in items], year)
+            issued = []
             for enterprise, data in items:
                 if enterprise.id in have:
                     continue
                 have.add(enterprise.id)
-                policy = self._issue(enterprise, data["insurer"], data, previous, emit=False)
-                self._credit_fund(policy, enterprise.district)
-                created += 1
+                issued.append((self._issue(enterprise, data["insurer"], data, previous, emit=False),
+                               enterprise.district))
+            self.db.session.flush()
+            self._credit_many(issued)
+            created += len(issued)
         return created
 
     # ---- insurers, organisations, technicians, sub-stations ---------------------------------

@@ -1,7 +1,7 @@
 """Policies with the floating rate, minimal claims, and the prevention-fund ledger."""
 from __future__ import annotations
 
-from sqlalchemy import func, select, true, update
+from sqlalchemy import func, insert, select, true, update
 from sqlalchemy.exc import IntegrityError
 
 from shared.auth import STAFF
@@ -45,7 +45,8 @@ class PoliciesMixin:
         return {eid: (pid, n) for eid, pid, n in rows}
 
     def _issue(self, enterprise, insurer, data, previous: dict, emit: bool = True) -> Policy:
-        exists = self.db.session.scalar(select(Policy.id).where(
+        """One policy year; ``emit=False`` (bulk import) leaves the fund and the event to the caller."""
+        exists = emit and self.db.session.scalar(select(Policy.id).where(
             Policy.enterprise_id == enterprise.id, Policy.year == data["year"]))
         if exists:
             raise Conflict(f"enterprise {enterprise.id} is insured for {data['year']} (policy {exists})",
@@ -60,8 +61,8 @@ class PoliciesMixin:
                         premium_fen=domain.premium_fen(data["insured_workers"], sum_insured, rate.rate_bp),
                         previous_policy_id=prev[0] if prev else None, created_at=utcnow())
         self.db.session.add(policy)
-        self.db.session.flush()
         if emit:
+            self.db.session.flush()
             self._credit_fund(policy, enterprise.district)
             self.db.emit("policy_issued", policy.id, dict(
                 policy_id=policy.id, enterprise_id=enterprise.id, credit_code=enterprise.credit_code,
@@ -174,6 +175,35 @@ class PoliciesMixin:
         if amount > 0:
             self._post(policy.insurer_id, policy.year, "credit", amount, f"policy:{policy.id}",
                        f"保单{policy.id}保费提取预防费用", district)
+
+    def _credit_many(self, policies: list[tuple[Policy, str]]):
+        """A bulk import's fund credits: one balance update per account, entries with their running balance."""
+        by_account: dict = {}
+        for policy, district in policies:
+            amount = domain.fund_credit_fen(policy.premium_fen)
+            if amount > 0:
+                by_account.setdefault((policy.insurer_id, policy.year), []).append((policy, district, amount))
+        now = utcnow()
+        for (insurer_id, year), items in by_account.items():
+            account = self._account(insurer_id, year)
+            total = sum(a for _, _, a in items)
+            balance = self.db.session.execute(
+                update(FundAccount).where(FundAccount.id == account.id)
+                .values({FundAccount.balance_fen: FundAccount.balance_fen + total,
+                         FundAccount.credited_fen: FundAccount.credited_fen + total})
+                .returning(FundAccount.balance_fen)).scalar_one()
+            running = balance - total
+            rows = []
+            for policy, district, amount in items:
+                running += amount
+                rows.append(dict(account_id=account.id, kind="credit", amount_fen=amount, balance_after_fen=running,
+                                 district=district, reference=f"policy:{policy.id}",
+                                 memo=f"保单{policy.id}保费提取预防费用", posted_at=now))
+            self.db.session.execute(insert(FundEntry), rows)
+            self.db.session.expire(account)
+            self.db.emit("fund_posted", account.id, dict(insurer_id=insurer_id, year=year, kind="credit",
+                                                         amount_fen=total, balance_fen=balance,
+                                                         reference=f"import:{len(items)} policies"))
 
     def _post(self, insurer_id: int, year: int, kind: str, amount: int, reference: str, memo: str,
               district: str | None) -> FundEntry:
