@@ -212,6 +212,14 @@ def share(part: int, whole: int) -> str:
     return str((Decimal(part) * 100 / Decimal(whole)).quantize(Decimal("0.01"), ROUND_HALF_UP))
 
 
+def targets(insured_share: str, mandatory_share: str, rules: dict | None = None) -> dict:
+    """Each coverage target with whether the figures meet it (≥ 6 % of units, 100 % mandatory)."""
+    wanted = (rules or programme())["coverage_targets"]
+    have = {"insured_share": insured_share, "mandatory_share": mandatory_share}
+    return {k: {"target": str(Decimal(v)), "actual": have[k], "met": Decimal(have[k]) >= Decimal(v)}
+            for k, v in wanted.items()}
+
+
 def hazard_figures(counts: dict[tuple[str, str], int]) -> dict:
     """counts: (level, status) -> n. Found = all, rectified = closed, as seed 002 reports them."""
     general = sum(n for (level, _), n in counts.items() if level == "general")

@@ -164,7 +164,8 @@ class HazardsMixin:
             "insured_workers": sum(g[5] for g in grouped), "premium_fen": sum(g[6] for g in grouped), "rows": rows,
             "inspections": [{"insurer_id": i, "due": due, "done": done, "on_time": on_time}
                             for i, due, done, on_time in per_insurer],
-            "hazards": domain.hazard_figures(counts)})
+            "hazards": domain.hazard_figures(counts),
+            "targets": domain.targets(domain.share(insured, total), domain.share(m_insured, m_total))})
 
     @rpc
     def risk_map(self, query=None):

@@ -247,6 +247,7 @@ def test_a_policy_year_from_import_to_the_star_rating(stack, admin, world):
     status, cov = api["regulator1"].get(f"{B}/coverage", params={"year": YEAR})
     assert status == 200 and cov["enterprises"] == 2 and cov["insured"] == 2 and cov["insured_share"] == "100.00"
     assert (cov["mandatory_enterprises"], cov["mandatory_share"]) == (1, "100.00")
+    assert cov["targets"]["mandatory_share"]["met"] and cov["targets"]["insured_share"]["met"]
     assert cov["hazards"] == {"general": 1, "major": 1, "found": 2, "rectified": 2, "open": 0}
     assert {(r["industry"], r["insured"]) for r in cov["rows"]} == {("建筑施工", 1), ("餐饮", 1)}
 
@@ -414,3 +415,34 @@ def test_the_lecture_request_reaches_the_broker(stack, admin, world):
     event = next(g for g in got if g["data"]["request_id"] == req["id"])
     assert event["type"] == "wsli.risk.lecture_requested.v1"
     assert event["data"]["credit_code"] == w["codes"][2] and event["data"]["audience_size"] == 80
+
+
+def test_seed_002_campaign_figures_come_from_the_records(stack, admin, world):
+    """Nanhai's campaign (seed 002): 164 general and 13 major hazards found, 177 rectifications."""
+    w = world
+    _policies(admin, w)
+    admin.post(f"{B}/inspection-plans", {"year": YEAR})
+    e2 = w["e"][1]
+    insp = admin.get(f"{B}/inspections", params={"enterprise_id": e2["id"], "year": YEAR})[1]["items"][0]
+    o1, t1 = w["ids"]["O1"]["id"], w["ids"]["O1tech"]["id"]
+    admin.post(f"{B}/inspections/{insp['id']}/assignment", {"organisation_id": o1, "technician_id": t1})
+    found = [{"level": "general", "description": f"一般隐患{n}", "location": "厂区"} for n in range(164)] + \
+            [{"level": "major", "description": f"重大隐患{n}", "location": "厂区"} for n in range(13)]
+    status, insp = w["api"]["org1"].post(f"{B}/inspections/{insp['id']}/visit", {
+        "visited_at": datetime.now(timezone.utc).isoformat(), "technician_id": t1, "findings": "专项排查",
+        "hazards": found})
+    assert status == 200 and len(insp["hazards"]) == 177, insp
+    cov = w["api"]["regulator1"].get(f"{B}/coverage", params={"year": YEAR})[1]
+    assert cov["hazards"] == {"general": 164, "major": 13, "found": 177, "rectified": 0, "open": 177}
+    assert len([r for r in w["api"]["regulator1"].get(f"{B}/major-hazard-reports")[1]
+                if r["district"] == w["d1"]]) == 13
+    for hazard in insp["hazards"]:
+        assert admin.post(f"{B}/hazards/{hazard['id']}/evidence", {"note": "已整改", "done": True})[0] == 200
+    status, re = admin.post(f"{B}/inspections/{insp['id']}/reinspections", {})
+    assert status == 201 and len(re["items"]) == 177
+    status, re = w["api"]["org1"].post(f"{B}/inspections/{re['id']}/visit", {
+        "visited_at": datetime.now(timezone.utc).isoformat(), "technician_id": t1, "findings": "复查",
+        "items": [{"hazard_id": h["id"], "passed": True} for h in insp["hazards"]]})
+    assert status == 200 and re["result"] == "passed"
+    cov = w["api"]["regulator1"].get(f"{B}/coverage", params={"year": YEAR})[1]
+    assert cov["hazards"] == {"general": 164, "major": 13, "found": 177, "rectified": 177, "open": 0}

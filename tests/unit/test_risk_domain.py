@@ -196,3 +196,9 @@ def test_deadline_past_the_published_calendar_counts_weekdays():
     # the official calendar ends 2026-12-31 (Thursday). Found 2026-12-30 (Wed), 3 working days:
     # 12-31 (Thu, in the calendar), then 2027-01-01 (Fri) and 01-04 (Mon) counted as weekdays -> 2027-01-04
     assert domain.rectification_deadline(date(2026, 12, 30), "general", 3) == date(2027, 1, 4)
+
+
+def test_coverage_targets():
+    t = domain.targets("6.00", "99.99")
+    assert t["insured_share"] == {"target": "6.00", "actual": "6.00", "met": True}
+    assert t["mandatory_share"]["met"] is False
