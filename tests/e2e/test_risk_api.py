@@ -446,3 +446,61 @@ def test_seed_002_campaign_figures_come_from_the_records(stack, admin, world):
     assert status == 200 and re["result"] == "passed"
     cov = w["api"]["regulator1"].get(f"{B}/coverage", params={"year": YEAR})[1]
     assert cov["hazards"] == {"general": 164, "major": 13, "found": 177, "rectified": 177, "open": 0}
+
+
+def test_xlsx_import_and_unreadable_files(stack, admin, world):
+    import io
+    from datetime import date
+
+    from openpyxl import Workbook
+
+    w = world
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["统一社会信用代码", "企业名称", "区", "镇街", "行业", "从业人数", "保险机构", "保单年度", "起保日期",
+               "终保日期", "参保人数"])
+    good = credit_code()
+    ws.append([good, f"表格企业{w['tag']}", w["d2"], "乐从镇", "金属冶炼", 45, w["ids"]["B"]["name"], YEAR,
+               date(YEAR, 3, 1), date(YEAR + 1, 2, 28), 45.0])
+    ws.append([credit_code(), f"坏人数{w['tag']}", w["d2"], "乐从镇", "餐饮", "很多"])
+    ws.append([credit_code(), f"坏保单{w['tag']}", w["d2"], "乐从镇", "餐饮", 3, "不存在的保险公司", YEAR,
+               date(YEAR, 1, 1), date(YEAR, 12, 31), 3])
+    buf = io.BytesIO()
+    wb.save(buf)
+    status, result = upload(admin, f"{B}/enterprise-imports", buf.getvalue(), "名单.xlsx",
+                            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    assert status == 200, result
+    assert (result["created"], result["policies"]) == (1, 1), result
+    assert {e["row"]: sorted(e["fields"]) for e in result["errors"]} == {3: ["staff_count"], 4: ["insurer"]}
+    pol = w["api"]["insurerB"].get(f"{B}/policies", params={"year": YEAR, "per_page": 200})[1]["items"]
+    mine = [p for p in pol if p["period_start"] == f"{YEAR}-03-01"]
+    assert len(mine) == 1 and mine[0]["rate_bp"] == 20 and mine[0]["rate_reason"].startswith("首次投保")
+    for junk, name in ((b"PK\x03\x04broken zip", "x.xlsx"), (b"", "empty.csv"), (b'"a","b\n' + b"x" * 200000, "q.csv"),
+                       (b"\xff\xfe\x00\x01", "bin.csv")):
+        status, body = upload(admin, f"{B}/enterprise-imports", junk, name, "text/csv")
+        assert status in (200, 400), (name, status, body)
+        if status == 200:
+            assert body["created"] == 0
+
+
+def test_ratings_close_after_the_window(stack, admin, world):
+    w = world
+    _policies(admin, w)
+    api = w["api"]
+    status, req = api["e3"].post(f"{B}/service-requests", {"kind": "consultation", "description": "应急预案咨询"})
+    admin.post(f"{B}/service-requests/{req['id']}/assignment", {"organisation_id": w["ids"]["O2"]["id"]})
+    status, req = api["org2"].post(f"{B}/service-requests/{req['id']}/closing", {"report": "已答复"})
+    assert status == 200 and req["status"] == "closed", req
+    engine = make_engine(stack.configs["risk"]["DB_URI"])
+    try:
+        with engine.begin() as conn:
+            when = datetime.now(timezone.utc) - timedelta(days=31)
+            conn.execute(text("UPDATE service_requests SET closed_at = :t WHERE id = :i"),
+                         {"t": when if stack.kind == "postgresql" else when.replace(tzinfo=None), "i": req["id"]})
+    finally:
+        engine.dispose()
+    status, body = api["e3"].post(f"{B}/service-requests/{req['id']}/rating", {"score": 3})
+    assert status == 422 and body["rule"] == "rating_window"
+    assert api["e3"].post(f"{B}/service-requests/{req['id']}/rating", {"score": 6})[0] == 400
+    mine = api["e3"].get(f"{B}/service-requests")[1]["items"]
+    assert [r["id"] for r in mine] == [req["id"]]
