@@ -389,32 +389,61 @@ def test_nobody_sees_an_enterprise_that_is_not_theirs(stack, admin, world):
     assert status == 200 and sf["parts"]["risk"]["status"] == "error" and sf["parts"]["risk"]["error"]["error"] == "not_found"
 
 
-def test_the_lecture_request_reaches_the_broker(stack, admin, world):
-    """An on-demand lecture becomes a risk.lecture_requested event (the subsidies service's order)."""
-    from kombu import Connection, Exchange, Queue
+class Listener:
+    """A queue bound to some of risk's routing keys, as a regulator's or the center's system would bind."""
 
+    def __init__(self, amqp, tag, *keys):
+        from kombu import Connection, Exchange, Queue
+        self.conn = Connection(amqp)
+        exchange = Exchange("risk.events", type="topic", durable=True)
+        self.queue = Queue(f"test-risk-{tag}-{uuid.uuid4().hex[:6]}", exchange, routing_key=keys[0], auto_delete=True)
+        self.queue(self.conn.default_channel).declare()
+        for key in keys[1:]:
+            self.queue(self.conn.default_channel).bind_to(exchange, routing_key=key)
+        self.got = []
+
+    def wait(self, predicate, message):
+        import json
+
+        def arrived():
+            msg = self.queue(self.conn.default_channel).get(no_ack=True)
+            if msg is not None:
+                self.got.append(json.loads(msg.body))
+            return next((g for g in self.got if predicate(g)), None)
+
+        return wait_for(arrived, timeout=15, message=message)
+
+    def close(self):
+        self.conn.release()
+
+
+def test_events_reach_the_broker(stack, admin, world):
+    """A lecture request is an order for subsidies; a major hazard reaches the regulator and the center at once."""
     w = world
-    amqp = stack.configs["risk"]["AMQP_URI"]
-    queue = Queue(f"test-lecture-{w['tag']}", Exchange("risk.events", type="topic", durable=True),
-                  routing_key="lecture_requested", auto_delete=True)
-    with Connection(amqp) as conn:
-        queue(conn.default_channel).declare()
+    listener = Listener(stack.configs["risk"]["AMQP_URI"], w["tag"], "lecture_requested", "major_hazard_reported")
+    try:
         status, req = w["api"]["e3"].post(f"{B}/service-requests", {"kind": "lecture", "description": "危化品安全",
                                                                     "wished_date": f"{YEAR}-12-30"})
         assert status == 201, req
-        got = []
+        event = listener.wait(lambda g: g["data"].get("request_id") == req["id"], "lecture_requested")
+        assert event["type"] == "wsli.risk.lecture_requested.v1"
+        assert event["data"]["credit_code"] == w["codes"][2] and event["data"]["audience_size"] == 80
 
-        def arrived():
-            message = queue(conn.default_channel).get(no_ack=True)
-            if message is not None:
-                got.append(message.payload if isinstance(message.payload, dict) else __import__("json").loads(
-                    message.body))
-            return any(g["data"]["request_id"] == req["id"] for g in got)
-
-        wait_for(arrived, timeout=15, message="lecture_requested")
-    event = next(g for g in got if g["data"]["request_id"] == req["id"])
-    assert event["type"] == "wsli.risk.lecture_requested.v1"
-    assert event["data"]["credit_code"] == w["codes"][2] and event["data"]["audience_size"] == 80
+        _policies(admin, w)
+        admin.post(f"{B}/inspection-plans", {"year": YEAR})
+        insp = admin.get(f"{B}/inspections", params={"enterprise_id": w["e"][2]["id"], "year": YEAR})[1]["items"][0]
+        o2, t2 = w["ids"]["O2"]["id"], w["ids"]["O2tech"]["id"]
+        admin.post(f"{B}/inspections/{insp['id']}/assignment", {"organisation_id": o2, "technician_id": t2})
+        status, insp = w["api"]["org2"].post(f"{B}/inspections/{insp['id']}/visit", {
+            "visited_at": datetime.now(timezone.utc).isoformat(), "technician_id": t2, "findings": "x",
+            "hazards": [{"level": "major", "description": "液氯储罐泄漏报警失灵", "location": "罐区"}]})
+        assert status == 200, insp
+        hazard_id = insp["hazards"][0]["id"]
+        event = listener.wait(lambda g: g["data"].get("hazard_id") == hazard_id, "major_hazard_reported")
+        assert event["type"] == "wsli.risk.major_hazard_reported.v1" and event["data"]["action"] == "reported"
+        assert event["data"]["district"] == w["d2"] and event["data"]["town"] == "大良街道"
+    finally:
+        listener.close()
 
 
 def test_seed_002_campaign_figures_come_from_the_records(stack, admin, world):
