@@ -1,7 +1,7 @@
 """Risk-service report and view schemas: coverage, the map, the appraisal, QR codes, the safety file."""
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate
 
 from . import domain
 from .schemas import EnterpriseOut, HazardOut, InspectionOut, PolicyOut, QYear, RequestOut, Text
@@ -60,10 +60,17 @@ class MapOut(Schema):
     features = fields.List(fields.Dict(), metadata={"description": "one Point per town with open hazards"})
 
 
+def _percent(value):
+    # a plain function, not validate.Range: the OpenAPI document would render Decimal bounds as strings
+    if not 0 <= value <= 100:
+        raise ValidationError("Must be between 0 and 100.")
+
+
 class AppraisalIn(Schema):
     scores = fields.Dict(keys=fields.String(validate=validate.OneOf(
         [d for d in domain.APPRAISAL_DIMENSIONS if d != "prevention"])),
-        values=fields.Decimal(places=2, validate=validate.Range(0, 100)), required=True,
+        values=fields.Decimal(places=2, allow_nan=False, validate=_percent, metadata={"type": "number"}),
+        required=True,
         metadata={"description": "0–100 for organisation, underwriting, claims, publicity, complaints"})
 
 

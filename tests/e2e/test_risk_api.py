@@ -533,3 +533,16 @@ def test_ratings_close_after_the_window(stack, admin, world):
     assert api["e3"].post(f"{B}/service-requests/{req['id']}/rating", {"score": 6})[0] == 400
     mine = api["e3"].get(f"{B}/service-requests")[1]["items"]
     assert [r["id"] for r in mine] == [req["id"]]
+
+
+def test_the_safety_file_degrades_when_risk_is_down(stack, admin, world):
+    """Runs last in this module: it stops the risk service for good."""
+    code = world["codes"][0]
+    status, sf = admin.get(f"/api/v1/safety-files/{code}")
+    assert status == 200 and sf["parts"]["risk"]["status"] == "ok"
+    stack.runners["risk"].kill()
+    status, health = stack.anonymous.get("/health")
+    assert health["services"]["risk"]["status"] == "down" and health["status"] == "degraded"
+    status, sf = admin.get(f"/api/v1/safety-files/{code}")
+    assert status == 200 and sf["parts"]["risk"]["status"] == "unavailable"
+    assert set(sf["missing"]) == {"risk", "registration", "training", "subsidies"}
