@@ -42,6 +42,7 @@ def world(stack, admin):
         ids[key] = body
     status, branch = admin.post(f"{B}/insurers", {"name": f"甲财产保险{tag}桂城支公司", "parent_id": ids["A"]["id"]})
     assert status == 201 and branch["parent_id"] == ids["A"]["id"], branch
+    ids["A-branch"] = branch
     for key in ("O1", "O2"):
         status, org = admin.post(f"{B}/organisations", {"name": f"安全技术服务{key}{tag}"})
         assert status == 201, org
@@ -351,6 +352,23 @@ def test_nobody_sees_an_enterprise_that_is_not_theirs(stack, admin, world):
         status, hz = api[role].get(f"{B}/policies", params={"year": YEAR, "per_page": 200})
         assert {p["enterprise_id"] for p in hz["items"]} & {e["id"] for e in w["e"]} <= visible, role
     assert api["lecturer"].get(f"{B}/enterprises/{e1['id']}")[0] == 403
+
+    # a company sees what its branches insure; a branch only its own
+    status, e4 = admin.post(f"{B}/enterprises", {"credit_code": credit_code(), "name": f"支公司客户{w['tag']}",
+                                                 "district": w["d1"], "town": "桂城街道", "industry": "交通运输",
+                                                 "staff_count": 12})
+    assert status == 201 and e4["tier"] == "mandatory", e4
+    assert admin.post(f"{B}/enterprises", dict(credit_code=e4["credit_code"], name="重复", district="x", town="y",
+                                                industry="z", staff_count=1))[0] == 409
+    status, _ = admin.post(f"{B}/policies", {"enterprise_id": e4["id"], "insurer_id": w["ids"]["A-branch"]["id"],
+                                             "year": YEAR, "period_start": f"{YEAR}-02-01",
+                                             "period_end": f"{YEAR + 1}-01-31", "insured_workers": 12})
+    assert status == 201
+    branch = admin.as_(admin.token_for("insurer", unit_id=w["ids"]["A-branch"]["id"]))
+    assert api["insurerA"].get(f"{B}/enterprises/{e4['id']}")[0] == 200
+    assert branch.get(f"{B}/enterprises/{e4['id']}")[0] == 200
+    assert branch.get(f"{B}/enterprises/{e1['id']}")[0] == 404
+    assert api["insurerB"].get(f"{B}/enterprises/{e4['id']}")[0] == 404
     assert admin.as_(None).get(f"{B}/enterprises/{e1['id']}")[0] == 401
 
     # the QR code: public minimum for anyone, the role's view for those entitled, every token scan audited
