@@ -149,6 +149,10 @@ class PolicyIn(Schema):
     def _period(self, data, **_):
         if data["period_end"] <= data["period_start"]:
             raise ValidationError("must be after period_start", "period_end")
+        if data["period_start"].year != data["year"]:
+            raise ValidationError("the policy year is the year the period starts in", "period_start")
+        if (data["period_end"] - data["period_start"]).days > 366:
+            raise ValidationError("a policy runs for at most one year", "period_end")
 
 
 class PolicyOut(Schema):

@@ -91,6 +91,14 @@ def test_nobody_sees_an_enterprise_that_is_not_theirs(stack, admin, world):
                                              "year": YEAR, "period_start": f"{YEAR}-02-01",
                                              "period_end": f"{YEAR + 1}-01-31", "insured_workers": 12})
     assert status == 201
+    status, body = admin.post(f"{B}/policies", {"enterprise_id": e4["id"], "insurer_id": w["ids"]["B"]["id"],
+                                                "year": YEAR + 1, "period_start": f"{YEAR}-06-01",
+                                                "period_end": f"{YEAR + 2}-06-01", "insured_workers": 12})
+    assert status == 400 and "period_start" in body["fields"], body
+    status, body = admin.post(f"{B}/policies", {"enterprise_id": e4["id"], "insurer_id": w["ids"]["B"]["id"],
+                                                "year": YEAR, "period_start": f"{YEAR}-06-01",
+                                                "period_end": f"{YEAR + 2}-06-01", "insured_workers": 12})
+    assert status == 400 and "one year" in str(body["fields"]["period_end"]), body
     branch = admin.as_(admin.token_for("insurer", unit_id=w["ids"]["A-branch"]["id"]))
     assert api["insurerA"].get(f"{B}/enterprises/{e4['id']}")[0] == 200
     assert branch.get(f"{B}/enterprises/{e4['id']}")[0] == 200

@@ -63,6 +63,10 @@ def test_a_policy_year_from_import_to_the_star_rating(stack, admin, world):
     status, fund = api["insurerA"].get(f"{B}/insurers/{a}/fund", params={"year": YEAR})
     assert fund["balance_fen"] == 1_250_000 and fund["entries"][-1]["reference"] == f"inspection:{insp['id']}"
 
+    overdue = api["regulator1"].get(f"{B}/hazards", params={"overdue": "true", "enterprise_id": e1["id"]})[1]
+    assert [h["id"] for h in overdue["items"]] == [general["id"]]
+    assert api["regulator2"].get(f"{B}/hazards", params={"enterprise_id": e1["id"]})[1]["total"] == 0
+
     # the sweep emits the overdue hazard once
     assert admin.post(f"{B}/sweeps")[1]["overdue"] >= 1
     assert admin.post(f"{B}/sweeps")[1]["overdue"] == 0
