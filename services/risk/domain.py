@@ -221,7 +221,7 @@ def targets(insured_share: str, mandatory_share: str, rules: dict | None = None)
 
 
 def hazard_figures(counts: dict[tuple[str, str], int]) -> dict:
-    """counts: (level, status) -> n. Found = all, rectified = closed, as seed 002 reports them."""
+    """counts: (level, status) -> n. Found = all, rectified = closed, as Nanhai's report (佛山市南海区安责险事故预防共同服务体模式) counts them."""
     general = sum(n for (level, _), n in counts.items() if level == "general")
     major = sum(n for (level, _), n in counts.items() if level == "major")
     rectified = sum(n for (_, status), n in counts.items() if status == CLOSED)

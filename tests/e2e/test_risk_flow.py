@@ -3,7 +3,7 @@
 One policy year end to end: import, policies (one floating), a claim, the fund, the plan,
 a visit with a general and a major hazard, rectification, a failed and a passed
 re-inspection, the regulator's acknowledgement, a rated service, the star rating; the
-unacknowledged major hazard escalating; the events on the broker; seed 002's figures.
+unacknowledged major hazard escalating; the events on the broker; Nanhai's campaign figures.
 Each test uses its own districts, so tests that share a stack never see each other's
 enterprises in the figures they check.
 """
@@ -216,8 +216,8 @@ def test_events_reach_the_broker(stack, admin, world):
         listener.close()
 
 
-def test_seed_002_campaign_figures_come_from_the_records(stack, admin, world):
-    """Nanhai's campaign (seed 002): 164 general and 13 major hazards found, 177 rectifications."""
+def test_nanhai_campaign_figures_come_from_the_records(stack, admin, world):
+    """Nanhai's campaign (佛山市南海区安责险事故预防共同服务体模式): 164 general and 13 major hazards found, 177 rectifications."""
     w = world
     _policies(admin, w)
     admin.post(f"{B}/inspection-plans", {"year": YEAR})

@@ -128,8 +128,8 @@ def test_major_report_escalates_after_the_acknowledgement_window():
     assert not domain.major_escalation_due(reported, True, reported + timedelta(days=9))
 
 
-def test_seed_002_hazard_figures_come_from_counts():
-    # the campaign of seed 002: 164 general and 13 major found, all 177 rectified
+def test_nanhai_hazard_figures_come_from_counts():
+    # Nanhai's campaign: 164 general and 13 major found, all 177 rectified
     counts = {("general", "closed"): 164, ("major", "closed"): 13}
     assert domain.hazard_figures(counts) == {"general": 164, "major": 13, "found": 177, "rectified": 177, "open": 0}
     partial = {("general", "closed"): 160, ("general", "rectifying"): 4, ("major", "closed"): 12,
