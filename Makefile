@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed-stamp
 
-.PHONY: up down status test test-unit test-sqlite install migrate demo bench bench-registration bench-scoring bench-training bench-subsidies bench-cases asyncapi clean
+.PHONY: up down status test test-unit test-sqlite install migrate demo bench bench-registration bench-scoring bench-training bench-subsidies bench-cases bench-risk asyncapi clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,7 +44,7 @@ asyncapi: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m tests.demo
 
-bench: bench-registration bench-scoring bench-training bench-subsidies bench-cases
+bench: bench-registration bench-scoring bench-training bench-subsidies bench-cases bench-risk
 
 bench-registration: $(STAMP)
 	$(BIN)/python -m tests.bench.registration
@@ -62,6 +62,11 @@ bench-cases: $(STAMP)
 # 10,000 report checks drained by 1, 2 and 4 replicas and a raw-kombu consumer (≤ 15 min, PostgreSQL)
 bench-subsidies: $(STAMP)
 	$(BIN)/python -m tests.bench.subsidies
+
+# Nanhai's 12,023 enterprises imported with policies, the year's plan, coverage over 100,000
+# enterprises, the safety-file aggregate against a single-service GET (sqlite and PostgreSQL)
+bench-risk: $(STAMP)
+	$(BIN)/python -m tests.bench.risk
 
 clean: down
 	rm -rf var

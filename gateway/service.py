@@ -37,7 +37,7 @@ from shared.telemetry import Telemetry
 from shared.web import http
 from shared.workdays import utcnow
 
-from . import schemas, tokens
+from . import safety_file, schemas, tokens
 from .models import ApiToken, Base, platform
 from .openapi import openapi_document
 from .routes import ALL_ROUTES, LOCAL
@@ -311,6 +311,9 @@ class GatewayService:
             except WsliError as exc:
                 parts[part] = {"status": "error", "error": exc.to_dict()}
         return json_response({"parts": parts, "missing": missing})
+
+    def _safety_file(self, principal, request, credit_code):
+        return json_response(safety_file.gather(self, credit_code))
 
     # ---- the routed API ----------------------------------------------------------------------
 

@@ -19,14 +19,18 @@ log = logging.getLogger(__name__)
 
 PREFIX = "wsli_"
 # Roles whose tokens must say which unit / district / person they act for.
+# An enterprise acts for its credit code (person); an insurer and a service organisation for
+# their id in the risk service (unit_id).
 BINDINGS = {"unit": "unit_id", "regulator": "district", "lecturer": "person", "expert": "person",
-            "enterprise": "person", "organisation": "unit_id"}
+            "enterprise": "person", "organisation": "unit_id",
+            "insurer": "unit_id", "service_org": "unit_id"}
 
 
 # How long a token lives unless its creator says otherwise: the more a role can do,
 # the sooner its token ends.
 DEFAULT_TTL_DAYS = {"admin": 30, "operator": 90, "finance": 90, "unit": 365, "expert": 365, "lecturer": 365,
-                    "enterprise": 365, "insurer": 365, "regulator": 365, "integrator": 365}
+                    "enterprise": 365, "insurer": 365, "regulator": 365, "integrator": 365,
+                    "organisation": 365, "service_org": 365}
 MAX_TTL_DAYS = 730
 LAST_USED_PRECISION = timedelta(minutes=1)  # one write a minute per token, not one per request
 

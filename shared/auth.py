@@ -24,6 +24,7 @@ ROLES = (
     "lecturer",
     "enterprise",
     "insurer",
+    "service_org",  # a safety service organisation sent to inspect enterprises
     "regulator",   # district safety office / emergency bureau
     "integrator",  # read-only system access for integrations
     "finance",     # payment exports: the only role that sees bank accounts unmasked

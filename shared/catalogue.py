@@ -50,6 +50,7 @@ SERVICES = [
     Component("subsidies", "services.subsidies", "SubsidiesService"),
     Component("training", "services.training", "TrainingService"),
     Component("cases", "services.cases", "CasesService"),
+    Component("risk", "services.risk", "RiskService"),
 ]
 GATEWAY = Component("gateway", "gateway", "GatewayService")
 COMPONENTS = SERVICES + [GATEWAY]

@@ -7,4 +7,5 @@ CREATE DATABASE wsli_cases;
 CREATE DATABASE wsli_training;
 CREATE DATABASE wsli_scoring;
 CREATE DATABASE wsli_subsidies;
+CREATE DATABASE wsli_risk;
 CREATE DATABASE wsli_gateway;

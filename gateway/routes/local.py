@@ -1,4 +1,4 @@
-"""Routes the gateway answers itself: API tokens (admin), the dashboard and the event lag."""
+"""Routes the gateway answers itself: API tokens (admin), the aggregates and the event lag."""
 from __future__ import annotations
 
 from gateway import schemas as gw
@@ -19,6 +19,10 @@ ROUTES: list[Route] = [
           "Aggregated view from several services, fetched concurrently; a part whose service is down "
           "is reported missing", "aggregation", query=gw.DashboardQuery, response=gw.DashboardOut,
           roles=AUTHENTICATED),
+    Route("GET", "/api/v1/safety-files/<credit_code>", LOCAL, "safety_file",
+          "An enterprise's safety file: risk (policies, inspections, hazards, requests) and the parts of other "
+          "services, fetched concurrently; a part that cannot be fetched is reported", "aggregation",
+          response=gw.DashboardOut, roles=AUTHENTICATED),
     Route("GET", "/api/v1/status/lag", LOCAL, "lag",
           "Per consumer: events published vs processed, queued in the broker, oldest unprocessed age",
           "operations", roles=STAFF),

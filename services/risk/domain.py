@@ -1,0 +1,280 @@
+"""Rules of the work-safety liability insurance service programme.
+
+Pure functions over plain values: no I/O, no framework; ``now`` is always passed in.
+The numbers (tiers, rates, fund ratio, deadlines, appraisal weights) live in
+``data/programme_2017.yml`` so a changed rule is a changed file.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+from shared.errors import RuleViolation
+from shared.workdays import CalendarOutOfRange, date_deadline_passed, is_working_day, local_date
+
+DATA = Path(__file__).parent / "data" / "programme_2017.yml"
+
+TIER_LABELS = {"mandatory": "强制实施", "key": "重点推行", "encouraged": "积极推动"}
+HAZARD_LEVELS = {"general": "一般隐患", "major": "重大隐患"}
+SERVICE_KINDS = {"consultation": "安全咨询", "training": "安全培训", "inspection": "隐患排查", "lecture": "安全宣讲"}
+APPRAISAL_DIMENSIONS = {
+    "organisation": "组织管理", "underwriting": "承保服务", "claims": "理赔服务",
+    "prevention": "事故预防服务", "publicity": "宣传培训", "complaints": "客户投诉",
+}
+
+
+@lru_cache(maxsize=1)
+def programme() -> dict:
+    with DATA.open(encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+# ---- tiers -----------------------------------------------------------------------------------
+
+def tier_of(industry: str, rules: dict | None = None) -> str:
+    tiers = (rules or programme())["tiers"]
+    for tier in ("mandatory", "key"):
+        if industry in tiers[tier]:
+            return tier
+    return "encouraged"
+
+
+# ---- premiums and the floating rate ----------------------------------------------------------
+
+@dataclass(frozen=True)
+class Rate:
+    rate_bp: int
+    floating: bool
+    reason: str
+
+
+def rate_for(industry: str, previous_policy_claims: int | None, rules: dict | None = None) -> Rate:
+    """The rate of a new policy year. ``previous_policy_claims`` is None when there was no
+    previous policy year (a first policy pays the base rate)."""
+    rules = rules or programme()
+    table = rules["rates"]
+    row = table["by_industry"].get(industry) or table["by_tier"].get(tier_of(industry, rules)) or table["default"]
+    if previous_policy_claims is None:
+        return Rate(row["base_bp"], False, "首次投保，适用基准费率")
+    if previous_policy_claims == 0:
+        return Rate(row["floating_bp"], True, "上一保单年度无理赔，适用下浮费率")
+    return Rate(row["base_bp"], False, f"上一保单年度发生理赔{previous_policy_claims}起，适用基准费率")
+
+
+def premium_fen(insured_workers: int, sum_insured_fen: int, rate_bp: int) -> int:
+    """workers × sum insured × rate, rounded half up to the fen (exact integer arithmetic)."""
+    numerator = insured_workers * sum_insured_fen * rate_bp
+    return (numerator + 5000) // 10000
+
+
+def fund_credit_fen(premium: int, ratio_bp: int | None = None) -> int:
+    """The prevention-fund share of a premium, rounded down: never credit more than was set aside."""
+    ratio = programme()["prevention_fund_ratio_bp"] if ratio_bp is None else ratio_bp
+    return premium * ratio // 10000
+
+
+def fund_balance_after(balance: int, kind: str, amount: int) -> int:
+    """What the ledger row will hold; the database refuses a negative result on its own."""
+    if amount <= 0:
+        raise RuleViolation("an amount must be positive", {"amount_fen": ["must be > 0"]}, rule="fund_amount")
+    return balance + amount if kind == "credit" else balance - amount
+
+
+# ---- hazards ---------------------------------------------------------------------------------
+
+FOUND, RECTIFYING, AWAITING, CLOSED, REOPENED = "found", "rectifying", "awaiting_reinspection", "closed", "reopened"
+HAZARD_STATUSES = (FOUND, RECTIFYING, AWAITING, CLOSED, REOPENED)
+OPEN_HAZARD = (FOUND, RECTIFYING, AWAITING, REOPENED)
+
+# action -> (states it may start from, state it leads to)
+HAZARD_TRANSITIONS = {
+    "rectify": ((FOUND, REOPENED, RECTIFYING), RECTIFYING),      # the enterprise uploads evidence
+    "request_reinspection": ((RECTIFYING,), AWAITING),
+    "pass": ((AWAITING,), CLOSED),                                # the re-inspection confirms it
+    "fail": ((AWAITING,), REOPENED),                              # "corrected, violations remaining"
+}
+
+
+def next_hazard_status(current: str, action: str) -> str:
+    allowed, to = HAZARD_TRANSITIONS[action]
+    if current not in allowed:
+        raise RuleViolation(f"a hazard that is {current} cannot {action.replace('_', ' ')} (only from: "
+                            f"{', '.join(allowed)})", {"status": [f"is {current}"]}, rule="hazard_transition")
+    return to
+
+
+def rectification_deadline(found_on: date, level: str, working_days: int | None = None) -> date:
+    """``working_days`` after the visit. Past the end of the published holiday calendar
+    weekdays count: a deadline must exist the day a hazard is found, and the State
+    Council publishes the next year's holidays only late in the year (a deadline set
+    then errs early, never late)."""
+    remaining = working_days or programme()["rectification_working_days"][level]
+    day = found_on
+    while remaining:
+        day += timedelta(days=1)
+        try:
+            working = is_working_day(day)
+        except CalendarOutOfRange:
+            working = day.weekday() < 5
+        if working:
+            remaining -= 1
+    return day
+
+
+def local_today(now: datetime) -> date:
+    return local_date(now)
+
+
+def is_overdue(status: str, deadline: date, now: datetime) -> bool:
+    """Open past the end of its deadline day (Asia/Shanghai): computed, never stored by hand."""
+    return status in OPEN_HAZARD and date_deadline_passed(deadline, now)
+
+
+def major_escalation_due(reported_at: datetime, acknowledged: bool, now: datetime, hours: int | None = None) -> bool:
+    limit = timedelta(hours=hours or programme()["major_ack_hours"])
+    return not acknowledged and now - reported_at >= limit
+
+
+# ---- inspections -----------------------------------------------------------------------------
+
+PLANNED, ASSIGNED, SCHEDULED, DONE = "planned", "assigned", "scheduled", "done"
+INSPECTION_TRANSITIONS = {
+    "assign": ((PLANNED, ASSIGNED, SCHEDULED), ASSIGNED),
+    "schedule": ((ASSIGNED, SCHEDULED), SCHEDULED),
+    "record": ((ASSIGNED, SCHEDULED), DONE),
+}
+
+
+def next_inspection_status(current: str, action: str) -> str:
+    allowed, to = INSPECTION_TRANSITIONS[action]
+    if current not in allowed:
+        raise RuleViolation(f"an inspection that is {current} cannot be {action}ed (only from: {', '.join(allowed)})",
+                            {"status": [f"is {current}"]}, rule="inspection_transition")
+    return to
+
+
+def done_on_time(visited_on: date | None, period_end: date) -> bool:
+    return visited_on is not None and visited_on <= period_end
+
+
+# ---- claims ----------------------------------------------------------------------------------
+
+REPORTED, SURVEYED, SETTLED = "reported", "surveyed", "settled"
+CLAIM_TRANSITIONS = {
+    "survey": ((REPORTED,), SURVEYED),
+    "advance": ((REPORTED, SURVEYED), None),   # rescue and medical costs may be advanced before the survey
+    "settle": ((SURVEYED,), SETTLED),
+}
+
+
+def next_claim_status(current: str, action: str) -> str:
+    allowed, to = CLAIM_TRANSITIONS[action]
+    if current not in allowed:
+        raise RuleViolation(f"a claim that is {current} cannot {action} (only from: {', '.join(allowed)})",
+                            {"status": [f"is {current}"]}, rule="claim_transition")
+    return to or current
+
+
+# ---- service requests and ratings ------------------------------------------------------------
+
+REQUESTED, REQ_ASSIGNED, REQ_CLOSED = "requested", "assigned", "closed"
+REQUEST_TRANSITIONS = {"assign": ((REQUESTED, REQ_ASSIGNED), REQ_ASSIGNED), "close": ((REQ_ASSIGNED,), REQ_CLOSED)}
+
+
+def next_request_status(current: str, action: str) -> str:
+    allowed, to = REQUEST_TRANSITIONS[action]
+    if current not in allowed:
+        raise RuleViolation(f"a service request that is {current} cannot be {action}ed", {"status": [f"is {current}"]},
+                            rule="request_transition")
+    return to
+
+
+def ensure_rating_window(closed_at: datetime | None, now: datetime, days: int | None = None) -> None:
+    if closed_at is None:
+        raise RuleViolation("only a closed service can be rated", {"status": ["not closed"]}, rule="rating_not_closed")
+    window = days or programme()["rating_window_days"]
+    if now - closed_at > timedelta(days=window):
+        raise RuleViolation(f"ratings are taken within {window} days of closing", {"score": ["window has passed"]},
+                            rule="rating_window")
+
+
+# ---- coverage --------------------------------------------------------------------------------
+
+def share(part: int, whole: int) -> str:
+    """A percentage with two places as a decimal string; '0.00' of nothing."""
+    if not whole:
+        return "0.00"
+    return str((Decimal(part) * 100 / Decimal(whole)).quantize(Decimal("0.01"), ROUND_HALF_UP))
+
+
+def targets(insured_share: str, mandatory_share: str, rules: dict | None = None) -> dict:
+    """Each coverage target with whether the figures meet it (≥ 6 % of units, 100 % mandatory)."""
+    wanted = (rules or programme())["coverage_targets"]
+    have = {"insured_share": insured_share, "mandatory_share": mandatory_share}
+    return {k: {"target": str(Decimal(v)), "actual": have[k], "met": Decimal(have[k]) >= Decimal(v)}
+            for k, v in wanted.items()}
+
+
+def hazard_figures(counts: dict[tuple[str, str], int]) -> dict:
+    """counts: (level, status) -> n. Found = all, rectified = closed, as Nanhai's report (佛山市南海区安责险事故预防共同服务体模式) counts them."""
+    general = sum(n for (level, _), n in counts.items() if level == "general")
+    major = sum(n for (level, _), n in counts.items() if level == "major")
+    rectified = sum(n for (_, status), n in counts.items() if status == CLOSED)
+    return {"general": general, "major": major, "found": general + major, "rectified": rectified,
+            "open": general + major - rectified}
+
+
+# ---- insurer appraisal -----------------------------------------------------------------------
+
+TWO = Decimal("0.01")
+
+
+def _dec(value) -> Decimal:
+    return Decimal(str(value))
+
+
+def prevention_score(inspections_due: int, on_time: int, hazards_found: int, hazards_closed: int,
+                     rating_sum: int, ratings: int, rules: dict | None = None) -> tuple[Decimal, list[dict]]:
+    """Prevention service out of 100: on-time inspections, closed hazards, enterprise ratings.
+
+    A part with nothing to measure (no hazards found, no ratings) counts as full marks:
+    an insurer is not penalised for a clean year.
+    """
+    parts_w = (rules or programme())["appraisal"]["prevention_parts"]
+    ratios = {
+        "inspections_on_time": (_dec(on_time) / inspections_due) if inspections_due else Decimal(1),
+        "hazards_closed": (_dec(hazards_closed) / hazards_found) if hazards_found else Decimal(1),
+        "ratings": (_dec(rating_sum) / (5 * ratings)) if ratings else Decimal(1),
+    }
+    total, parts = Decimal(0), []
+    for name, weight in parts_w.items():
+        points = (ratios[name] * weight).quantize(TWO, ROUND_HALF_UP)
+        total += points
+        parts.append({"part": name, "weight": weight, "ratio": str(ratios[name].quantize(Decimal("0.0001"), ROUND_HALF_UP)),
+                      "points": str(points)})
+    return total, parts
+
+
+def stars_for(score: Decimal, rules: dict | None = None) -> int:
+    for threshold, stars in (rules or programme())["appraisal"]["stars"]:
+        if score >= threshold:
+            return stars
+    return 1
+
+
+def appraise(scores: dict[str, Decimal], rules: dict | None = None) -> dict:
+    """Weighted total of the six dimensions (each 0–100) and the stars it earns, explained."""
+    weights = (rules or programme())["appraisal"]["weights"]
+    total, lines = Decimal(0), []
+    for dim, weight in weights.items():
+        score = _dec(scores.get(dim, 0))
+        contribution = (score * weight / 100).quantize(TWO, ROUND_HALF_UP)
+        total += contribution
+        lines.append({"dimension": dim, "label": APPRAISAL_DIMENSIONS[dim], "score": str(score.quantize(TWO)),
+                      "weight": weight, "contribution": str(contribution)})
+    return {"total": str(total.quantize(TWO)), "stars": stars_for(total, rules), "dimensions": lines}
