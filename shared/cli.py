@@ -4,6 +4,7 @@
     wsli migrate [component ...]     apply Alembic migrations (a job, not a replica's start-up)
     wsli rotate-pii                  re-encrypt personal data after a new key is put first
     wsli token create --role R ...   mint a bearer token and print it once
+    wsli user create|password|unlock console accounts for people (gateway/web)
     wsli dlq list | replay | discard parked event messages
     wsli asyncapi [--check]          write or verify docs/asyncapi.yaml
     wsli calendar list | show Y | add FILE [--replace] | status
@@ -201,7 +202,7 @@ def _health(url: str) -> dict | None:
 
 
 def cmd_up(args) -> int:
-    from shared.catalogue import COMPONENTS
+    from shared.catalogue import COMPONENTS, component
 
     config = _gateway_config()
     _ensure_broker(config["AMQP_URI"])
@@ -233,7 +234,9 @@ def cmd_up(args) -> int:
         return 1
     print(json.dumps(health, ensure_ascii=False))
     print(f"\nwsli is up: {url}   (API under {url}/api/v1, OpenAPI at {url}/openapi.json)")
+    print(f"web console: http://{load_config(component('web').config_path)['WEB_SERVER_ADDRESS']}/")
     print("create a token with:  .venv/bin/wsli token create --role admin")
+    print("create a console account with:  .venv/bin/wsli user create --username NAME --role operator")
     return 0
 
 
@@ -341,6 +344,11 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--district")
     create.add_argument("--person")
     create.set_defaults(func=cmd_token_create)
+
+    user = sub.add_parser("user", help="console accounts (web pages) for people")
+    from gateway.web.users import add_arguments, run
+    add_arguments(user.add_subparsers(dest="user_command", required=True))
+    user.set_defaults(func=run)
 
     dlq = sub.add_parser("dlq", help="dead-lettered event messages")
     dlq.add_argument("action", choices=["list", "replay", "discard"])

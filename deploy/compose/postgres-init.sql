@@ -7,3 +7,4 @@ CREATE DATABASE wsli_training;
 CREATE DATABASE wsli_scoring;
 CREATE DATABASE wsli_subsidies;
 CREATE DATABASE wsli_gateway;
+CREATE DATABASE wsli_web;
