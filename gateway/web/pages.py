@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 
 from shared.auth import STAFF
-from shared.errors import Forbidden, ValidationFailed, WsliError
+from shared.errors import Forbidden, NotFound, ValidationFailed, WsliError
 
 from . import labels
 
@@ -179,11 +179,18 @@ def rankings(page):
     _require(page, "regulator", "integrator", *STAFF)
     cycles = page.call("registration", "list_cycles")
     code = page.request.args.get("cycle") or (cycles[0]["code"] if cycles else None)
-    stage = page.request.args.get("stage") or "basic"
-    if stage not in labels.LABELS["training"]["stage"]:
-        raise ValidationFailed("stage", {"stage": ["须为 basic、key 或 intensive"]})
-    ranking = page.call("scoring", "get_ranking", code, stage) if code else None
-    return page.render("rankings.html", cycles=cycles, cycle=code, stage=stage, ranking=ranking)
+    scheme = ranking = None
+    if code:
+        try:
+            scheme = page.call("scoring", "get_scheme", code)
+        except NotFound:
+            scheme = None  # no scheme loaded yet: the page says so
+    stages = [(s["name"], s["label"]) for s in scheme["stages"]] if scheme else []
+    stage = page.request.args.get("stage") or (stages[0][0] if stages else None)
+    if scheme and stage:
+        ranking = page.call("scoring", "get_ranking", code, stage)
+    return page.render("rankings.html", cycles=cycles, cycle=code, stage=stage, stages=stages, scheme=scheme,
+                       ranking=ranking)
 
 
 def explanation(page, cycle, candidate_id):
@@ -251,7 +258,10 @@ def me(page):
     explained = None
     if result["items"]:
         first = result["items"][0]
-        explained = page.call("scoring", "explain", first["cycle"], first["candidate_id"])
+        try:
+            explained = page.call("scoring", "explain", first["cycle"], first["candidate_id"])
+        except NotFound:
+            explained = None  # no score sheet yet: the lectures still show
     return page.render("me.html", result=result, e=explained)
 
 
