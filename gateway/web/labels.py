@@ -11,6 +11,7 @@ from __future__ import annotations
 from services.registration import domain as registration
 from services.subsidies import domain as subsidies
 from services.training import domain as training
+from shared import validators
 
 LABELS: dict[str, dict[str, dict[str, str]]] = {
     "registration": {
@@ -93,6 +94,20 @@ MESSAGES = {
     "Not a valid date.": "不是有效的日期",
     "Unknown field.": "未知字段",
     "Shorter than minimum length 1.": "不能为空",
+    # shared/validators.py
+    validators.RESIDENT_ID_LENGTH: "须为 18 位",
+    validators.RESIDENT_ID_LEGACY: "不接受 15 位旧身份证号，请填写 18 位号码",
+    validators.RESIDENT_ID_CHECKSUM: "校验码不正确（GB 11643），请核对",
+    validators.RESIDENT_ID_BIRTH_DATE: "出生日期不是有效日期",
+    validators.RESIDENT_ID_REGION: "地区码不是有效的行政区划代码",
+    validators.RESIDENT_ID_FORMAT: "格式不正确",
+    validators.USCC_CHECKSUM: "校验码不正确（GB 32100），请核对",
+    validators.MOBILE_INVALID: "须为 13–19 开头的 11 位手机号",
+    validators.EMAIL_TOO_LONG: f"不能超过 {validators.EMAIL_MAX_LENGTH} 个字符",
+    validators.EMAIL_SPACES: "不能含空格",
+    validators.EMAIL_ONE_AT: "须含且仅含一个 @",
+    validators.EMAIL_INVALID: "不是有效的电子邮箱",
+    validators.EMAIL_DOMAIN_DOT: "域名须含“.”",
 }
 
 ERROR_TITLES = {

@@ -153,3 +153,5 @@ def test_field_errors_are_described_in_chinese():
                                         "photo": {"data_base64": ["Not a valid string."]}})
     assert ("id_number", "身份证号", "必填") in described
     assert ("photo.data_base64", "照片", "须为文字") in described
+    from shared.validators import RESIDENT_ID_CHECKSUM
+    assert labels.describe_fields({"id_number": [RESIDENT_ID_CHECKSUM]})[0][2].startswith("校验码不正确")

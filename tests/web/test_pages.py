@@ -158,7 +158,7 @@ def test_bad_input_on_a_form_is_a_4xx_naming_the_field_in_chinese(web_stack, bro
     browser.find("#submit").click()
     browser.wait_text("#form-errors", "身份证号")
     errors = browser.find("#form-errors").text
-    assert "电子邮箱" in errors and "必填" in errors
+    assert "电子邮箱" in errors and "必填" in errors and "校验码不正确" in errors
     assert browser.find("#f-id_number").get_attribute("aria-invalid") == "true"
     assert browser.find("#f-name").get_attribute("value") == "缺项人"   # what was typed stays
     browser.shoot("candidate-form-errors")
