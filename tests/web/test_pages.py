@@ -173,3 +173,104 @@ def test_bad_input_on_a_form_is_a_4xx_naming_the_field_in_chinese(web_stack, bro
                  "/lectures/999999999999", "/candidates?status=bogus"):
         response = requests.get(web_stack.web + path, cookies=cookies, timeout=10)
         assert 400 <= response.status_code < 500, (path, response.status_code)
+
+
+def test_an_expert_sees_only_its_groups_and_enters_scores(web_stack, browser):
+    from tests.e2e.test_training_api import advance, approved, publish_all
+
+    admin = web_stack.admin
+    cycle = "X" + uuid.uuid4().hex[:7]
+    assert admin.post(f"/api/v1/cycles/{cycle}/stages", {"plan": "2022"})[0] == 201
+    base = int(uuid.uuid4().int % 10**9) * 1000
+    ids = [base + i for i in range(12)]
+    publish_all(web_stack, "registration", "candidate_approved",
+                [approved(cycle, cid, "东城", "insurer_branch") for cid in ids])
+    trainees = lambda **kw: admin.get(f"/api/v1/cycles/{cycle}/trainees", params=dict(kw, per_page=1))[1]["total"]  # noqa: E731
+    wait_for(lambda: trainees() == 12, timeout=20, message="12 trainees")
+    publish_all(web_stack, "scoring", "candidate_advanced", advance(cycle, ids, "key"))
+    wait_for(lambda: trainees(stage="key") == 12, timeout=20, message="12 at key")
+    status, assigned = admin.post(f"/api/v1/cycles/{cycle}/stages/key/group-assignment")
+    assert status == 200, assigned
+    mine, other = [g for g in assigned["groups"] if g["members"]][:2]
+    expert_name = "专家" + uuid.uuid4().hex[:4]
+    assert admin.post(f"/api/v1/groups/{mine['id']}/experts", {"expert": expert_name, "name": "张专家"})[0] == 200
+
+    browser.login(web_stack.user("expert", person=expert_name, display_name="张专家"))
+    browser.open(f"/groups?cycle={cycle}&stage=key")
+    browser.wait_text("main", f"第 {mine['batch']} 批 第 {mine['number']} 组")
+    assert len(browser.driver.find_elements("css selector", "section.card")) == 1   # its own group only
+    member = mine["members"][0]
+    assert member["name"] in browser.text
+    assert not any(m["name"] in browser.text for m in other["members"] if m["name"] != member["name"])
+    browser.shoot("expert-groups")
+    field = browser.find(f"#s-{member['candidate_id']}")
+    field.send_keys("86.5")
+    field.find_element("xpath", "./following-sibling::button").click()
+    browser.wait_text("main", f"已保存人选 {member['candidate_id']} 的评分")
+    trail = admin.get(f"/api/v1/training-audit/trainee/{member['candidate_id']}")[1]
+    assert [(a["action"], a["detail"]["score"]) for a in trail if a["action"].startswith("expert_score.")] == [
+        ("expert_score.create", "86.50")]
+    # a score out of range comes back as a 4xx page naming the field, in Chinese
+    field = browser.find(f"#s-{member['candidate_id']}")
+    field.send_keys("100.5")
+    field.find_element("xpath", "./following-sibling::button").click()
+    browser.wait_text("h1", "输入有误")
+    assert "分数" in browser.text
+
+
+def test_labels_are_served_and_name_every_candidate_status(web_stack):
+    response = requests.get(f"{web_stack.web}/api/v1/labels", timeout=10)
+    assert response.status_code == 200 and response.headers["Content-Type"].startswith("application/json")
+    body = response.json()
+    assert body["registration"]["candidate_status"]["unit_approved"] == "单位已盖章，待中心审核"
+    assert body["subsidies"]["check_rule"]["audience_mismatch"].startswith("听众人数")
+
+
+def test_login_returns_to_the_page_asked_for_and_the_cookie_is_secure_behind_tls(web_stack):
+    account = web_stack.user("operator")
+    http = requests.Session()
+    page = http.get(f"{web_stack.web}/login?next=/quota", timeout=10)
+    assert page.status_code == 200 and 'lang="zh-CN"' in page.text
+    assert page.headers["X-Frame-Options"] == "DENY" and "frame-ancestors 'none'" in page.headers[
+        "Content-Security-Policy"]
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    response = http.post(f"{web_stack.web}/login", data={"csrf_token": token, "next": "/quota", **account},
+                         headers={"X-Forwarded-Proto": "https"}, allow_redirects=False, timeout=10)
+    assert response.status_code == 303 and response.headers["Location"] == "/quota"
+    cookie = response.headers["Set-Cookie"]
+    session_part = next(p for p in response.raw.headers.getlist("Set-Cookie") if p.startswith("wsli_session="))
+    assert "HttpOnly" in session_part and "SameSite=Lax" in session_part and "Secure" in session_part, cookie
+    # an absolute URL in "next" is ignored: no open redirect
+    page = http.get(f"{web_stack.web}/login?next=//evil.example/", timeout=10)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    response = http.post(f"{web_stack.web}/login", data={"csrf_token": token, "next": "//evil.example/", **account},
+                         allow_redirects=False, timeout=10)
+    assert response.headers["Location"] == "/console"
+    assert "Secure" not in next(p for p in response.raw.headers.getlist("Set-Cookie")
+                                if p.startswith("wsli_session="))   # plain http here: not Secure
+
+
+def test_wsli_user_create_makes_an_account_that_can_log_in(web_stack, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from shared.config import REPO_ROOT
+
+    env = dict(os.environ, WEB_DB_URI=web_stack.configs["web"]["DB_URI"], AGENCY_ID="beijing")
+    run = lambda *args, stdin="": subprocess.run(  # noqa: E731
+        [sys.executable, "-m", "shared.cli", "user", *args], input=stdin, capture_output=True, text=True,
+        cwd=REPO_ROOT, env=env, timeout=60)
+    username = "cli-" + uuid.uuid4().hex[:6]
+    made = run("create", "--username", username, "--role", "unit", "--unit-id", "1", "--password-stdin",
+               stdin="a-long-password\n")
+    assert made.returncode == 0, made.stderr
+    assert f"{username}: role=unit" in made.stdout
+    refused = run("create", "--username", "x" + username, "--role", "unit", "--password-stdin",
+                  stdin="a-long-password\n")
+    assert refused.returncode == 2 and "unit_id" in refused.stderr   # a unit account needs its unit
+    http = requests.Session()
+    token = re.search(r'name="csrf_token" value="([^"]+)"', http.get(f"{web_stack.web}/login", timeout=10).text).group(1)
+    response = http.post(f"{web_stack.web}/login", allow_redirects=False, timeout=10,
+                         data={"csrf_token": token, "username": username, "password": "a-long-password"})
+    assert response.status_code == 303 and response.headers["Location"] == "/console"
