@@ -232,9 +232,12 @@ def cmd_up(args) -> int:
         print(f"the stack did not become healthy within {args.wait:g}s: {health}", file=sys.stderr)
         print(f"see {LOGS}/*.log", file=sys.stderr)
         return 1
+    web = f"http://{load_config(component('web').config_path)['WEB_SERVER_ADDRESS']}"
+    while time.monotonic() < deadline and (_health(web + "/health") or {}).get("status") != "ok":
+        time.sleep(0.5)  # the console has its own port and /health
     print(json.dumps(health, ensure_ascii=False))
     print(f"\nwsli is up: {url}   (API under {url}/api/v1, OpenAPI at {url}/openapi.json)")
-    print(f"web console: http://{load_config(component('web').config_path)['WEB_SERVER_ADDRESS']}/")
+    print(f"web console: {web}/")
     print("create a token with:  .venv/bin/wsli token create --role admin")
     print("create a console account with:  .venv/bin/wsli user create --username NAME --role operator")
     return 0

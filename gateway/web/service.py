@@ -25,6 +25,7 @@ from nameko.exceptions import RemoteError, UnknownService
 from nameko.extensions import DependencyProvider
 from nameko.web.handlers import http
 from sqlalchemy import text
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response
 
 from gateway.service import Cluster, ServiceUnavailable
@@ -149,7 +150,7 @@ class WebService:
 
     @http("POST", "/logout")
     def logout(self, request):
-        return self._page(request, self._logout, public=True)
+        return self._page(request, self._logout, public=True, logout=True)
 
     # The QR code on a certificate opens this path (PUBLIC_BASE_URL + the training service's
     # verify path): a browser gets the page, a program the same JSON as the gateway's route.
@@ -292,17 +293,22 @@ class WebService:
     def policy(self) -> accounts.LoginPolicy:
         return accounts.LoginPolicy.from_config(self.config)
 
-    def _page(self, request, handler, public: bool = False, login: bool = False) -> Response:
+    def _page(self, request, handler, public: bool = False, login: bool = False, logout: bool = False) -> Response:
         page = None
         try:
             found = accounts.find_session(self.db.session, request.cookies.get(SESSION_COOKIE), utcnow())
             session_row, user = found if found else (None, None)
             page = Page(self, request, user, session_row)
             self.act_as(page.principal)
+            if logout and session_row is None:
+                return page.redirect("/login")  # nothing to end (expired already): no token to check either
             if request.method == "POST":
                 if request.content_length and request.content_length > MAX_BODY_BYTES:
+                    _drain(request)
                     return page.render("error.html", status=413, title="文件过大",
                                        message=f"提交的内容超过 {MAX_BODY_BYTES // (1024 * 1024)} MiB")
+                # werkzeug refuses a longer body without a length (chunked) while parsing the form
+                request.max_content_length = MAX_BODY_BYTES
                 expected = request.cookies.get(LOGIN_CSRF_COOKIE) if login else page.csrf
                 given = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token")
                 if not accounts.same_token(expected, given):
@@ -314,6 +320,10 @@ class WebService:
             if not login:
                 self.db.rollback()  # release the connection before the slow calls to services
             return handler(page)
+        except RequestEntityTooLarge:
+            self.db.rollback()
+            return (page or Page(self, request)).render(
+                "error.html", status=413, title="文件过大", message=f"提交的内容超过 {MAX_BODY_BYTES // (1024 * 1024)} MiB")
         except WsliError as exc:
             self.db.rollback()
             page = page or Page(self, request)
@@ -367,6 +377,19 @@ class WebService:
         except RemoteError as exc:
             log.error("%s.%s failed: %s", service, method, exc)
             raise
+
+
+DRAIN_LIMIT = 64 * 1024 * 1024
+
+
+def _drain(request) -> None:
+    """Read (and drop) a too-large body, so the browser gets the 413 page instead of a reset
+    connection; past DRAIN_LIMIT the connection is closed instead."""
+    if request.content_length > DRAIN_LIMIT:
+        return
+    stream = request.stream
+    while stream.read(64 * 1024):
+        pass
 
 
 def _wants_html(request) -> bool:

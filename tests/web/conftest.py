@@ -127,8 +127,12 @@ class Browser:
         return self.driver.find_element("css selector", css)
 
     def wait_for(self, condition, message: str):
+        from selenium.common.exceptions import WebDriverException
         from selenium.webdriver.support.ui import WebDriverWait
-        return WebDriverWait(self.driver, WAIT_SECONDS, poll_frequency=0.1).until(condition, message)
+        # While a page replaces the last one, chromium may answer a lookup with "node does not
+        # belong to the document" (a plain WebDriverException): that is "not yet", so keep polling.
+        return WebDriverWait(self.driver, WAIT_SECONDS, poll_frequency=0.1,
+                             ignored_exceptions=(WebDriverException,)).until(condition, message)
 
     def wait_text(self, css: str, text: str):
         from selenium.webdriver.support import expected_conditions as EC

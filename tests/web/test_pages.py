@@ -64,6 +64,8 @@ def test_operator_sees_progress_quota_rankings_with_the_cut_off_and_one_explanat
     browser.wait_text("main", "共 2 人")
     assert_no_full_id_number(browser, first_id, second_id)
 
+    # the vendored htmx runs under the pages' strict CSP (no CDN, no inline script)
+    assert browser.driver.execute_script("return window.htmx ? htmx.version : null").startswith("2.")
     browser.open("/dlq")
     browser.wait_text("h1", "死信队列")
     assert "条" in browser.text
@@ -274,3 +276,18 @@ def test_wsli_user_create_makes_an_account_that_can_log_in(web_stack, tmp_path):
     response = http.post(f"{web_stack.web}/login", allow_redirects=False, timeout=10,
                          data={"csrf_token": token, "username": username, "password": "a-long-password"})
     assert response.status_code == 303 and response.headers["Location"] == "/console"
+
+
+def test_an_oversized_upload_is_a_413_page_and_logout_without_a_session_just_goes_to_login(web_stack):
+    account = web_stack.user("operator")
+    http = requests.Session()
+    token = re.search(r'name="csrf_token" value="([^"]+)"', http.get(f"{web_stack.web}/login", timeout=10).text).group(1)
+    assert http.post(f"{web_stack.web}/login", data={"csrf_token": token, **account}, timeout=10).status_code == 200
+    page = http.get(f"{web_stack.web}/candidates/new", timeout=10).text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    response = http.post(f"{web_stack.web}/candidates/new", data={"csrf_token": token},
+                         files={"photo": ("big.png", b"\x89PNG\r\n\x1a\n" + b"0" * (9 * 1024 * 1024), "image/png")},
+                         timeout=30)
+    assert response.status_code == 413 and "文件过大" in response.text
+    response = requests.post(f"{web_stack.web}/logout", allow_redirects=False, timeout=10)
+    assert response.status_code == 303 and response.headers["Location"] == "/login"
