@@ -203,6 +203,15 @@ def test_the_public_verifies_a_certificate_by_opening_its_qr_url_on_a_phone(web_
     assert as_json.headers["Content-Type"].startswith("application/json")
     assert as_json.json()["status"] == "valid"
 
+    # the certificate's PDF, from the training service through the gateway, reads as an operator expects
+    response = requests.get(f"{web_stack.base}/api/v1/certificates/{number}/pdf", timeout=30,
+                            headers={"Authorization": f"Bearer {web_stack.bootstrap}"})
+    assert response.status_code == 200 and response.content.startswith(b"%PDF")
+    text = pdf_text(response.content)
+    for expected in ("安全生产培训合格证", number, holder, "2018年东城区主要负责人第1期", "16 学时",
+                     "2018年5月11日", qr_url.split("://", 1)[1]):
+        assert expected in text, f"{expected!r} not in the certificate:\n{text}"
+
     status, _ = web_stack.admin.post(f"/api/v1/certificates/{number}/revocation", {"reason": "考试作弊"})
     assert status == 200
     browser.phone()
@@ -215,6 +224,35 @@ def test_the_public_verifies_a_certificate_by_opening_its_qr_url_on_a_phone(web_
     browser.open("/verify?number=BEIJING-2018-9999999")
     browser.wait_text(".verdict-word", "查无此证")
     browser.shoot("verify-unknown")
+
+
+def pdf_text(data: bytes) -> str:
+    import subprocess
+    import tempfile
+    with tempfile.NamedTemporaryFile(suffix=".pdf") as fh:
+        fh.write(data)
+        fh.flush()
+        return subprocess.run(["pdftotext", "-layout", fh.name, "-"], capture_output=True, check=True,
+                              timeout=60).stdout.decode("utf-8")
+
+
+def test_every_form_control_has_a_label_and_the_login_works_by_keyboard_alone(web_stack, browser):
+    from selenium.webdriver.common.keys import Keys
+
+    unit = new_unit(web_stack)
+    account = web_stack.user("unit", unit_id=unit["id"])
+    browser.open("/login")
+    browser.find("#username").send_keys(account["username"], Keys.TAB, account["password"], Keys.ENTER)
+    browser.wait_text("h1", "总览")
+    for path in ("/candidates/new", "/candidates", "/verify"):
+        browser.open(path)
+        unlabelled = browser.driver.execute_script("""
+            return Array.from(document.querySelectorAll('input, select, textarea'))
+              .filter(el => el.type !== 'hidden')
+              .filter(el => !(el.id && document.querySelector('label[for="' + el.id + '"]')) && !el.getAttribute('aria-label'))
+              .map(el => el.name || el.outerHTML);""")
+        assert unlabelled == [], f"{path}: controls without a label: {unlabelled}"
+        assert browser.driver.execute_script("return document.documentElement.lang") == "zh-CN"
 
 
 def test_a_wrong_password_is_refused(web_stack, browser):
