@@ -153,6 +153,11 @@ def candidate_action(page, candidate_id, action):
     _require(page, "unit", *STAFF)
     form = page.request.form
     signed_by = (form.get("signed_by") or "").strip()
+    if action == "identity":
+        # the unmasked ID number: the service decides who may (the center's staff) and audits the read
+        identity = page.call("registration", "reveal_identity", candidate_id)
+        found = page.call("registration", "get_candidate", candidate_id)
+        return page.render("candidate.html", c=found, created=False, identity=identity)
     if action == "seal":
         page.call("registration", "unit_approve", candidate_id, {"signed_by": signed_by,
                                                                   "opinion": form.get("opinion") or ""})

@@ -195,7 +195,7 @@ class WebService:
     def candidate(self, request, candidate_id):
         return self._page(request, lambda p: pages.candidate(p, candidate_id))
 
-    @http("POST", "/candidates/<int:candidate_id>/<any(seal,approve,reject):action>")
+    @http("POST", "/candidates/<int:candidate_id>/<any(seal,approve,reject,identity):action>")
     def candidate_action(self, request, candidate_id, action):
         return self._page(request, lambda p: pages.candidate_action(p, candidate_id, action))
 

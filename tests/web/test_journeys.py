@@ -97,6 +97,12 @@ def test_a_unit_registers_a_candidate_with_a_photo_and_seals_it_and_the_operator
     assert id_number not in browser.html
     browser.shoot("candidate-approved")
 
+    # the center's staff may read the full number, on purpose, and the read is audited
+    browser.find("#reveal").click()
+    browser.wait_text("#id-full", id_number)
+    trail = web_stack.admin.get(f"/api/v1/audit/candidate/{candidate_id}")[1]
+    assert [a["actor"] for a in trail if a["action"] == "pii.reveal"] == [operator["username"]]
+
     # the service agrees: the page went through its RPCs with the operator's principal
     status, body = web_stack.admin.get(f"/api/v1/candidates/{candidate_id}")
     assert status == 200 and body["status"] == "approved"
@@ -307,8 +313,17 @@ def test_a_post_without_the_csrf_token_is_rejected(web_stack, browser):
 
     # the same action from the page itself (with its token) goes through
     browser.open(f"/candidates/{created['id']}")
+    assert not browser.driver.find_elements("css selector", "#reveal")   # not offered to a unit
     browser.find("#seal").click()
     browser.wait_text("#status", "单位已盖章")
+
+    # and asking for the unmasked ID number anyway, with a valid token, is refused by the service
+    import re
+    token = re.search(r'name="csrf_token" value="([^"]+)"', browser.html).group(1)
+    response = requests.post(f"{web_stack.web}/candidates/{created['id']}/identity", data={"csrf_token": token},
+                             cookies=cookies, allow_redirects=False, timeout=10)
+    assert response.status_code == 403 and "无权" in response.text
+    assert not re.search(r"\b\d{17}[\dX]\b", response.text)
 
 
 def test_pages_need_a_login_and_logout_ends_the_session(web_stack, browser):
