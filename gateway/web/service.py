@@ -37,6 +37,7 @@ from shared.workdays import utcnow
 
 from . import accounts, labels, pages
 from .models import Base, platform
+from .ratelimit import RateLimiter, client_of
 from .render import render_template
 
 log = logging.getLogger(__name__)
@@ -99,12 +100,32 @@ class Page:
         return self.service.respond(response, self)
 
 
+class Limits(DependencyProvider):
+    """``self.limits.check(request, kind)``: per-client limits of this container (ratelimit.py)."""
+
+    def setup(self):
+        config = self.container.config
+        self.trust_forwarded = as_bool(config.get("WEB_TRUST_FORWARDED"), default=False)
+        self.limiters = {"public": RateLimiter(int(config.get("PUBLIC_RATE_PER_MINUTE") or 0)),
+                         "login": RateLimiter(int(config.get("LOGIN_RATE_PER_MINUTE") or 0))}
+
+    def get_dependency(self, worker_ctx):
+        provider = self
+
+        class Checker:
+            def check(self, request, kind: str) -> float:
+                return provider.limiters[kind].hit(client_of(request, provider.trust_forwarded))
+
+        return Checker()
+
+
 class WebService:
     name = "web"
 
     db = Database(Base.metadata, platform)
     services = Cluster()
     act_as = PrincipalSetter()
+    limits = Limits()
     config = Config()
 
     # ---- public ------------------------------------------------------------------------------
@@ -157,17 +178,18 @@ class WebService:
     @http("GET", "/api/v1/certificates/<number>/verify")
     def verify_qr(self, request, number):
         if _wants_html(request):
-            return self._page(request, lambda p: pages.verify(p, number), public=True)
-        return self._json_guard(lambda: self.call("training", "verify_certificate", number))
+            return self._page(request, lambda p: pages.verify(p, number), public=True, limit="public")
+        return self._json_guard(request, lambda: self.call("training", "verify_certificate", number))
 
     @http("GET", "/verify")
     def verify_form(self, request):
         number = (request.args.get("number") or "").strip()
-        return self._page(request, lambda p: pages.verify(p, number or None), public=True)
+        return self._page(request, lambda p: pages.verify(p, number or None), public=True,
+                          limit="public" if number else None)
 
     @http("GET", "/verify/<number>")
     def verify_page(self, request, number):
-        return self._page(request, lambda p: pages.verify(p, number), public=True)
+        return self._page(request, lambda p: pages.verify(p, number), public=True, limit="public")
 
     # ---- pages for people who logged in ------------------------------------------------------
 
@@ -293,7 +315,8 @@ class WebService:
     def policy(self) -> accounts.LoginPolicy:
         return accounts.LoginPolicy.from_config(self.config)
 
-    def _page(self, request, handler, public: bool = False, login: bool = False, logout: bool = False) -> Response:
+    def _page(self, request, handler, public: bool = False, login: bool = False, logout: bool = False,
+              limit: str | None = None) -> Response:
         page = None
         try:
             found = accounts.find_session(self.db.session, request.cookies.get(SESSION_COOKIE), utcnow())
@@ -302,6 +325,13 @@ class WebService:
             self.act_as(page.principal)
             if logout and session_row is None:
                 return page.redirect("/login")  # nothing to end (expired already): no token to check either
+            kind = "login" if login and request.method == "POST" else limit
+            wait = self.limits.check(request, kind) if kind else 0
+            if wait:
+                response = page.render("error.html", status=429, title="请求过于频繁",
+                                       message=f"请求过于频繁，请 {int(wait) + 1} 秒后再试")
+                response.headers["Retry-After"] = str(int(wait) + 1)
+                return response
             if request.method == "POST":
                 if request.content_length and request.content_length > MAX_BODY_BYTES:
                     _drain(request)
@@ -337,8 +367,13 @@ class WebService:
             return page.render("error.html", status=500, title="系统内部错误",
                                message=f"系统内部错误，请联系运营中心（事件编号 {incident}）")
 
-    def _json_guard(self, produce) -> Response:
+    def _json_guard(self, request, produce) -> Response:
         self.act_as(anonymous(self.db.agency))
+        wait = self.limits.check(request, "public")
+        if wait:
+            return Response(json.dumps({"error": "too_many_requests", "message": "请求过于频繁，请稍后再试"},
+                                       ensure_ascii=False), status=429, mimetype="application/json",
+                            headers={"Retry-After": str(int(wait) + 1)})
         try:
             body, status = produce(), 200
         except WsliError as exc:

@@ -53,7 +53,9 @@ class WebStack:
                                        WEB_SERVER_ADDRESS=f"127.0.0.1:{self.port}")
         self.configs["web"] = dict(common, DB_URI=self.dbs.migrated("web"), OUTBOX_RELAY=False,
                                    WEB_SERVER_ADDRESS=f"127.0.0.1:{self.web_port}", WEB_COOKIE_SECURE="auto",
-                                   LOGIN_MAX_FAILURES=3, LOGIN_LOCK_SECONDS=120)
+                                   LOGIN_MAX_FAILURES=3, LOGIN_LOCK_SECONDS=120,
+                                   # every test browses from 127.0.0.1: the limits have their own test
+                                   PUBLIC_RATE_PER_MINUTE=10_000, LOGIN_RATE_PER_MINUTE=10_000)
         classes = {c.name: c.service() for c in SERVICES}
         classes.update(gateway=GatewayService, web=WebService)
         self.runners = {}
