@@ -291,3 +291,34 @@ def test_an_oversized_upload_is_a_413_page_and_logout_without_a_session_just_goe
     assert response.status_code == 413 and "文件过大" in response.text
     response = requests.post(f"{web_stack.web}/logout", allow_redirects=False, timeout=10)
     assert response.status_code == 303 and response.headers["Location"] == "/login"
+
+
+def test_the_operator_approves_sealed_candidates_in_bulk_and_each_refusal_is_reported(web_stack, browser):
+    code = "B" + uuid.uuid4().hex[:7]
+    admin = web_stack.admin
+    assert admin.post("/api/v1/cycles", {"code": code, "title": f"{code}批次", "deadline": "2099-12-31"})[0] == 201
+    status, unit = admin.post("/api/v1/units", {"name": "批量单位" + uuid.uuid4().hex[:4], "kind": "insurer_branch"})
+    assert status == 201, unit
+    from tests.support import candidate_form, resident_id
+    ids = []
+    for name in ("甲一", "乙二", "丙三"):
+        status, made = admin.post("/api/v1/candidates", candidate_form(code, id_number=resident_id(), name=name,
+                                                                       unit_id=unit["id"]))
+        assert status == 201, made
+        assert admin.post(f"/api/v1/candidates/{made['id']}/unit-approval", {"signed_by": "经理"})[0] == 200
+        ids.append(made["id"])
+
+    browser.login(web_stack.user("operator", display_name="批量审核员"))
+    browser.open(f"/candidates?cycle={code}&status=unit_approved")
+    browser.wait_text("main", "共 3 人")
+    browser.find(f"#pick-{ids[0]}").click()
+    browser.find(f"#pick-{ids[1]}").click()
+    # meanwhile the second is withdrawn elsewhere: the service refuses it, the others go through
+    assert admin.post(f"/api/v1/candidates/{ids[1]}/withdrawal", {"reason": "本人放弃"})[0] == 200
+    browser.find("fieldset.bulk button").click()
+    browser.wait_text("h1", "批量审核结果")
+    assert "已审核通过 1 人" in browser.text and f"编号 {ids[1]}" in browser.text
+    browser.shoot("bulk-result")
+    statuses = [admin.get(f"/api/v1/candidates/{i}")[1]["status"] for i in ids]
+    assert statuses == ["approved", "withdrawn", "unit_approved"]
+    assert admin.get(f"/api/v1/candidates/{ids[0]}")[1]["center_seal"]["signed_by"] == "批量审核员"
