@@ -14,7 +14,6 @@ import json
 import logging
 import mimetypes
 import secrets
-import time
 import uuid
 from pathlib import Path
 from urllib.parse import quote, urlencode
@@ -30,9 +29,9 @@ from werkzeug.wrappers import Response
 
 from gateway.service import Cluster, ServiceUnavailable
 from shared.auth import CONTEXT_KEY, STAFF, Principal, anonymous
-from shared.config import agency_of, as_bool
+from shared.config import as_bool
 from shared.db import Database
-from shared.errors import Forbidden, ValidationFailed, WsliError
+from shared.errors import WsliError
 from shared.workdays import utcnow
 
 from . import accounts, labels, pages

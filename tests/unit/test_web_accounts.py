@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from gateway.web import accounts, labels
-from gateway.web.models import Base, WebSession, WebUser
+from gateway.web.models import Base, WebUser
 from shared.db import create_all
 from shared.errors import ValidationFailed
 

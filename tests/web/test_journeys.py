@@ -17,7 +17,6 @@ import segno
 
 from tests.conftest import AGENCY, INDEX_KEY, PII_KEY, wait_for
 from tests.support import resident_id
-from tests.web.conftest import PASSWORD
 
 pytestmark = pytest.mark.e2e
 

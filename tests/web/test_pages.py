@@ -103,7 +103,7 @@ def test_operator_reviews_lecture_reports_lecturer_sees_them_and_finance_downloa
                  timeout=20, message="the automatic checks")
 
     browser.login(web_stack.user("operator", display_name="审核员甲"))
-    browser.open(f"/lectures?status=checks_failed")
+    browser.open("/lectures?status=checks_failed")
     browser.wait_text("main", "人数不符公司")
     browser.open(f"/lectures/{short['id']}")
     browser.wait_text(".checks", "听众人数与签到表人数不一致")     # the failed rule, in Chinese
