@@ -14,6 +14,12 @@ ENV PYTHONUNBUFFERED=1 \
 
 WORKDIR /app
 
+# The CJK font the document kit embeds in PDFs (shared/documents.py): without it a
+# certificate cannot be rendered.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends fonts-wqy-microhei \
+    && rm -rf /var/lib/apt/lists/*
+
 # Pinned dependencies first: this layer survives code changes.
 COPY requirements.lock ./
 RUN pip install -r requirements.lock

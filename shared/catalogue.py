@@ -53,7 +53,8 @@ SERVICES = [
     Component("risk", "services.risk", "RiskService"),
 ]
 GATEWAY = Component("gateway", "gateway", "GatewayService")
-COMPONENTS = SERVICES + [GATEWAY]
+WEB = Component("web", "gateway.web", "WebService")  # the console for people: pages, login, sessions
+COMPONENTS = SERVICES + [GATEWAY, WEB]
 SERVICE_NAMES = [c.name for c in SERVICES]
 
 

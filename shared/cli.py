@@ -5,6 +5,7 @@
     wsli rotate-pii                  re-encrypt personal data after a new key is put first
     wsli token create --role R ...   mint a bearer token and print it once
     wsli token list | revoke ID ...  what tokens exist (expiry, last use), and end them
+    wsli user create|password|unlock console accounts for people (gateway/web)
     wsli dlq list | replay | discard parked event messages
     wsli asyncapi [--check]          write or verify docs/asyncapi.yaml
     wsli calendar list | show Y | add FILE [--replace] | status
@@ -260,7 +261,7 @@ def _health(url: str) -> dict | None:
 
 
 def cmd_up(args) -> int:
-    from shared.catalogue import COMPONENTS
+    from shared.catalogue import COMPONENTS, component
 
     config = _gateway_config()
     _ensure_broker(config["AMQP_URI"])
@@ -296,9 +297,14 @@ def cmd_up(args) -> int:
         print(f"the stack did not become healthy within {args.wait:g}s: {health}", file=sys.stderr)
         print(f"see {LOGS}/*.log", file=sys.stderr)
         return 1
+    web = f"http://{load_config(component('web').config_path)['WEB_SERVER_ADDRESS']}"
+    while time.monotonic() < deadline and (_health(web + "/health") or {}).get("status") != "ok":
+        time.sleep(0.5)  # the console has its own port and /health
     print(json.dumps(health, ensure_ascii=False))
     print(f"\nwsli is up: {url}   (API under {url}/api/v1, OpenAPI at {url}/openapi.json)")
+    print(f"web console: {web}/")
     print("create a token with:  .venv/bin/wsli token create --role admin")
+    print("create a console account with:  .venv/bin/wsli user create --username NAME --role operator")
     return 0
 
 
@@ -489,6 +495,11 @@ def parser() -> argparse.ArgumentParser:
     revoking.add_argument("ids", nargs="+", type=int)
     revoking.add_argument("--agency")
     revoking.set_defaults(func=cmd_token_revoke)
+
+    user = sub.add_parser("user", help="console accounts (web pages) for people")
+    from gateway.web.users import add_arguments, run
+    add_arguments(user.add_subparsers(dest="user_command", required=True))
+    user.set_defaults(func=run)
 
     dlq = sub.add_parser("dlq", help="dead-lettered event messages")
     dlq.add_argument("action", choices=["list", "replay", "discard"])

@@ -174,6 +174,7 @@ class Demo:
         self.rules(current, units)
         self.enrolment()
         self.reports(current)
+        self.console_accounts(units["dongcheng"])
 
     def cycles(self) -> str:
         heading("1. 培养周期")
@@ -368,6 +369,28 @@ class Demo:
         if self.expect("健康检查", status, body, 200):
             parts = "，".join(f"{name} {s['status']}" for name, s in body["services"].items())
             print(f"  {body['status']}（机构 {body['agency']}）：{parts}")
+
+
+    def console_accounts(self, unit: dict) -> None:
+        """Accounts for the web console (``wsli user create``), printed with their password."""
+        heading("11. 网页控制台账户（wsli user create）")
+        wsli = Path(sys.executable).with_name("wsli")
+        accounts = [("zhongxin", "operator", "中心审核员", []), ("dongcheng", "unit", f"{unit['name']}经办人",
+                                                                    ["--unit-id", str(unit["id"])])]
+        for username, role, name, binding in accounts:
+            done = subprocess.run([str(wsli), "user", "create", "--username", username, "--role", role,
+                                   "--name", name, "--password-stdin", *binding],
+                                  input=DEMO_PASSWORD + "\n", capture_output=True, text=True, timeout=60)
+            if done.returncode == 0:
+                print(f"  ✓ {username} / {DEMO_PASSWORD}（{name}，角色 {role}）")
+            elif "已存在" in done.stderr:
+                print(f"  • {username} 已存在（之前运行过；忘记密码：wsli user password --username {username}）")
+            else:
+                self.fail(f"新建控制台账户 {username}", done.stderr.strip())
+        print("  登录：http://127.0.0.1:8001/（本地演示密码，勿用于生产）")
+
+
+DEMO_PASSWORD = "wsli-demo-2026"
 
 
 class Stop(Exception):

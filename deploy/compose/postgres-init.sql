@@ -9,3 +9,4 @@ CREATE DATABASE wsli_scoring;
 CREATE DATABASE wsli_subsidies;
 CREATE DATABASE wsli_risk;
 CREATE DATABASE wsli_gateway;
+CREATE DATABASE wsli_web;

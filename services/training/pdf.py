@@ -1,20 +1,21 @@
-"""The certificate as a one-page PDF, written directly (no PDF library).
+"""The certificate as a one-page PDF, laid out by the shared document kit (reportlab, embedded CJK font).
 
-A certificate is a few lines of text and a QR code, so the file is small enough to
-write by hand: the QR code is drawn as filled squares (vector, sharp at any print
-size) and the text uses the standard Chinese font STSong-Light with the UniGB-UCS2-H
-encoding, which every PDF reader provides without embedding a font file.
+The service hands over its certificate as lines of ``标签：值`` text (several pairs on
+a line are separated by spaces) and the verify URL; this module reads those pairs
+back into the kit's ``Certificate`` so the service's call stays as it is. The issue
+date printed is the class's completion date (its last day).
 """
 from __future__ import annotations
 
+import re
+
 import segno
 
-PAGE_W, PAGE_H = 595, 842  # A4 in points
+from shared.documents import Certificate, render_certificate
 
-
-def _utf16_hex(text: str) -> str:
-    # UCS-2 covers the BMP, where every name and word on a certificate lives
-    return "<" + "".join(f"{ord(ch):04X}" for ch in text if ord(ch) < 0x10000) + ">"
+_PAIR = re.compile(r"([^：\s]+)：(.*?)(?=\s{2,}[^：\s]+：|$)")
+_CLASS = re.compile(r"^(?P<title>.*?)（(?P<institution>[^（）]*)）$")
+_DAYS = re.compile(r"^(?P<first>\d{4}-\d{2}-\d{2}) 至 (?P<last>\d{4}-\d{2}-\d{2})(?:，共 (?P<hours>\d+) 学时)?$")
 
 
 def qr_matrix(url: str) -> list[list[bool]]:
@@ -23,57 +24,30 @@ def qr_matrix(url: str) -> list[list[bool]]:
     return [[bool(cell) for cell in row] for row in code.matrix]
 
 
-def _qr_ops(url: str, x0: float, y0: float, size: float) -> str:
-    matrix = qr_matrix(url)
-    n = len(matrix)
-    cell = size / n
-    ops = ["0 0 0 rg"]
-    for r, row in enumerate(matrix):
-        c = 0
-        while c < n:  # one rectangle per run of dark modules keeps the file small
-            if row[c]:
-                start = c
-                while c < n and row[c]:
-                    c += 1
-                ops.append(f"{x0 + start * cell:.2f} {y0 + size - (r + 1) * cell:.2f} "
-                           f"{(c - start) * cell:.2f} {cell:.2f} re")
-            else:
-                c += 1
-    ops.append("f")
-    return "\n".join(ops)
+def _pairs(lines: list[tuple[int, str]]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for _, line in lines[1:]:
+        for key, value in _PAIR.findall(line.strip()):
+            found.setdefault(key, value.strip())
+    return found
 
 
 def certificate_pdf(lines: list[tuple[int, str]], url: str) -> bytes:
-    """``lines`` are (font size, text) from the top; the QR code pointing at ``url`` sits below."""
-    y = PAGE_H - 120
-    text_ops = ["BT"]
-    for size, line in lines:
-        text_ops.append(f"/F1 {size} Tf 1 0 0 1 72 {y} Tm {_utf16_hex(line)} Tj")
-        y -= size + 18
-    text_ops.append(f"/F1 9 Tf 1 0 0 1 72 {y - 200} Tm {_utf16_hex(url)} Tj")
-    text_ops.append("ET")
-    content = ("\n".join(text_ops) + "\n" + _qr_ops(url, 72, y - 180, 170)).encode("ascii")
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        (f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 {PAGE_W} {PAGE_H}] "
-         f"/Resources << /Font << /F1 5 0 R >> >> /Contents 4 0 R >>").encode("ascii"),
-        b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream",
-        b"<< /Type /Font /Subtype /Type0 /BaseFont /STSong-Light /Encoding /UniGB-UCS2-H "
-        b"/DescendantFonts [6 0 R] >>",
-        b"<< /Type /Font /Subtype /CIDFontType0 /BaseFont /STSong-Light "
-        b"/CIDSystemInfo << /Registry (Adobe) /Ordering (GB1) /Supplement 2 >> /FontDescriptor 7 0 R >>",
-        b"<< /Type /FontDescriptor /FontName /STSong-Light /Flags 6 /FontBBox [-25 -254 1000 880] "
-        b"/ItalicAngle 0 /Ascent 880 /Descent -120 /CapHeight 880 /StemV 93 >>",
-    ]
-    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    for offset in offsets:
-        out += b"%010d 00000 n \n" % offset
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    return bytes(out)
+    """``lines`` are (font size, text) from the top, the title first; the QR code points at ``url``."""
+    title = lines[0][1] if lines else "安全生产培训合格证"
+    facts = _pairs(lines)
+    klass = _CLASS.match(facts.get("培训班", ""))
+    days = _DAYS.match(facts.get("培训日期", ""))
+    institution = klass.group("institution") if klass else None
+    issue_date = days.group("last") if days else facts.get("发证日期", "")
+    note = next((text for _, text in lines[1:] if "：" not in text), None)
+    cert = Certificate(
+        number=facts.get("证书编号", ""), holder=facts.get("姓名", ""), id_masked=facts.get("身份证号"),
+        class_title=klass.group("title") if klass else facts.get("培训班", ""),
+        institution=institution, days=f"{days.group('first')} 至 {days.group('last')}" if days else None,
+        hours=(days.group("hours") if days and days.group("hours") else "—"),
+        issuer=institution or "安全生产培训机构", issue_date=issue_date, verify_url=url, title=title,
+        revoked=facts.get("状态") == "已撤销")
+    if note:
+        cert.note = note
+    return render_certificate(cert)

@@ -22,7 +22,7 @@ def env(tmp_path, amqp_uri):
     port = free_port()
     values = dict(os.environ,
                   WSLI_VAR_DIR=str(tmp_path / "var"), GATEWAY_ADDRESS=f"127.0.0.1:{port}", AMQP_URI=amqp_uri,
-                  FILE_STORE=str(tmp_path / "files"))
+                  FILE_STORE=str(tmp_path / "files"), WEB_ADDRESS=f"127.0.0.1:{free_port()}")
     # every component's database in this test's directory, never the checkout's var/
     values.update({f"{c.name.upper()}_DB_URI": f"sqlite:///{tmp_path}/{c.name}.db" for c in COMPONENTS})
     values.update({f"{c.name.upper()}_METRICS_ADDRESS": f"127.0.0.1:{free_port()}" for c in COMPONENTS})
@@ -41,8 +41,13 @@ def test_up_serves_health_and_down_stops_it(env):
     url = f"http://{env['GATEWAY_ADDRESS']}"
     assert url in up.stdout
     health = requests.get(url + "/health", timeout=5).json()
+    # the gateway's health covers the services and itself; the web console answers on its own port
     assert {name: s["status"] for name, s in health["services"].items()} == {
-        c.name: "ok" for c in COMPONENTS}
+        c.name: "ok" for c in COMPONENTS if c.name != "web"}
+    web = f"http://{env['WEB_ADDRESS']}"
+    assert web + "/" in up.stdout
+    login = requests.get(web + "/", timeout=10)
+    assert login.status_code == 200 and "登录" in login.text
 
     status = wsli(env, "status")
     assert status.returncode == 0

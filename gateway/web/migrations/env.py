@@ -1,0 +1,4 @@
+from gateway.web.models import Base
+from shared.migrate import run_env
+
+run_env(Base.metadata)
