@@ -65,7 +65,7 @@ LABELS: dict[str, dict[str, dict[str, str]]] = {
         "agency": {"beijing": "北京市", "national": "全国", "tianjin": "天津市", "foshan": "佛山市"},
         "role": {
             "admin": "系统管理员", "operator": "运营中心", "unit": "推荐单位", "expert": "专家", "lecturer": "宣讲员",
-            "enterprise": "企业", "insurer": "保险机构", "regulator": "区级监管部门", "integrator": "系统对接",
+            "enterprise": "企业", "insurer": "保险机构", "organisation": "申报单位", "service_org": "安全技术服务机构", "regulator": "区级监管部门", "integrator": "系统对接",
             "finance": "财务", "public": "公众",
         },
     },

@@ -138,6 +138,14 @@ class WebService:
             body, status = {"status": "down", "error": str(exc)[:200]}, 503
         return Response(json.dumps(body), status=status, mimetype="application/json")
 
+    @http("GET", "/metrics")
+    def metrics(self, request):
+        """Prometheus exposition of this process (requests, latencies, refusals)."""
+        from shared.metrics import exposition
+
+        body, content_type = exposition()
+        return Response(body, status=200, content_type=content_type)
+
     @http("GET", "/static/<path:name>")
     def static(self, request, name):
         path = (STATIC / name).resolve()
