@@ -70,3 +70,33 @@ class DashboardPart(Schema):
 class DashboardOut(Schema):
     parts = fields.Dict(keys=fields.String(), values=fields.Nested(DashboardPart))
     missing = fields.List(fields.String(), metadata={"description": "parts whose service did not answer"})
+
+
+class CalendarIn(Schema):
+    """One year's official holiday arrangement (the State Council notice)."""
+
+    holidays = fields.List(fields.String(metadata={"format": "date"}), required=True,
+                           metadata={"description": "rest days of the year, YYYY-MM-DD"})
+    workdays = fields.List(fields.String(metadata={"format": "date"}), load_default=list,
+                           metadata={"description": "weekend days worked instead, YYYY-MM-DD"})
+    source = fields.String(required=True, validate=validate.Length(min=1, max=200),
+                           metadata={"description": "the notice it comes from, e.g. 国办发明电〔2026〕X号"})
+    replace = fields.Boolean(load_default=False, metadata={"description": "replace a year already added"})
+
+
+class CalendarYearOut(Schema):
+    year = fields.Integer()
+    holidays = fields.List(fields.String())
+    workdays = fields.List(fields.String())
+    source = fields.String()
+    added_at = fields.String()
+    added_by = fields.String()
+
+
+class CalendarOut(Schema):
+    first_day = fields.String()
+    last_day = fields.String()
+    days_left = fields.Integer()
+    added_years = fields.List(fields.Integer())
+    warning = fields.String(allow_none=True)
+    years = fields.List(fields.Nested(CalendarYearOut))

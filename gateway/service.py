@@ -210,7 +210,12 @@ class GatewayService:
         except Exception as exc:
             services["gateway"] = {"status": "down", "error": _brief(exc)}
         overall = "ok" if all(s["status"] == "ok" for s in services.values()) else "degraded"
-        return json_response({"status": overall, "agency": self.db.agency, "services": services})
+        from shared.calendar import calendar_status
+
+        # the calendar running out degrades nothing today, but is said well before it does
+        calendar = calendar_status(utcnow().date())
+        return json_response({"status": overall, "agency": self.db.agency, "services": services,
+                              "calendar": {k: calendar[k] for k in ("last_day", "days_left", "warning")}})
 
     @http("GET", "/metrics")
     def metrics(self, request):
@@ -311,6 +316,44 @@ class GatewayService:
             except WsliError as exc:
                 parts[part] = {"status": "error", "error": exc.to_dict()}
         return json_response({"parts": parts, "missing": missing})
+
+    # ---- the working-day calendar: routes of routes/local.py --------------------------------
+
+    def _calendar(self, principal, request):
+        from shared.calendar import calendar_status, configured_store
+
+        status = calendar_status(utcnow().date())
+        store = configured_store()
+        years = [a.to_dict() for _, a in sorted(store.load().items())] if store else []
+        return json_response(dict(status, years=years))
+
+    @transactional
+    def _put_calendar_year(self, principal, request, year):
+        from shared.calendar import configured_store
+
+        store = configured_store()
+        if store is None:
+            raise ServiceUnavailable("no calendar directory is configured (CALENDAR_DIR)", {"year": [str(year)]})
+        body = _json_body(request, required=True)
+        if not isinstance(body, dict):
+            raise ValidationFailed("the body must be an object", {"_schema": ["must be an object"]})
+        replace = body.pop("replace", False)
+        if not isinstance(replace, bool):
+            raise ValidationFailed("replace must be true or false", {"replace": ["must be a boolean"]})
+        added = store.add(body, actor=principal.actor, replace=replace, year=year)
+        self.db.audit(principal, "calendar.replace" if replace else "calendar.add", "calendar_year", year,
+                      {"source": added.source, "holidays": len(added.holidays), "workdays": len(added.workdays)})
+        return json_response(added.to_dict())
+
+    def _gateway_audit_trail(self, principal, request, entity_type, entity_id):
+        from shared.schemas import AuditOut
+
+        audit = self.db.tables.audit
+        rows = self.db.session.execute(
+            select(audit).where(audit.c.agency_id == self.db.agency, audit.c.entity_type == str(entity_type),
+                                audit.c.entity_id == str(entity_id)).order_by(audit.c.id)).mappings().all()
+        return json_response(AuditOut(many=True).dump(
+            [dict(r, detail=json.loads(r["detail"] or "{}")) for r in rows]))
 
     def _safety_file(self, principal, request, credit_code):
         return json_response(safety_file.gather(self, credit_code))

@@ -119,7 +119,4 @@ ROUTES: list[Route] = [
           "Anyone: is this case certificate valid", "case-notice", response=cs.VerifyOut, public=True),
     Route("GET", "/api/v1/case-certificates/<number>/pdf", C, "certificate_pdf", "A case certificate as PDF",
           "case-notice", file=True, roles=ORG + ("integrator", "regulator")),
-    Route("GET", "/api/v1/cases-audit/<entity_type>/<entity_id>", C, "audit_trail",
-          "Audit trail of a case-collection record (case, campaign, organisation, expert …)", "audit",
-          response=cs.AuditOut, many=True, roles=STAFF),
 ]

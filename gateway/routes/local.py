@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from gateway import schemas as gw
+from shared.schemas import AuditOut
 
 from . import AUTHENTICATED, LOCAL, Route
 
@@ -23,6 +24,16 @@ ROUTES: list[Route] = [
           "An enterprise's safety file: risk (policies, inspections, hazards, requests) and the parts of other "
           "services, fetched concurrently; a part that cannot be fetched is reported", "aggregation",
           response=gw.DashboardOut, roles=AUTHENTICATED),
+    Route("GET", "/api/v1/calendar", LOCAL, "calendar",
+          "The working-day calendar: its known range, a warning before it ends, the years the agency added",
+          "operations", response=gw.CalendarOut, roles=AUTHENTICATED),
+    Route("PUT", "/api/v1/calendar/<int:year>", LOCAL, "put_calendar_year",
+          "Add (or, with replace, correct) a year's official holiday arrangement; audited; takes precedence "
+          "over the calendar package for that year", "operations", body=gw.CalendarIn,
+          response=gw.CalendarYearOut, roles=STAFF),
+    Route("GET", "/api/v1/audit/gateway/<entity_type>/<entity_id>", LOCAL, "gateway_audit_trail",
+          "Audit trail of a gateway record (tokens, calendar years)", "audit", response=AuditOut, many=True,
+          roles=STAFF),
     Route("GET", "/api/v1/status/lag", LOCAL, "lag",
           "Per consumer: events published vs processed, queued in the broker, oldest unprocessed age",
           "operations", roles=STAFF),

@@ -141,6 +141,4 @@ ROUTES: list[Route] = [
     Route("GET", f"{B}/safety-files/<credit_code>/risk", R, "safety_file",
           "The risk part of an enterprise's safety file (the whole file: /api/v1/safety-files/<credit_code>)",
           "risk-qr", response=rk.SafetyFileOut, roles=READERS),
-    Route("GET", f"{B}/audit/<entity_type>/<entity_id>", R, "audit_trail", "Audit trail of a risk record",
-          "audit", response=rk.AuditOut, many=True, roles=STAFF),
 ]

@@ -69,6 +69,7 @@ class Stack:
                   "serializer": "json", "max_workers": 10, "OUTBOX_POLL_SECONDS": 0.2,
                   "EVENT_RETRY_DELAYS_MS": "100,200",
                   "FILE_STORE": str(self.dbs.tmp_path / "files"), "RPC_TIMEOUT_SECONDS": 3,
+                  "CALENDAR_DIR": str(self.dbs.tmp_path / "calendar"),
                   "HEALTH_TIMEOUT_SECONDS": 1, "PUBLIC_BASE_URL": "http://127.0.0.1:%d" % self.port,
                   # the tests share one token and one address; test_rate_limits.py runs its own limited gateway
                   "RATE_LIMIT_ENABLED": False}

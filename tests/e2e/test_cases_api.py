@@ -271,7 +271,7 @@ def test_a_campaign_from_submission_to_release(admin, stack, world):
     # a released case can no longer be withdrawn; every step is in the audit trail
     status, body = org_a.post(f"/api/v1/cases/{a}/withdrawal", {"reason": "撤回"})
     assert status == 422 and body["rule"] == "status_transition"
-    status, trail = op.get(f"/api/v1/cases-audit/case/{a}")
+    status, trail = op.get(f"/api/v1/audit/cases/case/{a}")
     actions = [t["action"] for t in trail]
     assert actions[:3] == ["case.submit", "case.screen", "case.site_visit"] and "case.release" in actions
 

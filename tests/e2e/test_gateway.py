@@ -124,3 +124,33 @@ def test_a_service_down_degrades_instead_of_failing(stack):
     # the gateway itself still serves its own routes
     assert admin.get("/api/v1/tokens")[0] == 200
 
+
+
+def test_an_agency_adds_a_year_to_the_working_day_calendar(admin):
+    """Invented arrangement for a far year: proves the route, never guesses a real year."""
+    status, calendar = admin.get("/api/v1/calendar")
+    assert status == 200 and calendar["last_day"] >= "2026-12-31"
+    assert (calendar["warning"] is not None) == (calendar["days_left"] < 60)
+    status, health = admin.as_(None).get("/health")
+    assert health["calendar"]["last_day"] == calendar["last_day"]
+
+    operator = admin.as_(admin.token_for("operator"))
+    year = {"holidays": ["2098-06-02", "2098-06-03"], "workdays": ["2098-06-07"], "source": "虚构安排（测试）"}
+    status, body = operator.put("/api/v1/calendar/2098", dict(year, holidays=["2098-02-30"]))
+    assert status == 400 and "holidays" in body["fields"]
+    status, body = operator.put("/api/v1/calendar/2098", dict(year, workdays=["2098-06-02"]))
+    assert status == 400 and "workdays" in body["fields"], "a weekday cannot be an adjusted working day"
+    unit = admin.as_(admin.token_for("unit", unit_id=1))
+    assert unit.put("/api/v1/calendar/2098", year)[0] == 403
+
+    status, added = operator.put("/api/v1/calendar/2098", year)
+    assert status == 200 and added["year"] == 2098 and added["added_by"]
+    status, body = operator.put("/api/v1/calendar/2098", year)
+    assert status == 409 and "replace" in body["fields"]["year"][0]
+    status, replaced = operator.put("/api/v1/calendar/2098", dict(year, holidays=["2098-06-02"], replace=True))
+    assert status == 200 and replaced["holidays"] == ["2098-06-02"]
+    status, calendar = admin.get("/api/v1/calendar")
+    assert 2098 in calendar["added_years"]
+    assert [y["holidays"] for y in calendar["years"] if y["year"] == 2098] == [["2098-06-02"]]
+    status, trail = admin.get("/api/v1/audit/gateway/calendar_year/2098")
+    assert status == 200 and [e["action"] for e in trail][-2:] == ["calendar.add", "calendar.replace"]

@@ -125,7 +125,7 @@ def test_nobody_sees_an_enterprise_that_is_not_theirs(stack, admin, world):
     for role in ("e2", "regulator2", "insurerB", "org2", "lecturer"):
         status, scan = api[role].get(f"/api/v1/qr/{code['token']}")
         assert status == 200 and scan["view"] == "public" and "file" not in scan, role
-    trail = admin.get(f"{B}/audit/enterprise/{e1['id']}")[1]
+    trail = admin.get(f"/api/v1/audit/risk/enterprise/{e1['id']}")[1]
     assert sum(1 for t in trail if t["action"] == "qr.scan") == 9
     # a re-issued code revokes the old one
     status, new = admin.post(f"{B}/enterprises/{e1['id']}/qr-code")
