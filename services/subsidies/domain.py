@@ -306,6 +306,13 @@ def ensure_subsidy_revocable(subsidy_status: str | None) -> None:
                             {"subsidy": [subsidy_status]}, rule="subsidy_in_payment")
 
 
+def ensure_subsidy_reinstatable(subsidy_status: str) -> None:
+    """A lecture approved again after a revocation gets its revoked subsidy back, never a second one."""
+    if subsidy_status != REVOKED:
+        raise RuleViolation(f"this lecture already has a subsidy ({subsidy_status})",
+                            {"subsidy": [subsidy_status]}, rule="subsidy_exists")
+
+
 def ensure_something_to_pay(count: int) -> None:
     if not count:
         raise RuleViolation("no approved, unpaid subsidies to pay", {"cycle": ["nothing to pay"]},

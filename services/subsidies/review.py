@@ -48,10 +48,16 @@ class ReviewRpc:
         cycle = self._cycle(lecture.cycle)
         now = utcnow()
         lecture.reviewed_by, lecture.review_reasons, lecture.updated_at = data["signed_by"], None, now
-        # the unique key on lecture_id: one subsidy per lecture, whatever races
-        self.db.session.add(Subsidy(agency_id=self.db.agency, cycle=lecture.cycle, lecture_id=lecture.id,
-                                    candidate_id=lecture.candidate_id, amount_fen=cycle.lecture_subsidy_fen,
-                                    status=domain.UNPAID, created_at=now))
+        # the unique key on lecture_id: one subsidy per lecture, whatever races. An approval that was
+        # revoked left its subsidy REVOKED (never paid): approving again reinstates that same row.
+        subsidy = self.db.session.scalar(select(Subsidy).where(Subsidy.lecture_id == lecture.id).with_for_update())
+        if subsidy is None:
+            self.db.session.add(Subsidy(agency_id=self.db.agency, cycle=lecture.cycle, lecture_id=lecture.id,
+                                        candidate_id=lecture.candidate_id, amount_fen=cycle.lecture_subsidy_fen,
+                                        status=domain.UNPAID, created_at=now))
+        else:
+            domain.ensure_subsidy_reinstatable(subsidy.status)
+            subsidy.status, subsidy.amount_fen = domain.UNPAID, cycle.lecture_subsidy_fen
         self.db.emit("lecture_approved", lecture.id, {
             "cycle": lecture.cycle, "lecture_id": lecture.id, "candidate_id": lecture.candidate_id,
             "kind": lecture.kind, "lecture_date": lecture.lecture_date, "approved_at": now})

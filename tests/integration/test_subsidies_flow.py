@@ -467,6 +467,13 @@ def test_an_approval_is_revoked_only_while_its_subsidy_is_unpaid(subsidies, lect
         with pytest.raises(RuleViolation) as empty:
             cluster.subsidies.create_batch({"cycle": cycle})   # a revoked subsidy is never paid
         assert empty.value.rule == "nothing_to_pay"
+        # corrected and resubmitted, the lecture can be approved again: its subsidy comes back, once
+        again = cluster.subsidies.resubmit_lecture(ids[1], report(cycle, L7, lecturer, files, day, venue="后批单位"))
+        assert checks(cluster, again["id"])[0] == "passed"
+        approved = cluster.subsidies.approve_lecture(ids[1], {"signed_by": "王审核"})
+        assert approved["status"] == "approved" and approved["subsidy_fen"] is not None
+        second = cluster.subsidies.create_batch({"cycle": cycle})
+        assert second["item_count"] == 1
     outbox = models.platform.outbox
     engine = make_engine(subsidies["uri"])
     try:

@@ -307,3 +307,11 @@ def test_orders_approvals_and_batches_refuse_by_rule():
     with pytest.raises(RuleViolation) as err:
         domain.ensure_something_to_pay(0)
     assert err.value.rule == "nothing_to_pay"
+
+
+def test_only_a_revoked_subsidy_is_reinstated_by_a_new_approval():
+    domain.ensure_subsidy_reinstatable(domain.REVOKED)
+    for status in (domain.UNPAID, domain.IN_BATCH, domain.PAID):
+        with pytest.raises(RuleViolation) as refused:
+            domain.ensure_subsidy_reinstatable(status)
+        assert refused.value.rule == "subsidy_exists"
