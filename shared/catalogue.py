@@ -49,6 +49,7 @@ SERVICES = [
     Component("scoring", "services.scoring", "ScoringService"),
     Component("subsidies", "services.subsidies", "SubsidiesService"),
     Component("training", "services.training", "TrainingService"),
+    Component("webhooks", "services.webhooks", "WebhooksService"),
 ]
 GATEWAY = Component("gateway", "gateway", "GatewayService")
 COMPONENTS = SERVICES + [GATEWAY]

@@ -15,6 +15,7 @@ from kombu import Connection, Producer
 from nameko.standalone.events import get_event_exchange
 from sqlalchemy import select, update
 
+from shared.events import STRUCTURED_CONTENT_TYPE
 from shared.workdays import utcnow
 
 log = logging.getLogger(__name__)
@@ -110,13 +111,14 @@ class OutboxRelay:
                         row.body.encode("utf-8"),
                         exchange=self._exchange(row.exchange, producer),
                         routing_key=row.routing_key,
-                        content_type="application/json",
+                        # structured mode (CloudEvents AMQP binding): no ce-/cloudEvents: headers,
+                        # which would make an SDK read the message as binary mode
+                        content_type=STRUCTURED_CONTENT_TYPE,
                         content_encoding="utf-8",
                         delivery_mode=2,
                         message_id=row.event_id,
                         type=row.event_type,
                         timestamp=int(row.created_at.timestamp()),
-                        headers={"cloudEvents:specversion": "1.0", "cloudEvents:type": row.event_type},
                     )
                     sent.append(row.id)
             except Exception as exc:  # mark what did go out; the rest stays pending

@@ -26,7 +26,7 @@ from nameko.messaging import QueueConsumer
 
 from shared.config import as_list
 from shared.errors import Conflict, RuleViolation, ValidationFailed
-from shared.events import InvalidEnvelope, parse_envelope
+from shared.events import ACCEPTED_CONTENT_TYPES, InvalidEnvelope, parse_envelope
 from shared.workdays import utcnow
 
 log = logging.getLogger(__name__)
@@ -108,7 +108,8 @@ class SafeQueueConsumer(QueueConsumer):
             consumer = consumer_cls(
                 queues=[provider.queue],
                 callbacks=[partial(self.handle_message, provider)],
-                accept=self.accept,
+                # both the structured CloudEvents form and the older plain JSON one
+                accept=list(dict.fromkeys([*self.accept, *ACCEPTED_CONTENT_TYPES])),
                 on_decode_error=partial(self._on_decode_error, provider),
             )
             consumer.qos(prefetch_count=self.prefetch_count)
