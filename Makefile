@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed-stamp
+ASYNCAPI_TOOL = tools/asyncapi
+NODE_STAMP    = $(ASYNCAPI_TOOL)/node_modules/.installed-stamp
 
 .PHONY: up down status test test-unit test-sqlite install migrate demo bench bench-registration bench-scoring bench-training bench-subsidies asyncapi clean
 
@@ -13,7 +15,13 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
-install: $(STAMP)
+# The official AsyncAPI parser, pinned by its lockfile; the suite checks docs/asyncapi.yaml with it.
+# --ignore-scripts: nothing it needs runs at install time (and no telemetry call).
+$(NODE_STAMP): $(ASYNCAPI_TOOL)/package.json $(ASYNCAPI_TOOL)/package-lock.json
+	npm ci --prefix $(ASYNCAPI_TOOL) --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+
+install: $(STAMP) $(NODE_STAMP)
 
 up: $(STAMP)
 	$(BIN)/wsli up
@@ -28,14 +36,14 @@ migrate: $(STAMP)
 	$(BIN)/wsli migrate
 
 # The whole default suite: unit, integration (real RabbitMQ) and e2e, on SQLite and PostgreSQL.
-test: $(STAMP)
+test: $(STAMP) $(NODE_STAMP)
 	$(BIN)/pytest
 
-test-unit: $(STAMP)
+test-unit: $(STAMP) $(NODE_STAMP)
 	$(BIN)/pytest tests/unit
 
 # Skip PostgreSQL (e.g. on a laptop without it).
-test-sqlite: $(STAMP)
+test-sqlite: $(STAMP) $(NODE_STAMP)
 	WSLI_TEST_DATABASES=sqlite $(BIN)/pytest
 
 asyncapi: $(STAMP)

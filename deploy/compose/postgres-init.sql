@@ -5,5 +5,6 @@
 CREATE DATABASE wsli_registration;
 CREATE DATABASE wsli_training;
 CREATE DATABASE wsli_scoring;
+CREATE DATABASE wsli_webhooks;
 CREATE DATABASE wsli_subsidies;
 CREATE DATABASE wsli_gateway;

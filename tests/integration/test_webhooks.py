@@ -22,6 +22,7 @@ pytestmark = pytest.mark.integration
 ACME = Principal(role="integrator", agency=AGENCY, name="acme")
 OTHER = Principal(role="integrator", agency=AGENCY, name="other-integrator")
 CYCLES = [{"service": "registration", "event": "cycle_*", "version": 1}]
+V1 = "wsli.registration.cycle_created.v1"
 
 
 class Stack:
@@ -161,7 +162,7 @@ def test_410_disables_the_endpoint_and_it_gets_nothing_more(stack, receiver):
                         message="the endpoint to be disabled")
     assert "410" in disabled["disabled_reason"] and disabled["disabled_at"]
     stack.emit()
-    wait_for(lambda: len(stack.call("feed", {})["items"]) == 2, message="the second event logged")
+    wait_for(lambda: len(stack.call("feed", {"type": V1})["items"]) == 2, message="the second event logged")
     assert len(stack.deliveries(endpoint["id"])) == 1 and len(receiver.received) == 1
     with pytest.raises(RuleViolation) as refused:
         stack.call("replay_delivery", stack.deliveries(endpoint["id"])[0]["id"], {})
@@ -279,20 +280,25 @@ def test_unsafe_targets_are_refused(stack):
 
 def test_the_feed_pages_in_order_and_an_integrator_catches_up_from_its_cursor(stack):
     stack.emit(5)
-    wait_for(lambda: len(stack.call("feed", {})["items"]) == 5, message="five events in the feed")
-    first = stack.call("feed", {"limit": "2"})
+    wait_for(lambda: len(stack.call("feed", {"type": V1})["items"]) == 5, message="five events in the feed")
+    first = stack.call("feed", {"limit": "2", "type": V1})
     assert [e["data"]["cycle"] for e in first["items"]] == ["C1", "C2"] and first["has_more"]
-    second = stack.call("feed", {"after": first["next"], "limit": 2})
+    second = stack.call("feed", {"after": first["next"], "limit": 2, "type": V1})
     assert [e["data"]["cycle"] for e in second["items"]] == ["C3", "C4"]
-    saved = stack.call("feed", {"after": second["next"]})
+    saved = stack.call("feed", {"after": second["next"], "type": V1})
     assert [e["data"]["cycle"] for e in saved["items"]] == ["C5"] and not saved["has_more"]
     # the integrator goes away; events go on; it comes back with its cursor
     stack.emit(3)
-    wait_for(lambda: len(stack.call("feed", {"after": saved["next"]})["items"]) == 3, message="the catch-up")
-    caught_up = stack.call("feed", {"after": saved["next"]})
+    wait_for(lambda: len(stack.call("feed", {"after": saved["next"], "type": V1})["items"]) == 3,
+             message="the catch-up")
+    caught_up = stack.call("feed", {"after": saved["next"], "type": V1})
     assert [e["data"]["cycle"] for e in caught_up["items"]] == ["C6", "C7", "C8"]
-    assert stack.call("feed", {"after": caught_up["next"]})["items"] == []
-    assert stack.call("feed", {"type": "wsli.registration.cycle_created.*"})["items"]
+    assert stack.call("feed", {"after": caught_up["next"], "type": V1})["items"] == []
+    # unfiltered, v1 and v2 of each event come in the order they were logged
+    every = stack.call("feed", {"limit": 500})["items"]
+    assert len(every) == 16 and [e["type"][-2:] for e in every].count("v2") == 8
+    assert [e["data"]["cycle"] for e in every if e["type"] == V1] == [f"C{n}" for n in range(1, 9)]
+    assert len(stack.call("feed", {"type": "wsli.registration.cycle_created.*"})["items"]) == 16
     assert stack.call("feed", {"type": "wsli.training.*"})["items"] == []
     for junk in ("not-a-cursor", "ZTE6LTE", "!!"):
         with pytest.raises(ValidationFailed) as bad:
@@ -300,3 +306,21 @@ def test_the_feed_pages_in_order_and_an_integrator_catches_up_from_its_cursor(st
         assert "after" in bad.value.fields
     with pytest.raises(ValidationFailed):
         stack.call("feed", {"limit": 501})
+
+
+def test_an_endpoint_choosing_v2_gets_v2_beside_a_v1_endpoint(stack, receiver):
+    v1 = stack.endpoint(receiver)
+    other = Receiver(free_port()).start()
+    try:
+        v2 = stack.endpoint(other, [{"service": "registration", "event": "cycle_created", "version": 2}])
+        stack.emit()
+        (old,) = wait_for(receiver.verified, message="v1 delivered")
+        (new,) = wait_for(other.verified, message="v2 delivered")
+    finally:
+        other.stop()
+    assert old.envelope["type"] == V1 and old.envelope["data"]["deadline"] == "2026-12-31"
+    assert new.envelope["type"] == "wsli.registration.cycle_created.v2"
+    assert new.envelope["data"]["closes_at"].startswith("2026-12-31T15:59:59")
+    assert old.envelope["subject"] == new.envelope["subject"] == "C1"
+    assert old.webhook_id != new.webhook_id, "each major is its own event"
+    assert {v1["id"], v2["id"]} == {e["id"] for e in stack.call("list_endpoints")}
