@@ -69,7 +69,10 @@ class Stack:
                   "serializer": "json", "max_workers": 10, "OUTBOX_POLL_SECONDS": 0.2,
                   "EVENT_RETRY_DELAYS_MS": "100,200",
                   "FILE_STORE": str(self.dbs.tmp_path / "files"), "RPC_TIMEOUT_SECONDS": 3,
-                  "HEALTH_TIMEOUT_SECONDS": 1, "PUBLIC_BASE_URL": "http://127.0.0.1:%d" % self.port}
+                  "HEALTH_TIMEOUT_SECONDS": 1, "PUBLIC_BASE_URL": "http://127.0.0.1:%d" % self.port,
+                  # webhooks: receivers in these tests listen on loopback; short retries
+                  "WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8", "WEBHOOK_RETRY_SCHEDULE_SECONDS": "0,0.2,0.4",
+                  "WEBHOOK_POLL_SECONDS": 0.05, "WEBHOOK_TIMEOUT_SECONDS": 2}
         self.configs = {c.name: dict(common, DB_URI=self.dbs.migrated(c.name)) for c in SERVICES}
         self.gateway_config = dict(common, DB_URI=self.dbs.migrated("gateway"), BOOTSTRAP_TOKEN=self.bootstrap,
                                    WEB_SERVER_ADDRESS=f"127.0.0.1:{self.port}")
