@@ -6,7 +6,7 @@ STAMP   = $(VENV)/.installed-stamp
 ASYNCAPI_TOOL = tools/asyncapi
 NODE_STAMP    = $(ASYNCAPI_TOOL)/node_modules/.installed-stamp
 
-.PHONY: up down status test test-unit test-sqlite install migrate demo bench bench-registration bench-scoring bench-training bench-subsidies asyncapi clean
+.PHONY: up down status test test-unit test-sqlite install migrate demo bench bench-registration bench-scoring bench-training bench-subsidies bench-webhooks asyncapi clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -52,7 +52,7 @@ asyncapi: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m tests.demo
 
-bench: bench-registration bench-scoring bench-training bench-subsidies
+bench: bench-registration bench-scoring bench-training bench-subsidies bench-webhooks
 
 bench-registration: $(STAMP)
 	$(BIN)/python -m tests.bench.registration
@@ -66,6 +66,10 @@ bench-training: $(STAMP)
 # 10,000 report checks drained by 1, 2 and 4 replicas and a raw-kombu consumer (≤ 15 min, PostgreSQL)
 bench-subsidies: $(STAMP)
 	$(BIN)/python -m tests.bench.subsidies
+
+# deliveries/s to a loopback receiver and commit → receipt, 1 and 100 endpoints (≤ 10 min)
+bench-webhooks: $(STAMP)
+	$(BIN)/python -m tests.bench.webhooks
 
 clean: down
 	rm -rf var

@@ -26,6 +26,7 @@ import eventlet
 import requests
 from nameko.extensions import DependencyProvider
 from sqlalchemy import select, update
+from sqlalchemy.orm import object_session
 from standardwebhooks.webhooks import Webhook
 
 from shared.config import as_list
@@ -174,7 +175,9 @@ class DeliveryWorker:
         now = utcnow()
         with self.sessionmaker() as session, session.begin():
             delivery = session.get(Delivery, row["id"], with_for_update=True)
-            endpoint = session.get(Endpoint, row["endpoint_id"], with_for_update=True)
+            # no lock on the endpoint: deliveries to one endpoint must not queue behind each other;
+            # disabling is a conditional UPDATE (see ``disable``)
+            endpoint = session.get(Endpoint, row["endpoint_id"])
             if delivery is None or endpoint is None:
                 return  # the endpoint was deleted meanwhile
             session.add(Attempt(delivery_id=delivery.id, endpoint_id=endpoint.id, at=at, outcome=outcome,
@@ -204,12 +207,13 @@ class DeliveryWorker:
 
 
 def disable(endpoint: Endpoint, now: datetime, reason: str):
-    if endpoint.status == domain.DISABLED:
-        return
-    log.warning("webhook endpoint %s disabled: %s", endpoint.id, reason)
-    endpoint.status, endpoint.disabled_reason, endpoint.disabled_at = domain.DISABLED, reason[:2000], now
-    endpoint.updated_at = now
-    endpoint.version += 1
+    """Only an enabled endpoint is disabled, so the first reason stays when several deliveries fail at once."""
+    session = object_session(endpoint)
+    done = session.execute(update(Endpoint).where(Endpoint.id == endpoint.id, Endpoint.status == domain.ENABLED)
+                           .values(status=domain.DISABLED, disabled_reason=reason[:2000], disabled_at=now,
+                                   updated_at=now, version=Endpoint.version + 1))
+    if done.rowcount:
+        log.warning("webhook endpoint %s disabled: %s", endpoint.id, reason)
 
 
 class Dispatcher(DependencyProvider):
