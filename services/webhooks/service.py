@@ -17,14 +17,14 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from nameko.dependency_providers import Config
 from sqlalchemy import or_, select, text
 
 from shared.auth import STAFF, CallerProvider
 from shared.catalogue import SERVICE_NAMES, load_all_event_schemas
-from shared.db import Database, transactional
+from shared.db import transactional
 from shared.entrypoints import PlatformRpc, rpc
 from shared.errors import NotFound, RuleViolation, ValidationFailed
 from shared.events import REGISTRY
@@ -33,7 +33,7 @@ from shared.workdays import utcnow
 
 from . import domain, schemas
 from .consumer import all_events_of
-from .dispatcher import Dispatcher, Settings, check_target
+from .dispatcher import Dispatcher, Settings, WebhooksDatabase, check_target
 from .models import Attempt, Base, Delivery, Endpoint, LoggedEvent, platform
 
 MANAGERS = ("integrator", *STAFF)
@@ -46,7 +46,7 @@ CURSOR_PREFIX = "e1:"
 class WebhooksService(PlatformRpc):
     name = "webhooks"
 
-    db = Database(Base.metadata, platform)
+    db = WebhooksDatabase(Base.metadata, platform)
     caller = CallerProvider()
     dispatcher = Dispatcher()
     config = Config()
@@ -160,7 +160,7 @@ class WebhooksService(PlatformRpc):
         data = load(schemas.RotateIn, payload)
         grace = Settings(self.config).rotation_grace
         if data.get("grace_seconds") is not None:
-            grace = grace.__class__(seconds=data["grace_seconds"])
+            grace = timedelta(seconds=data["grace_seconds"])
         now = utcnow()
         secret = domain.new_secret()
         endpoint.previous_secret, endpoint.previous_secret_until = endpoint.secret, now + grace

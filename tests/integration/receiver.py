@@ -1,6 +1,6 @@
 """A real HTTP receiver on loopback that verifies every delivery with the ``standardwebhooks`` library.
 
-Its answers are scripted: ``script`` holds (status, headers) answers used in order,
+Its answers are scripted: ``script`` holds (status, headers[, delay]) answers used in order,
 then ``default``. ``stop()`` closes the port (connection refused, as for a receiver
 that is down); ``start()`` opens the same port again.
 """
@@ -33,7 +33,7 @@ class Receiver:
         self.port = port
         self.secrets: list[str] = []
         self.received: list[Received] = []
-        self.script: list[tuple[int, dict]] = []
+        self.script: list[tuple] = []
         self.default: tuple[int, dict] = (200, {})
         self.lock = threading.Lock()
         self.server = None
@@ -43,7 +43,7 @@ class Receiver:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/hooks"
 
-    def answer(self) -> tuple[int, dict]:
+    def answer(self) -> tuple:
         with self.lock:
             return self.script.pop(0) if self.script else self.default
 
@@ -67,7 +67,9 @@ class Receiver:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 ok, error = receiver.verify(body, headers)
-                status, extra = receiver.answer()
+                status, extra, *delay = receiver.answer()
+                if delay:
+                    time.sleep(delay[0])  # a slow receiver
                 with receiver.lock:
                     receiver.received.append(Received(headers, body, ok, error, time.time()))
                 self.send_response(status)

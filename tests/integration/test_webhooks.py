@@ -203,6 +203,19 @@ def test_retry_after_is_honoured_and_redirects_are_not_followed(stack, receiver)
         elsewhere.stop()
 
 
+def test_an_attempt_that_takes_too_long_times_out_and_is_retried(databases, base_config, runners, receiver):
+    stack = Stack(databases, base_config, runners, WEBHOOK_TIMEOUT_SECONDS=0.5)
+    receiver.script = [(200, {}, 3.0)]
+    endpoint = stack.endpoint(receiver)
+    stack.emit()
+    wait_for(lambda: stack.deliveries(endpoint["id"], status="succeeded"), message="the retried delivery")
+    log = stack.call("get_delivery", stack.deliveries(endpoint["id"])[0]["id"])["attempt_log"]
+    assert [(a["outcome"], a["status_code"]) for a in log] == [("retry", None), ("ok", 200)]
+    assert "Timeout" in log[0]["error"] or "timed out" in log[0]["error"].lower() or "within" in log[0]["error"]
+    assert log[0]["latency_ms"] < 2500, "the attempt was not cut at its timeout"
+    assert len({r.webhook_id for r in receiver.received}) == 1, "the retry carries the same webhook-id"
+
+
 def test_replay_of_one_delivery_and_of_everything_since_a_time(stack, receiver):
     endpoint = stack.endpoint(receiver)
     before = utcnow() - timedelta(seconds=1)
