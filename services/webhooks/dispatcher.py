@@ -102,15 +102,21 @@ class DeliveryWorker:
     def run_forever(self):
         while self._running:
             self._wakeup.clear()
+            # claim only what can be sent now: a claimed row waiting for a free slot would
+            # outlive its lease and be claimed (and sent) a second time
+            room = min(self.settings.batch, self.pool.free())
+            if room == 0:
+                eventlet.sleep(0.005)
+                continue
             try:
-                claimed = self.claim()
+                claimed = self.claim(room)
             except Exception:  # database away: try again later, never kill the service
                 log.exception("claiming deliveries failed")
                 claimed = []
                 eventlet.sleep(self.settings.poll)
             for row in claimed:
                 self.pool.spawn_n(self._deliver_safely, row)
-            if len(claimed) < self.settings.batch:
+            if len(claimed) < room:
                 self._wakeup.wait(self.settings.poll)
             else:
                 eventlet.sleep(0)
@@ -120,13 +126,13 @@ class DeliveryWorker:
 
     # ---- claim ---------------------------------------------------------------------------------
 
-    def claim(self) -> list[dict]:
+    def claim(self, limit: int) -> list[dict]:
         now = utcnow()
         with self.sessionmaker() as session, session.begin():
             query = (select(Delivery.id).join(Endpoint, Endpoint.id == Delivery.endpoint_id)
                      .where(Delivery.status == domain.PENDING, Delivery.next_attempt_at <= now,
                             Endpoint.status == domain.ENABLED)
-                     .order_by(Delivery.next_attempt_at, Delivery.id).limit(self.settings.batch))
+                     .order_by(Delivery.next_attempt_at, Delivery.id).limit(limit))
             if session.get_bind().dialect.name == "postgresql":
                 query = query.with_for_update(of=Delivery, skip_locked=True)
             ids = list(session.scalars(query))
