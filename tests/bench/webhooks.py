@@ -99,6 +99,8 @@ class World:
         self.relay = OutboxRelay(self.engine, self.tables.outbox, {"AMQP_URI": self.amqp}, poll_seconds=1.0)
         self.relay_thread = eventlet.spawn(self.relay.run_forever)
         self.committed: dict[str, float] = {}
+        from shared.auth import Principal
+        self.integrator = Principal(role="integrator", agency=AGENCY, name=f"bench-{uuid.uuid4().hex[:6]}")
 
     def _db(self, workdir: Path, label: str) -> str:
         if self.kind == "sqlite":
@@ -111,9 +113,9 @@ class World:
     def endpoints(self, count: int) -> None:
         from nameko.standalone.rpc import ClusterRpcProxy
 
-        from shared.auth import CONTEXT_KEY, Principal
+        from shared.auth import CONTEXT_KEY
 
-        who = Principal(role="integrator", agency=AGENCY, name=f"bench-{uuid.uuid4().hex[:6]}")
+        who = self.integrator
         secrets = {}
         with ClusterRpcProxy(self.config, context_data={CONTEXT_KEY: who.to_context()}, timeout=30) as cluster:
             for old in cluster.webhooks.list_endpoints():
