@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed-stamp
+ASYNCAPI_TOOL = tools/asyncapi
+NODE_STAMP    = $(ASYNCAPI_TOOL)/node_modules/.installed-stamp
 
-.PHONY: up down status test test-unit test-sqlite install migrate demo bench bench-registration bench-scoring bench-training bench-subsidies bench-cases bench-risk asyncapi clean
+.PHONY: up down status test test-unit test-sqlite install migrate demo bench bench-registration bench-scoring bench-training bench-subsidies bench-cases bench-risk bench-webhooks asyncapi clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -13,7 +15,13 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
-install: $(STAMP)
+# The official AsyncAPI parser, pinned by its lockfile; the suite checks docs/asyncapi.yaml with it.
+# --ignore-scripts: nothing it needs runs at install time (and no telemetry call).
+$(NODE_STAMP): $(ASYNCAPI_TOOL)/package.json $(ASYNCAPI_TOOL)/package-lock.json
+	npm ci --prefix $(ASYNCAPI_TOOL) --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+
+install: $(STAMP) $(NODE_STAMP)
 
 up: $(STAMP)
 	$(BIN)/wsli up
@@ -28,14 +36,14 @@ migrate: $(STAMP)
 	$(BIN)/wsli migrate
 
 # The whole default suite: unit, integration (real RabbitMQ) and e2e, on SQLite and PostgreSQL.
-test: $(STAMP)
+test: $(STAMP) $(NODE_STAMP)
 	$(BIN)/pytest
 
-test-unit: $(STAMP)
+test-unit: $(STAMP) $(NODE_STAMP)
 	$(BIN)/pytest tests/unit
 
 # Skip PostgreSQL (e.g. on a laptop without it).
-test-sqlite: $(STAMP)
+test-sqlite: $(STAMP) $(NODE_STAMP)
 	WSLI_TEST_DATABASES=sqlite $(BIN)/pytest
 
 asyncapi: $(STAMP)
@@ -44,7 +52,7 @@ asyncapi: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m tests.demo
 
-bench: bench-registration bench-scoring bench-training bench-subsidies bench-cases bench-risk
+bench: bench-registration bench-scoring bench-training bench-subsidies bench-cases bench-risk bench-webhooks
 
 bench-registration: $(STAMP)
 	$(BIN)/python -m tests.bench.registration
@@ -67,6 +75,10 @@ bench-subsidies: $(STAMP)
 # enterprises, the safety-file aggregate against a single-service GET (sqlite and PostgreSQL)
 bench-risk: $(STAMP)
 	$(BIN)/python -m tests.bench.risk
+
+# deliveries/s to a loopback receiver and commit → receipt, 1 and 100 endpoints (≤ 10 min)
+bench-webhooks: $(STAMP)
+	$(BIN)/python -m tests.bench.webhooks
 
 clean: down
 	rm -rf var

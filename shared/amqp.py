@@ -30,6 +30,8 @@ from nameko.constants import AMQP_SSL_CONFIG_KEY, AMQP_URI_CONFIG_KEY, LOGIN_MET
     SERIALIZER_CONFIG_KEY, DEFAULT_SERIALIZER
 from nameko.rpc import get_rpc_exchange
 
+from shared.events import ACCEPTED_CONTENT_TYPES
+
 log = logging.getLogger(__name__)
 
 # What a dead or dying broker connection raises on the client side.
@@ -79,7 +81,8 @@ class SafeQueueConsumer(QueueConsumer):
             consumer = consumer_cls(
                 queues=[provider.queue],
                 callbacks=[partial(self.handle_message, provider)],
-                accept=self.accept,
+                # both the structured CloudEvents form and the older plain JSON one
+                accept=list(dict.fromkeys([*self.accept, *ACCEPTED_CONTENT_TYPES])),
                 on_decode_error=partial(self._on_decode_error, provider),
             )
             consumer.qos(prefetch_count=self.prefetch_count)

@@ -1,4 +1,10 @@
-"""The event catalogue as an AsyncAPI 2.6 document, generated from the registry."""
+"""The event catalogue as an AsyncAPI 3.1 document, generated from the registry.
+
+Two ways out for every event: the agency's broker (topic exchange ``<service>.events``,
+CloudEvents structured mode) and integrators' webhooks (HTTP POST, Standard Webhooks
+headers, the same envelope). ``tests/unit/test_asyncapi.py`` checks it with the
+official parser (``@asyncapi/parser``): no errors, no warnings.
+"""
 from __future__ import annotations
 
 import yaml
@@ -6,12 +12,25 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
 from shared.catalogue import load_all_event_schemas
-from shared.events import REGISTRY
+from shared.events import REGISTRY, STRUCTURED_CONTENT_TYPE
 
 ENVELOPE_DOC = (
-    "CloudEvents 1.0 structured JSON. Exchange `<service>.events` (topic, durable); routing key = event name "
-    "(`<name>_v<major>` from major version 2). AMQP message_id = event id; consumers deduplicate by it."
+    "CloudEvents 1.0 in structured content mode (the whole envelope is the body, "
+    f"`{STRUCTURED_CONTENT_TYPE}`). On the broker: exchange `<service>.events` (topic, durable), routing key = "
+    "event name (`<name>_v<major>` from major version 2), AMQP message_id = event id. As a webhook: an HTTP POST "
+    "of the same envelope signed per Standard Webhooks, `webhook-id` = event id. Consumers deduplicate by it."
 )
+WEBHOOK_HEADERS = {
+    "type": "object",
+    "required": ["webhook-id", "webhook-timestamp", "webhook-signature"],
+    "properties": {
+        "webhook-id": {"type": "string", "description": "the CloudEvents id; the same on every retry"},
+        "webhook-timestamp": {"type": "string", "pattern": "^[0-9]+$",
+                              "description": "seconds since the epoch of this attempt"},
+        "webhook-signature": {"type": "string", "pattern": "^v1,[A-Za-z0-9+/=]+( v1,[A-Za-z0-9+/=]+)*$",
+                              "description": "v1,<base64 HMAC-SHA256 of id.timestamp.body>; two during a rotation"},
+    },
+}
 
 
 def _envelope(type_: str, source_example: str, data_ref: str) -> dict:
@@ -22,7 +41,7 @@ def _envelope(type_: str, source_example: str, data_ref: str) -> dict:
             "specversion": {"type": "string", "const": "1.0"},
             "id": {"type": "string", "format": "uuid"},
             "type": {"type": "string", "const": type_},
-            "source": {"type": "string", "example": source_example},
+            "source": {"type": "string", "examples": [source_example]},
             "subject": {"type": "string", "description": "id of the entity the event is about"},
             "time": {"type": "string", "format": "date-time"},
             "datacontenttype": {"type": "string", "const": "application/json"},
@@ -35,36 +54,106 @@ def _envelope(type_: str, source_example: str, data_ref: str) -> dict:
     }
 
 
+def _json_schema(schema: dict) -> dict:
+    """apispec writes OpenAPI 3.0 schemas; AsyncAPI's are JSON Schema: ``nullable`` → a type list."""
+    if isinstance(schema, list):
+        return [_json_schema(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: _json_schema(v) for k, v in schema.items() if k not in ("nullable", "example")}
+    if "example" in schema:
+        out["examples"] = [schema["example"]]
+    if schema.get("nullable") and "type" in out:
+        out["type"] = [out["type"], "null"] if isinstance(out["type"], str) else [*out["type"], "null"]
+    return out
+
+
 def build() -> dict:
     load_all_event_schemas()
     spec = APISpec(title="x", version="1", openapi_version="3.0.3",
                    plugins=[MarshmallowPlugin(schema_name_resolver=lambda s: None)])
-    channels, messages = {}, {}
+    channels, operations, messages, tags = {}, {}, {}, set()
+    webhook_refs = {}
     for type_, es in sorted(REGISTRY.items()):
-        name = f"{es.service}.{es.name}.v{es.version}"
-        spec.components.schema(name, schema=es.schema)
-        messages[name] = {
-            "name": es.name, "title": type_, "summary": es.description, "contentType": "application/json",
-            "payload": _envelope(type_, f"/agencies/beijing/{es.service}", f"#/components/schemas/{name}"),
+        key = f"{es.service}.{es.name}.v{es.version}"
+        tags.add(es.service)
+        spec.components.schema(key, schema=es.schema)
+        summary = es.description + (" (retired)" if es.retired else "")
+        payload = {"$ref": f"#/components/schemas/{key}.envelope"}
+        messages[key] = {
+            "name": es.name, "title": type_, "summary": summary, "contentType": STRUCTURED_CONTENT_TYPE,
+            "payload": payload, "tags": [{"name": es.service}],
+            "bindings": {"amqp": {"messageType": type_, "bindingVersion": "0.3.0"}},
         }
-        channel = f"{es.exchange}/{es.routing_key}"
-        channels[channel] = {
-            "description": es.description + (" (retired)" if es.retired else ""),
-            "subscribe": {
-                "operationId": f"on_{es.service}_{es.name}_v{es.version}",
-                "bindings": {"amqp": {"is": "routingKey", "exchange": {
-                    "name": es.exchange, "type": "topic", "durable": True, "autoDelete": False, "vhost": "{agency}"},
-                    "bindingVersion": "0.2.0"}},
-                "message": {"$ref": f"#/components/messages/{name}"},
-            },
+        messages[f"webhook.{key}"] = {
+            "name": f"webhook_{es.name}", "title": f"{type_} (webhook)", "summary": summary,
+            "contentType": "application/cloudevents+json", "headers": {"$ref": "#/components/schemas/webhook.headers"},
+            "payload": payload, "tags": [{"name": es.service}, {"name": "webhooks"}],
         }
-    schemas = spec.to_dict()["components"]["schemas"]
+        channels[key] = {
+            "address": es.routing_key,
+            "title": f"{es.exchange} / {es.routing_key}",
+            "description": summary,
+            "servers": [{"$ref": "#/servers/broker"}],
+            "messages": {key: {"$ref": f"#/components/messages/{key}"}},
+            "bindings": {"amqp": {"is": "routingKey", "exchange": {
+                "name": es.exchange, "type": "topic", "durable": True, "autoDelete": False, "vhost": "/"},
+                "bindingVersion": "0.3.0"}},
+        }
+        operations[f"publish_{es.service}_{es.name}_v{es.version}"] = {
+            "action": "send", "title": f"{es.service} publishes {es.name} v{es.version}",
+            "summary": f"Published by {es.service} after the state change commits (outbox relay).",
+            "channel": {"$ref": f"#/channels/{key}"},
+            "messages": [{"$ref": f"#/channels/{key}/messages/{key}"}],
+            "tags": [{"name": es.service}],
+        }
+        webhook_refs[key] = {"$ref": f"#/components/messages/webhook.{key}"}
+    channels["webhooks"] = {
+        "address": "{endpoint}",
+        "title": "an integrator's webhook endpoint",
+        "description": "Every event an endpoint asked for (service, event, version; wildcards), POSTed there. "
+                       "Any 2xx is success; other answers are retried on a schedule; 410 disables the endpoint.",
+        "servers": [{"$ref": "#/servers/webhooks"}],
+        "parameters": {"endpoint": {"description": "the path of the URL the integrator registered"}},
+        "messages": {f"webhook.{k}": v for k, v in webhook_refs.items()},
+        "bindings": {"http": {"bindingVersion": "0.3.0"}},
+    }
+    operations["deliver_webhooks"] = {
+        "action": "send", "title": "deliver to webhook endpoints",
+        "summary": "Signed POST of the CloudEvents envelope per Standard Webhooks, at least once, retried.",
+        "channel": {"$ref": "#/channels/webhooks"},
+        "messages": [{"$ref": f"#/channels/webhooks/messages/webhook.{k}"} for k in webhook_refs],
+        "bindings": {"http": {"method": "POST", "bindingVersion": "0.3.0"}},
+        "tags": [{"name": "webhooks"}],
+    }
+    schemas = {name: _json_schema(s) for name, s in spec.to_dict()["components"]["schemas"].items()}
+    for type_, es in REGISTRY.items():
+        key = f"{es.service}.{es.name}.v{es.version}"
+        schemas[f"{key}.envelope"] = _envelope(type_, f"/agencies/beijing/{es.service}", f"#/components/schemas/{key}")
+    schemas["webhook.headers"] = WEBHOOK_HEADERS
     return {
-        "asyncapi": "2.6.0",
-        "info": {"title": "wsli events", "version": "1.0.0", "description": ENVELOPE_DOC},
-        "defaultContentType": "application/json",
-        "servers": {"local": {"url": "127.0.0.1:5672", "protocol": "amqp", "description": "one vhost per agency"}},
+        "asyncapi": "3.1.0",
+        "id": "urn:wsli:events",
+        "info": {
+            "title": "wsli events", "version": "1.0.0", "description": ENVELOPE_DOC,
+            "contact": {"name": "wsli operation center", "url": "https://wsli.example.org"},
+            "license": {"name": "Proprietary", "url": "https://wsli.example.org/terms"},
+            "tags": [{"name": t, "description": f"events of the {t} service" if t != "webhooks" else
+                      "deliveries to integrators' endpoints"} for t in sorted(tags | {"webhooks"})],
+        },
+        "defaultContentType": STRUCTURED_CONTENT_TYPE,
+        "servers": {
+            "broker": {"host": "127.0.0.1:5672", "protocol": "amqp", "pathname": "/{agency}",
+                       "description": "the agency's RabbitMQ; one vhost per agency",
+                       "variables": {"agency": {"default": "beijing", "description": "the agency's vhost"}},
+                       "tags": [{"name": "broker"}]},
+            "webhooks": {"host": "{receiver}", "protocol": "https",
+                         "description": "an integrator's receiver, registered through the gateway",
+                         "variables": {"receiver": {"description": "host of the integrator's endpoint URL"}},
+                         "tags": [{"name": "webhooks"}]},
+        },
         "channels": channels,
+        "operations": operations,
         "components": {"messages": messages, "schemas": schemas},
     }
 

@@ -51,6 +51,7 @@ SERVICES = [
     Component("training", "services.training", "TrainingService"),
     Component("cases", "services.cases", "CasesService"),
     Component("risk", "services.risk", "RiskService"),
+    Component("webhooks", "services.webhooks", "WebhooksService"),
 ]
 GATEWAY = Component("gateway", "gateway", "GatewayService")
 WEB = Component("web", "gateway.web", "WebService")  # the console for people: pages, login, sessions

@@ -15,6 +15,25 @@ from marshmallow import Schema, ValidationError
 
 SPECVERSION = "1.0"
 DATACONTENTTYPE = "application/json"
+# Structured content mode of the CloudEvents AMQP binding: the whole envelope is the body.
+# Messages published before it carry ``application/json``; consumers accept both.
+STRUCTURED_CONTENT_TYPE = "application/cloudevents+json; charset=utf-8"
+ACCEPTED_CONTENT_TYPES = ("application/json", "application/cloudevents+json", STRUCTURED_CONTENT_TYPE)
+
+
+def _register_structured_serializer():
+    """Teach kombu to decode structured CloudEvents (it matches the content type verbatim)."""
+    from kombu import serialization
+
+    def decode(body):
+        return json.loads(body.decode("utf-8") if isinstance(body, (bytes, bytearray)) else body)
+
+    for name, content_type in (("cloudevents", "application/cloudevents+json"),
+                               ("cloudevents-utf8", STRUCTURED_CONTENT_TYPE)):
+        serialization.register(name, json.dumps, decode, content_type=content_type, content_encoding="utf-8")
+
+
+_register_structured_serializer()
 
 
 @dataclass(frozen=True)
@@ -117,6 +136,8 @@ class Event:
     raw_data: dict | None = None
     handler: str = ""
     request_id: str | None = None
+    # the envelope as received, extension attributes included (forwarded verbatim by webhooks)
+    envelope: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def name(self) -> str:
@@ -162,4 +183,5 @@ def parse_envelope(body) -> Event:
         agency=str(agency),
         data=body["data"],
         request_id=str(body[REQUEST_ID_ATTRIBUTE]) if body.get(REQUEST_ID_ATTRIBUTE) else None,
+        envelope=body,
     )

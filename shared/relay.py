@@ -19,6 +19,7 @@ from sqlalchemy import select, update
 from shared.amqp import confirming_connection
 from shared.events import REQUEST_ID_ATTRIBUTE
 from shared.web import REQUEST_ID_KEY
+from shared.events import STRUCTURED_CONTENT_TYPE
 from shared.workdays import utcnow
 
 log = logging.getLogger(__name__)
@@ -109,7 +110,7 @@ class OutboxRelay:
             try:
                 producer = self._producer()
                 for row in rows:
-                    headers = {"cloudEvents:specversion": "1.0", "cloudEvents:type": row.event_type}
+                    headers = {}
                     request_id = _request_id_of(row.body)
                     if request_id:
                         # nameko turns "nameko.*" headers into the consumer's context data, so
@@ -119,7 +120,9 @@ class OutboxRelay:
                         row.body.encode("utf-8"),
                         exchange=self._exchange(row.exchange, producer),
                         routing_key=row.routing_key,
-                        content_type="application/json",
+                        # structured mode (CloudEvents AMQP binding): no ce-/cloudEvents: headers,
+                        # which would make an SDK read the message as binary mode
+                        content_type=STRUCTURED_CONTENT_TYPE,
                         content_encoding="utf-8",
                         delivery_mode=2,
                         message_id=row.event_id,

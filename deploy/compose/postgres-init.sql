@@ -6,6 +6,7 @@ CREATE DATABASE wsli_registration;
 CREATE DATABASE wsli_cases;
 CREATE DATABASE wsli_training;
 CREATE DATABASE wsli_scoring;
+CREATE DATABASE wsli_webhooks;
 CREATE DATABASE wsli_subsidies;
 CREATE DATABASE wsli_risk;
 CREATE DATABASE wsli_gateway;

@@ -1,10 +1,13 @@
 """Input, output and event schemas of the registration service (marshmallow 4)."""
 from __future__ import annotations
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from datetime import date, datetime, time, timedelta, timezone
+
+from marshmallow import Schema, ValidationError, fields, pre_dump, validate, validates_schema
 
 from shared.events import event_type
 from shared.schemas import CODE, AuditOut  # noqa: F401  (one definition for all; route tables name AuditOut per service)
+from shared.workdays import SHANGHAI
 from shared.validators import Email, MobilePhone, ResidentId, SocialCreditCode
 
 from . import domain
@@ -332,6 +335,37 @@ class CycleEvent(Schema):
     title = fields.String(required=True)
     deadline = fields.Date(required=True)
     minimums = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
+
+
+class MinimumV2(Schema):
+    kind = fields.String(required=True)
+    count = fields.Integer(required=True)
+
+
+@event_type(SERVICE, "cycle_created", version=2, description=(
+    "A programme cycle was opened for nominations (v2: the deadline as the instant nominations close, "
+    "the end of the day in Asia/Shanghai, in UTC; the minimums as a list). Emitted beside v1."))
+class CycleEventV2(Schema):
+    cycle = fields.String(required=True)
+    title = fields.String(required=True)
+    closes_at = fields.AwareDateTime(required=True)
+    minimums = fields.List(fields.Nested(MinimumV2), required=True)
+
+    @pre_dump
+    def _from_v1(self, data, **kwargs):
+        """The producer hands every major the same dict; v2 reshapes it."""
+        if "closes_at" in data:
+            return data
+        return {"cycle": data["cycle"], "title": data["title"], "closes_at": closing_instant(data["deadline"]),
+                "minimums": [{"kind": k, "count": v} for k, v in sorted(data["minimums"].items())]}
+
+
+def closing_instant(deadline) -> datetime:
+    """The last microsecond of the deadline day in Asia/Shanghai, in UTC (2022-08-10 → 2022-08-10T15:59:59.999999Z)."""
+    if isinstance(deadline, str):
+        deadline = date.fromisoformat(deadline)
+    local_end = datetime.combine(deadline + timedelta(days=1), time.min, tzinfo=SHANGHAI) - timedelta(microseconds=1)
+    return local_end.astimezone(timezone.utc)
 
 
 @event_type(SERVICE, "cycle_updated", description="A cycle's title, deadline or minimum quotas changed.")

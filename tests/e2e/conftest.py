@@ -72,7 +72,11 @@ class Stack:
                   "CALENDAR_DIR": str(self.dbs.tmp_path / "calendar"),
                   "HEALTH_TIMEOUT_SECONDS": 1, "PUBLIC_BASE_URL": "http://127.0.0.1:%d" % self.port,
                   # the tests share one token and one address; test_rate_limits.py runs its own limited gateway
-                  "RATE_LIMIT_ENABLED": False}
+                  "RATE_LIMIT_ENABLED": False,
+                  # webhooks: receivers in these tests listen on loopback; short retries
+                  "WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8", "WEBHOOK_RETRY_SCHEDULE_SECONDS": "0,0.2,0.4",
+                  "WEBHOOK_POLL_SECONDS": 0.05, "WEBHOOK_TIMEOUT_SECONDS": 2}
+
         self.configs = {c.name: dict(common, DB_URI=self.dbs.migrated(c.name)) for c in SERVICES}
         self.gateway_config = dict(common, DB_URI=self.dbs.migrated("gateway"), BOOTSTRAP_TOKEN=self.bootstrap,
                                    WEB_SERVER_ADDRESS=f"127.0.0.1:{self.port}")

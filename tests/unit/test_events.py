@@ -72,7 +72,20 @@ def test_registration_events_are_registered(name):
     assert spec.exchange == "registration.events"
     assert spec.routing_key == name
     assert spec.description
-    assert specs_for("registration", name) == [spec]
+    assert specs_for("registration", name)[0] == spec
+
+
+def test_cycle_created_v2_is_emitted_beside_v1_from_the_same_data():
+    v1, v2 = specs_for("registration", "cycle_created")
+    assert (v1.version, v2.version) == (1, 2)
+    assert v2.type == "wsli.registration.cycle_created.v2" and v2.routing_key == "cycle_created_v2"
+    assert v2.exchange == v1.exchange, "same exchange; a v1 consumer's binding never matches the v2 key"
+    body = build_envelope(v2, "beijing", "2022", SAMPLES["cycle_created"], SEALED)["data"]
+    assert body["closes_at"] == "2022-08-10T15:59:59.999999+00:00"  # the end of 2022-08-10 in Asia/Shanghai
+    assert body["minimums"] == [{"kind": "district_safety_office", "count": 6}, {"kind": "insurer_branch", "count": 6}]
+    assert "deadline" not in body
+    parsed = parse_envelope(build_envelope(v2, "beijing", "2022", SAMPLES["cycle_created"], SEALED))
+    assert parsed.version == 2 and parsed.data == body
 
 
 def test_no_other_registration_events_are_registered():
@@ -244,13 +257,17 @@ def test_asyncapi_has_a_channel_for_every_registration_event():
     doc = yaml.safe_load(ASYNCAPI_FILE.read_text(encoding="utf-8"))
     components = doc["components"]
     for spec in (s for s in REGISTRY.values() if s.service == "registration"):
-        channel = doc["channels"].get(f"registration.events/{spec.name}")
+        key = f"registration.{spec.name}.v{spec.version}"
+        channel = doc["channels"].get(key)
         assert channel is not None, f"no channel for {spec.type}"
-        message_ref = channel["subscribe"]["message"]["$ref"]
+        assert channel["address"] == spec.routing_key
+        assert channel["bindings"]["amqp"]["exchange"]["name"] == spec.exchange
+        message_ref = channel["messages"][key]["$ref"]
         assert message_ref.startswith("#/components/messages/")
         message = components["messages"][message_ref.rsplit("/", 1)[1]]
-        assert message["payload"]["properties"]["type"]["const"] == spec.type
-        data_ref = message["payload"]["properties"]["data"]["$ref"]
+        envelope_schema = components["schemas"][message["payload"]["$ref"].rsplit("/", 1)[1]]
+        assert envelope_schema["properties"]["type"]["const"] == spec.type
+        data_ref = envelope_schema["properties"]["data"]["$ref"]
         assert data_ref.startswith("#/components/schemas/")
         schema = components["schemas"].get(data_ref.rsplit("/", 1)[1])
         assert schema is not None, f"{spec.type} refers to a missing schema {data_ref}"

@@ -1,0 +1,1 @@
+"""Webhooks for integrators: signed deliveries of every service's events, and the event feed."""
