@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from services.webhooks import schemas as wh
 
-from . import STAFF, Route
+from services.webhooks.roles import MANAGERS
+
+from . import Route
 
 S = "webhooks"
-MANAGERS = ("integrator",) + STAFF
 BASE = "/api/v1/webhooks"
 
 ROUTES: list[Route] = [
@@ -44,6 +45,4 @@ ROUTES: list[Route] = [
           "The agency's events in order, after an opaque cursor (?after=), optionally by type pattern "
           "(?type=wsli.registration.*); at most `limit` (≤500) per page", "webhooks",
           query=wh.FeedQuery, response=wh.FeedOut, roles=MANAGERS),
-    Route("GET", f"{BASE}/audit/<entity_type>/<entity_id>", S, "audit_trail",
-          "Audit trail of an endpoint", "webhooks", response=wh.AuditOut, many=True, roles=STAFF),
 ]

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from nameko.dependency_providers import Config
 from sqlalchemy import or_, select, text
 
-from shared.auth import STAFF, CallerProvider
+from shared.auth import CallerProvider
 from shared.catalogue import SERVICE_NAMES, load_all_event_schemas
 from shared.db import transactional
 from shared.entrypoints import PlatformRpc, rpc
@@ -35,8 +35,8 @@ from . import domain, schemas
 from .consumer import all_events_of
 from .dispatcher import Dispatcher, Settings, WebhooksDatabase, check_target
 from .models import Attempt, Base, Delivery, Endpoint, LoggedEvent, platform
+from .roles import MANAGERS
 
-MANAGERS = ("integrator", *STAFF)
 INGEST = "webhooks.ingest"
 FEED_LOCK = 0x7773_6C69_6665_6564  # "wslifeed": serialises feed appends so ids commit in order
 MAX_REPLAY = 10_000
@@ -91,10 +91,9 @@ class WebhooksService(PlatformRpc):
 
     # ---- endpoints -----------------------------------------------------------------------------
 
-    @rpc
+    @rpc(roles=MANAGERS)
     @transactional
     def create_endpoint(self, payload):
-        self.caller.require(*MANAGERS)
         data = load(schemas.EndpointIn, payload)
         self._check_endpoint(data)
         now = utcnow()
@@ -109,19 +108,18 @@ class WebhooksService(PlatformRpc):
                       {"url": endpoint.url, "event_types": endpoint.event_types})
         return schemas.EndpointWithSecretOut().dump(_with_secret(endpoint, secret))
 
-    @rpc
+    @rpc(roles=MANAGERS)
     def list_endpoints(self):
-        self.caller.require(*MANAGERS)
         query = select(Endpoint).where(Endpoint.agency_id == self.db.agency).order_by(Endpoint.id)
         if self.caller.role == "integrator":
             query = query.where(Endpoint.owner == self._owner())
         return schemas.EndpointOut(many=True).dump(self.db.session.scalars(query).all())
 
-    @rpc
+    @rpc(roles=MANAGERS)
     def get_endpoint(self, endpoint_id):
         return schemas.EndpointOut().dump(self._endpoint(endpoint_id))
 
-    @rpc
+    @rpc(roles=MANAGERS)
     @transactional
     def update_endpoint(self, endpoint_id, payload):
         endpoint = self._endpoint(endpoint_id, lock=True)
@@ -143,7 +141,7 @@ class WebhooksService(PlatformRpc):
             self.dispatcher.wake()
         return schemas.EndpointOut().dump(endpoint)
 
-    @rpc
+    @rpc(roles=MANAGERS)
     @transactional
     def delete_endpoint(self, endpoint_id):
         endpoint = self._endpoint(endpoint_id, lock=True)
@@ -152,7 +150,7 @@ class WebhooksService(PlatformRpc):
         self.db.session.delete(endpoint)
         return out
 
-    @rpc
+    @rpc(roles=MANAGERS)
     @transactional
     def rotate_secret(self, endpoint_id, payload):
         """A new secret signs from now on; the old one signs beside it for the grace period."""
@@ -169,10 +167,9 @@ class WebhooksService(PlatformRpc):
                       {"grace_seconds": int(grace.total_seconds())})
         return schemas.EndpointWithSecretOut().dump(_with_secret(endpoint, secret))
 
-    @rpc
+    @rpc(roles=MANAGERS)
     def event_types(self):
         """What an endpoint can subscribe to."""
-        self.caller.require(*MANAGERS)
         load_all_event_schemas()
         return schemas.EventTypeOut(many=True).dump(
             [{"type": t, "service": s.service, "event": s.name, "version": s.version, "description": s.description}
@@ -180,7 +177,7 @@ class WebhooksService(PlatformRpc):
 
     # ---- deliveries ----------------------------------------------------------------------------
 
-    @rpc
+    @rpc(roles=MANAGERS)
     def list_deliveries(self, endpoint_id, query):
         endpoint = self._endpoint(endpoint_id)
         params = load(schemas.DeliveryQuery, query)
@@ -192,14 +189,14 @@ class WebhooksService(PlatformRpc):
         rows = self.db.session.scalars(stmt.limit(params["limit"])).all()
         return schemas.DeliveryOut(many=True).dump(rows)
 
-    @rpc
+    @rpc(roles=MANAGERS)
     def get_delivery(self, delivery_id):
         delivery = self._delivery(delivery_id)
         attempts = self.db.session.scalars(select(Attempt).where(Attempt.delivery_id == delivery.id)
                                            .order_by(Attempt.id)).all()
         return schemas.DeliveryDetailOut().dump(_with(delivery, attempt_log=attempts))
 
-    @rpc
+    @rpc(roles=MANAGERS)
     @transactional
     def replay_delivery(self, delivery_id, payload=None):
         delivery = self._delivery(delivery_id, lock=True)
@@ -210,7 +207,7 @@ class WebhooksService(PlatformRpc):
         self._wake_after_commit()
         return schemas.ReplayOut().dump({"replayed": 1, "deliveries": [delivery.id]})
 
-    @rpc
+    @rpc(roles=MANAGERS)
     @transactional
     def replay_since(self, endpoint_id, payload):
         """Every event since a time that the endpoint wants now, sent again (or for the first time)."""
@@ -246,10 +243,9 @@ class WebhooksService(PlatformRpc):
 
     # ---- the feed ------------------------------------------------------------------------------
 
-    @rpc
+    @rpc(roles=MANAGERS)
     def feed(self, query):
         """Events in the order they were logged, after an opaque cursor; ``limit`` per page."""
-        self.caller.require(*MANAGERS)
         params = load(schemas.FeedQuery, query)
         after = _decode_cursor(params["after"]) if params.get("after") else 0
         stmt = select(LoggedEvent.id, LoggedEvent.body).where(
@@ -269,7 +265,6 @@ class WebhooksService(PlatformRpc):
         return self.caller.name or self.caller.actor
 
     def _endpoint(self, endpoint_id, lock: bool = False) -> Endpoint:
-        self.caller.require(*MANAGERS)
         endpoint = self.db.session.get(Endpoint, domain.as_id(endpoint_id, "endpoint_id"), with_for_update=lock)
         if endpoint is None or endpoint.agency_id != self.db.agency or (
                 self.caller.role == "integrator" and endpoint.owner != self._owner()):
@@ -277,7 +272,6 @@ class WebhooksService(PlatformRpc):
         return endpoint
 
     def _delivery(self, delivery_id, lock: bool = False) -> Delivery:
-        self.caller.require(*MANAGERS)
         delivery = self.db.session.get(Delivery, domain.as_id(delivery_id, "delivery_id"), with_for_update=lock)
         if delivery is None:
             raise NotFound(f"delivery {delivery_id} not found")
