@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from services.cases import roles as rl
 from services.cases import schemas as cs
-from services.cases.api_cases import UPLOAD_MAX
+from services.cases.files import UPLOAD_MAX
 
 from . import STAFF, Route
 
