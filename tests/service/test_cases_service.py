@@ -37,9 +37,9 @@ def upload(org, kind, filename, data):
                             "data_base64": base64.b64encode(data).decode("ascii")})
 
 
-def files(org):
-    return {"report_docx": upload(org, "report_docx", "报告.docx", DOCX)["id"],
-            "report_pdf": upload(org, "report_pdf", "报告.pdf", PDF)["id"],
+def files(org, docx=DOCX, pdf=PDF):
+    return {"report_docx": upload(org, "report_docx", "报告.docx", docx)["id"],
+            "report_pdf": upload(org, "report_pdf", "报告.pdf", pdf)["id"],
             "photos": [upload(org, "photo", f"{caption}.jpg", photo())["id"] for caption in ("现场排查", "专家培训")]}
 
 
@@ -109,8 +109,46 @@ def test_a_case_is_submitted_screened_and_withdrawn_through_its_lifecycle(servic
     assert service.emitted("case_withdrawn")[-1]["previous_status"] == "screened"
 
 
+def test_a_short_report_is_refused_with_every_failing_rule_and_nothing_stored(service, staff):
+    org = service.as_("organisation", unit_id=organisation(staff)["id"])
+    short = report_paragraphs(practices=1500, profile=250)
+    bad = files(org, build_docx(short), build_pdf(short))
+    check = org.precheck({"files": bad, "creators": ["张三"]})
+    assert check["acceptable"] is False and check["refusals"] >= 3
+    failing = {f["rule"] for f in check["findings"] if f["outcome"] != "pass"}
+    assert {"profile_length", "practices_length", "body_length"} <= failing
+    with pytest.raises(RuleViolation) as refused:
+        org.submit_case(form(bad))
+    assert refused.value.rule == "report_format"
+    assert {"profile_length", "practices_length", "body_length"} <= set(refused.value.fields)
+    assert org.list_cases({})["total"] == 0 and service.emitted("case_submitted") == []
+
+
 def test_roles_are_refused_before_any_input_is_read(service):
     with pytest.raises(Forbidden):
         service.as_("organisation", unit_id=1).screen_case("not-an-id", None)
     with pytest.raises(Forbidden):
         service.as_("expert", person="x").list_organisations()
+
+
+def test_the_released_list_is_a_styled_sheet_that_never_runs_a_formula():
+    import io
+    from datetime import datetime, timezone
+    from types import SimpleNamespace
+
+    import openpyxl
+
+    from services.cases import exports
+
+    case = SimpleNamespace(
+        certificate_number="AQ2031-0001", level="best", name="=HYPERLINK(\"x\")", category="other",
+        category_other="巡查", organisation=SimpleNamespace(name="安全科技有限公司"), channel="self",
+        period_start="2024-03", period_end="2025-12", creators=["张三", "王五"], participants=["李四"],
+        summary="简介", released_at=datetime(2031, 3, 1, 2, 0, tzinfo=timezone.utc))
+    data = exports.released_xlsx(YEAR, [case], {"other": "其他"})
+    sheet = openpyxl.load_workbook(io.BytesIO(data)).active
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[0][0] == f"{YEAR}年入选案例" and rows[1] == tuple(exports.XLSX_HEADER)
+    assert rows[2][:5] == ("AQ2031-0001", "最佳案例", "=HYPERLINK(\"x\")", "安全科技有限公司", "其他（巡查）")
+    assert rows[2][7:] == ("张三、王五", "李四", "简介", "2031-03-01")
+    assert sheet.cell(row=3, column=3).data_type == "s"  # kept as text, never evaluated
