@@ -11,7 +11,7 @@ from shared.entrypoints import rpc
 from shared.errors import NotFound, RuleViolation, ValidationFailed
 from shared.pii import get_vault, mask_email, mask_phone
 from shared.documents import XLSX_TYPE, decode_base64, file_result
-from shared.schemas import as_id, load, paginate
+from shared.schemas import as_id, load, paginate, with_values
 from shared.workdays import local_date, utcnow
 
 from . import domain, exports, roles, schemas
@@ -154,11 +154,8 @@ class NoticeRpc(Lookups):
 
     def _objection_out(self, o: Objection) -> dict:
         masked = mask_email(o.contact) if "@" in o.contact else mask_phone(o.contact)
-        return schemas.ObjectionOut().dump({
-            "id": o.id, "case_id": o.case_id, "name": o.name, "contact": masked, "reasons": o.reasons,
-            "files": [{"filename": f["filename"], "sha256": f["sha256"], "size": f["size"]} for f in o.files],
-            "status": o.status, "outcome": o.outcome, "new_level": o.new_level, "resolution": o.resolution,
-            "resolved_by": o.resolved_by, "created_at": o.created_at, "resolved_at": o.resolved_at})
+        files = [{"filename": f["filename"], "sha256": f["sha256"], "size": f["size"]} for f in o.files]
+        return schemas.ObjectionOut().dump(with_values(o, contact=masked, files=files))
 
     # ---- release ---------------------------------------------------------------------------------
 
