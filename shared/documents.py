@@ -86,6 +86,14 @@ def decode_upload(upload) -> bytes:
         raise ValidationFailed("file is not base64", {"file": ["not valid base64"]}) from None
 
 
+def decode_base64(value, field: str) -> bytes:
+    """Bytes sent inside a JSON body (a photo, an attachment); a 400 naming ``field`` otherwise."""
+    try:
+        return base64.b64decode(value or "", validate=True)
+    except (binascii.Error, ValueError, TypeError):
+        raise ValidationFailed("not base64", {field: ["not valid base64"]}) from None
+
+
 # ---- PDF with an embedded CJK font ----------------------------------------------------------
 
 FONT_NAME = "WSLI-CJK"

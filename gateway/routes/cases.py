@@ -1,14 +1,13 @@
 """Routes of the case-collection service (seed 001)."""
 from __future__ import annotations
 
+from services.cases import roles as rl
 from services.cases import schemas as cs
-from services.cases.api_cases import UPLOAD_MAX
+from services.cases.files import UPLOAD_MAX
 
 from . import STAFF, Route
 
 C = "cases"
-READERS = ("integrator", "regulator") + STAFF
-ORG = ("organisation",) + STAFF
 
 ROUTES: list[Route] = [
     # campaign, organisations, experts
@@ -18,17 +17,17 @@ ROUTES: list[Route] = [
           roles=STAFF),
     Route("GET", "/api/v1/case-campaigns/<year>", C, "get_campaign",
           "A campaign: deadline, categories, levels, scoring form, notice, the 字数 counting rule", "case-campaigns",
-          response=cs.CampaignOut),
+          response=cs.CampaignOut, roles=rl.CASE_READERS),
     Route("POST", "/api/v1/case-organisations", C, "register_organisation",
           "Register a submitting organisation (credit code validated and unique; a branch names its parent)",
           "case-organisations", body=cs.OrganisationIn, response=cs.OrganisationOut, status=201, roles=STAFF),
     Route("GET", "/api/v1/case-organisations", C, "list_organisations", "Submitting organisations",
-          "case-organisations", response=cs.OrganisationOut, many=True, roles=READERS),
+          "case-organisations", response=cs.OrganisationOut, many=True, roles=rl.READERS),
     Route("GET", "/api/v1/case-organisations/<org_id>", C, "get_organisation", "One organisation",
-          "case-organisations", response=cs.OrganisationOut, roles=("organisation",) + READERS),
+          "case-organisations", response=cs.OrganisationOut, roles=rl.ORG_READERS),
     Route("PUT", "/api/v1/case-organisations/<org_id>/declaration", C, "declare_eligibility",
           "The organisation declares its record (three years, market/tax/bank) and that it is not on the "
-          "dishonesty list", "case-organisations", body=cs.DeclarationIn, response=cs.OrganisationOut, roles=ORG),
+          "dishonesty list", "case-organisations", body=cs.DeclarationIn, response=cs.OrganisationOut, roles=rl.ORG),
     Route("PUT", "/api/v1/case-dishonesty-list", C, "load_dishonesty_list",
           "Replace the work-safety dishonesty list (CSV of credit codes)", "case-organisations",
           body=cs.DishonestyListIn, response=cs.DishonestyListOut, roles=STAFF),
@@ -38,29 +37,29 @@ ROUTES: list[Route] = [
           response=cs.ExpertOut, many=True, roles=STAFF),
     Route("POST", "/api/v1/case-experts/<code>/conflicts", C, "declare_conflict",
           "An expert declares a conflict of interest (an organisation or a case)", "case-review",
-          body=cs.ConflictIn, response=cs.ConflictOut, status=201, roles=("expert",) + STAFF),
+          body=cs.ConflictIn, response=cs.ConflictOut, status=201, roles=rl.EXPERT_STAFF),
     Route("GET", "/api/v1/case-experts/<code>/conflicts", C, "list_conflicts",
           "An expert's declared conflicts (the expert and staff only)", "case-review",
-          response=cs.ConflictOut, many=True, roles=("expert",) + STAFF),
+          response=cs.ConflictOut, many=True, roles=rl.EXPERT_STAFF),
     # files, pre-check, submission
     Route("POST", "/api/v1/case-files", C, "upload_file",
           "Upload one file (raw body; ?kind=report_docx|report_pdf|photo|chart&filename=…): a photo's file name "
           "is its caption; a legacy .doc or unreadable file is refused", "cases", response=cs.FileOut, status=201,
-          upload=True, max_upload_bytes=UPLOAD_MAX, roles=ORG),
+          upload=True, max_upload_bytes=UPLOAD_MAX, roles=rl.ORG),
     Route("POST", "/api/v1/case-checks", C, "precheck",
           "Pre-check: every format rule of 附件二 at once, with the measured figures, nothing submitted",
-          "cases", body=cs.CheckIn, response=cs.CheckOut, roles=ORG),
+          "cases", body=cs.CheckIn, response=cs.CheckOut, roles=rl.ORG),
     Route("POST", "/api/v1/cases", C, "submit_case",
           "Submit a case (附件一 form + files); refused with every failing hard rule listed", "cases",
-          body=cs.CaseIn, response=cs.CaseOut, status=201, roles=ORG),
+          body=cs.CaseIn, response=cs.CaseOut, status=201, roles=rl.ORG),
     Route("GET", "/api/v1/cases", C, "list_cases",
           "Cases (an organisation sees its own, an expert the ones assigned to them)", "cases",
-          query=cs.CaseQuery, response=cs.CasePage, roles=("organisation", "expert") + READERS),
+          query=cs.CaseQuery, response=cs.CasePage, roles=rl.CASE_READERS),
     Route("GET", "/api/v1/cases/<case_id>", C, "get_case", "One case", "cases", response=cs.CaseOut,
-          roles=("organisation", "expert") + READERS),
+          roles=rl.CASE_READERS),
     Route("POST", "/api/v1/cases/<case_id>/recommendation", C, "record_recommendation",
           "The recommender's opinion with seal or signature, approval and contact", "cases",
-          body=cs.RecommendationIn, response=cs.CaseOut, roles=ORG),
+          body=cs.RecommendationIn, response=cs.CaseOut, roles=rl.ORG),
     Route("POST", "/api/v1/cases/<case_id>/screening", C, "screen_case",
           "Initial screening: pass, or fail with the reason", "cases", body=cs.ScreenIn, response=cs.CaseOut,
           roles=STAFF),
@@ -69,7 +68,7 @@ ROUTES: list[Route] = [
           body=cs.SiteVisitIn, response=cs.CaseOut, roles=STAFF),
     Route("POST", "/api/v1/cases/<case_id>/withdrawal", C, "withdraw_case",
           "Withdraw a case (the organisation or staff), any time before release", "cases",
-          body=cs.WithdrawIn, response=cs.CaseOut, roles=ORG),
+          body=cs.WithdrawIn, response=cs.CaseOut, roles=rl.ORG),
     # review
     Route("POST", "/api/v1/case-campaigns/<year>/assignments", C, "assign_campaign",
           "Assign N conflict-free experts to every screened case, balanced", "case-review",
@@ -79,10 +78,10 @@ ROUTES: list[Route] = [
           body=cs.AssignIn, response=cs.AssignmentOut, roles=STAFF),
     Route("PUT", "/api/v1/cases/<case_id>/scores/mine", C, "submit_score",
           "An assigned expert's marks on the five principles (replaceable until deliberation)", "case-review",
-          body=cs.ScoreIn, response=cs.ScoresOut, roles=("expert",)),
+          body=cs.ScoreIn, response=cs.ScoresOut, roles=rl.EXPERTS),
     Route("GET", "/api/v1/cases/<case_id>/scores", C, "get_scores",
           "Score sheets (an expert sees the others' only after submitting their own)", "case-review",
-          response=cs.ScoresOut, roles=("expert",) + STAFF),
+          response=cs.ScoresOut, roles=rl.EXPERT_STAFF),
     Route("GET", "/api/v1/case-campaigns/<year>/results", C, "campaign_results",
           "Ranking: mean, normalised score, disagreement flag, proposed level", "case-review",
           response=cs.ResultOut, many=True, roles=STAFF),
@@ -111,12 +110,12 @@ ROUTES: list[Route] = [
           "Release: refused while an objection is open or the window runs; certificates issued", "case-notice",
           response=cs.ReleaseOut, roles=STAFF),
     Route("GET", "/api/v1/case-campaigns/<year>/released.xlsx", C, "export_released",
-          "The released cases as XLSX (Chinese headers)", "case-notice", file=True, roles=READERS),
+          "The released cases as XLSX (Chinese headers)", "case-notice", file=True, roles=rl.READERS),
     Route("GET", "/api/v1/case-campaigns/<year>/book.docx", C, "export_book",
           "The released cases' reports compiled into one .docx for the book", "case-notice", file=True,
-          roles=READERS),
+          roles=rl.READERS),
     Route("GET", "/api/v1/case-certificates/<number>/verify", C, "verify_certificate",
           "Anyone: is this case certificate valid", "case-notice", response=cs.VerifyOut, public=True),
     Route("GET", "/api/v1/case-certificates/<number>/pdf", C, "certificate_pdf", "A case certificate as PDF",
-          "case-notice", file=True, roles=ORG + ("integrator", "regulator")),
+          "case-notice", file=True, roles=rl.ORG_READERS),
 ]

@@ -13,6 +13,7 @@ from pathlib import Path
 import yaml
 
 from shared.errors import RuleViolation, ValidationFailed
+from shared.lifecycle import Lifecycle
 from shared.workdays import add_working_days, is_working_day, local_date, date_deadline_passed
 
 from . import report
@@ -78,13 +79,25 @@ TRANSITIONS = {
 }
 
 
-def next_status(current: str, action: str) -> str:
-    allowed_from, to = TRANSITIONS[action]
-    if current not in allowed_from:
-        raise RuleViolation(
-            f"案例当前状态为“{STATUS_LABELS.get(current, current)}”，不能执行此操作（{action}）",
-            {"status": [f"is {current}; {action} needs one of: {', '.join(allowed_from)}"]}, rule="status_transition")
-    return to
+class CaseLifecycle(Lifecycle):
+    """The platform's transition check, refusing in the campaign's own words (organisations read them)."""
+
+    def next(self, current: str, action: str) -> str:
+        allowed_from, to = self.transitions[action]
+        if current not in allowed_from:
+            raise RuleViolation(
+                f"案例当前状态为“{STATUS_LABELS.get(current, current)}”，不能执行此操作（{action}）",
+                {"status": [f"is {current}; {action} needs one of: {', '.join(allowed_from)}"]}, rule=self.rule)
+        return to
+
+
+CASE = CaseLifecycle("a case", TRANSITIONS)
+next_status = CASE.next
+
+
+
+COUNTING_RULE = ("字数按以下规则统计：每个汉字、每个全角标点符号计 1 字；连续的英文字母或数字计 1 字"
+                 "（如“AQ9010”计 1 字，“2023年”计 2 字）；空格和半角标点不计。")
 
 
 # ---- campaign -----------------------------------------------------------------------------------

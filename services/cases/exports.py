@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import io
 
-from . import domain, report
-from .kit import xlsx
+from shared.documents import Column, styled_workbook
 
-XLSX_HEADER = ["证书编号", "级别", "案例名称", "申报单位", "案例类别", "申报渠道", "实施周期", "主要创造人",
-               "参与创造人", "案例简介", "发布时间"]
+from . import domain, report
+
+XLSX_COLUMNS = [Column("证书编号", 18), Column("级别", 10), Column("案例名称", 36), Column("申报单位", 30),
+                Column("案例类别", 24), Column("申报渠道", 14), Column("实施周期", 18), Column("主要创造人", 20),
+                Column("参与创造人", 30), Column("案例简介", 60), Column("发布时间", 12)]
+XLSX_HEADER = [c.header for c in XLSX_COLUMNS]
 
 
 def released_xlsx(year: int, cases, categories: dict[str, str]) -> bytes:
@@ -16,7 +19,7 @@ def released_xlsx(year: int, cases, categories: dict[str, str]) -> bytes:
              domain.CHANNELS[c.channel], f"{c.period_start}—{c.period_end}", "、".join(c.creators),
              "、".join(c.participants), c.summary,
              c.released_at.astimezone(domain_tz()).strftime("%Y-%m-%d") if c.released_at else ""] for c in cases]
-    return xlsx(f"{year}年入选案例", XLSX_HEADER, rows)
+    return styled_workbook(f"{year}年入选案例", XLSX_COLUMNS, rows, sheet_name=f"{year}年入选案例")
 
 
 def domain_tz():

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from shared.errors import ValidationFailed
 from shared.schemas import AuditOut  # noqa: F401  (the route tables name it per service)
 from shared.validators import Email, MobilePhone, SocialCreditCode
 
@@ -15,6 +16,17 @@ CODE = validate.Regexp(r"^[0-9A-Za-z][0-9A-Za-z_-]{0,63}$", error="letters, digi
 Year = lambda **kw: fields.Integer(strict=True, validate=validate.Range(2000, 2100), **kw)  # noqa: E731
 Id = lambda **kw: fields.Integer(strict=True, validate=validate.Range(1, 2**53), **kw)  # noqa: E731
 
+
+
+def as_year(value, field: str = "year") -> int:
+    """A campaign year from a URL: 2000–2100, else a 400 naming the field."""
+    try:
+        year = int(str(value))
+    except (TypeError, ValueError):
+        raise ValidationFailed("a year is a number", {field: ["Not a valid integer."]}) from None
+    if not 2000 <= year <= 2100:
+        raise ValidationFailed("year out of range", {field: ["Must be between 2000 and 2100."]})
+    return year
 
 def between(low, high):
     """A bounds check for Decimal fields (apispec would print validate.Range's bounds as strings)."""

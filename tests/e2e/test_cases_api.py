@@ -257,8 +257,9 @@ def test_a_campaign_from_submission_to_release(admin, stack, world):
     assert response.status_code == 200
     sheet = openpyxl.load_workbook(io.BytesIO(response.content)).active
     rows = list(sheet.iter_rows(values_only=True))
-    assert rows[0][:4] == ("证书编号", "级别", "案例名称", "申报单位") and len(rows) == 3
-    assert rows[1][0] == number and rows[1][1] == "最佳案例"
+    assert rows[0][0] == f"{world.year}年入选案例"  # the title row, then the header
+    assert rows[1][:4] == ("证书编号", "级别", "案例名称", "申报单位") and len(rows) == 4
+    assert rows[2][0] == number and rows[2][1] == "最佳案例"
     response = op.session.get(op.base + f"/api/v1/case-campaigns/{world.year}/book.docx",
                               headers={"Authorization": f"Bearer {op.token}"})
     book = docx.Document(io.BytesIO(response.content))

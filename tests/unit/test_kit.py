@@ -10,7 +10,7 @@ import pytest
 from marshmallow import Schema, fields
 from sqlalchemy.exc import IntegrityError
 
-from shared.documents import as_text, csv_bytes, decode_upload, file_result, xlsx_bytes
+from shared.documents import as_text, csv_bytes, decode_base64, decode_upload, file_result, xlsx_bytes
 from shared.errors import RuleViolation, ValidationFailed
 from shared.events import Event
 from shared.lifecycle import Lifecycle
@@ -40,6 +40,9 @@ def test_a_bad_id_is_a_400(raw):
 
 def test_ids_and_codes():
     assert as_id("42") == 42 and as_id(2**62) == 2**62
+    with pytest.raises(ValidationFailed) as named:
+        as_id("x", field="case_id")
+    assert list(named.value.fields) == ["case_id"]
     assert as_code("2022") == "2022" and as_code("R-1_a") == "R-1_a"
     for bad in (None, "", "-x", "a" * 21, "a/b"):
         with pytest.raises(ValidationFailed) as err:
@@ -54,6 +57,10 @@ def test_files_for_the_gateway():
     for bad in (None, {}, {"data_base64": "***"}):
         with pytest.raises(ValidationFailed):
             decode_upload(bad)
+    assert decode_base64("eCx5", "photos.0.data_base64") == b"x,y" and decode_base64(None, "f") == b""
+    with pytest.raises(ValidationFailed) as err:
+        decode_base64("***", "photos.0.data_base64")
+    assert err.value.fields == {"photos.0.data_base64": ["not valid base64"]}
     data = csv_bytes(["名", "n"], [["张", 1]])
     assert data == "\ufeff名,n\r\n张,1\r\n".encode("utf-8")
 

@@ -5,27 +5,25 @@ from decimal import Decimal
 
 from sqlalchemy import func, select
 
-from shared.auth import STAFF
 from shared.db import transactional
 from shared.entrypoints import rpc
-from shared.errors import Forbidden, RuleViolation, ValidationFailed
+from shared.errors import RuleViolation, ValidationFailed
 from shared.schemas import load
 from shared.workdays import utcnow
 
-from . import domain, review, schemas
-from .base import CaseBase
+from . import domain, review, roles, schemas
+from .access import Lookups
 from .models import Assignment, CampaignRow, Case, Expert, ExpertConflict
 
 
-class ReviewRpc(CaseBase):
+class ReviewRpc(Lookups):
 
     # ---- assignment ------------------------------------------------------------------------------
 
-    @rpc
+    @rpc(roles=roles.STAFF)
     @transactional
     def assign_campaign(self, year, payload=None):
         """N conflict-free experts for every screened case of the campaign, balanced."""
-        self.caller.require(*STAFF)
         row = self._campaign_row(year, lock=True)
         campaign = self._campaign(row)
         # screened cases, and panels left short by a conflict declared after assignment
@@ -34,11 +32,10 @@ class ReviewRpc(CaseBase):
             .order_by(Case.id)).all()
         return self._assign(campaign, cases, self._profiles(), None)
 
-    @rpc
+    @rpc(roles=roles.STAFF)
     @transactional
     def assign_case(self, case_id, payload):
         """Assign chosen experts (or a balanced choice) to one case; a conflicted expert is refused."""
-        self.caller.require(*STAFF)
         case = self._case(case_id)
         data = load(schemas.AssignIn, payload)
         campaign = self._campaign(case.campaign)
@@ -110,11 +107,10 @@ class ReviewRpc(CaseBase):
 
     # ---- scores ------------------------------------------------------------------------------------
 
-    @rpc
+    @rpc(roles=roles.EXPERTS)
     @transactional
     def submit_score(self, case_id, payload):
         """An assigned expert's score sheet; it may be replaced until deliberation starts."""
-        self.caller.require("expert")
         case = self._case(case_id)
         mine = self._my_assignment(case.id)
         data = load(schemas.ScoreIn, payload)
@@ -138,13 +134,11 @@ class ReviewRpc(CaseBase):
                 disagreement=max(totals) - min(totals) > campaign.disagreement_threshold))
         return self._scores_out(case, mine)
 
-    @rpc
+    @rpc(roles=roles.EXPERT_STAFF)
     def get_scores(self, case_id):
         """Staff see every sheet; an assigned expert sees the others' only after submitting their own."""
         case = self._case(case_id)
         mine = self._my_assignment(case.id) if self.caller.role == "expert" else None
-        if self.caller.role not in ("expert", *STAFF):
-            raise Forbidden("scores are for staff and the case's experts")
         return self._scores_out(case, mine)
 
     def _scores_out(self, case, mine) -> dict:
@@ -175,16 +169,14 @@ class ReviewRpc(CaseBase):
         entries = [review.Entry(c.id, c.created_at, counts.get(c.id, 0)) for c in cases]
         return campaign, {c.id: c for c in cases}, review.results(campaign, entries, scores), counts
 
-    @rpc
+    @rpc(roles=roles.STAFF)
     def campaign_results(self, year):
-        self.caller.require(*STAFF)
         _, cases, results, counts = self._results(self._campaign_row(year))
         return schemas.ResultOut(many=True).dump([_result_dump(r, cases[r.case_id], counts.get(r.case_id, 0))
                                                   for r in results])
 
-    @rpc
+    @rpc(roles=roles.STAFF)
     def explain_case(self, case_id):
-        self.caller.require(*STAFF)
         case = self._case(case_id)
         campaign, _, results, _ = self._results(case.campaign)
         found = next((r for r in results if r.case_id == case.id), None)
@@ -192,11 +184,10 @@ class ReviewRpc(CaseBase):
             return schemas.ExplainOut().dump({"case_id": case.id, "lines": ["案例尚未进入专家评审"]})
         return schemas.ExplainOut().dump(review.explain(campaign, found))
 
-    @rpc
+    @rpc(roles=roles.STAFF)
     @transactional
     def confirm_levels(self, year, payload=None):
         """Levels from the ranking (counts and floors of the campaign), with the operator's overrides."""
-        self.caller.require(*STAFF)
         data = load(schemas.LevelsIn, payload)
         row = self._campaign_row(year, lock=True)
         if row.notice_first_day is not None:

@@ -5,34 +5,26 @@ from pathlib import PurePath
 
 from sqlalchemy import select
 
-from shared.auth import STAFF
 from shared.db import transactional
 from shared.entrypoints import rpc
 from shared.errors import RuleViolation, ValidationFailed
 from shared.pii import mask_phone
-from shared.schemas import load
+from shared.documents import decode_base64, decode_upload
+from shared.schemas import load, paginate
 from shared.workdays import local_date, utcnow
 
-from . import domain, report, schemas
-from .base import COUNTING_RULE, READERS, CaseBase, file_dump  # noqa: F401
-from .kit import decode_base64, page, put_bytes
+from . import domain, report, roles, schemas
+from .access import Lookups
+from .files import DOCX_TYPE, FILE_KINDS, UPLOAD_MAX, put_bytes  # noqa: F401  (the route names UPLOAD_MAX)
 from .models import Case, CaseFile, SiteVisit
 
-FILE_KINDS = {
-    # kind -> (max bytes, extension by sniffed type)
-    "report_docx": 40 * 1024 * 1024,
-    "report_pdf": 40 * 1024 * 1024,
-    "photo": 25 * 1024 * 1024,
-    "chart": 25 * 1024 * 1024,
-}
-UPLOAD_MAX = max(FILE_KINDS.values())
 
 
-class CaseRpc(CaseBase):
+class CaseRpc(Lookups):
 
     # ---- files -----------------------------------------------------------------------------------
 
-    @rpc
+    @rpc(roles=roles.ORG)
     @transactional
     def upload_file(self, upload):
         """One file of a case: the report (.docx, .pdf), a photo (its name is its caption) or a chart (JPG)."""
@@ -46,7 +38,7 @@ class CaseRpc(CaseBase):
         filename = str(upload.get("filename") or "").strip()
         if not filename or len(filename) > 200 or "/" in filename or "\\" in filename:
             raise ValidationFailed("the file needs its name", {"filename": ["1–200 characters, no path"]})
-        data = decode_base64(upload.get("data_base64"), "file")
+        data = decode_upload(upload)
         if not data:
             raise ValidationFailed("empty file", {"file": ["file is empty"]})
         if len(data) > FILE_KINDS[kind]:
@@ -60,7 +52,7 @@ class CaseRpc(CaseBase):
         self.db.session.add(row)
         self.db.session.flush()
         self.db.audit(self.caller, "file.upload", "case_file", row.id, {"kind": kind, "sha256": digest})
-        return schemas.FileOut().dump(file_dump(row))
+        return schemas.FileOut().dump(row)
 
     @staticmethod
     def _inspect(kind, data: bytes):
@@ -68,7 +60,7 @@ class CaseRpc(CaseBase):
         try:
             if kind == "report_docx":
                 report.read_docx(data)
-                return "application/vnd.openxmlformats-officedocument.wordprocessingml.document", "docx", None
+                return DOCX_TYPE, "docx", None
             if kind == "report_pdf":
                 if not data.startswith(b"%PDF-"):
                     raise report.UnreadableFile("文件不是 PDF 文档", "unreadable_file")
@@ -85,7 +77,7 @@ class CaseRpc(CaseBase):
 
     # ---- pre-check and submission ----------------------------------------------------------------
 
-    @rpc
+    @rpc(roles=roles.ORG)
     def precheck(self, payload):
         """Every format rule at once, without submitting anything."""
         data = load(schemas.CheckIn, payload)
@@ -93,7 +85,7 @@ class CaseRpc(CaseBase):
         findings = self._findings(org, data["files"], data.get("summary"), data["creators"], data["participants"])
         return _check_out(findings)
 
-    @rpc
+    @rpc(roles=roles.ORG)
     @transactional
     def submit_case(self, payload):
         data = load(schemas.CaseIn, payload)
@@ -171,13 +163,12 @@ class CaseRpc(CaseBase):
 
     # ---- reading ------------------------------------------------------------------------------------
 
-    @rpc
+    @rpc(roles=roles.CASE_READERS)
     def get_case(self, case_id):
         return self._case_out(self._case(case_id))
 
-    @rpc
+    @rpc(roles=roles.CASE_READERS)
     def list_cases(self, query=None):
-        self.caller.require("organisation", "expert", *READERS)
         params = load(schemas.CaseQuery, query)
         from .models import Assignment, CampaignRow, Expert
         stmt = select(Case).where(Case.agency_id == self.db.agency)
@@ -194,11 +185,11 @@ class CaseRpc(CaseBase):
             stmt = stmt.where(Case.status == params["status"])
         if "organisation_id" in params:
             stmt = stmt.where(Case.organisation_id == params["organisation_id"])
-        return page(self.db.session, stmt, (Case.id,), params, self._case_out)
+        return paginate(self.db.session, stmt, Case.id, params, self._case_out)
 
     # ---- before review --------------------------------------------------------------------------
 
-    @rpc
+    @rpc(roles=roles.ORG)
     @transactional
     def record_recommendation(self, case_id, payload):
         """The recommender's opinion with seal or signature, its approval and its contact."""
@@ -207,7 +198,7 @@ class CaseRpc(CaseBase):
         if case.channel not in domain.RECOMMENDED:
             raise RuleViolation("自行申报的案例无需推荐意见", {"channel": [case.channel]}, rule="recommendation_not_needed")
         if case.status != domain.SUBMITTED:
-            domain.next_status(case.status, "screen_pass")  # explains why it is too late
+            domain.CASE.next(case.status, "screen_pass")  # explains why it is too late
         contact = dict(data["contact"])
         case.recommender_mobile = contact.pop("mobile")
         case.recommender_office_phone = contact.pop("office_phone")
@@ -223,10 +214,9 @@ class CaseRpc(CaseBase):
                       {"sealed_or_signed_by": data["sealed_or_signed_by"]})
         return self._case_out(case)
 
-    @rpc
+    @rpc(roles=roles.STAFF)
     @transactional
     def screen_case(self, case_id, payload):
-        self.caller.require(*STAFF)
         case = self._case(case_id)
         data = load(schemas.ScreenIn, payload)
         if data["result"] == "pass":
@@ -237,10 +227,9 @@ class CaseRpc(CaseBase):
         self.db.audit(self.caller, "case.screen", "case", case.id, data)
         return self._case_out(case)
 
-    @rpc
+    @rpc(roles=roles.STAFF)
     @transactional
     def record_site_visit(self, case_id, payload):
-        self.caller.require(*STAFF)
         case = self._case(case_id)
         data = load(schemas.SiteVisitIn, payload)
         if data["visited_on"] > local_date(utcnow()):
@@ -259,7 +248,7 @@ class CaseRpc(CaseBase):
                       {"visited_on": data["visited_on"], "place": data["place"]})
         return self._case_out(case)
 
-    @rpc
+    @rpc(roles=roles.ORG)
     @transactional
     def withdraw_case(self, case_id, payload):
         case = self._case(case_id, write=True)
@@ -276,7 +265,7 @@ def _check_out(findings) -> dict:
     return schemas.CheckOut().dump({
         "acceptable": not refused, "refusals": len(refused),
         "warnings": sum(1 for f in findings if f.kind == report.WARNING and f.outcome != report.PASS),
-        "counting_rule": COUNTING_RULE, "findings": findings})
+        "counting_rule": domain.COUNTING_RULE, "findings": findings})
 
 
 def _int_or_400(value, field):

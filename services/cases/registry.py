@@ -3,29 +3,27 @@ from __future__ import annotations
 
 from sqlalchemy import delete, func, insert, select
 
-from shared.auth import STAFF
 from shared.db import transactional
 from shared.entrypoints import rpc
 from shared.errors import Conflict, Forbidden, ValidationFailed
 from shared.pii import mask_phone
-from shared.schemas import load
+from shared.schemas import load, with_values
 from shared.workdays import utcnow
 
-from . import domain, schemas
-from .base import READERS, CaseBase
-from .kit import as_year
+from . import domain, roles, schemas
+from .access import Lookups
+from .schemas import as_year
 from .models import Assignment, CampaignRow, Case, DishonestEntry, Expert, ExpertConflict, Organisation
 
 
-class SetupRpc(CaseBase):
+class SetupRpc(Lookups):
 
     # ---- campaigns -----------------------------------------------------------------------------
 
-    @rpc
+    @rpc(roles=roles.STAFF)
     @transactional
     def load_campaign(self, year, payload):
         """The year's campaign from the shipped file ({"published": 2023}) or from the body."""
-        self.caller.require(*STAFF)
         year = as_year(year)
         if isinstance(payload, dict) and set(payload) == {"published"}:
             published = payload["published"]
@@ -53,17 +51,15 @@ class SetupRpc(CaseBase):
         self.db.audit(self.caller, "campaign.load", "campaign", year, {"title": campaign.title})
         return self._campaign_out(row)
 
-    @rpc
+    @rpc(roles=roles.CASE_READERS)
     def get_campaign(self, year):
-        self.caller.require("organisation", "expert", *READERS)
         return self._campaign_out(self._campaign_row(year))
 
     # ---- organisations ---------------------------------------------------------------------------
 
-    @rpc
+    @rpc(roles=roles.STAFF)
     @transactional
     def register_organisation(self, payload):
-        self.caller.require(*STAFF)
         data = load(schemas.OrganisationIn, payload)
         exists = self.db.session.scalar(select(Organisation.id).where(
             Organisation.agency_id == self.db.agency, Organisation.credit_code == data["credit_code"]))
@@ -81,19 +77,17 @@ class SetupRpc(CaseBase):
         self.db.audit(self.caller, "organisation.register", "organisation", org.id, {"name": org.name})
         return self._org_out(org)
 
-    @rpc
+    @rpc(roles=roles.ORG_READERS)
     def get_organisation(self, org_id):
-        self.caller.require("organisation", *READERS)
         org = self._org(org_id)
         if self.caller.role == "organisation" and org.id != self.caller.unit_id:
             raise Forbidden("an organisation sees itself only")
         return self._org_out(org)
 
-    @rpc
+    @rpc(roles=roles.ORG)
     @transactional
     def declare_eligibility(self, org_id, payload):
         """The organisation's own declaration (申报条件 二); staff may record it from the signed form."""
-        self.caller.require("organisation", *STAFF)
         org = self._org(org_id)
         if self.caller.role == "organisation" and org.id != self.caller.unit_id:
             raise Forbidden("an organisation declares for itself only")
@@ -105,18 +99,16 @@ class SetupRpc(CaseBase):
         self.db.audit(self.caller, "organisation.declare", "organisation", org.id, data)
         return self._org_out(org)
 
-    @rpc
+    @rpc(roles=roles.READERS)
     def list_organisations(self):
-        self.caller.require(*READERS)
         rows = self.db.session.scalars(select(Organisation).where(Organisation.agency_id == self.db.agency)
                                        .order_by(Organisation.id).limit(5000)).all()
         return [self._org_out(o) for o in rows]
 
-    @rpc
+    @rpc(roles=roles.STAFF)
     @transactional
     def load_dishonesty_list(self, payload):
         """Replace the work-safety dishonesty list (CSV of credit codes)."""
-        self.caller.require(*STAFF)
         codes = domain.parse_dishonesty_csv(load(schemas.DishonestyListIn, payload)["csv"])
         now = utcnow()
         self.db.session.execute(delete(DishonestEntry).where(DishonestEntry.agency_id == self.db.agency))
@@ -129,10 +121,9 @@ class SetupRpc(CaseBase):
 
     # ---- experts ------------------------------------------------------------------------------------
 
-    @rpc
+    @rpc(roles=roles.STAFF)
     @transactional
     def register_expert(self, payload):
-        self.caller.require(*STAFF)
         data = load(schemas.ExpertIn, payload)
         if self.db.session.scalar(select(Expert.id).where(Expert.agency_id == self.db.agency,
                                                           Expert.code == data["code"])):
@@ -143,20 +134,18 @@ class SetupRpc(CaseBase):
         self.db.audit(self.caller, "expert.register", "expert", expert.code, {"name": expert.name})
         return self._expert_out(expert, 0)
 
-    @rpc
+    @rpc(roles=roles.STAFF)
     def list_experts(self):
-        self.caller.require(*STAFF)
         load_by = dict(self.db.session.execute(select(Assignment.expert_id, func.count()).group_by(
             Assignment.expert_id)).all())
         rows = self.db.session.scalars(select(Expert).where(Expert.agency_id == self.db.agency)
                                        .order_by(Expert.code)).all()
         return [self._expert_out(e, load_by.get(e.id, 0)) for e in rows]
 
-    @rpc
+    @rpc(roles=roles.EXPERT_STAFF)
     @transactional
     def declare_conflict(self, code, payload):
         """An expert (or staff for them) declares a conflict with an organisation or a case."""
-        self.caller.require("expert", *STAFF)
         expert = self._expert_by_code(code)
         if self.caller.role == "expert" and self.caller.person != expert.code:
             raise Forbidden("an expert declares their own conflicts only")
@@ -192,9 +181,8 @@ class SetupRpc(CaseBase):
             self.db.emit("case_panel_changed", case.id, dict(self._ref(case), experts=remaining))
             self.db.audit(self.caller, "case.unassign", "case", case.id, {"reason": "declared_conflict"})
 
-    @rpc
+    @rpc(roles=roles.EXPERT_STAFF)
     def list_conflicts(self, code):
-        self.caller.require("expert", *STAFF)
         expert = self._expert_by_code(code)
         if self.caller.role == "expert" and self.caller.person != expert.code:
             raise Forbidden("an expert sees their own conflicts only")
@@ -203,7 +191,5 @@ class SetupRpc(CaseBase):
         return schemas.ConflictOut(many=True).dump(rows)
 
     def _expert_out(self, e: Expert, assigned: int) -> dict:
-        return schemas.ExpertOut().dump({
-            "id": e.id, "code": e.code, "name": e.name, "employer_name": e.employer_name,
-            "employer_credit_code": e.employer_credit_code,
-            "phone": e.phone if self.caller.is_staff else mask_phone(e.phone), "assigned": assigned})
+        phone = e.phone if self.caller.is_staff else mask_phone(e.phone)
+        return schemas.ExpertOut().dump(with_values(e, phone=phone, assigned=assigned))

@@ -13,16 +13,16 @@ from sqlalchemy import select
 from shared.auth import STAFF
 from shared.errors import Forbidden, NotFound, ValidationFailed
 from shared.pii import mask_phone
+from shared.schemas import as_id, with_values
 from shared.workdays import date_deadline_passed, utcnow
 
 from . import domain, schemas
-from .kit import as_id, as_year
+from .roles import READERS
+from .schemas import as_year
 from .models import Assignment, CampaignRow, Case, CaseFile, DishonestEntry, Expert, Organisation, SiteVisit
 
-READERS = ("integrator", "regulator") + STAFF
 
-
-class CaseBase:
+class Lookups:
     """Mixed into the service class: needs ``db``, ``caller`` and ``files``."""
 
     # ---- loading ------------------------------------------------------------------------------
@@ -106,20 +106,15 @@ class CaseBase:
         return self.caller.is_staff or (self.caller.role == "organisation" and self.caller.unit_id == org_id)
 
     def _org_out(self, org: Organisation) -> dict:
-        return schemas.OrganisationOut().dump({
-            "id": org.id, "name": org.name, "short_name": org.short_name, "credit_code": org.credit_code,
-            "kind": org.kind, "kind_label": domain.ORG_KINDS[org.kind], "parent_name": org.parent_name,
-            "parent_credit_code": org.parent_credit_code, "declared_no_bad_record": org.declared_no_bad_record,
-            "declared_not_dishonest": org.declared_not_dishonest, "declared_at": org.declared_at,
-            "contact_name": org.contact_name,
-            "contact_phone": org.contact_phone if self._sees_contact(org.id) else mask_phone(org.contact_phone),
-            "created_at": org.created_at})
+        phone = org.contact_phone if self._sees_contact(org.id) else mask_phone(org.contact_phone)
+        return schemas.OrganisationOut().dump(with_values(org, kind_label=domain.ORG_KINDS[org.kind],
+                                                          contact_phone=phone))
 
     def _campaign_out(self, row: CampaignRow) -> dict:
         deadline = domain.date.fromisoformat(row.data["deadline"])
         return schemas.CampaignOut().dump(dict(
             row.data, deadline=deadline, open=not date_deadline_passed(deadline, utcnow()),
-            counting_rule=COUNTING_RULE, levels_confirmed_at=row.levels_confirmed_at,
+            counting_rule=domain.COUNTING_RULE, levels_confirmed_at=row.levels_confirmed_at,
             notice_first_day=row.notice_first_day, notice_ends_on=row.notice_ends_on, released_at=row.released_at))
 
     def _case_out(self, c: Case) -> dict:
@@ -133,21 +128,13 @@ class CaseBase:
             contact = dict(recommendation.get("contact") or {})
             contact.update(mobile=c.recommender_mobile, office_phone=c.recommender_office_phone)
             recommendation["contact"] = contact
-        return schemas.CaseOut().dump({
-            "id": c.id, "campaign": c.campaign.year, "organisation_id": c.organisation_id,
-            "organisation_name": c.organisation.name, "status": c.status,
-            "status_label": domain.STATUS_LABELS[c.status], "version": c.version, "channel": c.channel,
-            "channel_label": domain.CHANNELS[c.channel], "name": c.name, "category": c.category,
-            "category_label": categories.get(c.category, c.category), "category_other": c.category_other,
-            "submitted_on": c.submitted_on, "period_start": c.period_start, "period_end": c.period_end,
-            "summary": c.summary, "honours": c.honours, "creators": c.creators, "participants": c.participants,
-            "recommender": c.recommender, "recommendation": recommendation,
-            "files": [file_dump(f) for f in files], "findings": c.findings, "screening_reason": c.screening_reason,
-            "site_visits": [{"visited_on": v.visited_on.isoformat(), "place": v.place, "visitors": v.visitors,
-                             "findings": v.findings, "photos": [p["filename"] for p in v.photos]} for v in visits],
-            "level": c.level, "level_label": domain.LEVELS.get(c.level) if c.level else None,
-            "level_reason": c.level_reason, "withdrawal_reason": c.withdrawal_reason,
-            "certificate_number": c.certificate_number, "created_at": c.created_at, "updated_at": c.updated_at})
+        return schemas.CaseOut().dump(with_values(
+            c, campaign=c.campaign.year, organisation_name=c.organisation.name,
+            status_label=domain.STATUS_LABELS[c.status], channel_label=domain.CHANNELS[c.channel],
+            category_label=categories.get(c.category, c.category), recommendation=recommendation, files=files,
+            site_visits=[{"visited_on": v.visited_on.isoformat(), "place": v.place, "visitors": v.visitors,
+                          "findings": v.findings, "photos": [p["filename"] for p in v.photos]} for v in visits],
+            level_label=domain.LEVELS.get(c.level) if c.level else None))
 
     @staticmethod
     def _ref(c: Case) -> dict:
@@ -156,15 +143,10 @@ class CaseBase:
 
     def _move(self, case: Case, action: str) -> str:
         previous = case.status
-        case.status = domain.next_status(previous, action)
+        case.status = domain.CASE.next(previous, action)
         case.version += 1
         case.updated_at = utcnow()
         return previous
-
-
-def file_dump(f: CaseFile) -> dict:
-    return {"id": f.id, "kind": f.kind, "filename": f.filename, "sha256": f.sha256, "size": f.size,
-            "content_type": f.content_type, "dpi": f.dpi, "case_id": f.case_id}
 
 
 def _loadable(data: dict) -> dict:
@@ -173,6 +155,3 @@ def _loadable(data: dict) -> dict:
     out["scoring_form"] = [{"principle": p["principle"], "weight": p["weight"]} for p in data["scoring_form"]]
     return out
 
-
-COUNTING_RULE = ("字数按以下规则统计：每个汉字、每个全角标点符号计 1 字；连续的英文字母或数字计 1 字"
-                 "（如“AQ9010”计 1 字，“2023年”计 2 字）；空格和半角标点不计。")

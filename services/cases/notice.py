@@ -10,24 +10,24 @@ from shared.db import transactional
 from shared.entrypoints import rpc
 from shared.errors import NotFound, RuleViolation, ValidationFailed
 from shared.pii import get_vault, mask_email, mask_phone
-from shared.schemas import load
+from shared.documents import XLSX_TYPE, decode_base64, file_result
+from shared.schemas import as_id, load, paginate, with_values
 from shared.workdays import local_date, utcnow
 
-from . import domain, exports, schemas
-from .base import READERS, CaseBase
-from .kit import DOCX_TYPE, XLSX_TYPE, as_id, decode_base64, file_out, page
+from . import domain, exports, roles, schemas
+from .access import Lookups
+from .files import DOCX_TYPE
 from .models import Assignment, Case, CaseFile, Expert, ExpertConflict, Objection
 
 LEVEL_ORDER = {"best": 0, "excellent": 1}
 
 
-class NoticeRpc(CaseBase):
+class NoticeRpc(Lookups):
 
-    @rpc
+    @rpc(roles=roles.STAFF)
     @transactional
     def open_notice(self, year, payload):
         """Put every selected case on public notice for the campaign's N working days."""
-        self.caller.require(*STAFF)
         data = load(schemas.NoticeIn, payload)
         row = self._campaign_row(year, lock=True)
         campaign = self._campaign(row)
@@ -103,21 +103,19 @@ class NoticeRpc(CaseBase):
         self.db.audit(self.caller, "objection.file", "case", case.id, {"objection_id": obj.id})
         return self._objection_out(obj)
 
-    @rpc
+    @rpc(roles=roles.STAFF)
     def list_objections(self, year, query=None):
-        self.caller.require(*STAFF)
         params = load(schemas.ObjectionQuery, query)
         row = self._campaign_row(year)
         stmt = select(Objection).where(Objection.case_id.in_(select(Case.id).where(Case.campaign_id == row.id)))
         if "status" in params:
             stmt = stmt.where(Objection.status == params["status"])
-        return page(self.db.session, stmt, (Objection.id,), params, self._objection_out)
+        return paginate(self.db.session, stmt, Objection.id, params, self._objection_out)
 
-    @rpc
+    @rpc(roles=roles.STAFF)
     @transactional
     def resolve_objection(self, objection_id, payload):
         """Staff with no stake in the case decide: upheld (withdraw or re-level) or dismissed."""
-        self.caller.require(*STAFF)
         data = load(schemas.ObjectionResolveIn, payload)
         obj = self.db.session.get(Objection, as_id(objection_id, "objection_id"))
         if obj is None or obj.agency_id != self.db.agency:
@@ -156,19 +154,15 @@ class NoticeRpc(CaseBase):
 
     def _objection_out(self, o: Objection) -> dict:
         masked = mask_email(o.contact) if "@" in o.contact else mask_phone(o.contact)
-        return schemas.ObjectionOut().dump({
-            "id": o.id, "case_id": o.case_id, "name": o.name, "contact": masked, "reasons": o.reasons,
-            "files": [{"filename": f["filename"], "sha256": f["sha256"], "size": f["size"]} for f in o.files],
-            "status": o.status, "outcome": o.outcome, "new_level": o.new_level, "resolution": o.resolution,
-            "resolved_by": o.resolved_by, "created_at": o.created_at, "resolved_at": o.resolved_at})
+        files = [{"filename": f["filename"], "sha256": f["sha256"], "size": f["size"]} for f in o.files]
+        return schemas.ObjectionOut().dump(with_values(o, contact=masked, files=files))
 
     # ---- release ---------------------------------------------------------------------------------
 
-    @rpc
+    @rpc(roles=roles.STAFF)
     @transactional
     def release(self, year, payload=None):
         """After the window, with no open objection and no listed organisation: publish, certify, emit."""
-        self.caller.require(*STAFF)
         row = self._campaign_row(year, lock=True)
         if row.released_at is not None:
             raise RuleViolation("本活动已发布", {"campaign": ["already released"]}, rule="already_released")
@@ -211,33 +205,31 @@ class NoticeRpc(CaseBase):
                                          "organisation_name": case.organisation.name,
                                          "level_label": domain.LEVELS[case.level], "campaign": case.campaign.year})
 
-    @rpc
+    @rpc(roles=roles.ORG_READERS)
     def certificate_pdf(self, number):
-        self.caller.require("organisation", *READERS)
         case = self.db.session.scalar(select(Case).where(Case.agency_id == self.db.agency,
                                                          Case.certificate_number == str(number)[:40]))
         if case is None or not self._sees(case):
             raise NotFound(f"certificate {str(number)[:40]} not found")
-        return file_out(f"{case.certificate_number}.pdf", "application/pdf", exports.certificate_pdf(
+        return file_result(f"{case.certificate_number}.pdf", "application/pdf", exports.certificate_pdf(
             case.certificate_number, case.campaign.data["title"], case.name, case.organisation.name,
             domain.LEVELS[case.level], case.released_at))
 
     # ---- exports ---------------------------------------------------------------------------------
 
     def _released(self, year):
-        self.caller.require(*READERS)
         row = self._campaign_row(year)
         cases = self.db.session.scalars(select(Case).where(Case.campaign_id == row.id,
                                                            Case.status == domain.RELEASED)).all()
         return row, sorted(cases, key=lambda c: (LEVEL_ORDER[c.level], c.certificate_number))
 
-    @rpc
+    @rpc(roles=roles.READERS)
     def export_released(self, year):
         row, cases = self._released(year)
         categories = {x["code"]: x["label"] for x in row.data["categories"]}
-        return file_out(f"{row.year}年入选案例.xlsx", XLSX_TYPE, exports.released_xlsx(row.year, cases, categories))
+        return file_result(f"{row.year}年入选案例.xlsx", XLSX_TYPE, exports.released_xlsx(row.year, cases, categories))
 
-    @rpc
+    @rpc(roles=roles.READERS)
     def export_book(self, year):
         row, cases = self._released(year)
         reports = {}
@@ -245,5 +237,5 @@ class NoticeRpc(CaseBase):
             f = self.db.session.scalar(select(CaseFile).where(CaseFile.case_id == case.id,
                                                               CaseFile.kind == "report_docx"))
             reports[case.id] = self.files.get(f.storage_key) if f else None
-        return file_out(f"{row.year}年入选案例汇编.docx", DOCX_TYPE,
+        return file_result(f"{row.year}年入选案例汇编.docx", DOCX_TYPE,
                         exports.compiled_docx(row.data["title"], cases, reports))
