@@ -9,14 +9,11 @@ from __future__ import annotations
 
 from sqlalchemy import false, or_, select
 
-from shared.auth import STAFF
 from shared.errors import NotFound, ValidationFailed
 
 from . import kit
+from .roles import EVERYWHERE
 from .models import Enterprise, Inspection, Insurer, Organisation, Policy, ServiceRequest, Technician
-
-READERS = STAFF + ("integrator", "regulator", "insurer", "enterprise", "service_org")
-EVERYWHERE = STAFF + ("integrator",)
 
 
 class RiskBase:

@@ -3,26 +3,22 @@ from __future__ import annotations
 
 from sqlalchemy import insert, select
 
-from shared.auth import STAFF
 from shared.db import transactional
 from shared.entrypoints import rpc
 from shared.errors import NotFound, RuleViolation, ValidationFailed
 from shared.schemas import load
 from shared.workdays import local_date, utcnow
 
-from . import domain, kit, schemas
-from .base import READERS
+from . import domain, kit, roles, schemas
 from .models import Enterprise, Hazard, Inspection, MajorReport, Policy, ReinspectionItem
 
-DISPATCHERS = STAFF + ("insurer",)
 
 
 class InspectionsMixin:
-    @rpc
+    @rpc(roles=roles.STAFF)
     @transactional
     def generate_plan(self, payload):
         """Every policy of the year is due one on-site inspection; running it again adds only new policies."""
-        self.caller.require(*STAFF)
         year = load(schemas.PlanIn, payload)["year"]
         planned = set(self.db.session.scalars(select(Inspection.policy_id).where(
             Inspection.agency_id == self.db.agency, Inspection.year == year, Inspection.kind == "routine")).all())
@@ -40,9 +36,8 @@ class InspectionsMixin:
         self.db.audit(self.caller, "inspection.plan", "plan", year, result)
         return schemas.PlanOut().dump(result)
 
-    @rpc
+    @rpc(roles=roles.READERS)
     def list_inspections(self, query=None):
-        self.caller.require(*READERS)
         params = load(schemas.InspectionQuery, query)
         stmt = select(Inspection).join(Enterprise, Enterprise.id == Inspection.enterprise_id).where(
             Inspection.agency_id == self.db.agency, self._enterprise_filter())
@@ -53,16 +48,14 @@ class InspectionsMixin:
                 stmt = stmt.where(getattr(Inspection, key) == params[key])
         return kit.page(self.db.session, stmt, Inspection.id, params, self._inspections_out)
 
-    @rpc
+    @rpc(roles=roles.READERS)
     def get_inspection(self, inspection_id):
-        self.caller.require(*READERS)
         return self._inspections_out([self._inspection(inspection_id)])[0]
 
-    @rpc
+    @rpc(roles=roles.UNDERWRITERS)
     @transactional
     def assign_inspection(self, inspection_id, payload):
         """The dispatch center (or the paying insurer) sends an organisation and technician."""
-        self.caller.require(*DISPATCHERS)
         data = load(schemas.AssignIn, payload)
         inspection = self._inspection(inspection_id)
         if not self._own_insurer(inspection.insurer_id):
@@ -77,11 +70,10 @@ class InspectionsMixin:
         self._inspection_changed(inspection, "inspection.assign", data)
         return self._inspections_out([inspection])[0]
 
-    @rpc
+    @rpc(roles=roles.VISITORS)
     @transactional
     def record_visit(self, inspection_id, payload):
         """The visit record: time, technician, findings, photos; hazards found; a re-inspection's outcomes."""
-        self.caller.require("service_org", *STAFF)
         data = load(schemas.VisitIn, payload)
         inspection = self._inspection(inspection_id)
         if self.caller.role == "service_org" and inspection.organisation_id != self.caller.unit_id:
@@ -109,11 +101,10 @@ class InspectionsMixin:
                                  {"hazards": len(data["hazards"]), "result": inspection.result})
         return self._inspections_out([inspection])[0]
 
-    @rpc
+    @rpc(roles=roles.UNDERWRITERS)
     @transactional
     def create_reinspection(self, inspection_id, payload):
         """A re-inspection linked to the original, carrying only the hazards still open."""
-        self.caller.require(*DISPATCHERS)
         data = load(schemas.ReinspectionIn, payload)
         original = self._inspection(inspection_id)
         if original.parent_id is not None:

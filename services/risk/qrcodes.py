@@ -5,24 +5,21 @@ import secrets
 
 from sqlalchemy import select
 
-from shared.auth import STAFF
 from shared.db import transactional
 from shared.entrypoints import rpc
 from shared.errors import NotFound
 from shared.schemas import load
 from shared.workdays import local_date, utcnow
 
-from . import domain, kit, qr, schemas
-from .base import READERS
+from . import domain, kit, qr, roles, schemas
 from .models import Enterprise, Hazard, Inspection, Policy, QrCode, ServiceRequest
 
 
 class QrMixin:
-    @rpc
+    @rpc(roles=roles.ENTERPRISE_DESK)
     @transactional
     def issue_qr(self, enterprise_id, payload=None):
         """A new unguessable token; the previous one stops working at once (a lost label is revoked)."""
-        self.caller.require("enterprise", *STAFF)
         enterprise = self._enterprise(enterprise_id)
         now = utcnow()
         revoked = 0
@@ -38,15 +35,13 @@ class QrMixin:
         self.db.audit(self.caller, "qr.issue", "enterprise", enterprise.id, {"revoked": revoked})
         return self._qr_out(code)
 
-    @rpc
+    @rpc(roles=roles.ENTERPRISE_DESK)
     def get_qr(self, enterprise_id):
-        self.caller.require("enterprise", *STAFF)
         return self._qr_out(self._active_qr(self._enterprise(enterprise_id)))
 
-    @rpc
+    @rpc(roles=roles.ENTERPRISE_DESK)
     def qr_image(self, enterprise_id, query=None):
         """PNG, SVG or the printable PDF label."""
-        self.caller.require("enterprise", *STAFF)
         kind = load(schemas.QrImageQuery, query)["format"]
         enterprise = self._enterprise(enterprise_id)
         url = self._scan_url(self._active_qr(enterprise).token)
@@ -81,7 +76,7 @@ class QrMixin:
                if policy else None,
                "last_inspection": local_date(visited) if visited else None}
         if self.caller.role != "public":
-            entitled = self.caller.role in READERS and self.db.session.scalar(select(Enterprise.id).where(
+            entitled = self.caller.role in roles.READERS and self.db.session.scalar(select(Enterprise.id).where(
                 Enterprise.id == enterprise.id, self._enterprise_filter())) is not None
             self.db.audit(self.caller, "qr.scan", "enterprise", enterprise.id, {"entitled": entitled})
             if entitled:
@@ -89,10 +84,9 @@ class QrMixin:
                 out["file"] = self._safety_file(enterprise)
         return schemas.ScanOut().dump(out)
 
-    @rpc
+    @rpc(roles=roles.READERS)
     def safety_file(self, credit_code):
         """The risk part of the safety file, by credit code (the gateway adds the other services' parts)."""
-        self.caller.require(*READERS)
         code = str(credit_code or "").strip().upper()
         enterprise = self.db.session.scalar(select(Enterprise).where(
             Enterprise.agency_id == self.db.agency, Enterprise.credit_code == code[:18], self._enterprise_filter()))
