@@ -39,14 +39,15 @@ def paginate(session, stmt, order_column, params: dict, render) -> dict:
     return page_of([render(r) for r in rows.unique()], page, per_page, total)
 
 
-def as_id(value) -> int:
-    """A row id from a URL or body: a positive integer, else a 400 (never a 500 from the database)."""
+def as_id(value, field: str = "id") -> int:
+    """A row id from a URL or body: a positive integer, else a 400 naming ``field`` (never a 500
+    from the database)."""
     try:
         number = int(value)
     except (TypeError, ValueError):
-        raise ValidationFailed("ids are positive integers", {"id": [f"{value!r} is not an id"]}) from None
+        raise ValidationFailed("ids are positive integers", {field: [f"{value!r} is not an id"]}) from None
     if number < 1 or number > MAX_ID:
-        raise ValidationFailed("ids are positive integers", {"id": [f"{value!r} is out of range"]})
+        raise ValidationFailed("ids are positive integers", {field: [f"{value!r} is out of range"]})
     return number
 
 

@@ -10,10 +10,11 @@ from shared.db import transactional
 from shared.entrypoints import rpc
 from shared.errors import Conflict, ValidationFailed
 from shared.pii import mask_phone
-from shared.schemas import load
+from shared.documents import decode_upload
+from shared.schemas import load, paginate
 from shared.workdays import utcnow
 
-from . import domain, kit, roles, schemas
+from . import domain, roles, schemas, tables
 from .models import Enterprise, Insurer, Organisation, Policy, Substation, Technician
 
 PHOTO_TYPES = ("image/jpeg", "image/png")
@@ -71,7 +72,7 @@ class EnterprisesMixin:
                 stmt = stmt.where(getattr(Enterprise, key) == params[key])
         if "q" in params:
             stmt = stmt.where(Enterprise.name.contains(params["q"], autoescape=True))
-        return kit.page(self.db.session, stmt, Enterprise.id, params, schemas.EnterpriseOut(many=True).dump)
+        return paginate(self.db.session, stmt, Enterprise.id, params, schemas.EnterpriseOut().dump)
 
     @rpc(roles=roles.STAFF)
     @transactional
@@ -82,8 +83,8 @@ class EnterprisesMixin:
         fields, good rows are kept. The credit code is the key, so importing the same
         file again changes nothing.
         """
-        raw = kit.decode_upload(upload)
-        rows = kit.read_table(raw, str(upload.get("filename") or ""))
+        raw = decode_upload(upload)
+        rows = tables.read_table(raw, str(upload.get("filename") or ""))
         if len(rows) > MAX_IMPORT_ROWS:
             raise ValidationFailed("too many rows", {"file": [f"at most {MAX_IMPORT_ROWS} rows"]})
         existing = {e.credit_code: e for e in self.db.session.scalars(
@@ -256,7 +257,7 @@ class EnterprisesMixin:
     @rpc(roles=roles.PHOTO_SENDERS)
     def upload_photo(self, upload):
         """A photo for a visit record, a hazard or rectification evidence; the key goes in the form."""
-        stored = self.files.put(kit.decode_upload(upload), "file", PHOTO_TYPES, PHOTO_MAX_BYTES)
+        stored = self.files.put(decode_upload(upload), "file", PHOTO_TYPES, PHOTO_MAX_BYTES)
         return schemas.FileOut().dump(stored)
 
 

@@ -9,10 +9,10 @@ from sqlalchemy import func, select
 from shared.db import transactional
 from shared.entrypoints import rpc
 from shared.errors import NotFound
-from shared.schemas import load
+from shared.schemas import load, paginate
 from shared.workdays import utcnow
 
-from . import domain, kit, roles, schemas
+from . import domain, roles, schemas
 from .models import Enterprise, Hazard, Inspection, MajorReport, Policy
 
 SWEEP_SECONDS = 600
@@ -32,10 +32,10 @@ class HazardsMixin:
         if "overdue" in params:
             # overdue is derived: open and past the deadline day in Shanghai
             today = domain.local_today(utcnow())
-            clause = Hazard.status.in_(domain.OPEN_HAZARD) & (Hazard.deadline < today)
+            clause = Hazard.status.in_(domain.OPEN_HAZARD) & Hazard.deadline.is_not(None) & (Hazard.deadline < today)
             stmt = stmt.where(clause if params["overdue"] else ~clause)
-        return kit.page(self.db.session, stmt, Hazard.id, params,
-                        lambda rows: schemas.HazardOut(many=True).dump([self._with_overdue(h) for h in rows]))
+        return paginate(self.db.session, stmt, Hazard.id, params,
+                        lambda h: schemas.HazardOut().dump(self._with_overdue(h)))
 
     @rpc(roles=roles.READERS)
     def get_hazard(self, hazard_id):
@@ -97,6 +97,7 @@ class HazardsMixin:
     def _sweep(self) -> dict:
         now = utcnow()
         today = domain.local_today(now)
+        dated = self._date_pending_deadlines()
         overdue = self.db.session.scalars(select(Hazard).where(
             Hazard.agency_id == self.db.agency, Hazard.status.in_(domain.OPEN_HAZARD), Hazard.deadline < today,
             Hazard.overdue_notified_at.is_(None)).limit(5000)).all()
@@ -112,7 +113,23 @@ class HazardsMixin:
                 hazard = self.db.session.get(Hazard, report.hazard_id)
                 self._major_event(report, hazard, self.db.session.get(Enterprise, hazard.enterprise_id), "escalated")
                 escalated += 1
-        return {"overdue": len(overdue), "escalated": escalated}
+        return {"overdue": len(overdue), "escalated": escalated, "deadlines_set": dated}
+
+    def _date_pending_deadlines(self) -> int:
+        """Hazards found past the holiday calendar get their deadline once the calendar covers it."""
+        dated = 0
+        for hazard in self.db.session.scalars(select(Hazard).where(
+                Hazard.agency_id == self.db.agency, Hazard.deadline.is_(None),
+                Hazard.deadline_pending.is_not(None)).order_by(Hazard.id).limit(5000)).all():
+            working_days = hazard.working_days or domain.rectification_working_days(hazard.level)
+            deadline, pending = domain.deadline_or_pending(hazard.found_on, working_days)
+            if deadline is None:
+                continue
+            hazard.deadline, hazard.deadline_pending, hazard.updated_at = deadline, pending, utcnow()
+            self._hazard_changed(hazard, "deadline_set")
+            self.db.audit(self.caller, "hazard.deadline", "hazard", hazard.id, {"deadline": deadline.isoformat()})
+            dated += 1
+        return dated
 
     # ---- coverage and the map ----------------------------------------------------------------
 
@@ -201,7 +218,7 @@ class HazardsMixin:
         enterprise = enterprise or self.db.session.get(Enterprise, hazard.enterprise_id)
         self.db.emit("hazard_changed", hazard.id, dict(
             hazard_id=hazard.id, enterprise_id=hazard.enterprise_id, district=enterprise.district, level=hazard.level,
-            status=hazard.status, action=action, deadline=hazard.deadline))
+            status=hazard.status, action=action, deadline=hazard.deadline, deadline_pending=hazard.deadline_pending))
 
     def _major_event(self, report, hazard, enterprise, action):
         self.db.emit("major_hazard_reported", report.id, dict(

@@ -1,15 +1,17 @@
 """The yearly inspection obligation: plan, assignment, scheduling, visits and re-inspections."""
 from __future__ import annotations
 
+from datetime import date
+
 from sqlalchemy import insert, select
 
 from shared.db import transactional
 from shared.entrypoints import rpc
 from shared.errors import NotFound, RuleViolation, ValidationFailed
-from shared.schemas import load
+from shared.schemas import load, paginate
 from shared.workdays import local_date, utcnow
 
-from . import domain, kit, roles, schemas
+from . import domain, roles, schemas
 from .models import Enterprise, Hazard, Inspection, MajorReport, Policy, ReinspectionItem
 
 
@@ -46,7 +48,9 @@ class InspectionsMixin:
         for key in ("year", "status", "insurer_id", "organisation_id", "enterprise_id"):
             if key in params:
                 stmt = stmt.where(getattr(Inspection, key) == params[key])
-        return kit.page(self.db.session, stmt, Inspection.id, params, self._inspections_out)
+        page = paginate(self.db.session, stmt, Inspection.id, params, lambda row: row)
+        page["items"] = self._inspections_out(page["items"])  # hazards and items fetched for the page at once
+        return page
 
     @rpc(roles=roles.READERS)
     def get_inspection(self, inspection_id):
@@ -123,7 +127,7 @@ class InspectionsMixin:
         now = utcnow()
         re = Inspection(agency_id=self.db.agency, kind="reinspection", parent_id=original.id,
                         enterprise_id=original.enterprise_id, policy_id=original.policy_id,
-                        insurer_id=original.insurer_id, year=original.year, due_by=max(h.deadline for h in open_items),
+                        insurer_id=original.insurer_id, year=original.year, due_by=_due_by(original, open_items),
                         status=domain.ASSIGNED, organisation_id=original.organisation_id,
                         technician_id=original.technician_id, scheduled_for=data["scheduled_for"], photos=[],
                         created_at=now, updated_at=now)
@@ -190,11 +194,14 @@ class InspectionsMixin:
 
     def _new_hazard(self, inspection, enterprise, found, visited_on) -> Hazard:
         now = utcnow()
+        # never lost to the calendar: past its known years the deadline waits (see HazardsMixin._sweep)
+        working_days = domain.rectification_working_days(found["level"], found["rectify_working_days"])
+        deadline, pending = domain.deadline_or_pending(visited_on, working_days)
         hazard = Hazard(agency_id=self.db.agency, inspection_id=inspection.id, enterprise_id=enterprise.id,
                         level=found["level"], status=domain.FOUND, description=found["description"],
                         location=found["location"], photos=self._check_files(found["photos"], "hazards.photos"),
-                        evidence=[], found_on=visited_on,
-                        deadline=domain.rectification_deadline(visited_on, found["level"], found["rectify_working_days"]),
+                        evidence=[], found_on=visited_on, working_days=working_days, deadline=deadline,
+                        deadline_pending=pending,
                         created_at=now, updated_at=now)
         self.db.session.add(hazard)
         self.db.session.flush()
@@ -206,3 +213,8 @@ class InspectionsMixin:
             self.db.session.flush()
             self._major_event(report, hazard, enterprise, "reported")
         return hazard
+
+
+def _due_by(original: Inspection, open_items) -> date:
+    """The latest known rectification deadline; while every one is pending, the original's due date."""
+    return max([h.deadline for h in open_items if h.deadline is not None] or [original.due_by])

@@ -7,10 +7,10 @@ from sqlalchemy.exc import IntegrityError
 from shared.db import transactional
 from shared.entrypoints import rpc
 from shared.errors import Conflict, Forbidden, NotFound, RuleViolation
-from shared.schemas import load
+from shared.schemas import load, paginate
 from shared.workdays import utcnow
 
-from . import domain, kit, roles, schemas
+from . import domain, roles, schemas
 from .models import Claim, Enterprise, FundAccount, FundEntry, Insurer, Policy
 
 
@@ -78,7 +78,7 @@ class PoliciesMixin:
         for key in ("enterprise_id", "insurer_id", "year"):
             if key in params:
                 stmt = stmt.where(getattr(Policy, key) == params[key])
-        return kit.page(self.db.session, stmt, Policy.id, params, schemas.PolicyOut(many=True).dump)
+        return paginate(self.db.session, stmt, Policy.id, params, schemas.PolicyOut().dump)
 
     def _policy(self, policy_id, field="policy_id") -> Policy:
         policy = self._row(Policy, policy_id, field, "policy")

@@ -8,10 +8,11 @@ from sqlalchemy import select
 from shared.db import transactional
 from shared.entrypoints import rpc
 from shared.errors import NotFound
+from shared.documents import file_result
 from shared.schemas import load
 from shared.workdays import local_date, utcnow
 
-from . import domain, kit, qr, roles, schemas
+from . import qr, roles, schemas
 from .models import Enterprise, Hazard, Inspection, Policy, QrCode, ServiceRequest
 
 
@@ -46,10 +47,10 @@ class QrMixin:
         enterprise = self._enterprise(enterprise_id)
         url = self._scan_url(self._active_qr(enterprise).token)
         if kind == "png":
-            return kit.file_result(f"全安码-{enterprise.id}.png", "image/png", qr.png(url))
+            return file_result(f"全安码-{enterprise.id}.png", "image/png", qr.png(url))
         if kind == "svg":
-            return kit.file_result(f"全安码-{enterprise.id}.svg", "image/svg+xml", qr.svg(url))
-        return kit.file_result(f"全安码-{enterprise.id}.pdf", "application/pdf",
+            return file_result(f"全安码-{enterprise.id}.svg", "image/svg+xml", qr.svg(url))
+        return file_result(f"全安码-{enterprise.id}.pdf", "application/pdf",
                                qr.label_pdf("全安码", enterprise.name, "扫码查看企业安责险服务信息", url))
 
     @rpc
@@ -58,7 +59,7 @@ class QrMixin:
         """Anyone gets the minimum; a bearer token gets its role's view of what it may see, audited."""
         token = str(token or "")
         code = None
-        if kit.QR_TOKEN.match(token):
+        if qr.TOKEN.match(token):
             code = self.db.session.scalar(select(QrCode).where(QrCode.token == token, QrCode.agency_id == self.db.agency,
                                                                QrCode.revoked_at.is_(None)))
         if code is None:

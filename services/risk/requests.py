@@ -9,10 +9,10 @@ from sqlalchemy import func, select
 from shared.db import transactional
 from shared.entrypoints import rpc
 from shared.errors import Conflict, NotFound, RuleViolation, ValidationFailed
-from shared.schemas import load
+from shared.schemas import load, paginate
 from shared.workdays import utcnow
 
-from . import domain, kit, roles, schemas
+from . import domain, roles, schemas
 from .models import Appraisal, Enterprise, Hazard, Inspection, Insurer, Policy, ServiceRequest
 
 
@@ -52,7 +52,7 @@ class RequestsMixin:
         params = load(schemas.PageQuery, query)
         stmt = select(ServiceRequest).join(Enterprise, Enterprise.id == ServiceRequest.enterprise_id).where(
             ServiceRequest.agency_id == self.db.agency, self._enterprise_filter())
-        return kit.page(self.db.session, stmt, ServiceRequest.id, params, schemas.RequestOut(many=True).dump)
+        return paginate(self.db.session, stmt, ServiceRequest.id, params, schemas.RequestOut().dump)
 
     @rpc(roles=roles.STAFF)
     @transactional
