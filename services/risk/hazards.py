@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from shared.db import transactional
 from shared.entrypoints import rpc
 from shared.errors import NotFound
-from shared.schemas import load, paginate
+from shared.schemas import load, paginate, with_values
 from shared.workdays import utcnow
 
 from . import domain, roles, schemas
@@ -211,8 +211,8 @@ class HazardsMixin:
 
     @staticmethod
     def _with_overdue(hazard):
-        hazard.overdue = domain.is_overdue(hazard.status, hazard.deadline, utcnow())
-        return hazard
+        """The hazard as HazardOut dumps it: overdue is computed, never stored."""
+        return with_values(hazard, overdue=domain.is_overdue(hazard.status, hazard.deadline, utcnow()))
 
     def _hazard_changed(self, hazard, action, enterprise=None):
         enterprise = enterprise or self.db.session.get(Enterprise, hazard.enterprise_id)

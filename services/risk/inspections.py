@@ -8,7 +8,7 @@ from sqlalchemy import insert, select
 from shared.db import transactional
 from shared.entrypoints import rpc
 from shared.errors import NotFound, RuleViolation, ValidationFailed
-from shared.schemas import load, paginate
+from shared.schemas import load, paginate, with_values
 from shared.workdays import local_date, utcnow
 
 from . import domain, roles, schemas
@@ -180,17 +180,15 @@ class InspectionsMixin:
         return schemas.InspectionOut(many=True).dump(self._attach(rows))
 
     def _attach(self, rows):
-        """Hang each inspection's hazards and re-inspection items on it for the schema to dump."""
+        """Each inspection with its hazards and re-inspection items, as the schema dumps it."""
         ids = [r.id for r in rows]
         if ids:
             hazards = self.db.session.scalars(select(Hazard).where(Hazard.inspection_id.in_(ids))).all()
             items = self.db.session.scalars(select(ReinspectionItem).where(ReinspectionItem.inspection_id.in_(ids))).all()
         else:
             hazards, items = [], []
-        for r in rows:
-            r.hazards = [self._with_overdue(h) for h in hazards if h.inspection_id == r.id]
-            r.items = [i for i in items if i.inspection_id == r.id]
-        return rows
+        return [with_values(r, hazards=[self._with_overdue(h) for h in hazards if h.inspection_id == r.id],
+                            items=[i for i in items if i.inspection_id == r.id]) for r in rows]
 
     def _new_hazard(self, inspection, enterprise, found, visited_on) -> Hazard:
         now = utcnow()
