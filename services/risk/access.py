@@ -16,7 +16,7 @@ from .roles import EVERYWHERE
 from .models import Enterprise, Inspection, Insurer, Organisation, Policy, ServiceRequest, Technician
 
 
-class RiskBase:
+class Lookups:
     # ---- access ------------------------------------------------------------------------------
 
     def _insurer_ids(self) -> list[int]:
