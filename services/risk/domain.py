@@ -15,7 +15,8 @@ from pathlib import Path
 import yaml
 
 from shared.errors import RuleViolation
-from shared.workdays import CalendarOutOfRange, date_deadline_passed, is_working_day, local_date
+from shared.lifecycle import Lifecycle
+from shared.workdays import CalendarOutOfRange, add_working_days, date_deadline_passed, local_date
 
 DATA = Path(__file__).parent / "data" / "programme_2017.yml"
 
@@ -100,39 +101,44 @@ HAZARD_TRANSITIONS = {
 }
 
 
-def next_hazard_status(current: str, action: str) -> str:
-    allowed, to = HAZARD_TRANSITIONS[action]
-    if current not in allowed:
-        raise RuleViolation(f"a hazard that is {current} cannot {action.replace('_', ' ')} (only from: "
-                            f"{', '.join(allowed)})", {"status": [f"is {current}"]}, rule="hazard_transition")
-    return to
+HAZARD_LIFECYCLE = Lifecycle("a hazard", HAZARD_TRANSITIONS, rule="hazard_transition")
+next_hazard_status = HAZARD_LIFECYCLE.next  # a refused move: 422 naming the statuses it may start from
 
 
-def rectification_deadline(found_on: date, level: str, working_days: int | None = None) -> date:
-    """``working_days`` after the visit. Past the end of the published holiday calendar
-    weekdays count: a deadline must exist the day a hazard is found, and the State
-    Council publishes the next year's holidays only late in the year (a deadline set
-    then errs early, never late)."""
-    remaining = working_days or programme()["rectification_working_days"][level]
-    day = found_on
-    while remaining:
-        day += timedelta(days=1)
-        try:
-            working = is_working_day(day)
-        except CalendarOutOfRange:
-            working = day.weekday() < 5
-        if working:
-            remaining -= 1
-    return day
+DEADLINE_PENDING = {
+    # the official holiday arrangement of a year the deadline reaches into is not known yet:
+    # the deadline is computed once an agency adds it (``wsli calendar add``)
+    "calendar_range": "整改期限待定：所需年份的法定节假日安排尚未录入，录入后自动计算",
+}
+
+
+def rectification_working_days(level: str, working_days: int | None = None) -> int:
+    """The working days allowed to rectify: as set on the hazard, else the programme's for its level."""
+    return working_days or programme()["rectification_working_days"][level]
+
+
+def rectification_deadline(found_on: date, working_days: int) -> date:
+    """``working_days`` official working days after the visit. A working day is never guessed:
+    past the known holiday calendar this raises ``CalendarOutOfRange``."""
+    return add_working_days(found_on, working_days)
+
+
+def deadline_or_pending(found_on: date, working_days: int) -> tuple[date | None, str | None]:
+    """The deadline, or ``(None, reason)`` while the calendar does not cover it (a key of DEADLINE_PENDING)."""
+    try:
+        return rectification_deadline(found_on, working_days), None
+    except CalendarOutOfRange:
+        return None, "calendar_range"
 
 
 def local_today(now: datetime) -> date:
     return local_date(now)
 
 
-def is_overdue(status: str, deadline: date, now: datetime) -> bool:
-    """Open past the end of its deadline day (Asia/Shanghai): computed, never stored by hand."""
-    return status in OPEN_HAZARD and date_deadline_passed(deadline, now)
+def is_overdue(status: str, deadline: date | None, now: datetime) -> bool:
+    """Open past the end of its deadline day (Asia/Shanghai): computed, never stored by hand.
+    A hazard whose deadline is still pending is not overdue."""
+    return status in OPEN_HAZARD and deadline is not None and date_deadline_passed(deadline, now)
 
 
 def major_escalation_due(reported_at: datetime, acknowledged: bool, now: datetime, hours: int | None = None) -> bool:
@@ -150,12 +156,8 @@ INSPECTION_TRANSITIONS = {
 }
 
 
-def next_inspection_status(current: str, action: str) -> str:
-    allowed, to = INSPECTION_TRANSITIONS[action]
-    if current not in allowed:
-        raise RuleViolation(f"an inspection that is {current} cannot be {action}ed (only from: {', '.join(allowed)})",
-                            {"status": [f"is {current}"]}, rule="inspection_transition")
-    return to
+INSPECTION_LIFECYCLE = Lifecycle("an inspection", INSPECTION_TRANSITIONS, rule="inspection_transition")
+next_inspection_status = INSPECTION_LIFECYCLE.next  # a refused move: 422 naming the statuses it may start from
 
 
 def done_on_time(visited_on: date | None, period_end: date) -> bool:
@@ -172,12 +174,12 @@ CLAIM_TRANSITIONS = {
 }
 
 
+CLAIM_LIFECYCLE = Lifecycle("a claim", CLAIM_TRANSITIONS, rule="claim_transition")
+
+
 def next_claim_status(current: str, action: str) -> str:
-    allowed, to = CLAIM_TRANSITIONS[action]
-    if current not in allowed:
-        raise RuleViolation(f"a claim that is {current} cannot {action} (only from: {', '.join(allowed)})",
-                            {"status": [f"is {current}"]}, rule="claim_transition")
-    return to or current
+    """The status after ``action``; an action leading nowhere (an advance) keeps the status."""
+    return CLAIM_LIFECYCLE.next(current, action) or current
 
 
 # ---- service requests and ratings ------------------------------------------------------------
@@ -186,12 +188,8 @@ REQUESTED, REQ_ASSIGNED, REQ_CLOSED = "requested", "assigned", "closed"
 REQUEST_TRANSITIONS = {"assign": ((REQUESTED, REQ_ASSIGNED), REQ_ASSIGNED), "close": ((REQ_ASSIGNED,), REQ_CLOSED)}
 
 
-def next_request_status(current: str, action: str) -> str:
-    allowed, to = REQUEST_TRANSITIONS[action]
-    if current not in allowed:
-        raise RuleViolation(f"a service request that is {current} cannot be {action}ed", {"status": [f"is {current}"]},
-                            rule="request_transition")
-    return to
+REQUEST_LIFECYCLE = Lifecycle("a service request", REQUEST_TRANSITIONS, rule="request_transition")
+next_request_status = REQUEST_LIFECYCLE.next  # a refused move: 422 naming the statuses it may start from
 
 
 def ensure_rating_window(closed_at: datetime | None, now: datetime, days: int | None = None) -> None:

@@ -6,16 +6,15 @@ from datetime import date
 from marshmallow import ValidationError
 from sqlalchemy import select
 
-from shared.auth import STAFF
 from shared.db import transactional
 from shared.entrypoints import rpc
 from shared.errors import Conflict, ValidationFailed
 from shared.pii import mask_phone
-from shared.schemas import load
+from shared.documents import decode_upload
+from shared.schemas import load, paginate
 from shared.workdays import utcnow
 
-from . import domain, kit, schemas
-from .base import READERS
+from . import domain, roles, schemas, tables
 from .models import Enterprise, Insurer, Organisation, Policy, Substation, Technician
 
 PHOTO_TYPES = ("image/jpeg", "image/png")
@@ -37,10 +36,9 @@ NUMBERS = {"staff_count": int, "year": int, "insured_workers": int, "longitude":
 class EnterprisesMixin:
     # ---- enterprises -------------------------------------------------------------------------
 
-    @rpc
+    @rpc(roles=roles.STAFF)
     @transactional
     def register_enterprise(self, payload):
-        self.caller.require(*STAFF)
         data = load(schemas.EnterpriseIn, payload)
         if self.db.session.scalar(select(Enterprise.id).where(
                 Enterprise.agency_id == self.db.agency, Enterprise.credit_code == data["credit_code"])):
@@ -61,14 +59,12 @@ class EnterprisesMixin:
         self.db.session.add(enterprise)
         return enterprise
 
-    @rpc
+    @rpc(roles=roles.READERS)
     def get_enterprise(self, enterprise_id):
-        self.caller.require(*READERS)
         return schemas.EnterpriseOut().dump(self._enterprise(enterprise_id))
 
-    @rpc
+    @rpc(roles=roles.READERS)
     def list_enterprises(self, query=None):
-        self.caller.require(*READERS)
         params = load(schemas.EnterpriseQuery, query)
         stmt = select(Enterprise).where(Enterprise.agency_id == self.db.agency, self._enterprise_filter())
         for key in ("district", "town", "industry", "tier"):
@@ -76,9 +72,9 @@ class EnterprisesMixin:
                 stmt = stmt.where(getattr(Enterprise, key) == params[key])
         if "q" in params:
             stmt = stmt.where(Enterprise.name.contains(params["q"], autoescape=True))
-        return kit.page(self.db.session, stmt, Enterprise.id, params, schemas.EnterpriseOut(many=True).dump)
+        return paginate(self.db.session, stmt, Enterprise.id, params, schemas.EnterpriseOut().dump)
 
-    @rpc
+    @rpc(roles=roles.STAFF)
     @transactional
     def import_enterprises(self, upload):
         """A CSV/XLSX of enterprises, optionally with this year's policy on the same row.
@@ -87,9 +83,8 @@ class EnterprisesMixin:
         fields, good rows are kept. The credit code is the key, so importing the same
         file again changes nothing.
         """
-        self.caller.require(*STAFF)
-        raw = kit.decode_upload(upload)
-        rows = kit.read_table(raw, str(upload.get("filename") or ""))
+        raw = decode_upload(upload)
+        rows = tables.read_table(raw, str(upload.get("filename") or ""))
         if len(rows) > MAX_IMPORT_ROWS:
             raise ValidationFailed("too many rows", {"file": [f"at most {MAX_IMPORT_ROWS} rows"]})
         existing = {e.credit_code: e for e in self.db.session.scalars(
@@ -194,38 +189,33 @@ class EnterprisesMixin:
 
     # ---- insurers, organisations, technicians, sub-stations ---------------------------------
 
-    @rpc
+    @rpc(roles=roles.STAFF)
     @transactional
     def create_insurer(self, payload):
-        self.caller.require(*STAFF)
         data = load(schemas.InsurerIn, payload)
         if data["parent_id"] is not None:
             self._insurer(data["parent_id"], "parent_id")
         row = self._unique_named(Insurer, data)
         return schemas.InsurerOut().dump(row)
 
-    @rpc
+    @rpc(roles=roles.READERS)
     def list_insurers(self):
-        self.caller.require(*READERS)
         return schemas.InsurerOut(many=True).dump(self.db.session.scalars(
             select(Insurer).where(Insurer.agency_id == self.db.agency).order_by(Insurer.id)).all())
 
-    @rpc
+    @rpc(roles=roles.STAFF)
     @transactional
     def create_organisation(self, payload):
-        self.caller.require(*STAFF)
         return schemas.OrganisationOut().dump(self._unique_named(Organisation, load(schemas.OrganisationIn, payload)))
 
-    @rpc
+    @rpc(roles=roles.READERS)
     def list_organisations(self):
-        self.caller.require(*READERS)
         return schemas.OrganisationOut(many=True).dump(self.db.session.scalars(
             select(Organisation).where(Organisation.agency_id == self.db.agency).order_by(Organisation.id)).all())
 
-    @rpc
+    @rpc(roles=roles.STAFF)
     @transactional
     def create_technician(self, payload):
-        self.caller.require(*STAFF)
         data = load(schemas.TechnicianIn, payload)
         self._organisation(data["organisation_id"])
         tech = Technician(agency_id=self.db.agency, phone_masked=mask_phone(data["phone"]), created_at=utcnow(), **data)
@@ -234,25 +224,22 @@ class EnterprisesMixin:
         self.db.audit(self.caller, "technician.create", "technician", tech.id, {"organisation_id": tech.organisation_id})
         return schemas.TechnicianOut().dump(tech)
 
-    @rpc
+    @rpc(roles=roles.READERS)
     def list_technicians(self, organisation_id):
-        self.caller.require(*READERS)
         org = self._row(Organisation, organisation_id, "organisation_id", "organisation")
         return schemas.TechnicianOut(many=True).dump(self.db.session.scalars(
             select(Technician).where(Technician.organisation_id == org.id).order_by(Technician.id)).all())
 
-    @rpc
+    @rpc(roles=roles.STAFF)
     @transactional
     def create_substation(self, payload):
-        self.caller.require(*STAFF)
         data = load(schemas.SubstationIn, payload)
         if data["organisation_id"] is not None:
             self._organisation(data["organisation_id"])
         return schemas.SubstationOut().dump(self._unique_named(Substation, data))
 
-    @rpc
+    @rpc(roles=roles.READERS)
     def list_substations(self):
-        self.caller.require(*READERS)
         return schemas.SubstationOut(many=True).dump(self.db.session.scalars(
             select(Substation).where(Substation.agency_id == self.db.agency).order_by(Substation.id)).all())
 
@@ -267,11 +254,10 @@ class EnterprisesMixin:
 
     # ---- photos ------------------------------------------------------------------------------
 
-    @rpc
+    @rpc(roles=roles.PHOTO_SENDERS)
     def upload_photo(self, upload):
         """A photo for a visit record, a hazard or rectification evidence; the key goes in the form."""
-        self.caller.require("service_org", "enterprise", "insurer", *STAFF)
-        stored = self.files.put(kit.decode_upload(upload), "file", PHOTO_TYPES, PHOTO_MAX_BYTES)
+        stored = self.files.put(decode_upload(upload), "file", PHOTO_TYPES, PHOTO_MAX_BYTES)
         return schemas.FileOut().dump(stored)
 
 

@@ -70,7 +70,9 @@ class InspectionEvent(Schema):
 
 @event_type(SERVICE, "hazard_changed",
             description="A hazard was found or moved in its lifecycle (rectifying, awaiting re-inspection, "
-                        "closed, reopened), or became overdue (action overdue).")
+                        "closed, reopened), or became overdue (action overdue). A hazard found past the holiday "
+                        "calendar has deadline null and deadline_pending calendar_range until the sweep computes "
+                        "it (action deadline_set).")
 class HazardEvent(Schema):
     hazard_id = fields.Integer(required=True)
     enterprise_id = fields.Integer(required=True)
@@ -78,7 +80,8 @@ class HazardEvent(Schema):
     level = fields.String(required=True)
     status = fields.String(required=True)
     action = fields.String(required=True)
-    deadline = fields.Date(required=True)
+    deadline = fields.Date(required=True, allow_none=True)  # null while deadline_pending
+    deadline_pending = fields.String(load_default=None, allow_none=True)
 
 
 @event_type(SERVICE, "major_hazard_reported",

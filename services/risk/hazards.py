@@ -6,24 +6,21 @@ from collections import defaultdict
 from nameko.timer import timer
 from sqlalchemy import func, select
 
-from shared.auth import STAFF
 from shared.db import transactional
 from shared.entrypoints import rpc
 from shared.errors import NotFound
-from shared.schemas import load
+from shared.schemas import load, paginate, with_values
 from shared.workdays import utcnow
 
-from . import domain, kit, schemas
-from .base import EVERYWHERE, READERS
+from . import domain, roles, schemas
 from .models import Enterprise, Hazard, Inspection, MajorReport, Policy
 
 SWEEP_SECONDS = 600
 
 
 class HazardsMixin:
-    @rpc
+    @rpc(roles=roles.READERS)
     def list_hazards(self, query=None):
-        self.caller.require(*READERS)
         params = load(schemas.HazardQuery, query)
         stmt = select(Hazard).join(Enterprise, Enterprise.id == Hazard.enterprise_id).where(
             Hazard.agency_id == self.db.agency, self._enterprise_filter())
@@ -35,21 +32,19 @@ class HazardsMixin:
         if "overdue" in params:
             # overdue is derived: open and past the deadline day in Shanghai
             today = domain.local_today(utcnow())
-            clause = Hazard.status.in_(domain.OPEN_HAZARD) & (Hazard.deadline < today)
+            clause = Hazard.status.in_(domain.OPEN_HAZARD) & Hazard.deadline.is_not(None) & (Hazard.deadline < today)
             stmt = stmt.where(clause if params["overdue"] else ~clause)
-        return kit.page(self.db.session, stmt, Hazard.id, params,
-                        lambda rows: schemas.HazardOut(many=True).dump([self._with_overdue(h) for h in rows]))
+        return paginate(self.db.session, stmt, Hazard.id, params,
+                        lambda h: schemas.HazardOut().dump(self._with_overdue(h)))
 
-    @rpc
+    @rpc(roles=roles.READERS)
     def get_hazard(self, hazard_id):
-        self.caller.require(*READERS)
         return schemas.HazardOut().dump(self._with_overdue(self._hazard(hazard_id)))
 
-    @rpc
+    @rpc(roles=roles.ENTERPRISE_DESK)
     @transactional
     def add_evidence(self, hazard_id, payload):
         """The enterprise shows its rectification; ``done`` asks for the re-inspection."""
-        self.caller.require("enterprise", *STAFF)
         data = load(schemas.EvidenceIn, payload)
         hazard = self._hazard(hazard_id)
         hazard.status = domain.next_hazard_status(hazard.status, "rectify")
@@ -66,19 +61,17 @@ class HazardsMixin:
 
     # ---- major hazards -----------------------------------------------------------------------
 
-    @rpc
+    @rpc(roles=roles.OVERSIGHT)
     def list_major_reports(self, query=None):
-        self.caller.require("regulator", *EVERYWHERE)
         stmt = select(MajorReport).where(MajorReport.agency_id == self.db.agency)
         if self.caller.role == "regulator":
             stmt = stmt.where(MajorReport.district == (self.caller.district or ""))
         return schemas.MajorReportOut(many=True).dump(self.db.session.scalars(stmt.order_by(MajorReport.id)).all())
 
-    @rpc
+    @rpc(roles=roles.ACKNOWLEDGERS)
     @transactional
     def acknowledge_major(self, report_id, payload):
         """The district regulator confirms it has seen the report; acknowledging twice changes nothing."""
-        self.caller.require("regulator", "admin")
         load(schemas.AckIn, payload)
         report = self._row(MajorReport, report_id, "report_id", "major-hazard report")
         if self.caller.role == "regulator" and report.district != self.caller.district:
@@ -95,16 +88,16 @@ class HazardsMixin:
     def sweep_timer(self):
         self._sweep()
 
-    @rpc
+    @rpc(roles=roles.STAFF)
     def sweep(self, payload=None):
         """Emit what time made true: hazards gone overdue, major reports left unacknowledged."""
-        self.caller.require(*STAFF)
         return schemas.SweepOut().dump(self._sweep())
 
     @transactional
     def _sweep(self) -> dict:
         now = utcnow()
         today = domain.local_today(now)
+        dated = self._date_pending_deadlines()
         overdue = self.db.session.scalars(select(Hazard).where(
             Hazard.agency_id == self.db.agency, Hazard.status.in_(domain.OPEN_HAZARD), Hazard.deadline < today,
             Hazard.overdue_notified_at.is_(None)).limit(5000)).all()
@@ -120,14 +113,29 @@ class HazardsMixin:
                 hazard = self.db.session.get(Hazard, report.hazard_id)
                 self._major_event(report, hazard, self.db.session.get(Enterprise, hazard.enterprise_id), "escalated")
                 escalated += 1
-        return {"overdue": len(overdue), "escalated": escalated}
+        return {"overdue": len(overdue), "escalated": escalated, "deadlines_set": dated}
+
+    def _date_pending_deadlines(self) -> int:
+        """Hazards found past the holiday calendar get their deadline once the calendar covers it."""
+        dated = 0
+        for hazard in self.db.session.scalars(select(Hazard).where(
+                Hazard.agency_id == self.db.agency, Hazard.deadline.is_(None),
+                Hazard.deadline_pending.is_not(None)).order_by(Hazard.id).limit(5000)).all():
+            working_days = hazard.working_days or domain.rectification_working_days(hazard.level)
+            deadline, pending = domain.deadline_or_pending(hazard.found_on, working_days)
+            if deadline is None:
+                continue
+            hazard.deadline, hazard.deadline_pending, hazard.updated_at = deadline, pending, utcnow()
+            self._hazard_changed(hazard, "deadline_set")
+            self.db.audit(self.caller, "hazard.deadline", "hazard", hazard.id, {"deadline": deadline.isoformat()})
+            dated += 1
+        return dated
 
     # ---- coverage and the map ----------------------------------------------------------------
 
-    @rpc
+    @rpc(roles=roles.OVERSIGHT)
     def coverage(self, query=None):
         """Insured share per district and industry, inspections per insurer, hazards found and rectified."""
-        self.caller.require("regulator", *EVERYWHERE)
         year = load(schemas.CoverageQuery, query)["year"]
         district = self.caller.district if self.caller.role == "regulator" else None
         e_where = [Enterprise.agency_id == self.db.agency] + ([Enterprise.district == district] if district else [])
@@ -167,11 +175,10 @@ class HazardsMixin:
             "hazards": domain.hazard_figures(counts),
             "targets": domain.targets(domain.share(insured, total), domain.share(m_insured, m_total))})
 
-    @rpc
+    @rpc(roles=roles.OVERSIGHT)
     def risk_map(self, query=None):
         """Open hazards per district and town as a GeoJSON FeatureCollection (points at the mean position
         of the enterprises that have them; no geometry where none carries coordinates)."""
-        self.caller.require("regulator", *EVERYWHERE)
         params = load(schemas.MapQuery, query)
         stmt = select(Enterprise.district, Enterprise.town, Hazard.level, Enterprise.longitude, Enterprise.latitude,
                       Enterprise.id).join(Hazard, Hazard.enterprise_id == Enterprise.id).where(
@@ -204,14 +211,14 @@ class HazardsMixin:
 
     @staticmethod
     def _with_overdue(hazard):
-        hazard.overdue = domain.is_overdue(hazard.status, hazard.deadline, utcnow())
-        return hazard
+        """The hazard as HazardOut dumps it: overdue is computed, never stored."""
+        return with_values(hazard, overdue=domain.is_overdue(hazard.status, hazard.deadline, utcnow()))
 
     def _hazard_changed(self, hazard, action, enterprise=None):
         enterprise = enterprise or self.db.session.get(Enterprise, hazard.enterprise_id)
         self.db.emit("hazard_changed", hazard.id, dict(
             hazard_id=hazard.id, enterprise_id=hazard.enterprise_id, district=enterprise.district, level=hazard.level,
-            status=hazard.status, action=action, deadline=hazard.deadline))
+            status=hazard.status, action=action, deadline=hazard.deadline, deadline_pending=hazard.deadline_pending))
 
     def _major_event(self, report, hazard, enterprise, action):
         self.db.emit("major_hazard_reported", report.id, dict(

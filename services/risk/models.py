@@ -216,7 +216,10 @@ class Hazard(Base):
     photos: Mapped[list] = mapped_column(JSON, default=list)
     evidence: Mapped[list] = mapped_column(JSON, default=list)
     found_on: Mapped[date] = mapped_column(Date)
-    deadline: Mapped[date] = mapped_column(Date)
+    working_days: Mapped[int | None] = mapped_column(Integer)  # allowed to rectify (NULL: before 0002)
+    # NULL while it cannot be computed yet; deadline_pending then says why (domain.DEADLINE_PENDING)
+    deadline: Mapped[date | None] = mapped_column(Date)
+    deadline_pending: Mapped[str | None] = mapped_column(String(32))
     # when hazard_overdue was emitted: the sweep's bookkeeping, not the overdue state
     overdue_notified_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

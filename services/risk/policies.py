@@ -4,27 +4,23 @@ from __future__ import annotations
 from sqlalchemy import func, insert, select, true, update
 from sqlalchemy.exc import IntegrityError
 
-from shared.auth import STAFF
 from shared.db import transactional
 from shared.entrypoints import rpc
 from shared.errors import Conflict, Forbidden, NotFound, RuleViolation
-from shared.schemas import load
+from shared.schemas import load, paginate
 from shared.workdays import utcnow
 
-from . import domain, kit, schemas
-from .base import EVERYWHERE, READERS
+from . import domain, roles, schemas
 from .models import Claim, Enterprise, FundAccount, FundEntry, Insurer, Policy
 
-UNDERWRITERS = STAFF + ("insurer",)
 
 
 class PoliciesMixin:
     # ---- policies ----------------------------------------------------------------------------
 
-    @rpc
+    @rpc(roles=roles.UNDERWRITERS)
     @transactional
     def issue_policy(self, payload):
-        self.caller.require(*UNDERWRITERS)
         data = load(schemas.PolicyIn, payload)
         enterprise = self._ref(Enterprise, data["enterprise_id"], "enterprise_id", "enterprise")
         insurer = self._insurer(data["insurer_id"])
@@ -70,21 +66,19 @@ class PoliciesMixin:
                 floating=policy.floating, rate_reason=policy.rate_reason))
         return policy
 
-    @rpc
+    @rpc(roles=roles.READERS)
     def get_policy(self, policy_id):
-        self.caller.require(*READERS)
         return schemas.PolicyOut().dump(self._policy(policy_id))
 
-    @rpc
+    @rpc(roles=roles.READERS)
     def list_policies(self, query=None):
-        self.caller.require(*READERS)
         params = load(schemas.PolicyQuery, query)
         stmt = select(Policy).join(Enterprise, Enterprise.id == Policy.enterprise_id).where(
             Policy.agency_id == self.db.agency, self._enterprise_filter())
         for key in ("enterprise_id", "insurer_id", "year"):
             if key in params:
                 stmt = stmt.where(getattr(Policy, key) == params[key])
-        return kit.page(self.db.session, stmt, Policy.id, params, schemas.PolicyOut(many=True).dump)
+        return paginate(self.db.session, stmt, Policy.id, params, schemas.PolicyOut().dump)
 
     def _policy(self, policy_id, field="policy_id") -> Policy:
         policy = self._row(Policy, policy_id, field, "policy")
@@ -93,10 +87,9 @@ class PoliciesMixin:
 
     # ---- claims ------------------------------------------------------------------------------
 
-    @rpc
+    @rpc(roles=roles.CLAIMANTS)
     @transactional
     def report_claim(self, payload):
-        self.caller.require("enterprise", "insurer", *STAFF)
         data = load(schemas.ClaimIn, payload)
         try:
             policy = self._policy(data["policy_id"])
@@ -111,7 +104,7 @@ class PoliciesMixin:
         self._claim_event(claim, "reported", None)
         return schemas.ClaimOut().dump(claim)
 
-    @rpc
+    @rpc(roles=roles.UNDERWRITERS)
     @transactional
     def survey_claim(self, claim_id, payload):
         data = load(schemas.SurveyIn, payload)
@@ -121,7 +114,7 @@ class PoliciesMixin:
         self._claim_event(claim, "surveyed", None)
         return schemas.ClaimOut().dump(claim)
 
-    @rpc
+    @rpc(roles=roles.UNDERWRITERS)
     @transactional
     def advance_claim(self, claim_id, payload):
         data = load(schemas.AmountIn, payload)
@@ -132,7 +125,7 @@ class PoliciesMixin:
         self._claim_event(claim, "advanced", data["amount_fen"])
         return schemas.ClaimOut().dump(claim)
 
-    @rpc
+    @rpc(roles=roles.UNDERWRITERS)
     @transactional
     def settle_claim(self, claim_id, payload):
         data = load(schemas.AmountIn, payload)
@@ -146,7 +139,6 @@ class PoliciesMixin:
         return schemas.ClaimOut().dump(claim)
 
     def _claim(self, claim_id) -> Claim:
-        self.caller.require("insurer", *STAFF)
         claim = self._row(Claim, claim_id, "claim_id", "claim")
         policy = self._policy(claim.policy_id)
         if not self._own_insurer(policy.insurer_id):
@@ -241,10 +233,9 @@ class PoliciesMixin:
                                                      balance_fen=balance, reference=reference))
         return entry
 
-    @rpc
+    @rpc(roles=roles.UNDERWRITERS)
     @transactional
     def debit_fund(self, payload):
-        self.caller.require(*UNDERWRITERS)
         data = load(schemas.FundDebitIn, payload)
         insurer = self._insurer(data["insurer_id"])
         if not self._own_insurer(insurer.id):
@@ -254,9 +245,8 @@ class PoliciesMixin:
         self.db.audit(self.caller, "fund.debit", "fund_entry", entry.id, {"amount_fen": entry.amount_fen})
         return schemas.FundEntryOut().dump(entry)
 
-    @rpc
+    @rpc(roles=roles.FUND_READERS)
     def fund_statement(self, insurer_id, query=None):
-        self.caller.require("insurer", "regulator", *EVERYWHERE)
         params = load(schemas.FundQuery, query)
         insurer = self._row(Insurer, insurer_id, "insurer_id", "insurer")
         if not self._own_insurer(insurer.id):

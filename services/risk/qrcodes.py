@@ -5,24 +5,22 @@ import secrets
 
 from sqlalchemy import select
 
-from shared.auth import STAFF
 from shared.db import transactional
 from shared.entrypoints import rpc
 from shared.errors import NotFound
+from shared.documents import file_result
 from shared.schemas import load
 from shared.workdays import local_date, utcnow
 
-from . import domain, kit, qr, schemas
-from .base import READERS
+from . import qr, roles, schemas
 from .models import Enterprise, Hazard, Inspection, Policy, QrCode, ServiceRequest
 
 
 class QrMixin:
-    @rpc
+    @rpc(roles=roles.ENTERPRISE_DESK)
     @transactional
     def issue_qr(self, enterprise_id, payload=None):
         """A new unguessable token; the previous one stops working at once (a lost label is revoked)."""
-        self.caller.require("enterprise", *STAFF)
         enterprise = self._enterprise(enterprise_id)
         now = utcnow()
         revoked = 0
@@ -38,23 +36,21 @@ class QrMixin:
         self.db.audit(self.caller, "qr.issue", "enterprise", enterprise.id, {"revoked": revoked})
         return self._qr_out(code)
 
-    @rpc
+    @rpc(roles=roles.ENTERPRISE_DESK)
     def get_qr(self, enterprise_id):
-        self.caller.require("enterprise", *STAFF)
         return self._qr_out(self._active_qr(self._enterprise(enterprise_id)))
 
-    @rpc
+    @rpc(roles=roles.ENTERPRISE_DESK)
     def qr_image(self, enterprise_id, query=None):
         """PNG, SVG or the printable PDF label."""
-        self.caller.require("enterprise", *STAFF)
         kind = load(schemas.QrImageQuery, query)["format"]
         enterprise = self._enterprise(enterprise_id)
         url = self._scan_url(self._active_qr(enterprise).token)
         if kind == "png":
-            return kit.file_result(f"全安码-{enterprise.id}.png", "image/png", qr.png(url))
+            return file_result(f"全安码-{enterprise.id}.png", "image/png", qr.png(url))
         if kind == "svg":
-            return kit.file_result(f"全安码-{enterprise.id}.svg", "image/svg+xml", qr.svg(url))
-        return kit.file_result(f"全安码-{enterprise.id}.pdf", "application/pdf",
+            return file_result(f"全安码-{enterprise.id}.svg", "image/svg+xml", qr.svg(url))
+        return file_result(f"全安码-{enterprise.id}.pdf", "application/pdf",
                                qr.label_pdf("全安码", enterprise.name, "扫码查看企业安责险服务信息", url))
 
     @rpc
@@ -63,7 +59,7 @@ class QrMixin:
         """Anyone gets the minimum; a bearer token gets its role's view of what it may see, audited."""
         token = str(token or "")
         code = None
-        if kit.QR_TOKEN.match(token):
+        if qr.TOKEN.match(token):
             code = self.db.session.scalar(select(QrCode).where(QrCode.token == token, QrCode.agency_id == self.db.agency,
                                                                QrCode.revoked_at.is_(None)))
         if code is None:
@@ -81,7 +77,7 @@ class QrMixin:
                if policy else None,
                "last_inspection": local_date(visited) if visited else None}
         if self.caller.role != "public":
-            entitled = self.caller.role in READERS and self.db.session.scalar(select(Enterprise.id).where(
+            entitled = self.caller.role in roles.READERS and self.db.session.scalar(select(Enterprise.id).where(
                 Enterprise.id == enterprise.id, self._enterprise_filter())) is not None
             self.db.audit(self.caller, "qr.scan", "enterprise", enterprise.id, {"entitled": entitled})
             if entitled:
@@ -89,10 +85,9 @@ class QrMixin:
                 out["file"] = self._safety_file(enterprise)
         return schemas.ScanOut().dump(out)
 
-    @rpc
+    @rpc(roles=roles.READERS)
     def safety_file(self, credit_code):
         """The risk part of the safety file, by credit code (the gateway adds the other services' parts)."""
-        self.caller.require(*READERS)
         code = str(credit_code or "").strip().upper()
         enterprise = self.db.session.scalar(select(Enterprise).where(
             Enterprise.agency_id == self.db.agency, Enterprise.credit_code == code[:18], self._enterprise_filter()))

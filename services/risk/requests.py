@@ -6,23 +6,20 @@ from decimal import Decimal
 
 from sqlalchemy import func, select
 
-from shared.auth import STAFF
 from shared.db import transactional
 from shared.entrypoints import rpc
 from shared.errors import Conflict, NotFound, RuleViolation, ValidationFailed
-from shared.schemas import load
+from shared.schemas import load, paginate
 from shared.workdays import utcnow
 
-from . import domain, kit, schemas
-from .base import EVERYWHERE, READERS
+from . import domain, roles, schemas
 from .models import Appraisal, Enterprise, Hazard, Inspection, Insurer, Policy, ServiceRequest
 
 
 class RequestsMixin:
-    @rpc
+    @rpc(roles=roles.ENTERPRISE_DESK)
     @transactional
     def request_service(self, payload):
-        self.caller.require("enterprise", *STAFF)
         data = load(schemas.RequestIn, payload)
         if self.caller.role == "enterprise":
             enterprise = self.db.session.scalar(select(Enterprise).where(
@@ -50,19 +47,17 @@ class RequestsMixin:
                 audience_size=max(1, enterprise.staff_count)))
         return schemas.RequestOut().dump(req)
 
-    @rpc
+    @rpc(roles=roles.READERS)
     def list_requests(self, query=None):
-        self.caller.require(*READERS)
         params = load(schemas.PageQuery, query)
         stmt = select(ServiceRequest).join(Enterprise, Enterprise.id == ServiceRequest.enterprise_id).where(
             ServiceRequest.agency_id == self.db.agency, self._enterprise_filter())
-        return kit.page(self.db.session, stmt, ServiceRequest.id, params, schemas.RequestOut(many=True).dump)
+        return paginate(self.db.session, stmt, ServiceRequest.id, params, schemas.RequestOut().dump)
 
-    @rpc
+    @rpc(roles=roles.STAFF)
     @transactional
     def assign_request(self, request_id, payload):
         """The dispatch center sends a service organisation (and technician)."""
-        self.caller.require(*STAFF)
         data = load(schemas.RequestAssignIn, payload)
         req = self._request(request_id)
         org = self._organisation(data["organisation_id"])
@@ -73,10 +68,9 @@ class RequestsMixin:
         self._request_changed(req, "request.assign")
         return schemas.RequestOut().dump(req)
 
-    @rpc
+    @rpc(roles=roles.VISITORS)
     @transactional
     def close_request(self, request_id, payload):
-        self.caller.require("service_org", *STAFF)
         data = load(schemas.RequestCloseIn, payload)
         req = self._request(request_id)
         if self.caller.role == "service_org" and req.organisation_id != self.caller.unit_id:
@@ -95,11 +89,10 @@ class RequestsMixin:
         self._request_changed(req, "request.close")
         return schemas.RequestOut().dump(req)
 
-    @rpc
+    @rpc(roles=roles.RATERS)
     @transactional
     def rate_request(self, request_id, payload):
         """The enterprise rates a closed service once, within the window."""
-        self.caller.require("enterprise")
         data = load(schemas.RatingIn, payload)
         req = self._request(request_id)
         if req.rating is not None:
@@ -128,11 +121,10 @@ class RequestsMixin:
 
     # ---- insurer appraisal -------------------------------------------------------------------
 
-    @rpc
+    @rpc(roles=roles.STAFF)
     @transactional
     def set_appraisal(self, year, insurer_id, payload):
         """The operation center's scores for the five dimensions it judges; prevention is computed."""
-        self.caller.require(*STAFF)
         year = _year(year)
         data = load(schemas.AppraisalIn, payload)
         insurer = self._row(Insurer, insurer_id, "insurer_id", "insurer")
@@ -149,9 +141,8 @@ class RequestsMixin:
         self.db.audit(self.caller, "appraisal.set", "insurer", insurer.id, {"year": year, "scores": row.scores})
         return schemas.AppraisalOut().dump(out)
 
-    @rpc
+    @rpc(roles=roles.FUND_READERS)
     def get_appraisal(self, year, insurer_id):
-        self.caller.require("insurer", "regulator", *EVERYWHERE)
         year = _year(year)
         insurer = self._row(Insurer, insurer_id, "insurer_id", "insurer")
         if not self._own_insurer(insurer.id):

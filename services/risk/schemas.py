@@ -322,7 +322,12 @@ class HazardOut(Schema):
     photos = fields.List(fields.String())
     evidence = fields.List(fields.Dict())
     found_on = fields.Date()
-    deadline = fields.Date()
+    deadline = fields.Date(allow_none=True, metadata={"description": "null while deadline_pending says why"})
+    deadline_pending = fields.String(allow_none=True, metadata={
+        "description": "why there is no deadline yet (calendar_range: the holiday arrangement of a year it "
+                       "reaches into is not recorded; it is computed once it is)"})
+    deadline_pending_label = fields.Function(
+        lambda h: domain.DEADLINE_PENDING.get(h.deadline_pending) if h.deadline_pending else None, allow_none=True)
     overdue = fields.Boolean(metadata={"description": "computed from the deadline, never set"})
     closed_at = fields.AwareDateTime(allow_none=True)
 
@@ -386,6 +391,7 @@ class MajorReportOut(Schema):
 class SweepOut(Schema):
     overdue = fields.Integer()
     escalated = fields.Integer()
+    deadlines_set = fields.Integer(metadata={"description": "pending deadlines computed now the calendar covers them"})
 
 
 # ---- service requests, appraisal -------------------------------------------------------------

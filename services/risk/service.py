@@ -8,7 +8,7 @@ from shared.db import Database
 from shared.entrypoints import PlatformRpc
 from shared.providers import FileStore
 
-from .base import RiskBase
+from .access import Lookups
 from .enterprises import EnterprisesMixin
 from .hazards import HazardsMixin
 from .inspections import InspectionsMixin
@@ -19,7 +19,7 @@ from .requests import RequestsMixin
 
 
 class RiskService(EnterprisesMixin, PoliciesMixin, InspectionsMixin, HazardsMixin, RequestsMixin, QrMixin,
-                  RiskBase, PlatformRpc):
+                  Lookups, PlatformRpc):
     name = "risk"
 
     db = Database(Base.metadata, platform)

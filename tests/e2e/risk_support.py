@@ -19,6 +19,25 @@ def upload(api, path, data: bytes, name: str, ctype: str):
 
 
 @pytest.fixture
+def calendar_to_next_year(tmp_path, monkeypatch):
+    """Rectification deadlines are counted on the official calendar and never guessed. So that a
+    test visiting "40 days ago" does not depend on today's year being one the calendar package
+    knows, every later year up to next year gets an invented arrangement (its only holiday
+    01-01) in a calendar directory of its own; years the package knows are left as they are."""
+    from shared import calendar as cal
+    from shared.workdays import CALENDAR_LAST_DAY
+
+    previous = cal.configured_store()
+    monkeypatch.setattr(cal, "RELOAD_SECONDS", 0.0)
+    cal.configure_calendar(tmp_path / "calendar")
+    store = cal.CalendarStore(tmp_path / "calendar")
+    for year in range(CALENDAR_LAST_DAY.year + 1, datetime.now(timezone.utc).year + 2):
+        store.add({"year": year, "holidays": [f"{year}-01-01"], "source": "虚构安排（测试）"}, actor="tester")
+    yield store
+    cal.configure_calendar(previous.directory if previous else None)
+
+
+@pytest.fixture
 def world(stack, admin):
     """Two insurers, two organisations with a technician each, and an enterprise import for last year."""
     tag = uuid.uuid4().hex[:6]

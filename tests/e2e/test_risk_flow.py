@@ -15,12 +15,14 @@ import pytest
 from sqlalchemy import text
 
 from shared.db import make_engine
-from tests.e2e.risk_support import B, PNG, YEAR, Listener, _policies, upload, world  # noqa: F401  (world: fixture)
+from tests.e2e.risk_support import (  # noqa: F401  (world, calendar_to_next_year: fixtures)
+    B, PNG, YEAR, Listener, _policies, calendar_to_next_year, upload, world,
+)
 
 pytestmark = pytest.mark.e2e
 
 
-def test_a_policy_year_from_import_to_the_star_rating(stack, admin, world):
+def test_a_policy_year_from_import_to_the_star_rating(stack, admin, world, calendar_to_next_year):
     w, api = world, world["api"]
     a = w["ids"]["A"]["id"]
     e1, e2 = w["e"][0], w["e"][1]
@@ -245,3 +247,48 @@ def test_nanhai_campaign_figures_come_from_the_records(stack, admin, world):
     assert status == 200 and re["result"] == "passed"
     cov = w["api"]["regulator1"].get(f"{B}/coverage", params={"year": YEAR})[1]
     assert cov["hazards"] == {"general": 164, "major": 13, "found": 177, "rectified": 177, "open": 0}
+
+
+def test_a_deadline_past_the_calendar_waits_for_the_year_to_be_added(stack, admin, world, tmp_path, monkeypatch):
+    """A working day is never guessed. A made-up year (invented dates) far past the package:
+    Tue 2099-06-02 and Wed 06-03 off, Saturday 06-06 worked."""
+    from services.risk import inspections
+    from shared import calendar as cal
+
+    w, api = world, world["api"]
+    previous = cal.configured_store()
+    monkeypatch.setattr(cal, "RELOAD_SECONDS", 0.0)
+    cal.configure_calendar(tmp_path / "calendar")
+    try:
+        _policies(admin, w)
+        admin.post(f"{B}/inspection-plans", {"year": YEAR})
+        e3 = w["e"][2]
+        insp = admin.get(f"{B}/inspections", params={"enterprise_id": e3["id"], "year": YEAR})[1]["items"][0]
+        o2, t2 = w["ids"]["O2"]["id"], w["ids"]["O2tech"]["id"]
+        admin.post(f"{B}/inspections/{insp['id']}/assignment", {"organisation_id": o2, "technician_id": t2})
+        shanghai = timezone(timedelta(hours=8))
+        # the visit is on Monday 2099-06-01: the service's clock is moved there so it is not "in the future"
+        monkeypatch.setattr(inspections, "utcnow", lambda: datetime(2099, 6, 1, 12, 0, tzinfo=shanghai))
+        status, insp = api["org2"].post(f"{B}/inspections/{insp['id']}/visit", {
+            "visited_at": datetime(2099, 6, 1, 9, 0, tzinfo=shanghai).isoformat(), "technician_id": t2,
+            "findings": "消防通道", "hazards": [{"level": "general", "description": "消防通道堵塞", "location": "仓库",
+                                                 "rectify_working_days": 3}]})
+        assert status == 200, insp
+        hazard = insp["hazards"][0]
+        # recorded, nothing lost: no deadline yet, and the reason says so in Chinese
+        assert hazard["deadline"] is None and hazard["deadline_pending"] == "calendar_range", hazard
+        assert "节假日" in hazard["deadline_pending_label"] and hazard["overdue"] is False
+        admin.post(f"{B}/sweeps")  # the year is still unknown: the deadline keeps waiting
+        assert admin.get(f"{B}/hazards/{hazard['id']}")[1]["deadline_pending"] == "calendar_range"
+
+        cal.CalendarStore(tmp_path / "calendar").add(
+            {"year": 2099, "holidays": ["2099-06-02", "2099-06-03"], "workdays": ["2099-06-06"],
+             "source": "虚构安排（测试）"}, actor="tester")
+        status, swept = admin.post(f"{B}/sweeps")
+        assert status == 200 and swept["deadlines_set"] >= 1, swept
+        status, hazard = admin.get(f"{B}/hazards/{hazard['id']}")
+        # Mon 06-01 + 3 working days: Thu 06-04, Fri 06-05, Sat 06-06 (worked)
+        assert status == 200 and hazard["deadline"] == "2099-06-06" and hazard["deadline_pending"] is None, hazard
+        assert hazard["deadline_pending_label"] is None
+    finally:
+        cal.configure_calendar(previous.directory if previous else None)

@@ -107,9 +107,12 @@ def test_hazard_transitions_refused(status, action):
 def test_rectification_deadline_counts_working_days():
     # Found Friday 2022-09-30; the National Day holiday runs 10-01..10-07, and Saturday 10-08 and
     # Sunday 10-09 are adjusted working days. 3 working days after: 10-08, 10-09, 10-10 -> 2022-10-10.
-    assert domain.rectification_deadline(date(2022, 9, 30), "general", 3) == date(2022, 10, 10)
+    assert domain.rectification_deadline(date(2022, 9, 30), domain.rectification_working_days("general", 3)) \
+        == date(2022, 10, 10)
     # the programme's default for a general hazard is 20 working days
-    assert domain.rectification_deadline(date(2022, 3, 1), "general") == date(2022, 3, 29)
+    assert domain.rectification_working_days("general") == 20
+    assert domain.rectification_deadline(date(2022, 3, 1), domain.rectification_working_days("general")) \
+        == date(2022, 3, 29)
 
 
 def test_overdue_is_computed_from_the_deadline_in_shanghai():
@@ -192,10 +195,37 @@ def test_weights_sum_to_one_hundred():
     assert sum(domain.programme()["appraisal"]["prevention_parts"].values()) == 100
 
 
-def test_deadline_past_the_published_calendar_counts_weekdays():
-    # the official calendar ends 2026-12-31 (Thursday). Found 2026-12-30 (Wed), 3 working days:
-    # 12-31 (Thu, in the calendar), then 2027-01-01 (Fri) and 01-04 (Mon) counted as weekdays -> 2027-01-04
-    assert domain.rectification_deadline(date(2026, 12, 30), "general", 3) == date(2027, 1, 4)
+# A made-up year far past the package (invented dates): Tue 2099-06-02 and Wed 06-03 off,
+# Saturday 06-06 worked.
+FICTION_2099 = {"year": 2099, "holidays": ["2099-06-02", "2099-06-03"], "workdays": ["2099-06-06"],
+                "source": "虚构安排（测试）"}
+
+
+@pytest.fixture
+def calendar_store(tmp_path, monkeypatch):
+    from shared import calendar as cal
+
+    previous = cal.configured_store()
+    monkeypatch.setattr(cal, "RELOAD_SECONDS", 0.0)
+    cal.configure_calendar(tmp_path / "calendar")
+    yield cal.CalendarStore(tmp_path / "calendar")
+    cal.configure_calendar(previous.directory if previous else None)
+
+
+def test_a_deadline_past_the_calendar_is_never_guessed(calendar_store):
+    from shared.workdays import CalendarOutOfRange
+
+    with pytest.raises(CalendarOutOfRange):
+        domain.rectification_deadline(date(2099, 6, 1), 3)
+    assert domain.deadline_or_pending(date(2099, 6, 1), 3) == (None, "calendar_range")
+    assert "节假日" in domain.DEADLINE_PENDING["calendar_range"]
+    # once the year's arrangement is added: Mon 06-01 + 3 working days = Thu 04, Fri 05, Sat 06 (worked)
+    calendar_store.add(FICTION_2099, actor="tester")
+    assert domain.deadline_or_pending(date(2099, 6, 1), 3) == (date(2099, 6, 6), None)
+
+
+def test_a_pending_deadline_is_never_overdue():
+    assert domain.is_overdue(domain.FOUND, None, datetime(2099, 12, 31, tzinfo=UTC)) is False
 
 
 def test_coverage_targets():

@@ -9,17 +9,14 @@ from __future__ import annotations
 
 from sqlalchemy import false, or_, select
 
-from shared.auth import STAFF
 from shared.errors import NotFound, ValidationFailed
+from shared.schemas import as_id
 
-from . import kit
+from .roles import EVERYWHERE
 from .models import Enterprise, Inspection, Insurer, Organisation, Policy, ServiceRequest, Technician
 
-READERS = STAFF + ("integrator", "regulator", "insurer", "enterprise", "service_org")
-EVERYWHERE = STAFF + ("integrator",)
 
-
-class RiskBase:
+class Lookups:
     # ---- access ------------------------------------------------------------------------------
 
     def _insurer_ids(self) -> list[int]:
@@ -48,7 +45,7 @@ class RiskBase:
         return false()
 
     def _enterprise(self, enterprise_id, field: str = "enterprise_id") -> Enterprise:
-        eid = kit.as_id(enterprise_id, field)
+        eid = as_id(enterprise_id, field)
         row = self.db.session.scalar(select(Enterprise).where(
             Enterprise.id == eid, Enterprise.agency_id == self.db.agency, self._enterprise_filter()))
         if row is None:
@@ -64,7 +61,7 @@ class RiskBase:
     # ---- lookups -----------------------------------------------------------------------------
 
     def _row(self, model, row_id, field: str, label: str):
-        rid = kit.as_id(row_id, field)
+        rid = as_id(row_id, field)
         row = self.db.session.get(model, rid)
         if row is None or getattr(row, "agency_id", self.db.agency) != self.db.agency:
             raise NotFound(f"{label} {rid} not found", {field: ["not found"]})

@@ -1,40 +1,11 @@
-"""Generic helpers of the risk service (ids, uploads, tables, pages), kept in one place so
-they can move to ``shared/`` together."""
+"""Enterprise lists as agencies keep them: CSV (UTF-8 with or without BOM, or GB18030) or XLSX,
+read into rows keyed by the header (the import of ``EnterprisesMixin``)."""
 from __future__ import annotations
 
-import base64
-import binascii
 import csv
 import io
-import re
-
-from sqlalchemy import func, select
 
 from shared.errors import ValidationFailed
-from shared.schemas import page_of
-
-# what secrets.token_urlsafe(24) makes: checked before any database lookup
-QR_TOKEN = re.compile(r"^[A-Za-z0-9_-]{32}$")
-
-
-def as_id(value, field: str = "id") -> int:
-    """A path id: digits only, within a bigint; anything else is a 400 naming the field."""
-    try:
-        number = int(str(value))
-    except (TypeError, ValueError):
-        raise ValidationFailed(f"{field} must be a number", {field: ["Not a valid integer."]}) from None
-    if not 1 <= number <= 2**53:
-        raise ValidationFailed(f"{field} out of range", {field: ["must be between 1 and 2^53"]})
-    return number
-
-
-def decode_upload(upload, field: str = "file") -> bytes:
-    if not isinstance(upload, dict) or not isinstance(upload.get("data_base64"), str):
-        raise ValidationFailed("no file", {field: ["send the file as the request body"]})
-    try:
-        return base64.b64decode(upload["data_base64"], validate=True)
-    except (binascii.Error, ValueError):
-        raise ValidationFailed("file is not base64", {field: ["not valid base64"]}) from None
 
 
 def read_table(raw: bytes, filename: str = "") -> list[dict]:
@@ -95,27 +66,3 @@ def _cell(value) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value).strip()
-
-
-def write_xlsx(header: list[str], rows: list[list]) -> bytes:
-    from openpyxl import Workbook
-
-    wb = Workbook()
-    ws = wb.active
-    ws.append(header)
-    for row in rows:
-        ws.append(row)
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
-
-
-def page(session, stmt, order_col, params: dict, dump) -> dict:
-    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
-    rows = session.scalars(stmt.order_by(order_col).offset((params["page"] - 1) * params["per_page"])
-                           .limit(params["per_page"])).all()
-    return page_of(dump(rows), params["page"], params["per_page"], total)
-
-
-def file_result(filename: str, content_type: str, data: bytes) -> dict:
-    return {"filename": filename, "content_type": content_type, "data_base64": base64.b64encode(data).decode("ascii")}
