@@ -109,3 +109,17 @@ def agency_row(session, model, agency: str, raw_id, not_found: str | None = None
     if not_found:
         raise NotFound(f"{not_found} {raw_id} not found")
     return None
+
+
+# Listing routes: one query shape and one page shape for every service.
+class PageQuery(Schema):
+    """?page=&per_page= of a listing (at most 200 a page)."""
+
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100000))
+    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+
+
+def page_schema(item):
+    return type(f"{item.__name__.removesuffix('Out')}Page", (Schema,), {
+        "items": fields.List(fields.Nested(item)), "page": fields.Integer(), "per_page": fields.Integer(),
+        "total": fields.Integer()})

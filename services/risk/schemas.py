@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from shared.schemas import AuditOut  # noqa: F401  (the route table names it per service)
+from shared.schemas import AuditOut, PageQuery, page_schema  # noqa: F401  (the route table names it per service)
 from shared.validators import MobilePhone, SocialCreditCode
 
 from . import domain
@@ -21,15 +21,6 @@ FILE_KEY = validate.Regexp(r"^[0-9a-f]{2}/[0-9a-f]{64}\.(jpg|png)$", error="a ke
 Photos = lambda: fields.List(fields.String(validate=FILE_KEY), load_default=list, validate=validate.Length(max=20))  # noqa: E731
 
 
-class PageQuery(Schema):
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100000))
-    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
-
-
-def page_schema(item):
-    return type(f"{item.__name__.removesuffix('Out')}Page", (Schema,), {
-        "items": fields.List(fields.Nested(item)), "page": fields.Integer(), "per_page": fields.Integer(),
-        "total": fields.Integer()})
 
 
 # ---- enterprises and parties -----------------------------------------------------------------

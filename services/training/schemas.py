@@ -5,11 +5,10 @@ from decimal import Decimal
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from shared.schemas import CODE, AuditOut  # noqa: F401  (one definition for all; route tables name AuditOut per service)
+from shared.schemas import CODE, AuditOut, PageQuery, page_schema  # noqa: F401  (one definition for all; route tables name AuditOut per service)
 from shared.validators import ResidentId
 
 from . import domain
-from .events import SCORE_TEXT
 
 SERVICE = "training"
 
@@ -29,15 +28,6 @@ ScoreIn = lambda **kw: fields.Raw(metadata={"description": "0–100, at most 2 d
                                   **kw)
 
 
-class PageQuery(Schema):
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100000))
-    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
-
-
-def page_schema(item):
-    return type(f"{item.__name__.removesuffix('Out')}Page", (Schema,), {
-        "items": fields.List(fields.Nested(item)), "page": fields.Integer(), "per_page": fields.Integer(),
-        "total": fields.Integer()})
 
 
 # ---- stages, trainees, groups ------------------------------------------------------------------
