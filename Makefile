@@ -37,7 +37,7 @@ migrate: $(STAMP)
 
 # The whole default suite: unit, integration (real RabbitMQ) and e2e, on SQLite and PostgreSQL.
 test: $(STAMP) $(NODE_STAMP)
-	$(BIN)/pytest
+	bash tests/run-suites.sh $(BIN)/pytest
 
 test-unit: $(STAMP) $(NODE_STAMP)
 	$(BIN)/pytest tests/unit

@@ -10,6 +10,8 @@ import time
 
 import eventlet
 import pytest
+
+from shared.catalogue import SERVICE_NAMES
 from eventlet.event import Event
 
 from tests.conftest import DATABASES, Databases
@@ -41,7 +43,7 @@ def test_a_broker_restart_mid_burst_loses_nothing_and_kills_nothing(node, kind, 
     dbs = Databases(kind, tmp_path)
     stack = ProcessStack(tmp_path / "stack")
     try:
-        db_uris = {name: dbs.migrated(name) for name in ("registration", "scoring", "subsidies", "training", "gateway")}
+        db_uris = {name: dbs.migrated(name) for name in (*SERVICE_NAMES, "gateway")}
         admin, _ = start_stack(stack, node.amqp_uri, db_uris)
         ids = prepare_candidates(admin, CANDIDATES)
         pids = {name: proc.pid for name, proc in stack.procs.items()}

@@ -15,7 +15,7 @@ import eventlet
 import pytest
 from eventlet.event import Event
 
-from shared.catalogue import component
+from shared.catalogue import SERVICE_NAMES, component
 from shared.migrate import upgrade
 
 from .burst import approve_all, caught_up, prepare_candidates, start_stack
@@ -40,7 +40,7 @@ def test_a_database_restart_mid_burst_loses_nothing_and_kills_nothing(cluster, a
     stack = ProcessStack(tmp_path / "stack")
     try:
         db_uris = {}
-        for name in ("registration", "scoring", "subsidies", "training", "gateway"):
+        for name in (*SERVICE_NAMES, "gateway"):
             db_uris[name] = cluster.create_database(f"wsli_{name}_{uuid.uuid4().hex[:6]}")
             upgrade(component(name), db_uris[name])
         admin, _ = start_stack(stack, amqp_uri, db_uris)
