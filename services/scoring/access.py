@@ -10,6 +10,7 @@ from shared.errors import NotFound, ValidationFailed
 from shared.schemas import as_code
 
 from . import domain, schemas
+from . import ranking as ranks
 from .models import Decision, Flag, LoggedEvent, SchemeRow, ScoreSheet, StageState
 
 ROUNDING = ("stage score = Σ part × weight (+ lectures × points), exact, then rounded once to 2 places, "
@@ -37,9 +38,9 @@ class Lookups:
             return None
         return {cid for cid, d in self._decisions(cycle, after).items() if d.advanced}
 
-    def _ranking(self, cycle, scheme, stage_name, sheets=None) -> domain.Ranking:
+    def _ranking(self, cycle, scheme, stage_name, sheets=None) -> ranks.Ranking:
         sheets = self._sheets(cycle) if sheets is None else sheets
-        return domain.rank(scheme, stage_name, sheets, self._entrants(cycle, scheme, stage_name))
+        return ranks.rank(scheme, stage_name, sheets, self._entrants(cycle, scheme, stage_name))
 
     def _ranking_out(self, cycle, scheme, stage_def):
         ranking = self._ranking(cycle, scheme, stage_def.name)
@@ -95,7 +96,7 @@ class Lookups:
         stages = []
         if scheme is not None:
             states = self._states(cycle)
-            per_stage = domain.stage_scores(scheme, sheet)
+            per_stage = ranks.stage_scores(scheme, sheet)
             sheets = None
             for stage_def in scheme.stages:
                 result = per_stage[stage_def.name]
@@ -203,7 +204,7 @@ def logged_event(row: LoggedEvent) -> domain.LoggedEvent:
     return domain.LoggedEvent(row.event_id, row.name, row.time, schemas.consumed_data(row.name, row.data))
 
 
-def _ranked_out(r: domain.Ranked, decisions) -> dict:
+def _ranked_out(r: ranks.Ranked, decisions) -> dict:
     breakdown = r.score
     return {"rank": r.rank, "candidate_id": r.sheet.candidate_id, "name": r.sheet.name, "score": domain.fmt(r.value),
             "parts": {c.ref: domain.fmt(c.score) for c in breakdown.components}, "lectures": breakdown.lectures,

@@ -8,6 +8,7 @@ from shared.subscriber import subscribe
 from shared.workdays import utcnow
 
 from . import domain, schemas
+from . import ranking as ranks
 from .access import logged_event, parse_time
 from .models import Decision, Flag, LoggedEvent, ScoreSheet, SheetLecture, SheetPart
 
@@ -100,10 +101,10 @@ class EventHandlers:
         closed = [s.stage for s in self._states(cycle).values()
                   if s.status == domain.CLOSED and s.stage in scheme.stage_names]
         part = typed.get("exam") or typed.get("part")
-        stages = domain.affected_stages(scheme, closed, name, part)
+        stages = ranks.affected_stages(scheme, closed, name, part)
         if not stages:
             return
-        now_scores = domain.stage_scores(scheme, after)
+        now_scores = ranks.stage_scores(scheme, after)
         for stage in stages:
             published = self.db.session.scalar(select(Decision).where(
                 Decision.agency_id == self.db.agency, Decision.cycle == cycle, Decision.stage == stage,

@@ -15,6 +15,7 @@ from shared.schemas import as_code, as_id, load
 from shared.workdays import utcnow
 
 from . import domain, schemas
+from . import ranking as ranks
 from .access import domain_time, logged_event, score_cell
 from .models import Decision, Flag, LoggedEvent, SchemeRow, ScoreSheet, SheetLecture, SheetPart, StageState
 from .roles import EXPLAIN_READERS, READERS, REBUILDERS
@@ -73,10 +74,10 @@ class StageRpc:
         statuses = {s.stage: s.status for s in self._states(cycle).values()}
         domain.ensure_closable(scheme, stage_def.name, statuses)
         ranking = self._ranking(cycle, scheme, stage_def.name)
-        decisions = domain.decide(ranking)
+        decisions = ranks.decide(ranking)
         previous = {d.candidate_id: d for d in self.db.session.scalars(select(Decision).where(
             Decision.agency_id == self.db.agency, Decision.cycle == cycle, Decision.stage == stage_def.name))}
-        changed = domain.changed_decisions({k: v.advanced for k, v in previous.items()}, decisions)
+        changed = ranks.changed_decisions({k: v.advanced for k, v in previous.items()}, decisions)
         now = utcnow()
         state.rounds += 1
         for d in decisions:

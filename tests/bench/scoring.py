@@ -2,7 +2,7 @@
 
     python -m tests.bench.scoring [--sheets 110210] [--events 1000] [--databases sqlite,postgresql]
 
-1. Full re-rank: the domain ranking function (``domain.rank``: every stage score of
+1. Full re-rank: the domain ranking function (``ranks.rank``: every stage score of
    every sheet computed in Decimal, then the sort with the tie-break) on N in-memory
    sheets shaped like the 2022 programme (110,210 = the 2018 district training quota,
    the largest cohort the seeds mention), for each stage of the 2022 scheme.
@@ -95,7 +95,7 @@ def make_sheets(n: int):
 
 
 def bench_rank(n: int, repeat: int = 3) -> list[dict]:
-    from services.scoring import domain
+    from services.scoring import ranking as ranks
     scheme = scheme_2022()
     sheets = make_sheets(n)
     rows = []
@@ -103,7 +103,7 @@ def bench_rank(n: int, repeat: int = 3) -> list[dict]:
         times, cpu = [], []
         for _ in range(repeat):
             started, started_cpu = time.perf_counter(), time.process_time()
-            ranking = domain.rank(scheme, stage, sheets)
+            ranking = ranks.rank(scheme, stage, sheets)
             times.append(time.perf_counter() - started)
             cpu.append(time.process_time() - started_cpu)
         rows.append({"stage": stage, "sheets": n, "ranked": len(ranking.ranked), "unranked": len(ranking.unranked),
@@ -287,7 +287,7 @@ def section(args, ranks, events, started) -> str:
         "these CPUs: wall times are upper bounds; CPU time is this process's own)",
         f"- **Command:** `.venv/bin/python -m tests.bench.scoring --sheets {args.sheets} --events {args.events} "
         f"--databases {','.join(args.databases)}` (`make bench-scoring` runs it with the defaults)",
-        f"- **Full re-rank:** `domain.rank` on {args.sheets} in-memory sheets (2022 scheme; ~2% of parts missing, "
+        f"- **Full re-rank:** `ranks.rank` on {args.sheets} in-memory sheets (2022 scheme; ~2% of parts missing, "
         "0–5 lectures each): every stage score in exact integer hundredths (the same half-up result as the Decimal explanation, proven by a unit test), then the sort with the tie-break; best and median of 3.",
         "",
         "| stage | sheets | ranked | unranked | best s | median s | CPU s (best) |",

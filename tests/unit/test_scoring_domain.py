@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from services.scoring import domain, schemas
+from services.scoring import ranking as ranks
 from shared.errors import RuleViolation, ValidationFailed
 from shared.schemas import load
 
@@ -85,7 +86,7 @@ def sheet(cid, basic=None, theory=None, expert=None, intensive=None, lectures=0,
 
 
 def score(s, stage):
-    return domain.stage_scores(SCHEME, s)[stage].score
+    return ranks.stage_scores(SCHEME, s)[stage].score
 
 
 # ---- the 2022 formulas -----------------------------------------------------------------------
@@ -131,7 +132,7 @@ def test_final_score_with_no_lectures_and_with_five():
     assert none.lecture_count == 0 and five.lecture_count == 5
     assert score(none, "final") == D("82.00")
     assert score(five, "final") == D("182.00")  # 82 + 5 × 20
-    parts = domain.stage_scores(SCHEME, five)["final"]
+    parts = ranks.stage_scores(SCHEME, five)["final"]
     assert parts.lectures == 5 and parts.lecture_points == D(100)
 
 
@@ -145,7 +146,7 @@ def test_the_final_score_uses_the_rounded_key_score():
 
 def test_contributions_are_exact_and_the_score_is_rounded_once():
     s = sheet(1, basic="90.00", theory="85.50", expert="80.25", intensive="88.00", lectures=1)
-    final = domain.stage_scores(SCHEME, s)["final"]
+    final = ranks.stage_scores(SCHEME, s)["final"]
     assert [(c.ref, c.score, c.contribution) for c in final.components] == [
         ("basic_test", D("90.00"), D("18")), ("key", D("82.88"), D("33.152")),
         ("intensive_review", D("88.00"), D("35.2"))]
@@ -252,7 +253,7 @@ def test_higher_score_ranks_first():
     a = sheet(1, basic="70.00")
     b = sheet(2, basic="90.00")
     c = sheet(3, basic="80.00")
-    ranking = domain.rank(SCHEME, "basic", [a, b, c])
+    ranking = ranks.rank(SCHEME, "basic", [a, b, c])
     assert [(r.rank, r.sheet.candidate_id) for r in ranking.ranked] == [(1, 2), (2, 3), (3, 1)]
 
 
@@ -262,7 +263,7 @@ def test_a_tie_is_broken_by_the_later_stage_part_first():
     a = sheet(1, basic="90.00", theory="80.00", expert="80.00", intensive="70.00")
     b = sheet(2, basic="70.00", theory="80.00", expert="80.00", intensive="80.00")
     assert score(a, "final") == score(b, "final") == D("78.00")
-    ranking = domain.rank(SCHEME, "final", [a, b])
+    ranking = ranks.rank(SCHEME, "final", [a, b])
     assert [r.sheet.candidate_id for r in ranking.ranked] == [2, 1]
 
 
@@ -272,7 +273,7 @@ def test_then_the_earlier_registration_then_the_lower_candidate_id():
     early = sheet(9, registered_at="2022-08-02T08:00:00Z", **same)
     twin = sheet(4, registered_at="2022-08-02T08:00:00Z", **same)
     for order in ([late, early, twin], [twin, late, early], [early, twin, late]):
-        ranking = domain.rank(SCHEME, "final", order)
+        ranking = ranks.rank(SCHEME, "final", order)
         assert [r.sheet.candidate_id for r in ranking.ranked] == [4, 9, 1]
 
 
@@ -280,19 +281,19 @@ def test_a_key_tie_goes_to_the_higher_expert_score():
     # 90 / 70 and 70 / 90 both make 80.00; the live speech (key_expert) decides
     a = sheet(1, theory="90.00", expert="70.00")
     b = sheet(2, theory="70.00", expert="90.00")
-    assert [r.sheet.candidate_id for r in domain.rank(SCHEME, "key", [a, b]).ranked] == [2, 1]
+    assert [r.sheet.candidate_id for r in ranks.rank(SCHEME, "key", [a, b]).ranked] == [2, 1]
 
 
 def test_a_missing_part_is_unranked_with_the_reason_not_ranked_as_zero():
     complete = sheet(1, basic="10.00", theory="10.00", expert="10.00", intensive="10.00")
     no_review = sheet(2, basic="99.00", theory="99.00", expert="99.00")
-    ranking = domain.rank(SCHEME, "final", [no_review, complete])
+    ranking = ranks.rank(SCHEME, "final", [no_review, complete])
     assert [r.sheet.candidate_id for r in ranking.ranked] == [1]
     assert [(u.sheet.candidate_id, u.reason) for u in ranking.unranked] == [(2, "missing intensive_review")]
     no_theory = sheet(3, basic="99.00", expert="99.00", intensive="99.00")
-    ranking = domain.rank(SCHEME, "final", [no_theory])
+    ranking = ranks.rank(SCHEME, "final", [no_theory])
     assert ranking.unranked[0].reason == "missing key"  # the key score needs the theory exam
-    assert domain.rank(SCHEME, "key", [no_theory]).unranked[0].reason == "missing key_theory"
+    assert ranks.rank(SCHEME, "key", [no_theory]).unranked[0].reason == "missing key_theory"
 
 
 def test_not_approved_withdrawn_and_not_entered_are_unranked():
@@ -302,11 +303,11 @@ def test_not_approved_withdrawn_and_not_entered_are_unranked():
                                 feed.withdrawn(2, at=T0 + timedelta(days=1))])
     in_key = sheet(3, basic="50.00", theory="50.00", expert="50.00")
     not_in_key = sheet(4, basic="50.00", theory="90.00", expert="90.00")
-    basic = domain.rank(SCHEME, "basic", [unapproved, withdrawn])
+    basic = ranks.rank(SCHEME, "basic", [unapproved, withdrawn])
     assert basic.ranked == []
     assert [u.reason for u in basic.unranked] == [
         "not approved by registration (no candidate_approved received)", "withdrawn"]
-    key = domain.rank(SCHEME, "key", [in_key, not_in_key], entrants={3})
+    key = ranks.rank(SCHEME, "key", [in_key, not_in_key], entrants={3})
     assert [r.sheet.candidate_id for r in key.ranked] == [3]
     assert key.unranked[0].reason == "not advanced from stage basic (基础培训测试)"
 
@@ -315,7 +316,7 @@ def test_the_cutoff_advances_the_top_n_and_nobody_else():
     stage = domain.Stage("basic", "基础", (domain.Part("basic_test", D(1)),), cutoff=2, advances_to="key")
     scheme = domain.Scheme("t", (stage,))
     sheets = [sheet(i, basic=f"{50 + i}.00") for i in range(1, 5)] + [sheet(9)]
-    decisions = {d.candidate_id: d for d in domain.decide(domain.rank(scheme, "basic", sheets))}
+    decisions = {d.candidate_id: d for d in ranks.decide(ranks.rank(scheme, "basic", sheets))}
     assert [c for c, d in sorted(decisions.items()) if d.advanced] == [3, 4]   # 54 and 53
     assert (decisions[4].rank, decisions[4].score) == (1, D("54.00"))
     assert decisions[2].reason == "rank 3 below the cut-off of 2"
@@ -325,14 +326,14 @@ def test_the_cutoff_advances_the_top_n_and_nobody_else():
 
 def test_fewer_ranked_than_the_cutoff_all_advance():
     sheets = [sheet(i, basic="60.00") for i in (1, 2, 3)]
-    decisions = domain.decide(domain.rank(SCHEME, "basic", sheets))
+    decisions = ranks.decide(ranks.rank(SCHEME, "basic", sheets))
     assert all(d.advanced for d in decisions) and [d.rank for d in decisions] == [1, 2, 3]
 
 
 def test_the_basic_cutoff_of_150():
     # 151 candidates: scores 100.00 down to 25.00 in steps of 0.50; the 151st does not advance
     sheets = [sheet(i, basic=str(D(100) - D("0.5") * (i - 1))) for i in range(1, 152)]
-    decisions = {d.candidate_id: d for d in domain.decide(domain.rank(SCHEME, "basic", sheets))}
+    decisions = {d.candidate_id: d for d in ranks.decide(ranks.rank(SCHEME, "basic", sheets))}
     assert sum(d.advanced for d in decisions.values()) == 150
     assert not decisions[151].advanced and decisions[151].rank == 151 and decisions[151].score == D("25.00")
     assert decisions[150].advanced and decisions[150].score == D("25.50")
@@ -340,9 +341,9 @@ def test_the_basic_cutoff_of_150():
 
 def test_only_flipped_decisions_are_published_again():
     before = {1: True, 2: False, 3: True}
-    now = [domain.Decision(1, True, 2, D("90.00"), ""), domain.Decision(2, True, 1, D("95.00"), ""),
-           domain.Decision(3, False, 3, D("80.00"), ""), domain.Decision(4, False, None, None, "")]
-    assert [d.candidate_id for d in domain.changed_decisions(before, now)] == [2, 3, 4]
+    now = [ranks.Decision(1, True, 2, D("90.00"), ""), ranks.Decision(2, True, 1, D("95.00"), ""),
+           ranks.Decision(3, False, 3, D("80.00"), ""), ranks.Decision(4, False, None, None, "")]
+    assert [d.candidate_id for d in ranks.changed_decisions(before, now)] == [2, 3, 4]
 
 
 # ---- scheme rules ----------------------------------------------------------------------------
@@ -442,12 +443,12 @@ def test_stages_close_in_order_and_reopen_in_reverse():
 
 
 def test_late_events_flag_the_closed_stages_they_feed():
-    assert domain.affected_stages(SCHEME, ["basic", "key"], domain.EXAM, "basic_test") == ["basic"]
-    assert domain.affected_stages(SCHEME, ["basic", "key"], domain.EXPERT, "key_expert") == ["key"]
-    assert domain.affected_stages(SCHEME, ["basic", "key", "final"], domain.EXAM, "key_theory") == ["key", "final"]
-    assert domain.affected_stages(SCHEME, ["basic", "key"], domain.LECTURE_OK, None) == []
-    assert domain.affected_stages(SCHEME, ["final"], domain.LECTURE_REVOKED, None) == ["final"]
-    assert domain.affected_stages(SCHEME, ["basic"], domain.WITHDRAWN, None) == ["basic"]
+    assert ranks.affected_stages(SCHEME, ["basic", "key"], domain.EXAM, "basic_test") == ["basic"]
+    assert ranks.affected_stages(SCHEME, ["basic", "key"], domain.EXPERT, "key_expert") == ["key"]
+    assert ranks.affected_stages(SCHEME, ["basic", "key", "final"], domain.EXAM, "key_theory") == ["key", "final"]
+    assert ranks.affected_stages(SCHEME, ["basic", "key"], domain.LECTURE_OK, None) == []
+    assert ranks.affected_stages(SCHEME, ["final"], domain.LECTURE_REVOKED, None) == ["final"]
+    assert ranks.affected_stages(SCHEME, ["basic"], domain.WITHDRAWN, None) == ["basic"]
 
 
 def test_the_ranking_fast_path_agrees_with_the_breakdown():
@@ -459,7 +460,7 @@ def test_the_ranking_fast_path_agrees_with_the_breakdown():
                   if rng.random() < 0.95}
         sheets.append(sheet(cid, lectures=rng.randint(0, 5), **values))
     for stage in SCHEME.stage_names:
-        ranking = domain.rank(SCHEME, stage, sheets)
+        ranking = ranks.rank(SCHEME, stage, sheets)
         assert ranking.ranked and ranking.unranked
         for r in ranking.ranked:
             assert r.value == r.score.score == score(r.sheet, stage)
@@ -496,8 +497,8 @@ def test_the_ranking_loop_agrees_with_the_explained_scores(weights):
                             expert=f"{rng.randint(0, 10000) / 100:.2f}",
                             intensive=f"{rng.randint(0, 10000) / 100:.2f}", lectures=rng.randint(0, 5)))
     for stage in ("basic", "key", "final"):
-        ranking = domain.rank(scheme, stage, sheets)
+        ranking = ranks.rank(scheme, stage, sheets)
         assert len(ranking.ranked) == len(sheets)
         for r in ranking.ranked:
-            explained = domain.stage_scores(scheme, r.sheet)[stage].score
+            explained = ranks.stage_scores(scheme, r.sheet)[stage].score
             assert r.value == explained and r.value.as_tuple().exponent == -2, (stage, r.sheet.candidate_id)
