@@ -44,7 +44,7 @@ test-unit: $(STAMP) $(NODE_STAMP)
 
 # Skip PostgreSQL (e.g. on a laptop without it).
 test-sqlite: $(STAMP) $(NODE_STAMP)
-	WSLI_TEST_DATABASES=sqlite $(BIN)/pytest
+	WSLI_TEST_DATABASES=sqlite bash tests/run-suites.sh $(BIN)/pytest
 
 asyncapi: $(STAMP)
 	$(BIN)/wsli asyncapi
