@@ -13,8 +13,12 @@ from . import domain, schemas
 from . import ranking as ranks
 from .models import Decision, Flag, LoggedEvent, SchemeRow, ScoreSheet, StageState
 
-ROUNDING = ("stage score = Σ part × weight (+ lectures × points), exact, then rounded once to 2 places, "
-            "ROUND_HALF_UP; a stage used as a part contributes its rounded score")
+RULES = {
+    "panel_mean": "the panel's mean, rounded half up to 2 places as published (scheme: panel_means = published)",
+    "stage_reference": "the earlier stage's published score, rounded half up to 2 places "
+                       "(scheme: stage_references = published)",
+    "stage_score": "the stage score, rounded once half up to 2 places (ROUND_HALF_UP)",
+}
 
 
 class Lookups:
@@ -109,11 +113,15 @@ class Lookups:
                 stages.append({
                     "stage": stage_def.name, "label": stage_def.label,
                     "status": state.status if state else domain.OPEN,
-                    "score": domain.fmt(result.score), "rank": position, "unranked_reason": reason,
+                    "score": domain.fmt(result.score), "exact": domain.exact_text(result.exact),
+                    "roundings": [{"of": r.of, "kind": r.kind, "exact": domain.exact_text(r.exact),
+                                   "rounded": domain.fmt(r.rounded), "rule": RULES[r.kind]} for r in result.roundings],
+                    "rank": position, "unranked_reason": reason,
                     "components": [{
                         "ref": c.ref, "label": scheme.label_of(c.ref), "weight": domain.plain(c.weight),
                         "score": domain.fmt(c.score),
-                        "contribution": None if c.contribution is None else domain.plain(c.contribution),
+                        "contribution": domain.exact_text(c.contribution),
+                        "value": domain.exact_text(c.value), "exact": domain.exact_text(c.exact),
                         "event_id": sheet.parts[c.ref].event_id if c.ref in sheet.parts else None,
                         "at": sheet.parts[c.ref].scored_at if c.ref in sheet.parts else None,
                     } for c in result.components],
@@ -130,7 +138,8 @@ class Lookups:
             "lectures": [{"lecture_id": lec.lecture_id, "counted": lec.counted, "kind": lec.kind,
                           "lecture_date": lec.lecture_date, "event_id": lec.event_id, "at": lec.at,
                           "reason": lec.reason} for _, lec in sorted(sheet.lectures.items())],
-            "lecture_count": sheet.lecture_count, "stages": stages, "rounding": ROUNDING,
+            "lecture_count": sheet.lecture_count, "stages": stages,
+            "rounding": (scheme.rounding if scheme else domain.Rounding()).describe(),
         })
 
     def _scheme_row(self, cycle, lock=False):
@@ -174,6 +183,9 @@ class Lookups:
         states = self._states(row.cycle)
         return schemas.SchemeOut().dump({
             "cycle": row.cycle, "version": row.version, "title": row.title, "loaded_at": row.loaded_at,
+            "rounding": {"panel_means": scheme.rounding.panel_means,
+                         "stage_references": scheme.rounding.stage_references,
+                         "description": scheme.rounding.describe()},
             "loaded_by": row.loaded_by,
             "stages": [dict(s, parts=[dict(p, label=scheme.label_of(p["ref"])) for p in s["parts"]],
                             status=states[s["name"]].status if s["name"] in states else domain.OPEN)

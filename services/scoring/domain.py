@@ -5,12 +5,18 @@ ranking and the decisions of a close are in ``ranking``.
 
 Pure functions and small classes: no I/O, no framework.
 
-Arithmetic. Every score is a ``Decimal``; a stage score is the exact sum of
-``part × weight`` (plus ``lectures × points_per_lecture``) rounded once, half up,
-to two places (``ROUND_HALF_UP``: 86.125 → 86.13). A part fed to a later stage as
-a stage reference (the final score's "key-training score") is that stage's rounded
-score, the figure that was published. Scores coming in from events are rounded to
-two places half up on arrival (the contract sends two places already).
+Arithmetic. Every score is exact (``Decimal`` for two-place scores, ``Fraction`` where a
+mean does not end: a panel of three). Where rounding happens is scheme data
+(``Rounding``), and the default rounds only what is published: a stage score is the
+exact sum of ``part × weight`` (plus ``lectures × points_per_lecture``) rounded once,
+half up, to two places (``ROUND_HALF_UP``: 86.125 → 86.13); an expert part enters as
+the panel's exact mean (its total over its size, both in ``expert_scored``), not as
+the two-place mean training publishes; a stage used as a part of a later stage (the
+final score's "key-training score") enters with its exact, unrounded score. A scheme
+may instead say ``panel_means: published`` and/or ``stage_references: published``: the
+two-place figures are then used, and the explanation names each such rounding.
+Scores coming in from events have two places (the contract); a longer one is rounded
+half up on arrival.
 
 Ranking. Higher stage score first; equal scores are separated by the stage's
 ``tie_break`` references in order (higher first; for 2022 the later-stage part
@@ -31,6 +37,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from fractions import Fraction
 
 from shared.errors import RuleViolation, ValidationFailed
 
@@ -55,6 +62,10 @@ LECTURE_OK, LECTURE_REVOKED = "lecture_approved", "lecture_approval_revoked"
 
 OPEN, CLOSED = "open", "closed"
 
+# Where a scheme rounds (``Rounding``): an exact value, or the two-place figure that was published.
+EXACT, PUBLISHED = "exact", "published"
+ROUNDING_CHOICES = (EXACT, PUBLISHED)
+
 
 def half_up(value: Decimal) -> Decimal:
     return value.quantize(CENT, rounding=ROUND_HALF_UP)
@@ -74,6 +85,27 @@ def parse_score(raw, field_name: str = "score") -> Decimal:
 def fmt(value: Decimal | None) -> str | None:
     """Two places, as the contract writes scores ("86.50")."""
     return None if value is None else str(half_up(value))
+
+
+def half_up_exact(value: Fraction) -> Decimal:
+    """An exact (possibly non-terminating) non-negative value, rounded half up to two places."""
+    hundredths = value * 100
+    cents = (2 * hundredths.numerator + hundredths.denominator) // (2 * hundredths.denominator)
+    return Decimal(cents).scaleb(-2)
+
+
+def exact_text(value: Fraction | Decimal | None) -> str | None:
+    """An exact value as text: a plain decimal when it ends ("82.865"), else the fraction ("257/3")."""
+    if value is None:
+        return None
+    value = Fraction(value)
+    den = value.denominator
+    for p in (2, 5):
+        while den % p == 0:
+            den //= p
+    if den != 1:
+        return f"{value.numerator}/{value.denominator}"
+    return plain(Decimal(value.numerator) / Decimal(value.denominator))
 
 
 def plain(value: Decimal) -> str:
@@ -108,9 +140,26 @@ class Stage:
 
 
 @dataclass(frozen=True)
+class Rounding:
+    """Where a scheme rounds. Every published stage score is rounded once, half up, to two places;
+    these say whether the inputs of a sum are exact (the default) or their published two-place figures."""
+    panel_means: str = EXACT        # exact: the panel's total / its size; published: training's two-place mean
+    stage_references: str = EXACT   # exact: an earlier stage's unrounded score; published: its rounded score
+
+    def describe(self) -> str:
+        means = ("an expert part is the panel's exact mean (total / panel size)" if self.panel_means == EXACT
+                 else "an expert part is the panel mean as published, rounded half up to 2 places")
+        refs = ("a stage used as a part contributes its exact, unrounded score" if self.stage_references == EXACT
+                else "a stage used as a part contributes its published score, rounded half up to 2 places")
+        return ("stage score = Σ part × weight (+ lectures × points), exact, then rounded once to 2 places, "
+                f"ROUND_HALF_UP; {means}; {refs}")
+
+
+@dataclass(frozen=True)
 class Scheme:
     title: str
     stages: tuple[Stage, ...]
+    rounding: Rounding = Rounding()
 
     def stage(self, name: str) -> Stage:
         for s in self.stages:
@@ -185,12 +234,19 @@ def scheme_from_data(data: dict) -> Scheme:
         errors.setdefault("stages", []).append("only one stage selects the gold lecturers")
     if errors:
         raise ValidationFailed("the scheme is inconsistent", errors)
-    return Scheme(title=data.get("title") or "", stages=tuple(stages))
+    return Scheme(title=data.get("title") or "", stages=tuple(stages), rounding=_rounding(data.get("rounding")))
+
+
+def _rounding(raw: dict | None) -> Rounding:
+    raw = raw or {}
+    return Rounding(panel_means=raw.get("panel_means") or EXACT, stage_references=raw.get("stage_references") or EXACT)
 
 
 def scheme_to_data(scheme: Scheme) -> dict:
     """JSON-safe: decimals as strings, so the stored scheme reads back exactly."""
-    return {"title": scheme.title, "stages": [{
+    return {"title": scheme.title, "rounding": {"panel_means": scheme.rounding.panel_means,
+                                                "stage_references": scheme.rounding.stage_references},
+            "stages": [{
         "name": s.name, "label": s.label, "cutoff": s.cutoff, "advances_to": s.advances_to, "after": s.after,
         "parts": [{"ref": p.ref, "weight": plain(p.weight)} for p in s.parts],
         "points_per_lecture": plain(s.points_per_lecture), "tie_break": list(s.tie_break), "gold": s.gold,
@@ -198,7 +254,8 @@ def scheme_to_data(scheme: Scheme) -> dict:
 
 
 def scheme_from_stored(data: dict) -> Scheme:
-    return Scheme(title=data.get("title") or "", stages=tuple(Stage(
+    # a scheme stored before rounding was data reads with today's default (exact inputs)
+    return Scheme(title=data.get("title") or "", rounding=_rounding(data.get("rounding")), stages=tuple(Stage(
         name=s["name"], label=s["label"], cutoff=int(s["cutoff"]), advances_to=s["advances_to"], after=s.get("after"),
         parts=tuple(Part(p["ref"], Decimal(p["weight"])) for p in s["parts"]),
         points_per_lecture=Decimal(s.get("points_per_lecture") or "0"),
@@ -247,10 +304,19 @@ class PartScore:
     scored_at: datetime
     detail: dict = field(default_factory=dict)
     cents: int = field(init=False, repr=False, compare=False)
+    exact: Fraction = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
         # the ranking loop works in integer hundredths (exact: scores have two places)
         object.__setattr__(self, "cents", int((self.score * 100).to_integral_value(ROUND_HALF_UP)))
+        # a panel's mean is exact from its total and size when the event carries them (expert_scored)
+        total, size = self.detail.get("panel_total"), self.detail.get("panel_size")
+        exact = Fraction(Decimal(str(total))) / int(size) if total is not None and size else Fraction(self.score)
+        object.__setattr__(self, "exact", exact)
+
+    def value(self, rounding: Rounding) -> Fraction:
+        """What enters a sum under the scheme's rounding."""
+        return self.exact if rounding.panel_means == EXACT else Fraction(self.score)
 
 
 @dataclass(frozen=True)
@@ -321,6 +387,8 @@ def fold(candidate_id: int, events) -> Sheet:
         sheet.withdrawn = status["registration"][1].name == WITHDRAWN
     for part, (_, e) in sorted(parts.items()):
         detail = {k: e.data[k] for k in ("source", "panel_size", "attempt_id", "stage") if k in e.data}
+        if e.data.get("panel_total") is not None:
+            detail["panel_total"] = str(e.data["panel_total"])
         sheet.parts[part] = PartScore(parse_score(e.data["score"]), e.event_id, e.data["scored_at"], detail)
     for lecture_id, (_, e) in sorted(lecture_state.items()):
         info = lecture_info.get(lecture_id)

@@ -10,9 +10,11 @@ import gc
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
+from fractions import Fraction
+from math import gcd
 
 from .domain import (
-    APPROVED, LECTURE_OK, LECTURE_REVOKED, PARTS, WITHDRAWN, ZERO, Scheme, Sheet, Stage, half_up,
+    APPROVED, EXACT, LECTURE_OK, LECTURE_REVOKED, PARTS, WITHDRAWN, Scheme, Sheet, Stage, half_up_exact,
 )
 
 
@@ -22,8 +24,19 @@ from .domain import (
 class Component:
     ref: str
     weight: Decimal
-    score: Decimal | None
-    contribution: Decimal | None
+    score: Decimal | None             # the two-place figure as published (by training, or by the earlier stage)
+    contribution: Fraction | None     # value × weight, exact
+    value: Fraction | None = None     # what entered the sum under the scheme's rounding
+    exact: Fraction | None = None     # the exact figure behind ``score`` (a panel's mean, an earlier stage's sum)
+
+
+@dataclass(frozen=True)
+class Rounded:
+    """One rounding applied on the way to a stage score: what, from which exact value, to which figure."""
+    of: str
+    kind: str            # panel_mean | stage_reference | stage_score
+    exact: Fraction
+    rounded: Decimal
 
 
 @dataclass(frozen=True)
@@ -34,36 +47,50 @@ class StageScore:
     lectures: int
     lecture_points: Decimal
     missing: tuple[str, ...]
+    exact: Fraction | None = None
+    roundings: tuple[Rounded, ...] = ()
 
 
 def stage_scores(scheme: Scheme, sheet: Sheet) -> dict[str, StageScore]:
     """Every stage's score for one sheet, in scheme order (later stages reuse earlier ones)."""
     out: dict[str, StageScore] = {}
     for stage in scheme.stages:
-        out[stage.name] = _stage_score(stage, sheet, out)
+        out[stage.name] = _stage_score(scheme, stage, sheet, out)
     return out
 
 
-def _stage_score(stage: Stage, sheet: Sheet, earlier: dict[str, StageScore]) -> StageScore:
-    components, missing = [], []
-    total = ZERO
+def _stage_score(scheme: Scheme, stage: Stage, sheet: Sheet, earlier: dict[str, StageScore]) -> StageScore:
+    rounding = scheme.rounding
+    components, missing, roundings = [], [], []
+    total = Fraction(0)
     for part in stage.parts:
         if part.ref in PARTS:
             held = sheet.parts.get(part.ref)
-            value = held.score if held else None
+            published, exact = (held.score, held.exact) if held else (None, None)
+            value = held.value(rounding) if held else None
+            if held is not None and value != exact:
+                roundings.append(Rounded(part.ref, "panel_mean", exact, published))
         else:
-            value = earlier[part.ref].score
+            before = earlier[part.ref]
+            published, exact = before.score, before.exact
+            value = None if exact is None else (exact if rounding.stage_references == EXACT else Fraction(published))
+            if value is not None and value != exact:
+                roundings.append(Rounded(part.ref, "stage_reference", exact, published))
         if value is None:
             missing.append(part.ref)
             components.append(Component(part.ref, part.weight, None, None))
             continue
-        contribution = value * part.weight
+        contribution = value * Fraction(part.weight)
         total += contribution
-        components.append(Component(part.ref, part.weight, value, contribution))
+        components.append(Component(part.ref, part.weight, published, contribution, value, exact))
     lectures = sheet.lecture_count
     points = lectures * stage.points_per_lecture
-    score = None if missing else half_up(total + points)
-    return StageScore(stage.name, score, tuple(components), lectures, points, tuple(missing))
+    exact_total = None if missing else total + Fraction(points)
+    score = None if missing else half_up_exact(exact_total)
+    if score is not None:
+        roundings.append(Rounded(stage.name, "stage_score", exact_total, score))
+    return StageScore(stage.name, score, tuple(components), lectures, points, tuple(missing), exact_total,
+                      tuple(roundings))
 
 
 class Ranked:
@@ -124,46 +151,64 @@ def _decimals(value: Decimal) -> int:
     return -exponent if exponent < 0 else 0
 
 
-def _compile(stages: dict[str, Stage], stage: Stage):
-    """A stage score as one closure ``value(sheet, memo) -> hundredths | None``.
+def _compile(stages: dict[str, Stage], stage: Stage, rounding):
+    """A stage score as one closure ``value(sheet, memo) -> (numerator, denominator) | None``.
 
-    Exactly the arithmetic of ``stage_scores`` (exact sum, one ROUND_HALF_UP to two
-    places), done in integers: a weight with k decimals becomes ``weight × 10^k``,
-    scores are integer hundredths, so the sum is exact in units of 10^-(2+k) and
-    half-up is ``(sum + 10^k / 2) // 10^k`` for these non-negative sums. A full
-    re-rank runs it for every sheet, and integers are several times faster than
-    Decimal here. Scores of earlier stages it uses are left in ``memo`` (the
+    Exactly the arithmetic of ``stage_scores``, in integers: the value is
+    ``numerator / denominator`` hundredths, exact. A weight with k decimals becomes
+    ``weight × 10^k``; a two-place score is integer hundredths over 1, a panel's exact
+    mean its total in hundredths over the panel size. The caller rounds half up with
+    ``(2n + d) // 2d`` (these sums are non-negative). A full re-rank runs it for every
+    sheet, and integers are several times faster than Decimal or Fraction here. The
+    published (rounded) scores of earlier stages it uses are left in ``memo`` (the
     tie-break reads them).
     """
     k = max([_decimals(p.weight) for p in stage.parts] + [max(0, _decimals(stage.points_per_lecture) - 2)])
     scale = 10 ** k
+    exact_means = rounding.panel_means == EXACT
+    exact_refs = rounding.stage_references == EXACT
     getters = []
     for part in stage.parts:
         weight = int(part.weight * scale)
         if part.ref in PARTS:
             getters.append((part.ref, None, weight))
         else:
-            getters.append((part.ref, _compile(stages, stages[part.ref]), weight))
+            getters.append((part.ref, _compile(stages, stages[part.ref], rounding), weight))
     points = int(stage.points_per_lecture * 100 * scale)
-    half = scale // 2
 
-    def value(sheet: Sheet, memo: dict) -> int | None:
-        total = 0
+    def value(sheet: Sheet, memo: dict):
+        num, den = 0, 1
         parts = sheet.parts
         for ref, inner, weight in getters:
             if inner is None:
                 held = parts.get(ref)
                 if held is None:
                     return None
-                total += held.cents * weight
+                if exact_means and held.exact.denominator != 1:
+                    hundredths = held.exact * 100
+                    n, d = hundredths.numerator, hundredths.denominator
+                else:
+                    n, d = held.cents, 1
             else:
-                score = memo[ref] = inner(sheet, memo)
-                if score is None:
+                inner_value = inner(sheet, memo)
+                if inner_value is None:
                     return None
-                total += score * weight
+                n, d = inner_value
+                cents = memo[ref] = (2 * n + d) // (2 * d)
+                if not exact_refs:
+                    n, d = cents, 1
+            if d == den:
+                num += n * weight
+            else:
+                num, den = num * d + n * weight * den, den * d
         if points:
-            total += sheet.lecture_count * points
-        return (total + half) // scale if scale > 1 else total
+            num += sheet.lecture_count * points * den
+        den *= scale
+        if den != 1:
+            common = gcd(num, den)
+            if common != 1:
+                num, den = num // common, den // common
+        return num, den
 
     return value
 
@@ -191,7 +236,7 @@ def _rank(scheme: Scheme, stage_name: str, sheets, entrants: set[int] | None) ->
     not_entered = f"not advanced from stage {stage.after} ({scheme.stage(stage.after).label})" if stage.after else ""
     keyed, unranked = [], []
     ties = [(ref in PARTS, ref) for ref in stage.tie_break]
-    score_of = _compile(stages, stage)
+    compiled = _compile(stages, stage, scheme.rounding)
     for sheet in sheets:
         if not sheet.approved:
             unranked.append(Unranked(sheet, "not approved by registration (no candidate_approved received)",
@@ -204,11 +249,12 @@ def _rank(scheme: Scheme, stage_name: str, sheets, entrants: set[int] | None) ->
             unranked.append(Unranked(sheet, not_entered, scheme, stage_name))
             continue
         memo: dict = {}
-        cents = score_of(sheet, memo)
-        if cents is None:
+        exact = compiled(sheet, memo)
+        if exact is None:
             missing = stage_scores(scheme, sheet)[stage_name].missing
             unranked.append(Unranked(sheet, "missing " + ", ".join(missing), scheme, stage_name))
             continue
+        cents = (2 * exact[0] + exact[1]) // (2 * exact[1])
         parts = sheet.parts
         # (score, tie-break parts…) descending, then registration time and candidate id ascending;
         # the candidate id is unique, so the comparison never reaches the sheet behind it

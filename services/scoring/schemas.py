@@ -67,8 +67,19 @@ class StageIn(Schema):
     gold = fields.Boolean(load_default=False, metadata={"description": "closing this stage selects the gold lecturers"})
 
 
+class RoundingIn(Schema):
+    panel_means = fields.String(load_default=domain.EXACT, validate=validate.OneOf(domain.ROUNDING_CHOICES), metadata={
+        "description": "exact: an expert part is the panel's total / its size (default); "
+                       "published: training's two-place mean"})
+    stage_references = fields.String(load_default=domain.EXACT, validate=validate.OneOf(domain.ROUNDING_CHOICES),
+                                     metadata={"description": "exact: a stage used as a part of a later one enters "
+                                                              "unrounded (default); published: its two-place score"})
+
+
 class SchemeIn(Schema):
     title = Text(200, min=0, load_default="")
+    rounding = fields.Nested(RoundingIn, load_default=None, metadata={
+        "description": "where rounding happens; every published stage score is rounded once, half up, to 2 places"})
     stages = fields.List(fields.Nested(StageIn), validate=validate.Length(min=1, max=10))
     published = fields.String(validate=CODE, metadata={
         "description": "instead of stages: load the scheme shipped with the service, e.g. \"2022\""})
@@ -141,7 +152,19 @@ class ExpertScoredData(Consumed):
     part = fields.String(required=True, validate=validate.OneOf(domain.EXPERT_PARTS))
     score = ScoreField(required=True)
     panel_size = fields.Integer(strict=True, load_default=None, validate=validate.Range(min=1, max=100))
+    panel_total = fields.String(load_default=None, validate=SCORE_TEXT, metadata={
+        "description": "the exact sum of the panel's scores; total / panel_size is the exact mean"})
     scored_at = fields.AwareDateTime(required=True)
+
+    @validates_schema(skip_on_field_errors=True)
+    def total_matches_the_mean(self, data, **kwargs):
+        total, size = data.get("panel_total"), data.get("panel_size")
+        if total is None:
+            return
+        if not size:
+            raise ValidationError("panel_total needs panel_size", "panel_size")
+        if domain.half_up(Decimal(total) / size) != data["score"]:
+            raise ValidationError(f"{total} / {size} does not round to the score {data['score']}", "panel_total")
 
 
 class LectureApprovedData(Consumed):
@@ -195,10 +218,17 @@ class StageOut(Schema):
     status = fields.String(metadata={"description": "open or closed"})
 
 
+class RoundingOut(Schema):
+    panel_means = fields.String()
+    stage_references = fields.String()
+    description = fields.String()
+
+
 class SchemeOut(Schema):
     cycle = fields.String()
     version = fields.Integer()
     title = fields.String()
+    rounding = fields.Nested(RoundingOut)
     stages = fields.List(fields.Nested(StageOut))
     loaded_at = fields.DateTime()
     loaded_by = fields.String()
@@ -274,9 +304,22 @@ class ComponentOut(Schema):
     label = fields.String()
     weight = fields.String()
     score = fields.String(allow_none=True)
-    contribution = fields.String(allow_none=True, metadata={"description": "score × weight, exact"})
+    contribution = fields.String(allow_none=True, metadata={
+        "description": "value × weight, exact (a fraction such as \"257/15\" when it does not end)"})
+    value = fields.String(allow_none=True, metadata={
+        "description": "what entered the sum under the scheme's rounding, exact"})
+    exact = fields.String(allow_none=True, metadata={
+        "description": "the exact figure behind score (a panel's mean, an earlier stage's sum)"})
     event_id = fields.String(allow_none=True)
     at = fields.DateTime(allow_none=True)
+
+
+class RoundedOut(Schema):
+    of = fields.String(metadata={"description": "the part or stage rounded"})
+    kind = fields.String(metadata={"description": "panel_mean | stage_reference | stage_score"})
+    exact = fields.String()
+    rounded = fields.String()
+    rule = fields.String()
 
 
 class StageExplainOut(Schema):
@@ -284,6 +327,9 @@ class StageExplainOut(Schema):
     label = fields.String()
     status = fields.String()
     score = fields.String(allow_none=True)
+    exact = fields.String(allow_none=True, metadata={"description": "the stage's sum before its one rounding"})
+    roundings = fields.List(fields.Nested(RoundedOut), metadata={
+        "description": "every rounding applied on the way to this stage score, in order"})
     rank = fields.Integer(allow_none=True, metadata={"description": "current rank"})
     unranked_reason = fields.String(allow_none=True)
     components = fields.List(fields.Nested(ComponentOut))

@@ -197,6 +197,10 @@ class ExpertScoredEvent(Schema):
     part = fields.String(required=True, validate=validate.OneOf(list(domain.PART_STAGE)))
     score = fields.String(required=True, validate=SCORE_TEXT)
     panel_size = fields.Integer(required=True)
+    panel_total = fields.String(validate=validate.Regexp(r"^[0-9]{1,5}\.[0-9]{2}$", error="a sum with two places"),
+                                metadata={
+        "description": "the exact sum of the panel's scores (two places); panel_total / panel_size is the exact "
+                       "mean that score rounds half up"})
     scored_at = fields.DateTime(required=True)
 
 

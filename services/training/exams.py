@@ -207,7 +207,9 @@ class ExamRpc:
         mean = domain.panel_mean([Decimal(s) for s in panel])
         self.db.emit("expert_scored", trainee.candidate_id, {
             "cycle": trainee.cycle, "candidate_id": trainee.candidate_id, "stage": stage, "part": data["part"],
-            "score": domain.score_text(mean), "panel_size": len(panel), "scored_at": now})
+            "score": domain.score_text(mean), "panel_size": len(panel),
+            # the exact sum: scoring takes total / size as the exact mean instead of the rounded one
+            "panel_total": domain.score_text(sum((Decimal(s) for s in panel), Decimal(0))), "scored_at": now})
         return schemas.ExpertScoreOut().dump({
             "candidate_id": trainee.candidate_id, "cycle": trainee.cycle, "part": data["part"],
             "expert": principal.person, "score": domain.score_text(score), "replaced": replaced,

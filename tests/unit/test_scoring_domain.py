@@ -4,6 +4,7 @@ from __future__ import annotations
 import random
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -50,10 +51,14 @@ class Feed:
                                       "score": score, "attempt_id": 1, "scored_at": scored_at,
                                       "source": "online"}, **kw)
 
-    def expert(self, cid, part, score, scored_at="2022-09-14T02:00:00Z", **kw):
+    def expert(self, cid, part, score, scored_at="2022-09-14T02:00:00Z", panel=None, **kw):
+        """``panel``: the experts' scores; the event then carries their total as training sends it."""
         stage = "key" if part == "key_expert" else "intensive"
-        return self._ev(domain.EXPERT, {"cycle": "2022", "candidate_id": cid, "stage": stage, "part": part,
-                                        "score": score, "panel_size": 3, "scored_at": scored_at}, **kw)
+        data = {"cycle": "2022", "candidate_id": cid, "stage": stage, "part": part, "score": score,
+                "panel_size": 3, "scored_at": scored_at}
+        if panel is not None:
+            data.update(panel_size=len(panel), panel_total=str(sum(D(p) for p in panel)))
+        return self._ev(domain.EXPERT, data, **kw)
 
     def lecture(self, cid, lecture_id, kind="self_hosted", **kw):
         return self._ev(domain.LECTURE_OK, {"cycle": "2022", "candidate_id": cid, "lecture_id": lecture_id,
@@ -136,20 +141,148 @@ def test_final_score_with_no_lectures_and_with_five():
     assert parts.lectures == 5 and parts.lecture_points == D(100)
 
 
-def test_the_final_score_uses_the_rounded_key_score():
+def test_the_final_score_uses_the_exact_key_score_unless_the_scheme_says_published():
     # key = (85.50 + 80.23) / 2 = 82.865 → 82.87 (published)
-    # final = 50 × 0.2 + 82.87 × 0.4 + 60.02 × 0.4 = 10 + 33.148 + 24.008 = 67.156 → 67.16
-    # (with the unrounded 82.865 it would be 67.154 → 67.15)
+    # final = 50 × 0.2 + 82.865 × 0.4 + 60.02 × 0.4 = 10 + 33.146 + 24.008 = 67.154 → 67.15
+    # (with the published 82.87 it would be 67.156 → 67.16: a second rounding)
     s = sheet(1, basic="50.00", theory="85.50", expert="80.23", intensive="60.02")
-    assert score(s, "final") == D("67.16")
+    assert score(s, "final") == D("67.15")
+    final = ranks.stage_scores(SCHEME, s)["final"]
+    assert [(r.of, r.kind, domain.exact_text(r.exact), r.rounded) for r in final.roundings] == [
+        ("final", "stage_score", "67.154", D("67.15"))]
+    published = with_rounding(stage_references="published")
+    final = ranks.stage_scores(published, s)["final"]
+    assert final.score == D("67.16")
+    assert [(r.of, r.kind, domain.exact_text(r.exact), r.rounded) for r in final.roundings] == [
+        ("key", "stage_reference", "82.865", D("82.87")), ("final", "stage_score", "67.156", D("67.16"))]
+
+
+def with_rounding(**rounding) -> domain.Scheme:
+    raw = yaml.safe_load((Path(domain.__file__).parent / "data" / "scheme_2022.yml").read_text(encoding="utf-8"))
+    raw["rounding"] = rounding
+    return domain.scheme_from_data(load(schemas.SchemeIn, raw))
+
+
+# The old arithmetic: the panel mean published to 2 places, the key score rounded and reused in the final.
+TRIPLE = with_rounding(panel_means="published", stage_references="published")
+
+
+def formula_once(basic, theory, key_panel, intensive_panel, lectures=0) -> Decimal:
+    """Seed 000 §九 applied once to the exact panel means, worked with fractions, independently of the code."""
+    f = Fraction
+    key = f(D(theory)) / 2 + f(sum(D(p) for p in key_panel)) / len(key_panel) / 2
+    total = f(D(basic)) / 5 + key * f(2, 5) + f(sum(D(p) for p in intensive_panel)) / len(intensive_panel) * f(2, 5)
+    hundredths = (total + 20 * lectures) * 100
+    return D((2 * hundredths.numerator + hundredths.denominator) // (2 * hundredths.denominator)).scaleb(-2)
+
+
+def panel_sheet(cid, basic, theory, key_panel, intensive_panel, lectures=0):
+    feed = Feed()
+    mean = lambda panel: str(domain.half_up(sum(D(p) for p in panel) / len(panel)))  # noqa: E731  as published
+    events = [feed.approved(cid), feed.exam(cid, "basic_test", basic), feed.exam(cid, "key_theory", theory),
+              feed.expert(cid, "key_expert", mean(key_panel), panel=key_panel),
+              feed.expert(cid, "intensive_review", mean(intensive_panel), panel=intensive_panel)]
+    events += [feed.lecture(cid, cid * 100 + i) for i in range(lectures)]
+    return domain.fold(cid, events)
+
+
+# key panel 62.88, 63.40, 95.55: mean 221.83 / 3 = 73.94333… (published 73.94)
+# intensive panel 60.68, 78.55, 60.59: mean 199.82 / 3 = 66.60666… (published 66.61)
+A_PARTS = ("98.64", "87.57", ("62.88", "63.40", "95.55"), ("60.68", "78.55", "60.59"))
+
+
+def test_the_old_triple_rounding_adds_a_cent_and_the_final_is_now_the_formula_applied_once():
+    a = panel_sheet(1, *A_PARTS)
+    # old: key = (87.57 + 73.94) / 2 = 80.755 → 80.76; final = 98.64 × 0.2 + 80.76 × 0.4 + 66.61 × 0.4
+    #      = 19.728 + 32.304 + 26.644 = 78.676 → 78.68
+    assert ranks.stage_scores(TRIPLE, a)["final"].score == D("78.68")
+    # once: key = (87.57 + 221.83 / 3) / 2 = 80.75666…; final = 19.728 + 32.30266… + 26.64266… = 78.67333… → 78.67
+    assert ranks.stage_scores(SCHEME, a)["final"].score == D("78.67") == formula_once(*A_PARTS)
+    # the key score itself is still published once: 80.75666… → 80.76
+    key = ranks.stage_scores(SCHEME, a)["key"]
+    assert key.score == D("80.76") and key.exact == Fraction(8757, 200) + Fraction(22183, 600)
+    # the explanation says every rounding, and only those applied
+    final = ranks.stage_scores(SCHEME, a)["final"]
+    assert [(r.of, r.kind, domain.exact_text(r.exact), r.rounded) for r in final.roundings] == [
+        ("final", "stage_score", "11801/150", D("78.67"))]
+    old = ranks.stage_scores(TRIPLE, a)["final"]
+    assert [(r.of, r.kind, domain.exact_text(r.exact), r.rounded) for r in old.roundings] == [
+        ("key", "stage_reference", "80.755", D("80.76")),  # its sum used the published 73.94
+        ("intensive_review", "panel_mean", "9991/150", D("66.61")),
+        ("final", "stage_score", "78.676", D("78.68"))]
+    assert [(r.of, r.kind) for r in ranks.stage_scores(TRIPLE, a)["key"].roundings] == [
+        ("key_expert", "panel_mean"), ("key", "stage_score")]
+    # the ranking loop (integers) gives what the explanation gives, in both arithmetics
+    for scheme in (SCHEME, TRIPLE):
+        for stage in ("key", "final"):
+            (ranked,) = ranks.rank(scheme, stage, [a]).ranked
+            assert ranked.value == ranks.stage_scores(scheme, a)[stage].score
+
+
+def test_a_gold_place_at_the_cut_line_depends_on_where_rounding_happens():
+    # A as above: 78.68 the old way, 78.67 once. B has two-place parts only:
+    # key (80 + 80) / 2 = 80; final = 93.35 × 0.2 + 80 × 0.4 + 70 × 0.4 = 18.67 + 32 + 28 = 78.67 either way
+    a = panel_sheet(1, *A_PARTS)
+    b = panel_sheet(2, "93.35", "80.00", ("80.00", "80.00", "80.00"), ("70.00", "70.00", "70.00"))
+    final = lambda scheme: domain.Scheme(scheme.title, tuple(  # noqa: E731  the 2022 scheme with one gold place
+        domain.Stage(**{**s.__dict__, "cutoff": 1}) if s.name == "final" else s for s in scheme.stages),
+        scheme.rounding)
+    old = ranks.decide(ranks.rank(final(TRIPLE), "final", [a, b]))
+    assert [(d.candidate_id, d.advanced, d.score) for d in old] == [(1, True, D("78.68")), (2, False, D("78.67"))]
+    # once: 78.67 each; the tie-break's first part, the intensive review, is B's 70.00 against A's 66.61
+    new = ranks.decide(ranks.rank(final(SCHEME), "final", [a, b]))
+    assert [(d.candidate_id, d.advanced, d.rank, d.score) for d in new] == [
+        (1, False, 2, D("78.67")), (2, True, 1, D("78.67"))]
+
+
+def test_a_panel_total_that_does_not_round_to_the_published_mean_breaks_the_contract():
+    data = {"cycle": "2022", "candidate_id": 1, "stage": "key", "part": "key_expert", "score": "73.94",
+            "panel_size": 3, "panel_total": "221.83", "scored_at": "2022-09-14T02:00:00Z"}
+    assert schemas.consumed_data(domain.EXPERT, data)["panel_total"] == "221.83"
+    with pytest.raises(ValidationFailed) as caught:
+        schemas.consumed_data(domain.EXPERT, dict(data, panel_total="222.83"))
+    assert "panel_total" in caught.value.fields
+    with pytest.raises(ValidationFailed):
+        schemas.consumed_data(domain.EXPERT, dict(data, panel_size=None))
+    # an older event without the total: the published mean is all there is, and is used as it is
+    held = domain.fold(1, [Feed().expert(1, "key_expert", "73.94")]).parts["key_expert"]
+    assert held.exact == Fraction(D("73.94"))
+
+
+def test_a_2022_replay_still_selects_150_80_50_and_every_final_is_the_formula_once():
+    """A cohort of 400 with panels of 3 and 5 experts through the 2022 scheme, both arithmetics."""
+    rng = random.Random(2022)
+    cohort = {}
+    for cid in range(1, 401):
+        size = rng.choice((3, 5))
+        cohort[cid] = (f"{rng.randint(5000, 10000) / 100:.2f}", f"{rng.randint(5000, 10000) / 100:.2f}",
+                       tuple(f"{rng.randint(5000, 10000) / 100:.2f}" for _ in range(size)),
+                       tuple(f"{rng.randint(5000, 10000) / 100:.2f}" for _ in range(size)), rng.randint(0, 3))
+    sheets = [panel_sheet(cid, *parts) for cid, parts in cohort.items()]
+    finals = {}
+    for scheme in (SCHEME, TRIPLE):
+        entrants, counts = None, []
+        for stage in ("basic", "key", "final"):
+            decisions = ranks.decide(ranks.rank(scheme, stage, sheets, entrants))
+            entrants = {d.candidate_id for d in decisions if d.advanced}
+            counts.append(len(entrants))
+        assert counts == [150, 80, 50]
+        finals[scheme.rounding] = {r.sheet.candidate_id: r.value
+                                   for r in ranks.rank(scheme, "final", sheets).ranked}
+    once, triple = finals[SCHEME.rounding], finals[TRIPLE.rounding]
+    assert all(once[cid] == formula_once(*cohort[cid]) for cid in once)
+    differ = {cid: triple[cid] - once[cid] for cid in once if triple[cid] != once[cid]}
+    # the old arithmetic is off by a cent, either way, for a share of the cohort; never by more
+    assert differ and set(differ.values()) <= {D("0.01"), D("-0.01")}
 
 
 def test_contributions_are_exact_and_the_score_is_rounded_once():
     s = sheet(1, basic="90.00", theory="85.50", expert="80.25", intensive="88.00", lectures=1)
     final = ranks.stage_scores(SCHEME, s)["final"]
-    assert [(c.ref, c.score, c.contribution) for c in final.components] == [
-        ("basic_test", D("90.00"), D("18")), ("key", D("82.88"), D("33.152")),
-        ("intensive_review", D("88.00"), D("35.2"))]
+    # the key score is published as 82.88 and enters the final exact: 82.875 × 0.4 = 33.15
+    assert [(c.ref, c.score, c.value, c.contribution) for c in final.components] == [
+        ("basic_test", D("90.00"), D("90"), D("18")), ("key", D("82.88"), D("82.875"), D("33.15")),
+        ("intensive_review", D("88.00"), D("88"), D("35.2"))]
     assert domain.plain(D("33.1520")) == "33.152"
     assert domain.plain(D("20")) == "20"
 
