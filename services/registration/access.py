@@ -52,6 +52,15 @@ class Lookups:
             raise Conflict(f"this ID number is already registered in cycle {cycle.code}",
                            {"id_number": ["already registered in this cycle"]})
 
+    def _ensure_ref_free(self, cycle_id, unit_id, external_ref):
+        if not external_ref:
+            return
+        existing = self.db.session.scalar(select(Candidate.id).where(
+            Candidate.cycle_id == cycle_id, Candidate.unit_id == unit_id, Candidate.external_ref == external_ref))
+        if existing:
+            raise Conflict(f"the unit's reference {external_ref} is already used in this cycle (candidate {existing})",
+                           {"external_ref": ["already used by this unit in this cycle"]})
+
     def _visible(self, stmt):
         if self.caller.role == "unit":
             return stmt.where(Candidate.unit_id == self.caller.unit_id)

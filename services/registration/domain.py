@@ -75,6 +75,18 @@ def ensure_registration_open(cycle_code: str, deadline: date, now: datetime) -> 
         )
 
 
+# A late entry names its reason; a word or two is not a reason.
+LATE_ENTRY_REASON_MIN = 10
+
+
+def ensure_registration_closed(cycle_code: str, deadline: date, now: datetime) -> None:
+    """A late entry is for a closed window only; while it is open the form goes in the ordinary way."""
+    if not date_deadline_passed(deadline, now):
+        raise RuleViolation(
+            f"registration for cycle {cycle_code} is open until the end of {deadline.isoformat()}: submit the form "
+            "normally", {"cycle": [f"deadline {deadline.isoformat()} has not passed"]}, rule="late_entry_window_open")
+
+
 def ensure_unit_kind(kind: str) -> None:
     if kind not in UNIT_KINDS:
         raise ValidationFailed("unknown unit kind", {"kind": [f"must be one of: {', '.join(UNIT_KINDS)}"]})

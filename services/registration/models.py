@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from shared.db import BigId, PlatformTables, UtcDateTime, new_metadata
@@ -49,8 +49,10 @@ class Unit(Base):
 class Candidate(Base):
     __tablename__ = "candidates"
     # The natural key: one registration per person per cycle, enforced by the database.
+    # The unit's own reference number is unique per unit and cycle (several NULLs are allowed).
     __table_args__ = (
         UniqueConstraint("cycle_id", "id_index"),
+        UniqueConstraint("unit_id", "cycle_id", "external_ref"),
         Index("ix_candidates_agency_cycle_status", "agency_id", "cycle_id", "status"),
     )
 
@@ -79,6 +81,10 @@ class Candidate(Base):
     speech_draft: Mapped[str | None] = mapped_column(Text)
     photo_key: Mapped[str | None] = mapped_column(String(200))
     photo_sha256: Mapped[str | None] = mapped_column(String(64))
+    external_ref: Mapped[str | None] = mapped_column(String(40))
+    # entered by the center after the window closed, with the reason (the audit trail keeps who and when)
+    late_entry: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    late_entry_reason: Mapped[str | None] = mapped_column(Text)
 
     unit_opinion: Mapped[str | None] = mapped_column(Text)
     unit_signed_by: Mapped[str | None] = mapped_column(String(50))

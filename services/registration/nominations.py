@@ -115,10 +115,28 @@ class NominationRpc:
         data = load(schemas.CandidateIn, payload)
         cycle = self._cycle(data.pop("cycle"), field="cycle")
         domain.ensure_registration_open(cycle.code, cycle.deadline, utcnow())
+        return self._register(cycle, data)
+
+    @rpc(roles=STAFF)
+    @transactional
+    def late_entry(self, payload):
+        """The center enters one form into a closed window, with a reason, instead of moving the
+        deadline for every unit; the form is marked and the audit trail keeps the reason."""
+        data = load(schemas.LateEntryIn, payload)
+        reason = data.pop("late_entry_reason").strip()
+        if len(reason) < domain.LATE_ENTRY_REASON_MIN:
+            raise ValidationFailed("the reason is too short", {"late_entry_reason": [
+                f"give the reason in {domain.LATE_ENTRY_REASON_MIN}–2000 characters"]})
+        cycle = self._cycle(data.pop("cycle"), field="cycle")
+        domain.ensure_registration_closed(cycle.code, cycle.deadline, utcnow())
+        return self._register(cycle, data, late_reason=reason)
+
+    def _register(self, cycle, data, late_reason=None):
         unit = self._nominating_unit(data.pop("unit_id"))
         birth_month, gender = domain.reconcile_identity(data["id_number"], data.get("birth_month"), data.get("gender"))
         id_index = get_vault().blind_index(data["id_number"])
         self._ensure_not_registered(cycle, id_index)
+        self._ensure_ref_free(cycle.id, unit.id, data.get("external_ref"))
         photo = self._store_photo(data.pop("photo", None))
         now = utcnow()
         candidate = Candidate(
@@ -126,6 +144,7 @@ class NominationRpc:
             birth_month=birth_month, gender=gender, id_index=id_index,
             id_masked=mask_id_number(data["id_number"]),
             photo_key=photo.key if photo else None, photo_sha256=photo.sha256 if photo else None,
+            late_entry=late_reason is not None, late_entry_reason=late_reason,
             created_at=now, updated_at=now,
             **{k: v for k, v in data.items() if k not in ("birth_month", "gender")},
         )
@@ -134,9 +153,32 @@ class NominationRpc:
         self.db.session.flush()
         self.db.emit("candidate_registered", candidate.id, dict(
             self._ref(candidate), unit_kind=unit.kind, district=unit.district, name=candidate.name,
-            id_number_masked=candidate.id_masked, person_key=candidate.id_index))
-        self.db.audit(self.caller, "candidate.register", "candidate", candidate.id, {"cycle": cycle.code})
+            id_number_masked=candidate.id_masked, person_key=candidate.id_index, late_entry=candidate.late_entry))
+        if late_reason is None:
+            self.db.audit(self.caller, "candidate.register", "candidate", candidate.id, {"cycle": cycle.code})
+        else:
+            self.db.audit(self.caller, "candidate.late_entry", "candidate", candidate.id, {
+                "cycle": cycle.code, "deadline": cycle.deadline.isoformat(), "unit_id": unit.id,
+                "reason": late_reason})
         return self._candidate_out(candidate)
+
+    @rpc(roles=STAFF)
+    @transactional
+    def lookup_by_id_number(self, payload):
+        """Staff find a person's registrations by the exact ID number, through its blind index
+        (the number itself is stored encrypted); each record found is audited as looked up."""
+        data = load(schemas.IdLookupIn, payload)
+        stmt = select(Candidate).where(Candidate.agency_id == self.db.agency,
+                                       Candidate.id_index == get_vault().blind_index(data["id_number"]))
+        if data["cycle"]:
+            stmt = stmt.join(Cycle, Candidate.cycle_id == Cycle.id).where(Cycle.code == data["cycle"])
+        found = self.db.session.scalars(stmt.order_by(Candidate.id)).all()
+        if not found:
+            raise NotFound("no registration with this ID number")
+        for candidate in found:
+            self.db.audit(self.caller, "pii.lookup", "candidate", candidate.id, {
+                "by": "id_number", "id_number": candidate.id_masked, "cycle": data["cycle"]})
+        return [self._candidate_out(c) for c in found]
 
     @rpc(roles=NOMINATORS)
     @transactional
@@ -149,6 +191,8 @@ class NominationRpc:
                 f"is {expected}, current is {candidate.version}"]})
         domain.next_status(candidate.status, "edit")
         domain.ensure_registration_open(candidate.cycle.code, candidate.cycle.deadline, utcnow())
+        if data.get("external_ref") and data["external_ref"] != candidate.external_ref:
+            self._ensure_ref_free(candidate.cycle_id, candidate.unit_id, data["external_ref"])
         if "id_number" in data:
             id_index = get_vault().blind_index(data["id_number"])
             if id_index != candidate.id_index:
@@ -200,7 +244,10 @@ class NominationRpc:
         if "kind" in params:
             stmt = stmt.where(Unit.kind == params["kind"])
         if "q" in params:
-            stmt = stmt.where(Candidate.name.contains(params["q"], autoescape=True))
+            stmt = stmt.where(Candidate.name.contains(params["q"], autoescape=True)
+                              | Candidate.external_ref.contains(params["q"], autoescape=True))
+        if "external_ref" in params:
+            stmt = stmt.where(Candidate.external_ref == params["external_ref"])
         return self._page(stmt, Candidate.id, params, self._candidate_out)
 
     @rpc(roles=NOMINATORS)

@@ -53,6 +53,10 @@ class PhotoIn(Schema):
     data_base64 = fields.String(required=True, validate=validate.Length(min=8, max=MAX_PHOTO_BASE64))
 
 
+EXTERNAL_REF = validate.Regexp(r"^[0-9A-Za-z][0-9A-Za-z._/-]{0,39}$",
+                               error="letters, digits and . _ / - only, starting with a letter or digit (≤40)")
+
+
 class CandidateFields(Schema):
     name = Text(50)
     birth_month = fields.String(validate=validate.Regexp(r"^\d{4}-(0[1-9]|1[0-2])$", error="must be YYYY-MM"))
@@ -69,6 +73,8 @@ class CandidateFields(Schema):
     remarks = Text(2000, min=0, load_default=None)
     speech_draft = Text(20000, min=0, load_default=None)
     photo = fields.Nested(PhotoIn, load_default=None, metadata={"description": "colour photo, JPEG or PNG ≤2 MiB"})
+    external_ref = fields.String(allow_none=True, validate=EXTERNAL_REF, metadata={
+        "description": "the nominating unit's own reference number; unique per unit and cycle"})
 
 
 _REQUIRED_ON_REGISTER = ("name", "email", "phone", "education", "id_number", "school_major",
@@ -87,6 +93,18 @@ class CandidateIn(CandidateFields):
         missing = {f: ["Missing data for required field."] for f in _REQUIRED_ON_REGISTER if f not in sent}
         if missing:
             raise ValidationError(missing)
+
+
+class LateEntryIn(CandidateIn):
+    late_entry_reason = fields.String(required=True, validate=validate.Length(
+        min=domain.LATE_ENTRY_REASON_MIN, max=2000,
+        error=f"give the reason in {domain.LATE_ENTRY_REASON_MIN}–2000 characters"), metadata={
+        "description": "why the center enters this form after the deadline (kept with the form and in the audit trail)"})
+
+
+class IdLookupIn(Schema):
+    id_number = ResidentId(required=True)
+    cycle = fields.String(validate=CODE, load_default=None, metadata={"description": "one cycle; every cycle when omitted"})
 
 
 class CandidatePatch(CandidateFields):
@@ -116,7 +134,8 @@ class CandidateQuery(Schema):
     unit_id = fields.Integer(validate=validate.Range(min=1, max=2**53))
     district = Text(40)
     kind = fields.String(validate=validate.OneOf(list(domain.UNIT_KINDS)))
-    q = Text(50, metadata={"description": "name contains"})
+    q = Text(50, metadata={"description": "name or the unit's reference number contains"})
+    external_ref = fields.String(validate=EXTERNAL_REF, metadata={"description": "the unit's reference number, exactly"})
 
 
 class UnitQuery(Schema):
@@ -229,6 +248,9 @@ class CandidateOut(Schema):
     remarks = fields.String(allow_none=True)
     speech_draft = fields.String(allow_none=True)
     photo_sha256 = fields.String(allow_none=True)
+    external_ref = fields.String(allow_none=True, metadata={"description": "the nominating unit's own number"})
+    late_entry = fields.Boolean(metadata={"description": "entered by the center after the deadline"})
+    late_entry_reason = fields.String(allow_none=True)
     unit_seal = fields.Nested(SealOut)
     center_seal = fields.Nested(SealOut)
     rejected_stage = fields.String(allow_none=True)
@@ -398,6 +420,7 @@ class CandidateRegisteredEvent(CandidateRef):
     person_key = fields.String(required=True, metadata={
         "description": "HMAC-SHA256 of the ID number under the agency's index key: matches a person across services "
                        "without revealing the number"})
+    late_entry = fields.Boolean(metadata={"description": "entered by the center after the deadline, with a reason"})
 
 
 @event_type(SERVICE, "candidate_edited", description="A submitted form was corrected before the unit's seal.")
