@@ -6,6 +6,8 @@ maps it to an HTTP status without parsing strings.
 """
 from __future__ import annotations
 
+import json
+
 from nameko.exceptions import deserialize_to_instance
 
 
@@ -62,6 +64,26 @@ class Conflict(WsliError):
 
     http_status = 409
     code = "conflict"
+
+
+@deserialize_to_instance
+class NotReady(Conflict):
+    """A step that needs everything in (closing a stage) while something is missing or still in flight.
+
+    The answer carries ``readiness`` (what is missing, what is in flight); the caller may
+    repeat the request with an explicit confirmation.
+    """
+
+    code = "not_ready"
+
+    def __init__(self, message: str, fields: dict | None = None, readiness: dict | str | None = None):
+        super().__init__(message, fields)
+        # across RPC as JSON text: nameko makes every non-string in an exception's args a string
+        self.readiness = json.loads(readiness) if isinstance(readiness, str) else (readiness or {})
+        self.args = (message, self.fields, json.dumps(self.readiness, ensure_ascii=False, default=str))
+
+    def to_dict(self) -> dict:
+        return dict(super().to_dict(), readiness=self.readiness)
 
 
 @deserialize_to_instance

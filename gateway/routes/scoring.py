@@ -21,8 +21,13 @@ ROUTES: list[Route] = [
     Route("GET", f"{BASE}/cycles/<cycle>/stages/<stage>/export", S, "export_ranking",
           "A stage's ranking as CSV (UTF-8 with BOM) or XLSX, Chinese headers", "scoring",
           query=sc.ExportQuery, file=True, roles=rl.READERS),
+    Route("GET", f"{BASE}/cycles/<cycle>/stages/<stage>/readiness", S, "stage_readiness",
+          "Before closing: the scores the stage needs, how many arrived, who lacks which part, "
+          "and whether events it needs are still in flight", "scoring", response=sc.ReadinessOut, roles=STAFF),
     Route("POST", f"{BASE}/cycles/<cycle>/stages/<stage>/close", S, "close_stage",
-          "Close a stage: apply the cut-off and publish the decisions (closing again changes nothing)",
+          "Close a stage: apply the cut-off and publish the decisions (closing again changes nothing); "
+          "409 not_ready with the readiness unless every score is in and nothing is in flight, or "
+          "confirm_not_ready is true",
           "scoring", body=sc.CloseIn, response=sc.CloseOut, roles=STAFF),
     Route("POST", f"{BASE}/cycles/<cycle>/stages/<stage>/reopen", S, "reopen_stage",
           "Re-open a closed stage, with a reason", "scoring", body=sc.ReopenIn, response=sc.StageStateOut, roles=STAFF),

@@ -14,7 +14,7 @@ from fractions import Fraction
 from math import gcd
 
 from .domain import (
-    APPROVED, EXACT, LECTURE_OK, LECTURE_REVOKED, PARTS, WITHDRAWN, Scheme, Sheet, Stage, half_up_exact,
+    APPROVED, EXACT, EXAM, EXAM_PARTS, EXPERT, EXPERT_PARTS, LECTURE_OK, LECTURE_REVOKED, PARTS, WITHDRAWN, Scheme, Sheet, Stage, half_up_exact,
 )
 
 
@@ -311,3 +311,74 @@ def affected_stages(scheme: Scheme, closed: list[str], event_name: str, part: st
         elif part in inputs:
             found.append(name)
     return found
+
+
+# ---- readiness before a close ----------------------------------------------------------------
+
+# Which events feed what a stage needs: (source service, event name).
+_REGISTRATION = (("registration", APPROVED), ("registration", WITHDRAWN))
+_LECTURES = (("subsidies", LECTURE_OK), ("subsidies", LECTURE_REVOKED))
+
+
+def feeding_events(scheme: Scheme, stage_name: str) -> list[tuple[str, str]]:
+    """The events a stage's scores come from: approvals always, training's scores for its parts, lectures."""
+    inputs = scheme.inputs_of(stage_name)
+    found = list(_REGISTRATION)
+    if inputs & set(EXAM_PARTS):
+        found.append(("training", EXAM))
+    if inputs & set(EXPERT_PARTS):
+        found.append(("training", EXPERT))
+    if "lectures" in inputs:
+        found += list(_LECTURES)
+    return found
+
+
+def scores_readiness(scheme: Scheme, stage_name: str, sheets, entrants: set[int] | None, limit: int = 1000) -> dict:
+    """The scores a stage needs, how many arrived, and who lacks which part.
+
+    Those taking part: approved, not withdrawn, and advanced from the ``after`` stage once it is
+    closed. Lectures add points but are never "missing": a candidate may have given none.
+    """
+    inputs = scheme.inputs_of(stage_name)
+    needs = [p for p in PARTS if p in inputs]
+    taking_part = [s for s in sheets if s.approved and not s.withdrawn
+                   and (entrants is None or s.candidate_id in entrants)]
+    arrived = {p: 0 for p in needs}
+    missing = []
+    for sheet in taking_part:
+        lacking = []
+        for part in needs:
+            if part in sheet.parts:
+                arrived[part] += 1
+            else:
+                lacking.append(part)
+        if lacking:
+            missing.append({"candidate_id": sheet.candidate_id, "name": sheet.name, "parts": lacking})
+    return {
+        "needs": needs, "counts_lectures": "lectures" in inputs, "taking_part": len(taking_part),
+        "parts": [{"part": p, "label": PARTS[p], "arrived": arrived[p], "missing": len(taking_part) - arrived[p]}
+                  for p in needs],
+        "missing_total": len(missing), "missing": missing[:limit],
+    }
+
+
+def in_flight(consumers: list[dict], feeding: list[tuple[str, str]], unavailable: list[str],
+              queued: dict[str, int | None] | None) -> dict:
+    """From the lag report (``shared.lag.combine``) of this service's own handlers: is any event a stage
+    needs still on its way? Published but not processed, waiting in its producer's outbox, queued at the
+    broker, or unknown because the producer or the broker did not answer."""
+    wanted = {f"wsli.{source}.{name}.v1" for source, name in feeding}
+    rows = []
+    for c in consumers:
+        if c["event_type"] not in wanted:
+            continue
+        rows.append({"handler": c["handler"], "source": c["source"], "event": c["event"],
+                     "published": c["published"], "processed": c["processed"], "behind": c["behind"],
+                     "waiting_in_outbox": c["waiting_in_outbox"],
+                     "queued": None if queued is None else queued.get(c["handler"])})
+    sources = sorted({source for source, _ in feeding})
+    unknown = sorted(set(unavailable) & set(sources))
+    clear = not unknown and queued is not None and all(
+        not r["behind"] and not r["waiting_in_outbox"] and not r["queued"] for r in rows)
+    return {"clear": clear, "sources": sources, "unavailable": unknown, "broker": "ok" if queued is not None
+            else "unavailable", "consumers": rows}

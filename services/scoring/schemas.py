@@ -91,7 +91,9 @@ class SchemeIn(Schema):
 
 
 class CloseIn(Schema):
-    pass
+    confirm_not_ready = fields.Boolean(load_default=False, metadata={
+        "description": "close although scores are missing or events are still in flight (the readiness the "
+                       "409 answer showed); the close's audit keeps that it was confirmed"})
 
 
 class ReopenIn(Schema):
@@ -246,6 +248,56 @@ class CloseOut(Schema):
     changed = fields.Integer(metadata={"description": "decision events emitted by this close"})
     advanced_ids = fields.List(fields.Integer())
     closed_at = fields.String()
+    confirmed_not_ready = fields.Boolean(metadata={
+        "description": "closed on the operator's confirmation while not everything was in"})
+
+
+class ReadinessPartOut(Schema):
+    part = fields.String()
+    label = fields.String()
+    arrived = fields.Integer()
+    missing = fields.Integer()
+
+
+class ReadinessMissingOut(Schema):
+    candidate_id = fields.Integer()
+    name = fields.String(allow_none=True)
+    parts = fields.List(fields.String())
+
+
+class InFlightConsumerOut(Schema):
+    handler = fields.String()
+    source = fields.String()
+    event = fields.String()
+    published = fields.Integer(allow_none=True)
+    processed = fields.Integer()
+    behind = fields.Integer(allow_none=True, metadata={"description": "published by the producer, not yet processed"})
+    waiting_in_outbox = fields.Integer(allow_none=True, metadata={"description": "not yet published by the producer"})
+    queued = fields.Integer(allow_none=True, metadata={"description": "waiting at the broker; null when unknown"})
+
+
+class InFlightOut(Schema):
+    clear = fields.Boolean(metadata={"description": "nothing the stage needs is on its way"})
+    sources = fields.List(fields.String())
+    unavailable = fields.List(fields.String(), metadata={"description": "producers that gave no lag report"})
+    broker = fields.String()
+    consumers = fields.List(fields.Nested(InFlightConsumerOut))
+
+
+class ReadinessOut(Schema):
+    cycle = fields.String()
+    stage = fields.String()
+    status = fields.String()
+    ready = fields.Boolean(metadata={"description": "every score arrived and nothing is in flight"})
+    needs = fields.List(fields.String(), metadata={"description": "the measured parts the stage needs"})
+    counts_lectures = fields.Boolean()
+    taking_part = fields.Integer(metadata={"description": "approved, not withdrawn, advanced from the earlier stage"})
+    entrants_from = fields.String(allow_none=True)
+    parts = fields.List(fields.Nested(ReadinessPartOut))
+    missing_total = fields.Integer()
+    missing = fields.List(fields.Nested(ReadinessMissingOut), metadata={"description": "the first 1000"})
+    in_flight = fields.Nested(InFlightOut)
+    checked_at = fields.String()
 
 
 class StageStateOut(Schema):

@@ -31,6 +31,7 @@ from shared.entrypoints import PlatformRpc
 from .access import Lookups
 from .consumers import EventHandlers
 from .models import Base, platform
+from .readiness import InFlight
 from .stages import StageRpc
 
 
@@ -39,3 +40,4 @@ class ScoringService(EventHandlers, StageRpc, Lookups, PlatformRpc):
 
     db = Database(Base.metadata, platform)
     caller = CallerProvider()
+    in_flight = InFlight()

@@ -10,7 +10,7 @@ from shared.auth import STAFF
 from shared.db import transactional
 from shared.documents import CSV_TYPE, XLSX_TYPE, csv_bytes, file_result, xlsx_bytes
 from shared.entrypoints import rpc
-from shared.errors import NotFound, ValidationFailed
+from shared.errors import NotFound, NotReady, ValidationFailed
 from shared.schemas import as_code, as_id, load
 from shared.workdays import utcnow
 
@@ -66,14 +66,22 @@ class StageRpc:
     @rpc(roles=STAFF)
     @transactional
     def close_stage(self, cycle, stage, payload=None):
-        load(schemas.CloseIn, payload)
+        data = load(schemas.CloseIn, payload)
         cycle, scheme, stage_def = self._stage_def(cycle, stage)
         state = self._state(cycle, stage_def.name, lock=True)
         if state.status == domain.CLOSED:
             return state.summary  # closing twice: the same answer, no new events
         statuses = {s.stage: s.status for s in self._states(cycle).values()}
         domain.ensure_closable(scheme, stage_def.name, statuses)
-        ranking = self._ranking(cycle, scheme, stage_def.name)
+        sheets = self._sheets(cycle)
+        readiness = self._readiness(cycle, scheme, stage_def, sheets)
+        if not readiness["ready"] and not data["confirm_not_ready"]:
+            raise NotReady(
+                f"stage {stage_def.name} of {cycle} is not ready to close: {readiness['missing_total']} candidate(s) "
+                f"lack a score{'' if readiness['in_flight']['clear'] else ', events are still in flight'}; "
+                "close with confirm_not_ready to close anyway",
+                {"confirm_not_ready": ["required while the stage is not ready"]}, schemas.ReadinessOut().dump(readiness))
+        ranking = self._ranking(cycle, scheme, stage_def.name, sheets)
         decisions = ranks.decide(ranking)
         previous = {d.candidate_id: d for d in self.db.session.scalars(select(Decision).where(
             Decision.agency_id == self.db.agency, Decision.cycle == cycle, Decision.stage == stage_def.name))}
@@ -109,15 +117,36 @@ class StageRpc:
             "advanced": len(advanced), "not_advanced": len(decisions) - len(advanced),
             "unranked": len(ranking.unranked), "round": state.rounds, "changed": len(changed),
             "advanced_ids": [d.candidate_id for d in sorted(advanced, key=lambda d: d.rank)],
-            "closed_at": domain_time(now),
+            "closed_at": domain_time(now), "confirmed_not_ready": not readiness["ready"],
         }
         state.summary = summary
         self.db.emit("stage_closed", f"{cycle}/{stage_def.name}", {
             "cycle": cycle, "stage": stage_def.name, "cutoff": stage_def.cutoff, "advanced": summary["advanced"],
             "not_advanced": summary["not_advanced"], "closed_at": now})
-        self.db.audit(self.caller, "stage.close", "stage", f"{cycle}:{stage_def.name}",
-                      {k: v for k, v in summary.items() if k != "advanced_ids"})
+        detail = {k: v for k, v in summary.items() if k != "advanced_ids"}
+        if not readiness["ready"]:  # what the operator confirmed closing over
+            detail["readiness"] = {"missing_total": readiness["missing_total"], "parts": readiness["parts"],
+                                   "in_flight_clear": readiness["in_flight"]["clear"],
+                                   "unavailable": readiness["in_flight"]["unavailable"]}
+        self.db.audit(self.caller, "stage.close", "stage", f"{cycle}:{stage_def.name}", detail)
         return summary
+
+    @rpc(roles=STAFF)
+    def stage_readiness(self, cycle, stage):
+        """Before closing: the scores the stage needs, how many arrived, who lacks which part,
+        and whether events it needs are still in flight."""
+        cycle, scheme, stage_def = self._stage_def(cycle, stage)
+        return schemas.ReadinessOut().dump(self._readiness(cycle, scheme, stage_def, self._sheets(cycle)))
+
+    def _readiness(self, cycle, scheme, stage_def, sheets) -> dict:
+        entrants = self._entrants(cycle, scheme, stage_def.name)
+        scores = ranks.scores_readiness(scheme, stage_def.name, sheets, entrants)
+        feeding = ranks.feeding_events(scheme, stage_def.name)
+        consumers, unavailable, queued = self.in_flight.report(self, feeding)
+        flight = ranks.in_flight(consumers, feeding, unavailable, queued)
+        return dict(scores, cycle=cycle, stage=stage_def.name, status=self._state(cycle, stage_def.name).status,
+                    entrants_from=stage_def.after if entrants is not None else None, in_flight=flight,
+                    ready=not scores["missing_total"] and flight["clear"], checked_at=domain_time(utcnow()))
 
     @rpc(roles=STAFF)
     @transactional

@@ -23,7 +23,7 @@ from services.scoring.models import LoggedEvent, platform
 from services.scoring.service import ScoringService
 from shared import dlq
 from shared.db import make_engine
-from shared.errors import RuleViolation
+from shared.errors import NotReady, RuleViolation
 from shared.events import rfc3339
 from tests.conftest import AGENCY, AMQP_BASE, OPERATOR, rpc, wait_for
 
@@ -48,6 +48,8 @@ def amqp_uri():
 
 T0 = datetime(2022, 8, 1, tzinfo=timezone.utc)
 CYCLE = "2022"
+
+CONFIRM = {"confirm_not_ready": True}
 
 # A small scheme with the 2022 formulas and cut-offs scaled down to the cohort of these tests.
 SMALL = {"title": "small", "stages": [
@@ -227,9 +229,13 @@ def test_close_twice_late_score_reopen_and_close_again(databases, base_config, r
     feed(amqp_uri, uri, cohort(ev))
 
     with rpc(config, OPERATOR) as cluster:
-        first = cluster.scoring.close_stage(CYCLE, "basic", {})
+        # only scoring runs here: the producers give no lag report, so the readiness is "unknown"
+        with pytest.raises(NotReady) as refused:
+            cluster.scoring.close_stage(CYCLE, "basic", {})
+        assert refused.value.readiness["in_flight"]["unavailable"] == ["registration", "training"]
+        first = cluster.scoring.close_stage(CYCLE, "basic", CONFIRM)
         emitted = outbox(uri)
-        again = cluster.scoring.close_stage(CYCLE, "basic", {})
+        again = cluster.scoring.close_stage(CYCLE, "basic", CONFIRM)
         assert outbox(uri) == emitted, "closing twice emits nothing"
         assert again == first
         with pytest.raises(RuleViolation) as err:
@@ -252,7 +258,7 @@ def test_close_twice_late_score_reopen_and_close_again(databases, base_config, r
 
     # key: entrants 2, 1, 3 (4 was not advanced); 2 → 90.00, 1 → 75.00, 3 → 60.00; top 2 go on
     with rpc(config, OPERATOR) as cluster:
-        key = cluster.scoring.close_stage(CYCLE, "key", {})
+        key = cluster.scoring.close_stage(CYCLE, "key", CONFIRM)
         ranking = cluster.scoring.get_ranking(CYCLE, "key")
     assert key["advanced_ids"] == [2, 1]
     assert [u["candidate_id"] for u in ranking["unranked"]] == [4, 5]
@@ -279,7 +285,7 @@ def test_close_twice_late_score_reopen_and_close_again(databases, base_config, r
         reopened = cluster.scoring.reopen_stage(CYCLE, "key", {"reason": "理论考核成绩更正"})
         trail = cluster.scoring.audit_trail("stage", f"{CYCLE}:key")
         before_reclose = len(outbox(uri))
-        reclosed = cluster.scoring.close_stage(CYCLE, "key", {})
+        reclosed = cluster.scoring.close_stage(CYCLE, "key", CONFIRM)
     assert reopened["status"] == "open" and reopened["reopen_reason"] == "理论考核成绩更正"
     assert [a["action"] for a in trail] == ["stage.close", "score.flag", "stage.reopen"]
     assert trail[2]["detail"] == {"reason": "理论考核成绩更正"}
@@ -299,7 +305,7 @@ def test_close_twice_late_score_reopen_and_close_again(databases, base_config, r
                          ev.expert(3, "intensive_review", "95.00", "2022-09-28T02:00:00Z")])
     with rpc(config, OPERATOR) as cluster:
         before_final = len(outbox(uri))
-        final = cluster.scoring.close_stage(CYCLE, "final", {})
+        final = cluster.scoring.close_stage(CYCLE, "final", CONFIRM)
         explained = cluster.scoring.explain(CYCLE, 2)
     assert final["advanced_ids"] == [2]
     final_events = outbox(uri)[before_final:]

@@ -41,6 +41,9 @@ class Harness:
             self.extra["files"] = LocalStorage(tmp_path / "files")
         if hasattr(service_cls, "config"):
             self.extra["config"] = {"PUBLIC_BASE_URL": "http://wsli.test"}
+        if hasattr(service_cls, "in_flight"):
+            # no broker here: nothing is in flight (tests/e2e asks the real producers and queues)
+            self.extra["in_flight"] = SimpleNamespace(report=lambda service, feeding: ([], [], {}))
 
     def as_(self, role: str, **binding) -> "Caller":
         return Caller(self, Principal(role=role, agency=AGENCY, name=f"test-{role}", **binding))
