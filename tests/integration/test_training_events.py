@@ -204,6 +204,8 @@ def test_expert_scores_are_published_with_the_panel_mean(stack, amqp_uri):
     data = [b["data"] for b in bodies]
     # 80.25 alone; (80.25 + 80.30)/2 = 80.275 -> 80.28; expert-1 replaced: (90 + 80.30)/2 = 85.15
     assert [(d["score"], d["panel_size"]) for d in data] == [("80.25", 1), ("80.28", 2), ("85.15", 2)]
+    # the exact sums go along: scoring takes total / size as the exact mean (80.275, not 80.28)
+    assert [d["panel_total"] for d in data] == ["80.25", "160.55", "170.30"]
     assert {(d["cycle"], d["candidate_id"], d["stage"], d["part"]) for d in data} == \
         {(cycle, cand["id"], "key", "key_expert")}
     assert all(b["type"] == "wsli.training.expert_scored.v1" for b in bodies)
