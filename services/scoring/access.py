@@ -122,6 +122,7 @@ class Lookups:
                         "score": domain.fmt(c.score),
                         "contribution": domain.exact_text(c.contribution),
                         "value": domain.exact_text(c.value), "exact": domain.exact_text(c.exact),
+                        "unrounded": c.value is not None and c.score is not None and c.value != c.score,
                         "event_id": sheet.parts[c.ref].event_id if c.ref in sheet.parts else None,
                         "at": sheet.parts[c.ref].scored_at if c.ref in sheet.parts else None,
                     } for c in result.components],

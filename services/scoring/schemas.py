@@ -362,6 +362,7 @@ class ComponentOut(Schema):
         "description": "what entered the sum under the scheme's rounding, exact"})
     exact = fields.String(allow_none=True, metadata={
         "description": "the exact figure behind score (a panel's mean, an earlier stage's sum)"})
+    unrounded = fields.Boolean(metadata={"description": "the sum took value, not the two-place score shown"})
     event_id = fields.String(allow_none=True)
     at = fields.DateTime(allow_none=True)
 

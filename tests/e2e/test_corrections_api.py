@@ -232,6 +232,7 @@ def test_the_final_is_the_formula_applied_once_and_the_explanation_names_every_r
     assert [(r["of"], r["kind"], r["rounded"]) for r in final["roundings"]] == [("final", "stage_score", "78.67")]
     assert [(c["ref"], c["score"], c["value"]) for c in final["components"]] == [
         ("basic_test", "98.64", "98.64"), ("key", "80.76", "24227/300"), ("intensive_review", "66.61", "9991/150")]
+    assert [c["unrounded"] for c in final["components"]] == [False, True, True]
     assert "exact mean" in explained["rounding"] and "ROUND_HALF_UP" in explained["rounding"]
 
     # the old arithmetic, kept as a scheme choice: three roundings, one cent more, each one named
