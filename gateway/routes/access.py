@@ -24,8 +24,9 @@ Scopes (what binds the token, ``wsli token create --unit-id/--district/--person`
 ``missing`` is what a caller the route admits gets for an id that names nothing: 404, or
 for a few routes the empty answer of a question that has one (a person's class hours).
 For a write, ``missing`` may be 400 where the service reads the body before the object.
-``tests/e2e/test_access_table.py`` walks every route with an id against this table, and
-fails for a route with an id in its path and no entry here.
+``tests/service/test_route_roles.py`` fails for a route with an id in its path and no
+entry here. The ``missing`` figures are the intended answers; they are not yet checked
+against a running stack.
 """
 from __future__ import annotations
 
