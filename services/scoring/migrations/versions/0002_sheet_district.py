@@ -1,5 +1,8 @@
 """score sheets keep the nominating unit's district (a regulator reads its district's sheets only)
 
+Sheets made before this revision have none until ``POST /api/v1/scoring/rebuild`` folds the
+event log again (the log keeps each event's whole data, the district included).
+
 Revision ID: 0002
 Revises: 0001
 Create Date: 2026-12-02
