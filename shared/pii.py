@@ -180,6 +180,19 @@ def mask_phone(value) -> str | None:
     return None if text is None else _keep_ends(text, 3, 4)
 
 
+_NUMBER_IN_CONTACT = re.compile(r"[0-9+][0-9 ()+-]{5,}[0-9]")
+
+
+def mask_contact(value) -> str | None:
+    """A free-text contact ``张三 13812345678`` -> ``张三 138****5678``.
+
+    Every run of 7+ digits (mobile or landline, separators included) is masked as a
+    phone is: first 3 and last 4 kept; the words around it stay readable.
+    """
+    text = _as_text(value)
+    return None if text is None else _NUMBER_IN_CONTACT.sub(lambda m: _keep_ends(m.group(), 3, 4), text)
+
+
 def mask_account(value) -> str | None:
     """``6222021234561234`` -> ``************1234``.
 
@@ -213,6 +226,7 @@ def mask_email(value) -> str | None:
 MASKERS = {
     "id_number": mask_id_number,
     "phone": mask_phone,
+    "contact": mask_contact,
     "account": mask_account,
     "name": mask_name,
     "email": mask_email,

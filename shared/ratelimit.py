@@ -1,8 +1,23 @@
 """Per-credential and per-address limits, checked before a request takes a worker.
 
-Three token buckets and one concurrency cap, all in this process (each gateway
-replica limits on its own; behind N replicas a client gets up to N times the
-rate, which is fine for keeping one client from starving the others):
+Three token buckets and one concurrency cap, all in this process. The configured
+figures are the deployment's budget; each gateway replica enforces its share of it,
+the budget divided by ``RATE_LIMIT_REPLICAS`` (the number of replicas behind the
+load balancer, wired from the deployment's replica count), so N replicas together
+allow a client about the configured rate. Counting in each process costs nothing
+per request and keeps the gateway stateless; a shared counter (Redis, the
+database) would add a round trip to every request for an exactness the balancer's
+spread makes moot. With fewer replicas than configured (one down) a client gets
+less; with more (scaled up) more, in proportion.
+
+- per bearer credential (the SHA-256 of the header, so an unknown or revoked
+  token is limited too, without a database lookup);
+- per client address, looser, so one address cannot mint its way around it;
+- per address for anonymous requests (public routes: certificate verification,
+  holder download by ID number, objections), much stricter: these are the ones
+  that can be enumerated;
+- at most ``concurrent`` requests of one credential (or anonymous address) in
+  flight: a flood queues at the door with 429 instead of holding every worker.
 
 - per bearer credential (the SHA-256 of the header, so an unknown or revoked
   token is limited too, without a database lookup);
@@ -59,6 +74,18 @@ class Buckets:
             return wait
 
 
+def replicas_of(config: dict) -> int:
+    """``RATE_LIMIT_REPLICAS``: how many gateway replicas share the budget (1 when unset)."""
+    raw = config.get("RATE_LIMIT_REPLICAS")
+    try:
+        replicas = int(raw) if raw not in (None, "") else 1
+    except (TypeError, ValueError):
+        raise ValueError(f"RATE_LIMIT_REPLICAS must be a whole number ≥ 1, not {raw!r}") from None
+    if replicas < 1:
+        raise ValueError(f"RATE_LIMIT_REPLICAS must be a whole number ≥ 1, not {raw!r}")
+    return replicas
+
+
 class Limited(Exception):
     def __init__(self, scope: str, retry_after: float):
         super().__init__(scope)
@@ -78,11 +105,14 @@ class RateLimiter:
 
     @classmethod
     def from_config(cls, config: dict) -> "RateLimiter":
+        replicas = replicas_of(config)
+
         def rate(name, per_second, burst):
-            return Rate(float(config.get(f"RATE_LIMIT_{name}_PER_SECOND") or per_second),
-                        float(config.get(f"RATE_LIMIT_{name}_BURST") or burst))
+            # this replica's share of the budget; a burst below one request would refuse everything
+            return Rate(float(config.get(f"RATE_LIMIT_{name}_PER_SECOND") or per_second) / replicas,
+                        max(1.0, float(config.get(f"RATE_LIMIT_{name}_BURST") or burst) / replicas))
         return cls(rate("TOKEN", 20, 40), rate("ADDRESS", 50, 100), rate("ANONYMOUS", 1, 10),
-                   int(config.get("RATE_LIMIT_CONCURRENT") or 8),
+                   max(1, math.ceil(int(config.get("RATE_LIMIT_CONCURRENT") or 8) / replicas)),
                    enabled=as_bool(config.get("RATE_LIMIT_ENABLED"), default=True))
 
     @staticmethod

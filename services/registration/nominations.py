@@ -104,7 +104,9 @@ class NominationRpc:
     @rpc(roles=READERS)
     def get_unit(self, unit_id):
         unit = self._unit(unit_id)
-        if self.caller.role == "unit" and unit.id != self.caller.unit_id:
+        # fenced like list_units: a unit sees itself, a regulator the units of its district
+        if (self.caller.role == "unit" and unit.id != self.caller.unit_id) or (
+                self.caller.role == "regulator" and unit.district != self.caller.district):
             raise NotFound(f"unit {unit_id} not found")
         return self._unit_out(unit)
 

@@ -206,6 +206,7 @@ class Lookups:
 def to_domain(row: ScoreSheet) -> domain.Sheet:
     return domain.Sheet(
         candidate_id=row.candidate_id, name=row.name, registered_at=row.registered_at, person_key=row.person_key,
+        district=row.district,
         approved=row.approved, withdrawn=row.withdrawn,
         parts={p.part: domain.PartScore(p.score, p.event_id, p.scored_at, p.detail or {}) for p in row.parts},
         lectures={lec.lecture_id: domain.Lecture(lec.lecture_id, lec.counted, lec.kind, lec.lecture_date,

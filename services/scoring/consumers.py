@@ -130,6 +130,7 @@ class EventHandlers:
             row.parts, row.lectures = [], []
             self.db.session.add(row)
         row.name, row.registered_at, row.person_key = sheet.name, sheet.registered_at, sheet.person_key
+        row.district = sheet.district
         row.approved, row.withdrawn, row.lecture_count = sheet.approved, sheet.withdrawn, sheet.lecture_count
         row.updated_at = utcnow()
         parts = {p.part: p for p in row.parts}

@@ -336,6 +336,7 @@ class Sheet:
     name: str | None = None
     registered_at: datetime | None = None
     person_key: str | None = None
+    district: str | None = None
     approved: bool = False
     withdrawn: bool = False
     parts: dict[str, PartScore] = field(default_factory=dict)
@@ -383,6 +384,7 @@ def fold(candidate_id: int, events) -> Sheet:
         data = approval["approval"][1].data
         sheet.approved = True
         sheet.name, sheet.registered_at, sheet.person_key = data["name"], data["registered_at"], data.get("person_key")
+        sheet.district = data.get("district")
     if "registration" in status:
         sheet.withdrawn = status["registration"][1].name == WITHDRAWN
     for part, (_, e) in sorted(parts.items()):

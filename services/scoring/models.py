@@ -128,6 +128,8 @@ class ScoreSheet(Base):
     name: Mapped[str | None] = mapped_column(String(50))
     registered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     person_key: Mapped[str | None] = mapped_column(String(64), index=True)
+    # the nominating unit's district, from candidate_approved: a regulator reads its own district's sheets
+    district: Mapped[str | None] = mapped_column(String(40))
     approved: Mapped[bool] = mapped_column(Boolean, default=False)
     withdrawn: Mapped[bool] = mapped_column(Boolean, default=False)
     lecture_count: Mapped[int] = mapped_column(Integer, default=0)

@@ -134,6 +134,7 @@ class CandidateApprovedData(Consumed):
     name = fields.String(required=True, validate=validate.Length(min=1, max=50))
     registered_at = fields.AwareDateTime(required=True)
     person_key = fields.String(load_default=None, validate=validate.Length(max=64))
+    district = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=40))
 
 
 class CandidateWithdrawnData(Consumed):

@@ -6,6 +6,7 @@ from datetime import date
 from sqlalchemy import func, select
 
 from shared.errors import Forbidden, NotFound, ValidationFailed
+from shared.pii import mask_contact
 from shared.schemas import as_id, with_values
 from shared.workdays import CalendarOutOfRange, utcnow
 
@@ -84,12 +85,13 @@ class Lookups:
         stmt = select(LectureOrder).where(LectureOrder.id == as_id(order_id),
                                           LectureOrder.agency_id == self.db.agency)
         order = self.db.session.scalar(stmt.with_for_update() if lock else stmt)
-        if order is None or (self.caller.role == "enterprise" and order.ordered_by != self._party()):
+        if order is None or (self.caller.role == "enterprise" and order.ordered_by != self._party()) or (
+                self.caller.role == "lecturer" and order.candidate_id and not self._took(order)):
+            # a lecturer sees the orders still open (to take one) and those it took, not another's
             raise NotFound(f"order {order_id} not found")
         if taker:
             if self.caller.role == "lecturer":
-                lecturer = self._lecturer(order.cycle, order.candidate_id) if order.candidate_id else None
-                if lecturer is None or lecturer.person_key != self.caller.person:
+                if not self._took(order):
                     raise Forbidden("only the lecturer who took the order, or the center, may do this")
             elif not self.caller.is_staff:
                 raise Forbidden("only the lecturer who took the order, or the center, may do this")
@@ -120,8 +122,25 @@ class Lookups:
     def _cycle_out(cycle) -> dict:
         return schemas.SubsidyCycleOut().dump(cycle)
 
+    def _took(self, order) -> bool:
+        lecturer = self._lecturer(order.cycle, order.candidate_id) if order.candidate_id else None
+        return bool(lecturer and self.caller.person and lecturer.person_key == self.caller.person)
+
+    def _sees_order_contact(self, order) -> bool:
+        """The order's contact phone, whole: for the center (it arranges and checks orders), the enterprise
+        that ordered (its own number) and the lecturer who took the order (they call to fix the date);
+        masked for everyone else (integrator, finance, lecturers looking at an order still open)."""
+        role = self.caller.role
+        if self.caller.is_staff:
+            return True
+        if role == "enterprise":
+            return order.ordered_by == self._party()
+        return role == "lecturer" and self._took(order)
+
     def _order_out(self, order) -> dict:
-        return schemas.OrderOut().dump(with_values(order, wished_dates=[_date(d) for d in order.wished_dates]))
+        contact = order.contact if self._sees_order_contact(order) else mask_contact(order.contact)
+        return schemas.OrderOut().dump(with_values(order, wished_dates=[_date(d) for d in order.wished_dates],
+                                                   contact=contact))
 
     def _lecture_out(self, lecture) -> dict:
         try:
@@ -135,8 +154,13 @@ class Lookups:
             ids = [i for i in (lecture.signin_file_id, lecture.video_file_id) if i]
             files = dict(self.db.session.execute(select(EvidenceFile.id, EvidenceFile.sha256)
                                                  .where(EvidenceFile.id.in_(ids))).all())
+        # the report's contact phone, whole: for the center (it reviews the report and calls back) and the
+        # lecturer who filed it (a lecturer reads its own reports only); masked for integrator and finance,
+        # who have no need for it (finance pays to the account, not to a phone)
+        contact = lecture.contact if self.caller.is_staff or self.caller.role == "lecturer" else \
+            mask_contact(lecture.contact)
         return schemas.LectureOut().dump(with_values(
-            lecture, evidence_due=due, subsidy_fen=subsidy, failed_rules=lecture.failed_rules or [],
+            lecture, contact=contact, evidence_due=due, subsidy_fen=subsidy, failed_rules=lecture.failed_rules or [],
             signin_sheet={"file": files.get(lecture.signin_file_id), "head_count": lecture.signin_head_count}
             if lecture.signin_file_id else None,
             video={"file": files.get(lecture.video_file_id)} if lecture.video_file_id else None,

@@ -39,6 +39,12 @@ class Lookups:
             raise NotFound(f"trainee {candidate_id} not found")
         return trainee
 
+    def _panel_trainees(self):
+        """The trainees an expert may see: members of the groups whose panel they sit on (none without one)."""
+        return (select(GroupMember.trainee_id).join(GroupExpert, GroupExpert.group_id == GroupMember.group_id)
+                .join(Group, Group.id == GroupMember.group_id)
+                .where(Group.agency_id == self.db.agency, GroupExpert.expert == self.caller.person))
+
     def _is_self(self, trainee) -> bool:
         return self.caller.person in (trainee.person_key, str(trainee.candidate_id))
 

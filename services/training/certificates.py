@@ -100,6 +100,11 @@ class CertificateRpc:
 
     def _certificate(self, number):
         cert = self._certificate_or_none(number)
+        if cert is not None and self.caller.role == "regulator":
+            # a regulator sees its own district's classes (and their seats): their certificates too
+            district = self.db.session.scalar(select(TrainingClass.district).where(TrainingClass.id == cert.class_id))
+            if district != self.caller.district:
+                cert = None
         if cert is None:
             raise NotFound(f"certificate {number} not found")
         return cert

@@ -49,6 +49,8 @@ class ProgrammeRpc:
         stmt = select(Trainee).where(Trainee.agency_id == self.db.agency, Trainee.cycle == as_code(cycle))
         if self.caller.role == "regulator":
             stmt = stmt.where(Trainee.district == self.caller.district)
+        if self.caller.role == "expert":
+            stmt = stmt.where(Trainee.id.in_(self._panel_trainees()))
         for key in ("stage", "status", "district"):
             if key in params:
                 stmt = stmt.where(getattr(Trainee, key) == params[key])
@@ -57,7 +59,9 @@ class ProgrammeRpc:
     @rpc(roles=PROGRAMME_READERS)
     def get_trainee(self, candidate_id):
         trainee = self._trainee(candidate_id)
-        if self.caller.role == "lecturer" and not self._is_self(trainee):
+        if (self.caller.role == "lecturer" and not self._is_self(trainee)) or (
+                self.caller.role == "expert" and trainee.id not in set(
+                    self.db.session.scalars(self._panel_trainees()))):
             raise NotFound(f"trainee {candidate_id} not found")
         return self._trainee_out(trainee)
 

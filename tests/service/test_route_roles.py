@@ -83,3 +83,17 @@ def test_the_gateway_lets_the_listed_roles_through():
     response = gateway.api(request, "cycles")
     assert response.status_code == 200
     gateway.services.registration.list_cycles.call_async.assert_called_once_with()
+
+
+def test_every_route_with_an_id_has_an_entry_in_the_access_table():
+    """gateway/routes/access.py: the object-level policy of every route that takes an id."""
+    from gateway.routes.access import ACCESS, key
+
+    keys = {key(r) for r in ALL_ROUTES if r.path_args}
+    assert sorted(keys - set(ACCESS)) == [], "routes with an id and no access policy"
+    assert sorted(set(ACCESS) - keys) == [], "access entries for routes that do not exist"
+    for route in ALL_ROUTES:
+        if route.path_args:
+            fence = ACCESS[key(route)]
+            assert set(fence.scoped) <= set(route.roles), (key(route), "fences a role the route does not admit")
+            assert fence.missing in (200, 400, 404), key(route)

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from shared.errors import Forbidden, RuleViolation, ValidationFailed
+from shared.errors import Forbidden, NotFound, RuleViolation, ValidationFailed
 from shared.events import rfc3339
 from shared.pii import get_vault
 from shared.workdays import utcnow
@@ -110,3 +110,34 @@ def test_the_training_subsidy_is_granted_once_per_person(service):
     assert len(service.emitted("training_subsidy_granted")) == 1
     with pytest.raises(ValidationFailed):
         service.deliver("on_training_completed", dict(data, person_key="short"))
+
+
+def test_contact_phones_are_whole_only_for_those_who_need_them(service, ready):
+    """A report's and an order's contact: whole for the center, the reporter, the orderer and the taker."""
+    staff, id_number, files, day = ready
+    lecture = staff.submit_lecture(report(CYCLE, L1, id_number, files, day, contact="李宣讲 13812345678"))
+    lecturer = service.as_("lecturer", person=get_vault().blind_index(id_number))
+    assert staff.get_lecture(lecture["id"])["contact"] == "李宣讲 13812345678"
+    assert lecturer.get_lecture(lecture["id"])["contact"] == "李宣讲 13812345678"
+    for role in ("integrator", "finance"):
+        assert service.as_(role).get_lecture(lecture["id"])["contact"] == "李宣讲 138****5678", role
+        listed = service.as_(role).list_lectures({"cycle": CYCLE})["items"]
+        assert [item["contact"] for item in listed] == ["李宣讲 138****5678"], role
+
+    enterprise = service.as_("enterprise", person="ent-1")
+    order = enterprise.order_lecture({"cycle": CYCLE, "enterprise_name": "某燃气公司", "topic": "安责险",
+                                      "wished_dates": [day.isoformat()], "audience_size": 40,
+                                      "address": "朝阳区某路1号", "contact": "王经理 010-65123456"})
+    assert order["contact"] == "王经理 010-65123456"
+    other = service.as_("lecturer", person="someone-else")
+    assert other.get_order(order["id"])["contact"] == "王经理 010*****3456"  # still open: anyone may take it
+    assert lecturer.get_order(order["id"])["contact"] == "王经理 010*****3456"
+    for role in ("integrator", "finance"):
+        assert service.as_(role).get_order(order["id"])["contact"] == "王经理 010*****3456", role
+    lecturer.accept_order(order["id"], {})
+    assert lecturer.get_order(order["id"])["contact"] == "王经理 010-65123456"
+    assert staff.get_order(order["id"])["contact"] == "王经理 010-65123456"
+    # once taken, another lecturer no longer sees the order at all, nor another enterprise
+    for outsider in (other, service.as_("enterprise", person="ent-2")):
+        with pytest.raises(NotFound):
+            outsider.get_order(order["id"])

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.errors import Conflict, Forbidden, RuleViolation
+from shared.errors import Conflict, Forbidden, NotFound, RuleViolation
 from shared.pii import get_vault
 from tests.support import resident_id
 
@@ -115,6 +115,11 @@ def test_a_class_runs_from_seats_to_certificates(service):
     assert closed.value.rule == "class_completed"
     (number,) = done["certificates"]
     assert staff.get_certificate(number)["id_number"] == "110***********0000"
+    # a regulator reads the certificates of its own district's classes only, as it reads the classes
+    assert service.as_("regulator", district="东城").get_certificate(number)["number"] == number
+    for read in ("get_class", "get_certificate", "certificate_pdf"):
+        with pytest.raises(NotFound):
+            getattr(service.as_("regulator", district="西城"), read)(c["id"] if read == "get_class" else number)
     assert service.as_("public").verify_certificate(number)["status"] == "valid"
     assert staff.revoke_certificate(number, {"reason": "冒名"})["status"] == "revoked"
     with pytest.raises(Conflict):

@@ -785,3 +785,12 @@ def test_k8s_pods_are_scraped_where_the_component_serves_metrics(c):
     address = env[address_var]
     assert address.startswith("0.0.0.0:"), "metrics must be reachable from outside the pod"
     assert int(annotations["prometheus.io/port"]) == port_of(address)
+
+
+def test_each_gateway_replica_enforces_its_share_of_the_rate_limit_budget():
+    """RATE_LIMIT_REPLICAS is what divides the budget: it must say how many replicas there are."""
+    deployment = k8s_object("Deployment", "gateway")
+    env, _ = k8s_env(only_container(deployment["spec"]["template"]["spec"]))
+    assert env.get("RATE_LIMIT_REPLICAS") == str(deployment["spec"]["replicas"])
+    assert compose_env(compose_service("gateway")).get("RATE_LIMIT_REPLICAS") == str(
+        (compose_service("gateway").get("deploy") or {}).get("replicas", 1))

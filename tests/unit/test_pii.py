@@ -8,6 +8,7 @@ from stdnum.cn import ric
 
 from shared import pii
 from shared.pii import (
+    mask_contact,
     MASKERS,
     EncryptedString,
     PiiDecryptError,
@@ -373,7 +374,7 @@ def test_maskers_never_raise_and_return_text(kind, value):
     assert isinstance(result, str)
 
 
-@pytest.mark.parametrize("kind", ["id_number", "phone", "account", "email"])
+@pytest.mark.parametrize("kind", ["id_number", "phone", "account", "email", "contact"])
 @pytest.mark.parametrize("value", ["a", "12", "abc", "1234", "13812345678", ID_NUMBER])
 def test_maskers_keep_length(kind, value):
     assert len(MASKERS[kind](value)) == len(value)
@@ -387,7 +388,7 @@ def test_short_values_become_all_stars():
 
 
 def test_mask_dispatches_by_kind():
-    assert set(MASKERS) == {"id_number", "phone", "account", "name", "email"}
+    assert set(MASKERS) == {"id_number", "phone", "account", "name", "email", "contact"}
     assert mask("id_number", ID_NUMBER) == ID_NUMBER_MASKED
     assert mask("phone", "13812345678") == "138****5678"
     assert mask("name", "张三") == "张*"
@@ -545,3 +546,12 @@ def test_install_log_filter_is_idempotent():
         for handler in root.handlers:
             assert pii_filters(handler) == [first]
     assert pii_filters(root) == []
+
+
+@pytest.mark.parametrize("contact, masked", [
+    ("13812345678", "138****5678"), ("张三 13812345678", "张三 138****5678"),
+    ("王经理 010-65123456 转 8", "王经理 010*****3456 转 8"), ("+86 138 1234 5678", "+86**********5678"),
+    ("请找办公室", "请找办公室"), ("", ""),
+])
+def test_a_contact_keeps_its_words_and_masks_its_numbers_as_phones(contact, masked):
+    assert mask_contact(contact) == masked
