@@ -230,6 +230,13 @@ class GatewayService:
         body, content_type = exposition()
         return Response(body, status=200, content_type=content_type)
 
+    # People who open the API's address in a browser land on the console (its own port or
+    # host): the login page, or their overview when their session is still open.
+    @http("GET", "/")
+    def home(self, request):
+        console = (self.config.get("CONSOLE_URL") or "http://127.0.0.1:8001").rstrip("/")
+        return Response("", status=302, headers={"Location": console + "/"})
+
     @http("GET", "/openapi.json")
     def openapi(self, request):
         return json_response(openapi_document())

@@ -34,7 +34,7 @@ from shared.db import Database
 from shared.errors import WsliError
 from shared.workdays import utcnow
 
-from . import accounts, labels, pages
+from . import accounts, cases_pages, labels, pages
 from .models import Base, platform
 from .ratelimit import RateLimiter, client_of
 from .render import render_template
@@ -198,7 +198,37 @@ class WebService:
     def verify_page(self, request, number):
         return self._page(request, lambda p: pages.verify(p, number), public=True, limit="public")
 
+    # 公示 of a case campaign and its objection form: anyone, no login
+    @http("GET", "/public/cases/<year>")
+    def case_notice(self, request, year):
+        return self._page(request, lambda p: cases_pages.public_list(p, year), public=True, limit="public")
+
+    @http("POST", "/public/cases/<year>/objections")
+    def case_objection(self, request, year):
+        return self._page(request, lambda p: cases_pages.objection(p, year), public=True, limit="public",
+                          public_form=True)
+
     # ---- pages for people who logged in ------------------------------------------------------
+
+    @http("GET", "/cases")
+    def cases(self, request):
+        return self._page(request, cases_pages.cases)
+
+    @http("GET", "/cases/new")
+    def case_new(self, request):
+        return self._page(request, cases_pages.case_form)
+
+    @http("POST", "/cases/new")
+    def case_submit(self, request):
+        return self._page(request, cases_pages.case_submit)
+
+    @http("GET", "/cases/<int:case_id>")
+    def case(self, request, case_id):
+        return self._page(request, lambda p: cases_pages.case(p, case_id))
+
+    @http("POST", "/cases/<int:case_id>/score")
+    def case_score(self, request, case_id):
+        return self._page(request, lambda p: cases_pages.case_score(p, case_id))
 
     @http("GET", "/console")
     def console(self, request):
@@ -279,11 +309,7 @@ class WebService:
     # ---- login -------------------------------------------------------------------------------
 
     def _login_form(self, page: Page, message: str | None = None, status: int = 200, username: str = ""):
-        # Before a session exists the login form is protected by a double-submit token:
-        # a random value in a SameSite cookie and the same value in the form.
-        token = secrets.token_urlsafe(32)
-        page.csrf = token
-        page.cookies.append(((LOGIN_CSRF_COOKIE, token), {"max_age": 3600}))
+        self.double_submit(page)
         return page.render("login.html", status=status, message=message, username=username,
                            next=_safe_next(page.request.args.get("next") or page.request.form.get("next")))
 
@@ -318,12 +344,21 @@ class WebService:
 
     # ---- plumbing ----------------------------------------------------------------------------
 
+    @staticmethod
+    def double_submit(page: Page):
+        """A form for someone without a session (login, a public objection) is protected by a
+        double-submit token: a random value in a SameSite cookie and the same value in the form."""
+        if page.csrf is None:
+            token = secrets.token_urlsafe(32)
+            page.csrf = token
+            page.cookies.append(((LOGIN_CSRF_COOKIE, token), {"max_age": 3600}))
+
     @property
     def policy(self) -> accounts.LoginPolicy:
         return accounts.LoginPolicy.from_config(self.config)
 
     def _page(self, request, handler, public: bool = False, login: bool = False, logout: bool = False,
-              limit: str | None = None) -> Response:
+              limit: str | None = None, public_form: bool = False) -> Response:
         page = None
         try:
             found = accounts.find_session(self.db.session, request.cookies.get(SESSION_COOKIE), utcnow())
@@ -346,7 +381,8 @@ class WebService:
                                        message=f"提交的内容超过 {MAX_BODY_BYTES // (1024 * 1024)} MiB")
                 # werkzeug refuses a longer body without a length (chunked) while parsing the form
                 request.max_content_length = MAX_BODY_BYTES
-                expected = request.cookies.get(LOGIN_CSRF_COOKIE) if login else page.csrf
+                no_session = login or (public_form and page.session_row is None)
+                expected = request.cookies.get(LOGIN_CSRF_COOKIE) if no_session else page.csrf
                 given = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token")
                 if not accounts.same_token(expected, given):
                     return page.render("error.html", status=403, title="请求被拒绝",

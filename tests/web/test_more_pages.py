@@ -1,0 +1,187 @@
+"""More journeys in the browser: the gateway's front door, the case collection (submission with the
+pre-check rule by rule, expert review, 公示 with an objection, the released list) and the
+enterprise's QR page with a rectification upload."""
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+
+import pytest
+import requests
+
+from shared.workdays import is_working_day, local_date, utcnow
+from tests.cases_support import build_docx, build_pdf, photo, report_paragraphs
+from tests.e2e.test_cases_api import World
+from tests.web.test_pages import assert_no_full_id_number
+
+pytestmark = pytest.mark.e2e
+
+GOOD = report_paragraphs()
+SHORT = report_paragraphs(practices=1500, profile=250)
+MARKS = ("authenticity", "compliance", "advancement", "replicability", "effectiveness")
+
+
+@pytest.mark.timeout(300)  # the first test of the module waits for the whole stack to start
+def test_the_gateway_front_door_sends_a_browser_to_the_console_login(web_stack, browser):
+    response = requests.get(web_stack.base + "/", allow_redirects=False, timeout=10)
+    assert response.status_code == 302 and response.headers["Location"] == web_stack.web + "/"
+    browser.driver.get(web_stack.base + "/")
+    browser.wait_text("h1", "登录")
+    assert browser.driver.current_url.startswith(web_stack.web)
+    browser.shoot("gateway-root")
+
+
+def _files(tmp_path, name, paragraphs):
+    docx, pdf = tmp_path / f"{name}.docx", tmp_path / f"{name}.pdf"
+    docx.write_bytes(build_docx(paragraphs))
+    pdf.write_bytes(build_pdf(paragraphs))
+    return str(docx), str(pdf)
+
+
+def _last_working_day():
+    day = local_date(utcnow())
+    while not is_working_day(day):
+        day -= timedelta(days=1)
+    return day
+
+
+def _through_review(world, case_id, marks=90):
+    """Screen, assign and score one case through the API, confirm the levels: (assigned experts)."""
+    op = world.operator
+    assert op.post(f"/api/v1/cases/{case_id}/screening", {"result": "pass"})[0] == 200
+    status, plan = op.post(f"/api/v1/case-campaigns/{world.year}/assignments")
+    assert status == 200, plan
+    return plan["assigned"][str(case_id)]
+
+
+def _score(world, case_id, experts, mark=90):
+    for code in experts:
+        status, body = world.experts[code].put(f"/api/v1/cases/{case_id}/scores/mine",
+                                               {"marks": {p: str(mark) for p in MARKS}})
+        assert status == 200, body
+
+
+@pytest.mark.timeout(300)  # a whole campaign's steps on a shared, busy machine
+def test_an_organisation_prechecks_and_submits_a_case_an_expert_scores_it_and_the_public_objects(
+        web_stack, browser, tmp_path):
+    admin = web_stack.admin
+    world = World(admin, random.randrange(10**6))
+    year, org = world.year, world.orgs["a"]
+    short_docx, short_pdf = _files(tmp_path, "短报告", SHORT)
+    good_docx, good_pdf = _files(tmp_path, "报告", GOOD)
+    photos = []
+    for caption in ("现场隐患排查", "专家培训会"):
+        path = tmp_path / f"{caption}.jpg"
+        path.write_bytes(photo())
+        photos.append(str(path))
+
+    browser.login(web_stack.user("organisation", unit_id=org["id"], display_name="甲科技经办人"))
+    browser.open(f"/cases/new?campaign={year}")
+    browser.wait_text("h1", "申报典型案例")
+    for name, value in {"campaign": str(year), "name": "风险减量服务新模式", "period_start": "2024-03",
+                        "period_end": "2025-12", "summary": "以安责险为纽带开展事故预防服务。",
+                        "creators": "张三", "participants": "李四，王五"}.items():
+        browser.find(f"#f-{name}").send_keys(value)
+    browser.find("#f-report_docx").send_keys(short_docx)
+    browser.find("#f-report_pdf").send_keys(short_pdf)
+    browser.find("#f-photos").send_keys("\n".join(photos))          # several files at once
+    browser.find("#precheck-button").click()
+    # the pre-check, rule by rule: a short report fails the length rules with the figures measured
+    browser.wait_text("#precheck-verdict", "硬性要求未满足")
+    row = browser.find("tr.finding[data-rule='practices_length']")
+    measured = int(row.find_element("css selector", "td:nth-child(4)").text)
+    assert "不通过" in row.text and "要求不少于 2,000 字" in row.text and 1500 <= measured < 2000
+    assert "fail" in browser.find("tr.finding[data-rule='profile_length']").get_attribute("class")
+    assert "pass" in browser.find("tr.finding[data-rule='photos']").get_attribute("class")
+    assert admin.get("/api/v1/cases", params={"campaign": year})[1]["total"] == 0   # nothing submitted
+    browser.shoot("case-precheck")
+
+    # the good report replaces the short one; the photos uploaded before are kept
+    browser.find("#f-report_docx").send_keys(good_docx)
+    browser.find("#f-report_pdf").send_keys(good_pdf)
+    browser.find("#submit").click()
+    browser.wait_for(lambda d: "/cases/new" not in d.current_url or "提交未成功" in browser.text, "submitted")
+    assert "提交未成功" not in browser.text, browser.find("#form-errors").text
+    browser.wait_text("#status", "已申报")
+    assert "案例已提交" in browser.text
+    case_id = int(browser.driver.current_url.rsplit("/", 1)[1].split("?")[0])
+    status, case = admin.get(f"/api/v1/cases/{case_id}")
+    assert status == 200 and len(case["files"]) == 4 and case["organisation_id"] == org["id"]
+    assert case["participants"] == ["李四", "王五"]
+    browser.shoot("case-submitted")
+    browser.logout()
+
+    # the expert employed by the organisation is never assigned; an assigned one scores in the browser
+    experts = _through_review(world, case_id)
+    conflicted, scorer = f"x{world.seed}-0", experts[0]
+    assert conflicted not in experts
+    browser.login(web_stack.user("expert", person=conflicted))
+    browser.open("/cases")
+    browser.wait_text("main", "共 0 个案例")
+    browser.open(f"/cases/{case_id}")
+    browser.wait_text("h1", "未找到")
+    browser.logout()
+
+    browser.login(web_stack.user("expert", person=scorer, display_name="评审专家"))
+    browser.open("/cases")
+    browser.wait_text("main", "风险减量服务新模式")
+    browser.open(f"/cases/{case_id}")
+    for n, principle in enumerate(MARKS):
+        browser.find(f"#m-{principle}").send_keys(str(85 + n))
+    browser.find("#m-comment").send_keys("做法扎实，可推广。")
+    browser.find("#score-submit").click()
+    browser.wait_text("#score-saved", "评分已保存")
+    browser.shoot("case-expert-score")
+    scores = world.operator.get(f"/api/v1/cases/{case_id}/scores")[1]["scores"]
+    total = next(s["total"] for s in scores if s["expert"] == scorer)
+    assert total and total in browser.find("#review table").text   # the sheets show once its own is in
+    assert next(s["comment"] for s in scores if s["expert"] == scorer) == "做法扎实，可推广。"
+    browser.logout()
+
+    _score(world, case_id, experts[1:])
+    op = world.operator
+    assert op.post(f"/api/v1/case-campaigns/{year}/levels", {})[0] == 200
+    status, body = op.post(f"/api/v1/case-campaigns/{year}/notice", {"starts_on": _last_working_day().isoformat()})
+    assert status == 200, body
+
+    # 公示, for anyone: the list and an objection form (no login)
+    browser.phone()
+    browser.open(f"/public/cases/{year}")
+    browser.wait_text("#notice-state", "公示期")
+    assert "风险减量服务新模式" in browser.text
+    browser.find("#o-name").send_keys("赵六")
+    browser.find("#o-contact").send_keys("13700137000")
+    browser.find("#o-reasons").send_keys("案例数据与实际情况不符，请核实。")
+    browser.find("#objection-submit").click()
+    browser.wait_text("#objection-filed", "异议已收到")
+    assert "13700137000" not in browser.html
+    browser.shoot("case-objection")
+    objections = op.get(f"/api/v1/case-campaigns/{year}/objections")[1]["items"]
+    assert [(o["case_id"], o["name"], o["status"]) for o in objections] == [(case_id, "赵六", "open")]
+    # too short a reason: a 4xx naming the field, in Chinese
+    browser.find("#o-name").send_keys("钱七")
+    browser.find("#o-contact").send_keys("qian@example.org")
+    browser.find("#o-reasons").send_keys("不对")
+    browser.find("#objection-submit").click()
+    browser.wait_text("#form-errors", "异议理由")
+
+
+@pytest.mark.timeout(300)
+def test_the_released_list_is_public_with_the_certificate_numbers(web_stack, browser):
+    world = World(web_stack.admin, random.randrange(10**6))
+    op, year = world.operator, world.year
+    status, case = world.org_api["a"].post("/api/v1/cases", world.form("a", world.files("a")))
+    assert status == 201, case
+    _score(world, case["id"], _through_review(world, case["id"]))
+    assert op.post(f"/api/v1/case-campaigns/{year}/levels", {})[0] == 200
+    starts = (local_date(utcnow()) - timedelta(days=30)).isoformat()
+    assert op.post(f"/api/v1/case-campaigns/{year}/notice", {"starts_on": starts})[0] == 200
+    status, released = op.post(f"/api/v1/case-campaigns/{year}/release")
+    assert status == 200, released
+    browser.open(f"/public/cases/{year}")
+    browser.wait_text("#notice-state", "名单已正式发布")
+    assert released["certificates"][0] in browser.text
+    assert not browser.driver.find_elements("css selector", "#objection")    # no objections after release
+    assert_no_full_id_number(browser)
+    browser.shoot("case-released")
+    assert requests.get(f"{web_stack.web}/public/cases/1999", timeout=10).status_code == 404
