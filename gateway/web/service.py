@@ -34,7 +34,7 @@ from shared.db import Database
 from shared.errors import WsliError
 from shared.workdays import utcnow
 
-from . import accounts, cases_pages, labels, pages
+from . import accounts, cases_pages, labels, pages, risk_pages
 from .models import Base, platform
 from .ratelimit import RateLimiter, client_of
 from .render import render_template
@@ -188,6 +188,14 @@ class WebService:
             return self._page(request, lambda p: pages.verify(p, number), public=True, limit="public")
         return self._json_guard(request, lambda: self.call("training", "verify_certificate", number))
 
+    # An enterprise's 全安码 opens this path (PUBLIC_BASE_URL + risk's scan path): a browser gets
+    # the page (the minimum, or the logged-in role's view), a program the gateway's JSON.
+    @http("GET", "/api/v1/qr/<token>")
+    def qr_page(self, request, token):
+        if _wants_html(request):
+            return self._page(request, lambda p: risk_pages.qr(p, token), public=True, limit="public")
+        return self._json_guard(request, lambda: self.call("risk", "scan", token))
+
     @http("GET", "/verify")
     def verify_form(self, request):
         number = (request.args.get("number") or "").strip()
@@ -209,6 +217,18 @@ class WebService:
                           public_form=True)
 
     # ---- pages for people who logged in ------------------------------------------------------
+
+    @http("GET", "/hazards")
+    def hazards(self, request):
+        return self._page(request, risk_pages.hazards)
+
+    @http("GET", "/hazards/<int:hazard_id>")
+    def hazard(self, request, hazard_id):
+        return self._page(request, lambda p: risk_pages.hazard(p, hazard_id))
+
+    @http("POST", "/hazards/<int:hazard_id>/evidence")
+    def hazard_evidence(self, request, hazard_id):
+        return self._page(request, lambda p: risk_pages.evidence(p, hazard_id))
 
     @http("GET", "/cases")
     def cases(self, request):

@@ -185,3 +185,110 @@ def test_the_released_list_is_public_with_the_certificate_numbers(web_stack, bro
     assert_no_full_id_number(browser)
     browser.shoot("case-released")
     assert requests.get(f"{web_stack.web}/public/cases/1999", timeout=10).status_code == 404
+
+
+def _enterprise_with_a_hazard(admin):
+    """One insured enterprise of this year, visited yesterday, with one general hazard: (enterprise, hazard)."""
+    import uuid
+    from datetime import datetime, timezone
+
+    from tests.e2e.risk_support import B, PNG, upload
+    from tests.support import credit_code
+
+    tag, year = uuid.uuid4().hex[:6], datetime.now(timezone.utc).year
+    district = f"南海区{tag}"
+    status, insurer = admin.post(f"{B}/insurers", {"name": f"甲财产保险{tag}"})
+    assert status == 201, insurer
+    status, org = admin.post(f"{B}/organisations", {"name": f"安全技术服务{tag}"})
+    assert status == 201, org
+    status, tech = admin.post(f"{B}/technicians", {"organisation_id": org["id"], "name": "李工", "phone": "13912345678"})
+    assert status == 201, tech
+    code = credit_code()
+    header = "统一社会信用代码,企业名称,区,镇街,行业,从业人数,联系人,联系电话,经度,纬度,保险机构,保单年度,起保日期,终保日期,参保人数"
+    row = (f"{code},佛山建工{tag},{district},桂城街道,建筑施工,120,王五,13800001111,113.15,23.03,{insurer['name']},"
+           f"{year},{year}-01-01,{year}-12-31,100")
+    status, result = upload(admin, f"{B}/enterprise-imports", ("\ufeff" + header + "\n" + row + "\n").encode(),
+                            "企业名单.csv", "text/csv")
+    assert status == 200 and result["created"] == 1, result
+    enterprise = admin.get(f"{B}/enterprises", params={"q": tag})[1]["items"][0]
+    status, plan = admin.post(f"{B}/inspection-plans", {"year": year})
+    assert status == 200, plan
+    insp = next(i for i in admin.get(f"{B}/inspections", params={"year": year, "per_page": 100})[1]["items"]
+                if i["enterprise_id"] == enterprise["id"])
+    status, insp = admin.post(f"{B}/inspections/{insp['id']}/assignment",
+                              {"organisation_id": org["id"], "technician_id": tech["id"]})
+    assert status == 200, insp
+    status, photo = upload(admin, f"{B}/photos", PNG + tag.encode(), "现场.png", "image/png")
+    assert status == 200, photo
+    visited = (datetime.now(timezone.utc) - timedelta(days=1)).isoformat()
+    status, insp = admin.post(f"{B}/inspections/{insp['id']}/visit", {
+        "visited_at": visited, "technician_id": tech["id"], "findings": "脚手架未设防护栏", "photos": [photo["key"]],
+        "hazards": [{"level": "general", "description": "脚手架未设防护栏", "location": "3号楼",
+                     "rectify_working_days": 5}]})
+    assert status == 200, insp
+    return enterprise, insp["hazards"][0]
+
+
+@pytest.mark.timeout(300)
+def test_an_enterprise_opens_its_qr_page_logs_in_and_uploads_a_rectification(web_stack, browser, tmp_path):
+    from tests.e2e.risk_support import B
+
+    admin = web_stack.admin
+    enterprise, hazard = _enterprise_with_a_hazard(admin)
+    status, qr = admin.post(f"{B}/enterprises/{enterprise['id']}/qr-code")
+    assert status == 201, qr
+    assert qr["url"].startswith(web_stack.web + "/api/v1/qr/")       # the console's page, not raw JSON
+
+    # scanned by anyone: the minimum, never the credit code or the contact's phone
+    browser.phone()
+    browser.driver.get(qr["url"])
+    browser.wait_text("#ent-name", enterprise["name"])
+    assert "已投保" in browser.find("#insured").text
+    assert enterprise["credit_code"] not in browser.html and "13800001111" not in browser.html
+    assert "脚手架" not in browser.text
+    browser.shoot("qr-public")
+    as_json = requests.get(qr["url"], headers={"Accept": "application/json"}, timeout=10).json()
+    assert as_json["view"] == "public" and as_json["name"] == enterprise["name"]
+
+    # the enterprise logs in from the page and comes back to its own view
+    account = web_stack.user("enterprise", person=enterprise["credit_code"], display_name="佛山建工安全员")
+    browser.find("#qr-login").click()
+    browser.wait_text("h1", "登录")
+    browser.find("#username").send_keys(account["username"])
+    browser.find("#password").send_keys(account["password"])
+    browser.find("button[type=submit].primary").click()
+    browser.wait_text("#qr-hazards", "脚手架未设防护栏")
+    assert enterprise["credit_code"] in browser.text and "13800001111" not in browser.html   # phone stays masked
+    browser.shoot("qr-enterprise")
+
+    # a rectification with two photos at once; the page shows the upload's progress
+    paths = []
+    for n in range(2):
+        path = tmp_path / f"整改{n}.png"
+        path.write_bytes(photo(fmt="PNG", color=(20 * n, 150, 90)))
+        paths.append(str(path))
+    browser.find("#qr-hazards a").click()
+    browser.wait_text("#status", "待整改")
+    browser.find("#e-note").send_keys("已加设防护栏并验收")
+    browser.find("#e-photos").send_keys("\n".join(paths))
+    browser.shoot("hazard-rectify-form")
+    browser.find("#evidence-submit").click()
+    browser.wait_text("#evidence-saved", "整改材料已提交")
+    browser.wait_text("#status", "整改中")
+    assert "照片 2 张" in browser.find("#evidence").text
+    browser.shoot("hazard-rectified")
+    status, found = admin.get(f"{B}/hazards/{hazard['id']}")
+    assert status == 200 and found["status"] == "rectifying"
+    assert [(e["note"], len(e["photos"])) for e in found["evidence"]] == [("已加设防护栏并验收", 2)]
+    browser.logout()
+
+    # the district's regulator sees the hazard in its list; another district's does not
+    browser.desktop()
+    browser.login(web_stack.user("regulator", district=enterprise["district"]))
+    browser.open("/hazards")
+    browser.wait_text("main", "脚手架未设防护栏")
+    browser.shoot("hazards-regulator")
+    browser.logout()
+    browser.login(web_stack.user("regulator", district="别的区"))
+    browser.open("/hazards")
+    browser.wait_text("main", "共 0 条")
