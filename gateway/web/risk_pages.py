@@ -59,3 +59,47 @@ def evidence(page, hazard_id):
         errors = {f.split(".")[0]: f"{name}：{text}" for f, name, text in labels.describe_fields(exc.fields)}
         return hazard(page, hazard_id, errors, 400)
     return hazard(page, hazard_id, saved=True)
+
+
+# ---- oversight: a regulator its district, the center everything ----------------------------------
+
+OVERSIGHT = ("admin", "operator", "integrator", "regulator")
+
+
+def major_reports(page, acknowledged=None):
+    _require(page, *OVERSIGHT)
+    reports = page.call("risk", "list_major_reports", {})
+    return page.render("major_reports.html", reports=reports, acknowledged=acknowledged)
+
+
+def acknowledge(page, report_id):
+    _require(page, "regulator", "admin")
+    note = (page.request.form.get("note") or "").strip() or None
+    page.call("risk", "acknowledge_major", report_id, {"note": note})
+    return major_reports(page, acknowledged=report_id)
+
+
+def coverage(page):
+    from shared.workdays import local_date, utcnow
+
+    _require(page, *OVERSIGHT)
+    year = _int(page.request.args.get("year"), "year", local_date(utcnow()).year, 2000, 2100)
+    report = page.call("risk", "coverage", {"year": year})
+    return page.render("coverage.html", report=report, year=year)
+
+
+def risk_map(page):
+    _require(page, *OVERSIGHT)
+    found = page.call("risk", "risk_map", {})
+    return page.render("risk_map.html", features=found["features"])
+
+
+def risk_map_json(page):
+    """The same GeoJSON for the map's script (same origin, the session's principal)."""
+    import json
+
+    from werkzeug.wrappers import Response
+
+    _require(page, *OVERSIGHT)
+    found = page.call("risk", "risk_map", {})
+    return page.service.respond(Response(json.dumps(found, ensure_ascii=False), mimetype="application/geo+json"), page)

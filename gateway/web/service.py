@@ -230,6 +230,26 @@ class WebService:
     def hazard_evidence(self, request, hazard_id):
         return self._page(request, lambda p: risk_pages.evidence(p, hazard_id))
 
+    @http("GET", "/major-hazards")
+    def major_hazards(self, request):
+        return self._page(request, risk_pages.major_reports)
+
+    @http("POST", "/major-hazards/<int:report_id>/acknowledgement")
+    def major_hazard_ack(self, request, report_id):
+        return self._page(request, lambda p: risk_pages.acknowledge(p, report_id))
+
+    @http("GET", "/coverage")
+    def coverage(self, request):
+        return self._page(request, risk_pages.coverage)
+
+    @http("GET", "/risk-map")
+    def risk_map(self, request):
+        return self._page(request, risk_pages.risk_map)
+
+    @http("GET", "/risk-map.geojson")
+    def risk_map_json(self, request):
+        return self._page(request, risk_pages.risk_map_json)
+
     @http("GET", "/cases")
     def cases(self, request):
         return self._page(request, cases_pages.cases)
