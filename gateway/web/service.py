@@ -306,6 +306,10 @@ class WebService:
     def rankings(self, request):
         return self._page(request, pages.rankings)
 
+    @http("POST", "/rankings/<cycle>/<stage>/close")
+    def close_stage(self, request, cycle, stage):
+        return self._page(request, lambda p: pages.close_stage(p, cycle, stage))
+
     @http("GET", "/rankings/<cycle>/<candidate_id>")
     def explanation(self, request, cycle, candidate_id):
         return self._page(request, lambda p: pages.explanation(p, cycle, candidate_id))
@@ -337,6 +341,10 @@ class WebService:
     @http("GET", "/payments")
     def payments(self, request):
         return self._page(request, pages.payments)
+
+    @http("POST", "/payments/<batch_id>/results")
+    def bank_results(self, request, batch_id):
+        return self._page(request, lambda p: pages.bank_results(p, batch_id))
 
     @http("GET", "/payments/<batch_id>/bank-file")
     def bank_file(self, request, batch_id):
