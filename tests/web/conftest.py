@@ -65,8 +65,11 @@ class WebStack:
             self.runners[name].start()
         self.admin = Api(self.base, self.bootstrap)
         self.anonymous = Api(self.base)
-        wait_for(lambda: self.anonymous.get("/health")[1].get("status") == "ok", message="a healthy stack")
-        wait_for(lambda: Api(self.web).get("/health")[1].get("status") == "ok", message="the web component")
+        # eight processes' worth of services start here: on a busy machine that takes a while
+        wait_for(lambda: self.anonymous.get("/health")[1].get("status") == "ok", timeout=60,
+                 message="a healthy stack")
+        wait_for(lambda: Api(self.web).get("/health")[1].get("status") == "ok", timeout=60,
+                 message="the web component")
 
     def user(self, role: str, **binding) -> dict:
         """A console account of ``role``; returns its username and password."""
