@@ -11,6 +11,7 @@ import json
 import logging
 import time
 import uuid
+from pathlib import Path
 from urllib.parse import quote
 
 import eventlet
@@ -37,7 +38,7 @@ from shared.telemetry import Telemetry
 from shared.web import http
 from shared.workdays import utcnow
 
-from . import safety_file, schemas, tokens
+from . import messages, safety_file, schemas, tokens
 from .models import ApiToken, Base, platform
 from .openapi import openapi_document
 from .routes import ALL_ROUTES, LOCAL
@@ -45,6 +46,18 @@ from .routes import ALL_ROUTES, LOCAL
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 4 * 1024 * 1024
+SWAGGER_UI = Path(__file__).parent / "web" / "static" / "swagger-ui"
+SWAGGER_FILES = {"swagger-ui-bundle.js", "swagger-ui.css", "init.js"}
+DOCS_PAGE = """<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>接口文档 · 安责险服务平台 API</title><link rel="stylesheet" href="/docs/static/swagger-ui.css"></head>
+<body><div id="swagger-ui"></div>
+<script src="/docs/static/swagger-ui-bundle.js"></script><script src="/docs/static/init.js"></script></body></html>
+"""
+# Swagger UI sets style attributes as it draws: styles may be inline, scripts never.
+DOCS_HEADERS = {"Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+                                           "script-src 'self'; frame-ancestors 'none'; base-uri 'none'",
+                "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}
 BODY_METHODS = ("POST", "PUT", "PATCH")
 
 
@@ -155,6 +168,22 @@ class Authenticator(DependencyProvider):
         return authenticate
 
 
+def _in_language(request, response: Response) -> Response:
+    """An error's message in the language the client prefers (gateway/messages.py); codes unchanged."""
+    if response.status_code < 400 or response.mimetype != "application/json":
+        return response
+    lang = messages.language(request.headers.get("Accept-Language"))
+    try:
+        body = json.loads(response.get_data())
+    except ValueError:
+        return response
+    if isinstance(body, dict) and "message" in body:
+        response.set_data(json.dumps(messages.localise(body, lang), ensure_ascii=False, default=str))
+    response.headers["Content-Language"] = lang
+    response.headers.add("Vary", "Accept-Language")
+    return response
+
+
 def json_response(body, status: int = 200) -> Response:
     return Response(json.dumps(body, ensure_ascii=False, default=str), status=status,
                     mimetype="application/json")
@@ -229,6 +258,28 @@ class GatewayService:
                 log.warning("metrics: cannot read the dead-letter queue: %s", _brief(exc))
         body, content_type = exposition()
         return Response(body, status=200, content_type=content_type)
+
+    # People who open the API's address in a browser land on the console (its own port or
+    # host): the login page, or their overview when their session is still open.
+    @http("GET", "/")
+    def home(self, request):
+        console = (self.config.get("CONSOLE_URL") or "http://127.0.0.1:8001").rstrip("/")
+        return Response("", status=302, headers={"Location": console + "/"})
+
+    # Interactive documentation of the API: Swagger UI, vendored with the console's static
+    # files (gateway/web/static/swagger-ui), loading this gateway's /openapi.json.
+    @http("GET", "/docs")
+    def docs(self, request):
+        return Response(DOCS_PAGE, status=200, mimetype="text/html", headers=DOCS_HEADERS)
+
+    @http("GET", "/docs/static/<name>")
+    def docs_static(self, request, name):
+        path = SWAGGER_UI / name
+        if name not in SWAGGER_FILES or not path.is_file():
+            return json_response({"error": "not_found", "message": f"no file {name}"}, 404)
+        mime = "text/javascript" if name.endswith(".js") else "text/css"
+        return Response(path.read_bytes(), mimetype=mime, headers={"Cache-Control": "public, max-age=3600",
+                                                                    "X-Content-Type-Options": "nosniff"})
 
     @http("GET", "/openapi.json")
     def openapi(self, request):
@@ -362,6 +413,9 @@ class GatewayService:
 
     @http("GET,POST,PUT,PATCH,DELETE", "/api/v1/<path:path>")
     def api(self, request, path):
+        return _in_language(request, self._api(request))
+
+    def _api(self, request):
         try:
             endpoint, args = URL_MAP.bind("gateway").match(request.path, method=request.method)
         except NoRoute:

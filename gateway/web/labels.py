@@ -8,7 +8,9 @@ so the two cannot drift apart.
 """
 from __future__ import annotations
 
+from services.cases import domain as cases
 from services.registration import domain as registration
+from services.risk import domain as risk
 from services.subsidies import domain as subsidies
 from services.training import domain as training
 from shared import validators
@@ -61,6 +63,20 @@ LABELS: dict[str, dict[str, dict[str, str]]] = {
             "calendar_range": "官方节假日安排未覆盖相关日期",
         },
     },
+    "cases": {
+        "case_status": dict(cases.STATUS_LABELS),
+        "channel": dict(cases.CHANNELS),
+        "level": dict(cases.LEVELS),
+        "principle": dict(cases.PRINCIPLES),
+        "finding_kind": {"hard": "硬性要求", "warning": "提示"},
+        "finding_outcome": {"pass": "通过", "fail": "不通过", "unknown": "无法判断"},
+    },
+    "risk": {
+        "hazard_level": dict(risk.HAZARD_LEVELS),
+        "hazard_status": {"found": "待整改", "rectifying": "整改中", "awaiting_reinspection": "待复查",
+                          "closed": "已销号", "reopened": "复查未通过"},
+        "service_kind": dict(risk.SERVICE_KINDS),
+    },
     "gateway": {
         "agency": {"beijing": "北京市", "national": "全国", "tianjin": "天津市", "foshan": "佛山市"},
         "role": {
@@ -80,6 +96,9 @@ FIELDS = {
     "signed_by": "签章人", "opinion": "意见", "reason": "理由", "status": "状态", "score": "分数",
     "candidate_id": "人选编号", "group_id": "小组", "part": "评分项", "username": "用户名", "password": "密码",
     "role": "角色", "district": "区", "person": "人员", "page": "页码", "stage": "阶段", "comment": "评语",
+    "campaign": "征集年度", "category": "案例类别", "period_start": "实施起始年月", "period_end": "实施截止年月",
+    "summary": "案例简介", "creators": "主要创造人", "participants": "参与创造人", "files": "案例材料",
+    "case_id": "案例", "contact": "联系方式", "reasons": "异议理由", "note": "整改说明", "photos": "照片",
     "_db": "数据库", "_body": "请求内容", "_schema": "表单",
 }
 
@@ -128,6 +147,12 @@ def label(table: str, code) -> str:
         if table in tables:
             return tables[table].get(str(code), str(code))
     return str(code)
+
+
+def table(name: str) -> dict[str, str]:
+    """A whole ``service.table`` (for a select's options)."""
+    service, inner = name.split(".", 1)
+    return LABELS.get(service, {}).get(inner, {})
 
 
 def field_label(name: str) -> str:

@@ -195,7 +195,17 @@ def rankings(page):
     if scheme and stage:
         ranking = page.call("scoring", "get_ranking", code, stage)
     return page.render("rankings.html", cycles=cycles, cycle=code, stage=stage, stages=stages, scheme=scheme,
-                       ranking=ranking)
+                       ranking=ranking, request_closed=page.request.args.get("closed") == "1")
+
+
+def close_stage(page, cycle, stage):
+    """Closing a stage decides who advances and tells the other services: the page asks first."""
+    _require(page, *STAFF)
+    if page.request.form.get("confirm") != "yes":
+        ranking = page.call("scoring", "get_ranking", cycle, stage)
+        return page.render("close_stage.html", ranking=ranking, cycle=cycle, stage=stage)
+    page.call("scoring", "close_stage", cycle, stage, {})
+    return page.redirect(f"/rankings?cycle={cycle}&stage={stage}&closed=1")
 
 
 def explanation(page, cycle, candidate_id):
@@ -277,6 +287,19 @@ def payments(page):
     batch_id = _int(page.request.args.get("batch"), "batch")
     batch = page.call("subsidies", "get_batch", batch_id) if batch_id else None
     return page.render("payments.html", batch=batch, batch_id=batch_id or "")
+
+
+def bank_results(page, batch_id):
+    """The bank's result CSV, uploaded as a file and handed to the same RPC as the gateway's route."""
+    _require(page, "finance", *STAFF)
+    upload = page.request.files.get("results")
+    if upload is None or not upload.filename:
+        raise ValidationFailed("choose the file", {"file": ["请选择银行回盘文件（CSV）"]})
+    raw = upload.read(5 * 1024 * 1024 + 1)
+    imported = page.call("subsidies", "import_results", batch_id, {
+        "filename": upload.filename, "content_type": upload.mimetype or "text/csv",
+        "data_base64": base64.b64encode(raw).decode("ascii"), "query": {}})
+    return page.render("payments.html", batch=imported["batch"], batch_id=imported["batch"]["id"], imported=imported)
 
 
 def bank_file(page, batch_id):

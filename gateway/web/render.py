@@ -43,7 +43,7 @@ def _yuan(fen) -> str:
 def _environment() -> Environment:
     env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html"]),
                       trim_blocks=True, lstrip_blocks=True)
-    env.globals.update(label=labels.label, field_label=labels.field_label)
+    env.globals.update(label=labels.label, field_label=labels.field_label, label_table=labels.table)
     env.filters.update(local=_local, yuan=_yuan)
     return env
 

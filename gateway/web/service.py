@@ -34,7 +34,7 @@ from shared.db import Database
 from shared.errors import WsliError
 from shared.workdays import utcnow
 
-from . import accounts, labels, pages
+from . import accounts, cases_pages, labels, pages, risk_pages
 from .models import Base, platform
 from .ratelimit import RateLimiter, client_of
 from .render import render_template
@@ -188,6 +188,14 @@ class WebService:
             return self._page(request, lambda p: pages.verify(p, number), public=True, limit="public")
         return self._json_guard(request, lambda: self.call("training", "verify_certificate", number))
 
+    # An enterprise's 全安码 opens this path (PUBLIC_BASE_URL + risk's scan path): a browser gets
+    # the page (the minimum, or the logged-in role's view), a program the gateway's JSON.
+    @http("GET", "/api/v1/qr/<token>")
+    def qr_page(self, request, token):
+        if _wants_html(request):
+            return self._page(request, lambda p: risk_pages.qr(p, token), public=True, limit="public")
+        return self._json_guard(request, lambda: self.call("risk", "scan", token))
+
     @http("GET", "/verify")
     def verify_form(self, request):
         number = (request.args.get("number") or "").strip()
@@ -198,7 +206,69 @@ class WebService:
     def verify_page(self, request, number):
         return self._page(request, lambda p: pages.verify(p, number), public=True, limit="public")
 
+    # 公示 of a case campaign and its objection form: anyone, no login
+    @http("GET", "/public/cases/<year>")
+    def case_notice(self, request, year):
+        return self._page(request, lambda p: cases_pages.public_list(p, year), public=True, limit="public")
+
+    @http("POST", "/public/cases/<year>/objections")
+    def case_objection(self, request, year):
+        return self._page(request, lambda p: cases_pages.objection(p, year), public=True, limit="public",
+                          public_form=True)
+
     # ---- pages for people who logged in ------------------------------------------------------
+
+    @http("GET", "/hazards")
+    def hazards(self, request):
+        return self._page(request, risk_pages.hazards)
+
+    @http("GET", "/hazards/<int:hazard_id>")
+    def hazard(self, request, hazard_id):
+        return self._page(request, lambda p: risk_pages.hazard(p, hazard_id))
+
+    @http("POST", "/hazards/<int:hazard_id>/evidence")
+    def hazard_evidence(self, request, hazard_id):
+        return self._page(request, lambda p: risk_pages.evidence(p, hazard_id))
+
+    @http("GET", "/major-hazards")
+    def major_hazards(self, request):
+        return self._page(request, risk_pages.major_reports)
+
+    @http("POST", "/major-hazards/<int:report_id>/acknowledgement")
+    def major_hazard_ack(self, request, report_id):
+        return self._page(request, lambda p: risk_pages.acknowledge(p, report_id))
+
+    @http("GET", "/coverage")
+    def coverage(self, request):
+        return self._page(request, risk_pages.coverage)
+
+    @http("GET", "/risk-map")
+    def risk_map(self, request):
+        return self._page(request, risk_pages.risk_map)
+
+    @http("GET", "/risk-map.geojson")
+    def risk_map_json(self, request):
+        return self._page(request, risk_pages.risk_map_json)
+
+    @http("GET", "/cases")
+    def cases(self, request):
+        return self._page(request, cases_pages.cases)
+
+    @http("GET", "/cases/new")
+    def case_new(self, request):
+        return self._page(request, cases_pages.case_form)
+
+    @http("POST", "/cases/new")
+    def case_submit(self, request):
+        return self._page(request, cases_pages.case_submit)
+
+    @http("GET", "/cases/<int:case_id>")
+    def case(self, request, case_id):
+        return self._page(request, lambda p: cases_pages.case(p, case_id))
+
+    @http("POST", "/cases/<int:case_id>/score")
+    def case_score(self, request, case_id):
+        return self._page(request, lambda p: cases_pages.case_score(p, case_id))
 
     @http("GET", "/console")
     def console(self, request):
@@ -236,6 +306,10 @@ class WebService:
     def rankings(self, request):
         return self._page(request, pages.rankings)
 
+    @http("POST", "/rankings/<cycle>/<stage>/close")
+    def close_stage(self, request, cycle, stage):
+        return self._page(request, lambda p: pages.close_stage(p, cycle, stage))
+
     @http("GET", "/rankings/<cycle>/<candidate_id>")
     def explanation(self, request, cycle, candidate_id):
         return self._page(request, lambda p: pages.explanation(p, cycle, candidate_id))
@@ -268,6 +342,10 @@ class WebService:
     def payments(self, request):
         return self._page(request, pages.payments)
 
+    @http("POST", "/payments/<batch_id>/results")
+    def bank_results(self, request, batch_id):
+        return self._page(request, lambda p: pages.bank_results(p, batch_id))
+
     @http("GET", "/payments/<batch_id>/bank-file")
     def bank_file(self, request, batch_id):
         return self._page(request, lambda p: pages.bank_file(p, batch_id))
@@ -279,11 +357,7 @@ class WebService:
     # ---- login -------------------------------------------------------------------------------
 
     def _login_form(self, page: Page, message: str | None = None, status: int = 200, username: str = ""):
-        # Before a session exists the login form is protected by a double-submit token:
-        # a random value in a SameSite cookie and the same value in the form.
-        token = secrets.token_urlsafe(32)
-        page.csrf = token
-        page.cookies.append(((LOGIN_CSRF_COOKIE, token), {"max_age": 3600}))
+        self.double_submit(page)
         return page.render("login.html", status=status, message=message, username=username,
                            next=_safe_next(page.request.args.get("next") or page.request.form.get("next")))
 
@@ -318,12 +392,21 @@ class WebService:
 
     # ---- plumbing ----------------------------------------------------------------------------
 
+    @staticmethod
+    def double_submit(page: Page):
+        """A form for someone without a session (login, a public objection) is protected by a
+        double-submit token: a random value in a SameSite cookie and the same value in the form."""
+        if page.csrf is None:
+            token = secrets.token_urlsafe(32)
+            page.csrf = token
+            page.cookies.append(((LOGIN_CSRF_COOKIE, token), {"max_age": 3600}))
+
     @property
     def policy(self) -> accounts.LoginPolicy:
         return accounts.LoginPolicy.from_config(self.config)
 
     def _page(self, request, handler, public: bool = False, login: bool = False, logout: bool = False,
-              limit: str | None = None) -> Response:
+              limit: str | None = None, public_form: bool = False) -> Response:
         page = None
         try:
             found = accounts.find_session(self.db.session, request.cookies.get(SESSION_COOKIE), utcnow())
@@ -346,7 +429,8 @@ class WebService:
                                        message=f"提交的内容超过 {MAX_BODY_BYTES // (1024 * 1024)} MiB")
                 # werkzeug refuses a longer body without a length (chunked) while parsing the form
                 request.max_content_length = MAX_BODY_BYTES
-                expected = request.cookies.get(LOGIN_CSRF_COOKIE) if login else page.csrf
+                no_session = login or (public_form and page.session_row is None)
+                expected = request.cookies.get(LOGIN_CSRF_COOKIE) if no_session else page.csrf
                 given = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token")
                 if not accounts.same_token(expected, given):
                     return page.render("error.html", status=403, title="请求被拒绝",

@@ -38,10 +38,23 @@ def label_pdf(title: str, name: str, hint: str, url: str) -> bytes:
     canvas.setFont(font, 20)
     canvas.drawString(40, LABEL_H - 50, title)
     canvas.setFont(font, 12)
-    canvas.drawString(40, LABEL_H - 78, name[:20])
+    # a long name wraps (up to three lines above the code) instead of running off the label
+    for n, line in enumerate(_wrap(canvas, font, 12, name, LABEL_W - 80)[:3]):
+        canvas.drawString(40, LABEL_H - 78 - 16 * n, line)
     draw_qr(canvas, url, 49, 70, 200)
     canvas.setFont(font, 10)
     canvas.drawString(40, 40, hint)
     canvas.showPage()
     canvas.save()
     return buf.getvalue()
+
+
+def _wrap(canvas, font: str, size: float, text: str, width: float) -> list[str]:
+    """Chinese has no spaces to break at: break between characters, each line within ``width``."""
+    lines, line = [], ""
+    for char in text:
+        if line and canvas.stringWidth(line + char, font, size) > width:
+            lines.append(line)
+            line = ""
+        line += char
+    return [*lines, line] if line else lines

@@ -118,7 +118,7 @@ class QrMixin:
         return code
 
     def _scan_url(self, token: str) -> str:
-        base = (self.config.get("PUBLIC_BASE_URL") or "http://127.0.0.1:8000").rstrip("/")
+        base = (self.config.get("PUBLIC_BASE_URL") or "http://127.0.0.1:8001").rstrip("/")
         return f"{base}/api/v1/qr/{token}"
 
     def _qr_out(self, code) -> dict:

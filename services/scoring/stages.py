@@ -8,7 +8,7 @@ from sqlalchemy import delete, select
 
 from shared.auth import STAFF
 from shared.db import transactional
-from shared.documents import CSV_TYPE, XLSX_TYPE, csv_bytes, file_result, xlsx_bytes
+from shared.documents import CSV_TYPE, XLSX_TYPE, Column, csv_bytes, file_result, styled_workbook
 from shared.entrypoints import rpc
 from shared.errors import NotFound, NotReady, ValidationFailed
 from shared.schemas import as_code, as_id, load
@@ -178,7 +178,10 @@ class StageRpc:
         if params["format"] == "csv":
             data = csv_bytes(header, rows)
             return file_result(f"{base}.csv", CSV_TYPE, data)
-        return file_result(f"{base}.xlsx", XLSX_TYPE, xlsx_bytes(f"{stage_def.label}", header, rows, score_cell))
+        columns = [_column(h, n, len(header)) for n, h in enumerate(header)]
+        shaped = [[score_cell(v)[0] for v in row] for row in rows]
+        title = f"{cycle} {stage_def.label}排名"
+        return file_result(f"{base}.xlsx", XLSX_TYPE, styled_workbook(title, columns, shaped, sheet_name=stage_def.label))
 
     @rpc(roles=EXPLAIN_READERS)
     def explain(self, cycle, candidate_id):
@@ -247,3 +250,20 @@ class StageRpc:
             raise ValidationFailed(f"no published scheme {name}", {"published": [f"no scheme_{name}.yml shipped"]})
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
         return load(schemas.SchemeIn, raw)
+
+
+def _column(header: str, n: int, count: int) -> Column:
+    """Rank, candidate, name, then scores (two places), the result and the reason."""
+    if n == 0:
+        return Column(header, 8, "0")
+    if n == 1:
+        return Column(header, 12, "0")
+    if n == 2:
+        return Column(header, 12)
+    if header == "合规宣讲场次":
+        return Column(header, 12, "0")
+    if n == count - 1:
+        return Column(header, 40)
+    if n == count - 2:
+        return Column(header, 10)
+    return Column(header, 16, "0.00")

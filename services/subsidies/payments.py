@@ -70,7 +70,7 @@ class PaymentRpc:
         self.db.audit(self.caller, "batch.export", "payment_batch", batch.id,
                       {"format": params["format"], "unmasked": unmasked, "rows": len(rows)})
         name = f"subsidy-batch-{batch.id}{'' if unmasked else '-masked'}.{params['format']}"
-        data, ctype = bankfile.render(rows, params["format"])
+        data, ctype = bankfile.render(rows, params["format"], f"宣讲补贴拨付批次 {batch.id}（{batch.cycle}）")
         return file_result(name, ctype, data)
 
     @rpc(roles=PAYERS)

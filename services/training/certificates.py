@@ -85,7 +85,7 @@ class CertificateRpc:
         return cert.number
 
     def _verify_url(self, number) -> str:
-        return domain.verify_url(self.config.get("PUBLIC_BASE_URL") or "http://127.0.0.1:8000", number)
+        return domain.verify_url(self.config.get("PUBLIC_BASE_URL") or "http://127.0.0.1:8001", number)
 
     def _pdf(self, cert) -> dict:
         klass = self.db.session.get(TrainingClass, cert.class_id)

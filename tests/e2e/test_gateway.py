@@ -95,7 +95,9 @@ def test_tokens_expire_and_record_their_last_use(stack, admin):
                      .values(expires_at=utcnow()))
     engine.dispose()
     status, expired = operator.get("/api/v1/cycles")
-    assert status == 401 and "expired" in expired["message"]
+    assert status == 401 and "过期" in expired["message"]            # zh-CN unless English is asked for
+    status, expired = operator.call("GET", "/api/v1/cycles", headers={"Accept-Language": "en-US,en;q=0.9"})
+    assert status == 401 and expired["error"] == "unauthenticated" and "expired" in expired["message"]
 
 
 def test_a_service_down_degrades_instead_of_failing(stack):

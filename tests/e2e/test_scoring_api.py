@@ -160,11 +160,16 @@ def test_close_explain_export_and_the_locked_scheme(stack, admin, cohort):
                                  headers={"Authorization": f"Bearer {admin.token}"}, params={"format": "xlsx"})
     assert response.status_code == 200 and "spreadsheetml" in response.headers["Content-Type"]
     assert "filename*=UTF-8''" in response.headers["Content-Disposition"]
-    rows = list(load_workbook(io.BytesIO(response.content)).active.iter_rows(values_only=True))
-    assert rows[0] == ("排名", "候选人编号", "姓名", "重点培训理论考核成绩", "重点培训专家复评成绩", "重点培训考核得分",
+    sheet = load_workbook(io.BytesIO(response.content)).active
+    rows = list(sheet.iter_rows(values_only=True))
+    # a title row, then the bold header that stays in view, then the rows with two-place scores
+    assert rows[0][0] == f"{code} 重点培训考核排名" and sheet.freeze_panes == "A3"
+    assert rows[1] == ("排名", "候选人编号", "姓名", "重点培训理论考核成绩", "重点培训专家复评成绩", "重点培训考核得分",
                        "结果", "说明")
-    assert rows[1][:3] == (1, first, "王一") and [round(float(v), 2) for v in rows[1][3:6]] == [80.0, 85.5, 82.75]
-    assert rows[2][:3] == (None, second, "李二") and rows[2][7] == "not advanced from stage basic (基础培训测试)"
+    assert all(c.font.bold for c in sheet[2]) and sheet.column_dimensions["H"].width == 40
+    assert rows[2][:3] == (1, first, "王一") and [round(float(v), 2) for v in rows[2][3:6]] == [80.0, 85.5, 82.75]
+    assert sheet["D3"].number_format == "0.00"
+    assert rows[3][:3] == (None, second, "李二") and rows[3][7] == "not advanced from stage basic (基础培训测试)"
     status, body = admin.get(f"/api/v1/scoring/cycles/{code}/stages/key/export", params={"format": "pdf"})
     assert status == 400 and "format" in body["fields"]
 

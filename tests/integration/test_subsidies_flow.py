@@ -323,7 +323,12 @@ def test_payment_batch_export_masking_and_bank_results(subsidies, lecturer):
         from openpyxl import load_workbook
         sheet = load_workbook(io.BytesIO(base64.b64decode(xlsx["data_base64"]))).active
         values = list(sheet.iter_rows(values_only=True))
-        assert values[0][4] == "account" and values[1][4] == "6222021234561234567" and values[1][5] == "300.00"
+        # title, Chinese header, the rows (account as text, amount in yuan), the total row
+        assert values[0][0].startswith(f"宣讲补贴拨付批次 {batch['id']}") and sheet.freeze_panes == "A3"
+        assert values[1] == ("业务编号", "姓名", "开户行", "支行", "账号", "金额（元）")
+        assert values[2][4] == "6222021234561234567" and sheet["E3"].number_format == "@"
+        assert values[2][5] == 300 and sheet["F3"].number_format == "#,##0.00"
+        assert values[4][0] == "合计" and values[4][5] == "=SUM(F3:F4)"
         result = "reference,status,reason\r\n" + f"{rows[0]['reference']},paid,\r\n" + \
                  f"{rows[1]['reference']},failed,户名与账号不符\r\nB999-I1,paid,\r\n"
         body = {"filename": "r.csv", "content_type": "text/csv", "query": {},

@@ -151,3 +151,17 @@ def test_an_empty_sheet_still_has_its_header_and_a_zero_total():
     ws = bank_sheet([])
     assert [c.value for c in ws[2]] == ["姓名", "开户行", "账号", "金额（元）"]
     assert ws["A3"].value == "合计" and ws["D3"].value == 0
+
+
+def test_a_long_enterprise_name_wraps_on_the_qr_label_instead_of_being_cut(tmp_path):
+    from services.risk import qr
+
+    name = "佛山市南海区某某建筑工程有限公司（第三项目部）"
+    target = tmp_path / "label.pdf"
+    target.write_bytes(qr.label_pdf("全安码", name, "扫码查看企业安责险服务信息", "http://127.0.0.1:8001/api/v1/qr/x"))
+    text = poppler("pdftotext", str(target), "-").stdout.decode("utf-8")
+    assert name in text.replace("\n", ""), text
+    # every word lies inside the A6 page (298 pt wide)
+    boxes = poppler("pdftotext", "-bbox", str(target), "-").stdout.decode("utf-8")
+    import re
+    assert max(float(x) for x in re.findall(r'xMax="([\d.]+)"', boxes)) <= qr.LABEL_W - 30

@@ -50,7 +50,7 @@ class WebStack:
                   "RPC_TIMEOUT_SECONDS": 5, "HEALTH_TIMEOUT_SECONDS": 1, "PUBLIC_BASE_URL": self.web}
         self.configs = {c.name: dict(common, DB_URI=self.dbs.migrated(c.name)) for c in SERVICES}
         self.configs["gateway"] = dict(common, DB_URI=self.dbs.migrated("gateway"), BOOTSTRAP_TOKEN=self.bootstrap,
-                                       WEB_SERVER_ADDRESS=f"127.0.0.1:{self.port}")
+                                       WEB_SERVER_ADDRESS=f"127.0.0.1:{self.port}", CONSOLE_URL=self.web)
         self.configs["web"] = dict(common, DB_URI=self.dbs.migrated("web"), OUTBOX_RELAY=False,
                                    WEB_SERVER_ADDRESS=f"127.0.0.1:{self.web_port}", WEB_COOKIE_SECURE="auto",
                                    LOGIN_MAX_FAILURES=3, LOGIN_LOCK_SECONDS=120,
@@ -65,8 +65,11 @@ class WebStack:
             self.runners[name].start()
         self.admin = Api(self.base, self.bootstrap)
         self.anonymous = Api(self.base)
-        wait_for(lambda: self.anonymous.get("/health")[1].get("status") == "ok", message="a healthy stack")
-        wait_for(lambda: Api(self.web).get("/health")[1].get("status") == "ok", message="the web component")
+        # eight processes' worth of services start here: on a busy machine that takes a while
+        wait_for(lambda: self.anonymous.get("/health")[1].get("status") == "ok", timeout=60,
+                 message="a healthy stack")
+        wait_for(lambda: Api(self.web).get("/health")[1].get("status") == "ok", timeout=60,
+                 message="the web component")
 
     def user(self, role: str, **binding) -> dict:
         """A console account of ``role``; returns its username and password."""

@@ -28,6 +28,7 @@ def assert_no_full_id_number(browser, *id_numbers):
     assert not ID_NUMBER.search(browser.text), "an unmasked ID number is on the page"
 
 
+@pytest.mark.timeout(300)  # the module's first test: it waits for the stack to start
 def test_operator_sees_progress_quota_rankings_with_the_cut_off_and_one_explanation(web_stack, browser):
     code = "R" + uuid.uuid4().hex[:7]
     (first, first_id), (second, second_id) = approve_candidates(web_stack.admin, code, ["王一", "李二"])
@@ -65,6 +66,17 @@ def test_operator_sees_progress_quota_rankings_with_the_cut_off_and_one_explanat
     assert_no_full_id_number(browser, first_id, second_id)
 
     # the vendored htmx runs under the pages' strict CSP (no CDN, no inline script)
+    # closing the stage asks first, says what follows, then closes it
+    browser.open(f"/rankings?cycle={code}&stage=basic")
+    browser.find("#close-stage").click()
+    browser.wait_text("h1", "确认关闭")
+    assert "晋级 1 人" in browser.find("#close-counts").text
+    assert web_stack.admin.get(f"/api/v1/scoring/cycles/{code}/stages/basic/ranking")[1]["status"] == "open"
+    browser.shoot("close-stage-confirm")
+    browser.find("#confirm-close").click()
+    browser.wait_text("#closed", "阶段已关闭")
+    assert web_stack.admin.get(f"/api/v1/scoring/cycles/{code}/stages/basic/ranking")[1]["status"] == "closed"
+    assert not browser.driver.find_elements("css selector", "#close-stage")
     assert browser.driver.execute_script("return window.htmx ? htmx.version : null").startswith("2.")
     browser.open("/dlq")
     browser.wait_text("h1", "死信队列")
@@ -79,8 +91,9 @@ def _put_file(api, data: bytes, name: str, ctype: str) -> str:
     return body["sha256"]
 
 
+@pytest.mark.timeout(300)
 def test_operator_reviews_lecture_reports_lecturer_sees_them_and_finance_downloads_the_bank_file(
-        web_stack, browser):
+        web_stack, browser, tmp_path):
     admin = web_stack.admin
     cycle, day = "E" + uuid.uuid4().hex[:7], recent_working_day()
     assert admin.put(f"/api/v1/subsidy-cycles/{cycle}", {
@@ -144,6 +157,22 @@ def test_operator_reviews_lecture_reports_lecturer_sees_them_and_finance_downloa
     assert any("李宣讲" in c for c in cells)
     # finance is the role that sees the account number in full (in the file, not on a page)
     assert any("6222021234561234567" in c.replace(" ", "") for c in cells)
+    # the styled sheet: a title, the bold Chinese header kept in view, the total row
+    assert sheet["A1"].value.startswith(f"宣讲补贴拨付批次 {batch['id']}") and sheet.freeze_panes == "A3"
+    assert [c.value for c in sheet[2]] == ["业务编号", "姓名", "开户行", "支行", "账号", "金额（元）"]
+    assert sheet["A2"].font.bold and sheet["E3"].number_format == "@" and sheet["A4"].value == "合计"
+
+    # the bank's result file, uploaded from the page: the batch settles
+    reference = sheet["A3"].value
+    path = tmp_path / "回盘.csv"
+    path.write_text(f"reference,status,reason\r\n{reference},paid,\r\n", encoding="utf-8")
+    browser.open(f"/payments?batch={batch['id']}")
+    browser.find("#r-file").send_keys(str(path))
+    browser.find("#results-submit").click()
+    browser.wait_text("#import-result", "到账 1 笔")
+    assert "已结算" in browser.text
+    browser.shoot("payments-results")
+    assert admin.get(f"/api/v1/payment-batches/{batch['id']}")[1]["status"] == "settled"
 
 
 def test_bad_input_on_a_form_is_a_4xx_naming_the_field_in_chinese(web_stack, browser):
