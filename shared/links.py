@@ -9,8 +9,10 @@ definitions for production.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
+import time
 from urllib.parse import quote, unquote, urlparse
 
 from kombu import Connection
@@ -59,8 +61,18 @@ class Ctl:
         if not self.ctl:
             raise RuntimeError("neither the management API nor rabbitmqctl is available")
 
-    def _run(self, *args, check=True) -> str:
-        done = subprocess.run([self.ctl, "-q", *args], capture_output=True, text=True, timeout=60)
+    def _run(self, *args, check=True, attempts=12) -> str:
+        # each CLI run is an Erlang node of its own on a port from a range of 11 by default: on a broker
+        # host where many run at once, the range is exhausted ("Distribution failed"); widen it
+        env = dict(os.environ)
+        env.setdefault("RABBITMQ_CTL_DIST_PORT_MIN", "35672")
+        env.setdefault("RABBITMQ_CTL_DIST_PORT_MAX", "35772")
+        for attempt in range(attempts):
+            done = subprocess.run([self.ctl, "-q", *args], capture_output=True, text=True, timeout=120, env=env)
+            # the CLI's own Erlang node may fail to start when several CLIs run at once: try again
+            if done.returncode == 0 or "Distribution failed" not in done.stderr + done.stdout:
+                break
+            time.sleep(2)
         if check and done.returncode != 0:
             raise RuntimeError(f"rabbitmqctl {' '.join(args[:3])}: {done.stderr.strip() or done.stdout.strip()}")
         return done.stdout
