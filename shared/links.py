@@ -185,3 +185,28 @@ def _safe(uri: str) -> str:
     if parsed.password:
         return uri.replace(f":{parsed.password}@", ":***@")
     return uri
+
+
+def definitions(links: dict[str, dict[str, dict]]) -> dict:
+    """RabbitMQ definitions (``rabbitmqctl import_definitions``) for ``{agency: {partner: {uri, directed,
+    facts}}}``: the same exchanges, queues, shovels, upstreams and policy ``add`` makes, for production."""
+    out = {"exchanges": [], "queues": [], "bindings": [], "parameters": [], "policies": []}
+    for own, partners in sorted(links.items()):
+        for name in agency.EXCHANGES:
+            out["exchanges"].append({"vhost": own, "name": name, "type": "topic", "durable": True,
+                                     "auto_delete": False, "internal": False, "arguments": {}})
+        for partner, link in sorted(partners.items()):
+            if link.get("directed", True):
+                queue = agency.outgoing_queue_name(partner)
+                out["queues"].append({"vhost": own, "name": queue, "durable": True, "auto_delete": False,
+                                      "arguments": {}})
+                out["bindings"].append({"vhost": own, "source": agency.OUT, "destination": queue,
+                                        "destination_type": "queue", "routing_key": f"{partner}.#", "arguments": {}})
+                out["parameters"].append({"vhost": own, "component": "shovel", "name": shovel_name(partner),
+                                          "value": shovel_definition(own, partner, link["uri"])})
+            if link.get("facts", True):
+                out["parameters"].append({"vhost": own, "component": "federation-upstream", "name": partner,
+                                          "value": upstream_definition(link["uri"])})
+        if any(link.get("facts", True) for link in partners.values()):
+            out["policies"].append({"vhost": own, "name": FACTS_POLICY, **FACTS_POLICY_DEFINITION})
+    return out

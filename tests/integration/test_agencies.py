@@ -22,6 +22,7 @@ from sqlalchemy import create_engine, text
 
 from shared import agency, links
 from shared.auth import Principal
+from shared.errors import RuleViolation
 from shared.events import build_envelope
 from shared.pii import get_vault
 from shared.workdays import local_date, utcnow
@@ -263,13 +264,13 @@ def test_cases_travel_to_the_national_campaign_and_their_result_comes_back(world
     assert w.scalar("national", "cases", "SELECT count(*) FROM incoming_chunks") == 0
 
     # forwarding twice is refused; a non-partner destination too
-    with pytest.raises(Exception) as again:
+    with pytest.raises(RuleViolation) as again:
         w.call("beijing", "cases", "forward_case", first["id"], FORWARD)
-    assert "case_already_forwarded" in str(again.value)
+    assert again.value.rule == "case_already_forwarded"
     second = city_case(w, 2)
-    with pytest.raises(Exception) as stranger:
+    with pytest.raises(RuleViolation) as stranger:
         w.call("beijing", "cases", "forward_case", second["id"], dict(FORWARD, to="shanghai"))
-    assert "agency_not_partner" in str(stranger.value)
+    assert stranger.value.rule == "agency_not_partner"
 
     # partition: the shovel is deleted; two cases wait in beijing's durable queue, then arrive once
     links.remove(w.admin, w.broker.uri("beijing"), "national")
