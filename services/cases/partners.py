@@ -135,14 +135,19 @@ class PartnerCases:
 
     def _incoming(self, origin: str, origin_case_id: int) -> IncomingCase:
         """The meeting row, locked: the handlers of one case run one after the other from here on."""
-        stmt = select(IncomingCase).where(IncomingCase.agency_id == self.db.agency,
-                                          IncomingCase.origin_agency == origin.lower(),
-                                          IncomingCase.origin_case_id == origin_case_id).with_for_update()
-        row = self.db.session.scalar(stmt)
-        if row is None:  # two first arrivals: one loses on the unique key and its handler runs again
-            row = IncomingCase(agency_id=self.db.agency, origin_agency=origin.lower(), origin_case_id=origin_case_id,
-                               touched=0, received_at=utcnow())
-            self.db.session.add(row)
+        origin = origin.lower()
+        if self.db.session.get_bind().dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as upsert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as upsert
+        # the first arrival makes it; a concurrent one waits for that commit and makes nothing
+        self.db.session.execute(upsert(IncomingCase.__table__).values(
+            agency_id=self.db.agency, origin_agency=origin, origin_case_id=origin_case_id, touched=0,
+            received_at=utcnow()).on_conflict_do_nothing(index_elements=["agency_id", "origin_agency",
+                                                                         "origin_case_id"]))
+        row = self.db.session.scalar(select(IncomingCase).where(
+            IncomingCase.agency_id == self.db.agency, IncomingCase.origin_agency == origin,
+            IncomingCase.origin_case_id == origin_case_id).with_for_update())
         row.touched += 1
         self.db.session.flush()
         return row

@@ -13,7 +13,7 @@ import base64
 import json
 import shutil
 import uuid
-from datetime import timedelta
+from datetime import date, timedelta
 from urllib.parse import quote
 
 import pytest
@@ -317,7 +317,7 @@ def test_cases_travel_to_the_national_campaign_and_their_result_comes_back(world
     # a stranger's shovel into national: parked, never applied
     envelope = build_envelope(agency.MESSAGES[("cases", "case_forwarded")], "rogue", "9", {
         "origin_case_id": 9, "campaign": YEAR, "name": "冒名案例", "category": "other", "category_other": None,
-        "submitted_on": "2026-01-01", "period_start": "2024-01", "period_end": "2025-01", "summary": "x",
+        "submitted_on": date(2026, 1, 1), "period_start": "2024-01", "period_end": "2025-01", "summary": "x",
         "honours": None, "creators": [], "participants": [], "findings": [], "files": [],
         "recommendation": {}, "organisation": {"name": "x", "short_name": None, "credit_code": credit_code(99),
                                                "kind": "insurer", "parent_name": None, "parent_credit_code": None,
