@@ -17,13 +17,14 @@ from datetime import date, timedelta
 from urllib.parse import quote
 
 import pytest
-from kombu import Connection, Producer
+from kombu import Connection, Exchange, Producer
 from sqlalchemy import create_engine, text
 
 from shared import agency, links
 from shared.auth import Principal
 from shared.errors import RuleViolation
-from shared.events import build_envelope
+from shared.catalogue import load_all_event_schemas
+from shared.events import build_envelope, specs_for
 from shared.pii import get_vault
 from shared.workdays import local_date, utcnow
 from tests.cases_support import build_docx, build_pdf, photo, report_paragraphs
@@ -347,7 +348,8 @@ def issue(w, n: int, title: str) -> list[str]:
                               "days": ["2018-05-10", "2018-05-11"], "manager_name": "赵", "capacity": n,
                               "teacher_ids": [teacher["id"]]})
     people = []
-    spec = __import__("shared.events", fromlist=["specs_for"]).specs_for("registration", "trainee_enrolled")[0]
+    load_all_event_schemas()
+    spec = specs_for("registration", "trainee_enrolled")[0]
     with Connection(w.broker.uri("beijing"), transport_options={"confirm_publish": True}) as conn:
         producer = Producer(conn.default_channel)
         for i in range(n):
@@ -359,8 +361,7 @@ def issue(w, n: int, title: str) -> list[str]:
             envelope = build_envelope(spec, "beijing", str(enrolment), data, utcnow())
             producer.publish(json.dumps(envelope).encode(), exchange="registration.events",
                              routing_key="trainee_enrolled", content_type="application/json", delivery_mode=2,
-                             declare=[__import__("kombu").Exchange("registration.events", type="topic",
-                                                                   durable=True)])
+                             declare=[Exchange("registration.events", type="topic", durable=True)])
             people.append((enrolment, id_number))
 
     def seat(enrolment):
