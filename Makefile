@@ -6,7 +6,7 @@ STAMP   = $(VENV)/.installed-stamp
 ASYNCAPI_TOOL = tools/asyncapi
 NODE_STAMP    = $(ASYNCAPI_TOOL)/node_modules/.installed-stamp
 
-.PHONY: up down status test test-unit test-sqlite install migrate demo bench bench-registration bench-scoring bench-training bench-subsidies bench-cases bench-risk bench-webhooks asyncapi clean
+.PHONY: up down status test broker-plugins test-unit test-sqlite install migrate demo bench bench-registration bench-scoring bench-training bench-subsidies bench-cases bench-risk bench-webhooks asyncapi clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,14 +36,18 @@ migrate: $(STAMP)
 	$(BIN)/wsli migrate
 
 # The whole default suite: unit, integration (real RabbitMQ) and e2e, on SQLite and PostgreSQL.
-test: $(STAMP) $(NODE_STAMP)
+test: $(STAMP) $(NODE_STAMP) broker-plugins
 	bash tests/run-suites.sh $(BIN)/pytest
+
+# Shovel and federation carry the links between agencies (docs/agencies.md); idempotent, online.
+broker-plugins: $(STAMP)
+	$(BIN)/python -c "from shared.cli import _ensure_plugins; _ensure_plugins()"
 
 test-unit: $(STAMP) $(NODE_STAMP)
 	$(BIN)/pytest tests/unit
 
 # Skip PostgreSQL (e.g. on a laptop without it).
-test-sqlite: $(STAMP) $(NODE_STAMP)
+test-sqlite: $(STAMP) $(NODE_STAMP) broker-plugins
 	WSLI_TEST_DATABASES=sqlite bash tests/run-suites.sh $(BIN)/pytest
 
 asyncapi: $(STAMP)

@@ -11,6 +11,7 @@ import yaml
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
+from shared import agency
 from shared.catalogue import load_all_event_schemas
 from shared.events import REGISTRY, STRUCTURED_CONTENT_TYPE
 
@@ -126,10 +127,14 @@ def build() -> dict:
         "bindings": {"http": {"method": "POST", "bindingVersion": "0.3.0"}},
         "tags": [{"name": "webhooks"}],
     }
+    _agency_messages(spec, channels, operations, messages, tags)
     schemas = {name: _json_schema(s) for name, s in spec.to_dict()["components"]["schemas"].items()}
     for type_, es in REGISTRY.items():
         key = f"{es.service}.{es.name}.v{es.version}"
         schemas[f"{key}.envelope"] = _envelope(type_, f"/agencies/beijing/{es.service}", f"#/components/schemas/{key}")
+    for m in agency.MESSAGES.values():
+        key = f"agency.{m.service}.{m.name}.v{m.version}"
+        schemas[f"{key}.envelope"] = _envelope(m.type, f"/agencies/beijing/{m.service}", f"#/components/schemas/{key}")
     schemas["webhook.headers"] = WEBHOOK_HEADERS
     return {
         "asyncapi": "3.1.0",
@@ -138,8 +143,9 @@ def build() -> dict:
             "title": "wsli events", "version": "1.0.0", "description": ENVELOPE_DOC,
             "contact": {"name": "wsli operation center", "url": "https://wsli.example.org"},
             "license": {"name": "Proprietary", "url": "https://wsli.example.org/terms"},
-            "tags": [{"name": t, "description": f"events of the {t} service" if t != "webhooks" else
-                      "deliveries to integrators' endpoints"} for t in sorted(tags | {"webhooks"})],
+            "tags": [{"name": t, "description": {"webhooks": "deliveries to integrators' endpoints",
+                                                        "agencies": "messages between partner agencies "
+                                                                    "(docs/agencies.md)"}.get(t, f"events of the {t} service")} for t in sorted(tags | {"webhooks"})],
         },
         "defaultContentType": STRUCTURED_CONTENT_TYPE,
         "servers": {
@@ -156,6 +162,48 @@ def build() -> dict:
         "operations": operations,
         "components": {"messages": messages, "schemas": schemas},
     }
+
+
+AGENCY_DOC = {
+    agency.DIRECTED: "Directed to one partner agency: published to `wsli.agency.out` with routing key "
+                     "`<to>.<service>.<name>`, held in the durable queue `wsli.agency.to.<to>`, moved by a dynamic "
+                     "shovel into the partner's `wsli.agency.in` (acked after the partner's broker confirms).",
+    agency.BROADCAST: "A fact for every partner agency: published to `wsli.agency.facts` with routing key "
+                      "`<issuer>.<service>.<name>`; partners federate the exchange (max-hops 1).",
+}
+
+
+def _agency_messages(spec, channels, operations, messages, tags):
+    """The cross-agency exchange's messages (shared.agency): their own exchanges, their own types."""
+    for m in sorted(agency.MESSAGES.values(), key=lambda m: m.type):
+        key = f"agency.{m.service}.{m.name}.v{m.version}"
+        tags.add("agencies")
+        spec.components.schema(key, schema=m.schema)
+        messages[key] = {
+            "name": f"agency_{m.name}", "title": m.type, "summary": m.description,
+            "contentType": STRUCTURED_CONTENT_TYPE, "payload": {"$ref": f"#/components/schemas/{key}.envelope"},
+            "tags": [{"name": m.service}, {"name": "agencies"}],
+            "bindings": {"amqp": {"messageType": m.type, "bindingVersion": "0.3.0"}},
+        }
+        channels[key] = {
+            "address": f"{{agency}}.{m.service}.{m.name}",
+            "title": f"{m.exchange} / {{agency}}.{m.service}.{m.name}",
+            "description": f"{m.description} {AGENCY_DOC[m.flow]} A receiver applies it only from an agency in "
+                           "its AGENCY_PARTNERS (others are parked in wsli.dlq), once (inbox).",
+            "servers": [{"$ref": "#/servers/broker"}],
+            "parameters": {"agency": {"description": "the destination agency (directed) or the issuer (broadcast)"}},
+            "messages": {key: {"$ref": f"#/components/messages/{key}"}},
+            "bindings": {"amqp": {"is": "routingKey", "exchange": {
+                "name": m.exchange, "type": "topic", "durable": True, "autoDelete": False, "vhost": "/"},
+                "bindingVersion": "0.3.0"}},
+        }
+        operations[f"send_agency_{m.service}_{m.name}_v{m.version}"] = {
+            "action": "send", "title": f"{m.service} sends {m.name} to partner agencies",
+            "summary": "Written to the outbox with the state change; the relay publishes it after commit.",
+            "channel": {"$ref": f"#/channels/{key}"},
+            "messages": [{"$ref": f"#/channels/{key}/messages/{key}"}],
+            "tags": [{"name": "agencies"}],
+        }
 
 
 def render() -> str:

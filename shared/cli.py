@@ -228,6 +228,66 @@ def _ensure_broker(uri: str) -> None:
     raise SystemExit("rabbitmq-server did not come up within 60 s; see its log under /var/log/rabbitmq")
 
 
+def _ensure_plugins() -> None:
+    """Shovel and federation carry the cross-agency links (docs/agencies.md); enabling is idempotent
+    and online (the broker keeps running). A broker elsewhere is its operator's to configure."""
+    tool = shutil.which("rabbitmq-plugins")
+    if not tool:
+        print("note: rabbitmq-plugins not found here; the broker needs " + ", ".join(links_plugins()))
+        return
+    listed = subprocess.run([tool, "-q", "list", "-e", "-m"], capture_output=True, text=True, timeout=120)
+    if listed.returncode == 0 and set(links_plugins()) <= set(listed.stdout.split()):
+        return
+    done = subprocess.run([tool, "-q", "enable", "--online", *links_plugins()], capture_output=True, text=True,
+                          timeout=300)
+    if done.returncode != 0:
+        print(f"warning: could not enable {', '.join(links_plugins())}: {done.stderr.strip() or done.stdout.strip()}")
+
+
+def links_plugins() -> tuple[str, ...]:
+    from shared.links import PLUGINS
+    return PLUGINS
+
+
+def _agencies_file(path: str | None) -> dict:
+    import yaml
+    path = path or os.environ.get("AGENCIES_FILE") or str(REPO_ROOT / "var" / "agencies.yml")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return yaml.safe_load(fh) or {}
+    except FileNotFoundError:
+        raise SystemExit(f"wsli: no partner configuration at {path} (see deploy/agencies.example.yml)") from None
+
+
+def cmd_agency(args) -> int:
+    from shared import links
+    if args.agency_command != "list" and not args.name:
+        raise SystemExit(f"wsli: agency {args.agency_command} needs the partner's name")
+    uri = args.amqp_uri or _amqp_uri()
+    admin = links.admin_for(uri, args.api)
+    if args.agency_command == "list":
+        rows = links.listing(admin, uri)
+        if args.json:
+            print(json.dumps(rows, ensure_ascii=False, indent=2))
+        for r in [] if args.json else rows:
+            print(f"{r['partner']:<16} directed: {r.get('directed', '-')}  facts: {r.get('facts', '-')}")
+        return 0
+    if args.agency_command == "remove":
+        links.remove(admin, uri, args.name)
+        print(f"link to {args.name} removed; messages not yet delivered stay in "
+              f"{links.agency.outgoing_queue_name(args.name)}. Take {args.name} out of AGENCY_PARTNERS too.")
+        return 0
+    entry = (_agencies_file(args.config).get("partners") or {}).get(args.name)
+    if entry is None:
+        raise SystemExit(f"wsli: {args.name} is not under partners: in the configuration")
+    partner_uri = os.path.expandvars(str(entry["uri"]))
+    links.add(admin, uri, args.name, partner_uri, directed=bool(entry.get("directed", True)),
+              facts=bool(entry.get("facts", True)))
+    print(f"link to {args.name} set up ({type(admin).__name__.lower()}); add {args.name} to AGENCY_PARTNERS "
+          "of cases and training so its messages are applied")
+    return 0
+
+
 def _pidfile(name: str) -> Path:
     return RUN / f"{name}.pid"
 
@@ -265,6 +325,7 @@ def cmd_up(args) -> int:
 
     config = _gateway_config()
     _ensure_broker(config["AMQP_URI"])
+    _ensure_plugins()
     RUN.mkdir(parents=True, exist_ok=True)
     LOGS.mkdir(parents=True, exist_ok=True)
     cmd_migrate(argparse.Namespace(components=[]))
@@ -517,6 +578,15 @@ def parser() -> argparse.ArgumentParser:
     cal.add_argument("--by", help="who adds it (audit); default $USER")
     cal.add_argument("--dir", help="calendar directory; default CALENDAR_DIR or var/calendar")
     cal.set_defaults(func=cmd_calendar)
+
+    ag = sub.add_parser("agency", help="links to partner agencies (shovel, federation): add, list, remove")
+    ag.add_argument("agency_command", choices=["add", "list", "remove"])
+    ag.add_argument("name", nargs="?", help="the partner agency (add, remove)")
+    ag.add_argument("--config", help="partner configuration (YAML); default AGENCIES_FILE or var/agencies.yml")
+    ag.add_argument("--amqp-uri", help="this agency's broker and vhost; default AMQP_URI")
+    ag.add_argument("--api", help="management API base URL; default http://127.0.0.1:15672 (rabbitmqctl without it)")
+    ag.add_argument("--json", action="store_true")
+    ag.set_defaults(func=cmd_agency)
 
     api = sub.add_parser("asyncapi", help="write (or --check) the event catalogue")
     api.add_argument("--output", default=str(REPO_ROOT / "docs" / "asyncapi.yaml"))

@@ -16,6 +16,7 @@ from kombu import Producer
 from nameko.standalone.events import get_event_exchange
 from sqlalchemy import select, update
 
+from shared import agency
 from shared.amqp import confirming_connection
 from shared.events import REQUEST_ID_ATTRIBUTE
 from shared.web import REQUEST_ID_KEY
@@ -75,11 +76,22 @@ class OutboxRelay:
     def _exchange(self, name: str, producer: Producer):
         exchange = self._exchanges.get(name)
         if exchange is None:
-            service = name[: -len(".events")]
-            exchange = get_event_exchange(service, self.config)
+            if name in agency.EXCHANGES:
+                exchange = agency.exchange(name)
+            else:
+                service = name[: -len(".events")]
+                exchange = get_event_exchange(service, self.config)
             exchange(producer.channel).declare()
             self._exchanges[name] = exchange
         return exchange
+
+    def _ensure_outgoing_queue(self, routing_key: str, producer: Producer):
+        """A directed message needs its partner's durable queue first: unrouted, it would be lost."""
+        partner = routing_key.split(".", 1)[0]
+        key = f"queue:{partner}"
+        if key not in self._exchanges:
+            agency.outgoing_queue(partner)(producer.channel).declare()
+            self._exchanges[key] = True
 
     def _close(self):
         if self._connection is not None:
@@ -116,6 +128,8 @@ class OutboxRelay:
                         # nameko turns "nameko.*" headers into the consumer's context data, so
                         # what a handler emits in turn carries the same request id
                         headers["nameko." + REQUEST_ID_KEY] = request_id
+                    if row.exchange == agency.OUT:
+                        self._ensure_outgoing_queue(row.routing_key, producer)
                     producer.publish(
                         row.body.encode("utf-8"),
                         exchange=self._exchange(row.exchange, producer),

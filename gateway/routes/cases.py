@@ -60,6 +60,10 @@ ROUTES: list[Route] = [
     Route("POST", "/api/v1/cases/<case_id>/recommendation", C, "record_recommendation",
           "The recommender's opinion with seal or signature, approval and contact", "cases",
           body=cs.RecommendationIn, response=cs.CaseOut, roles=rl.ORG),
+    Route("POST", "/api/v1/cases/<case_id>/forwarding", C, "forward_case",
+          "Recommend the case to a partner agency's campaign (e.g. national): it travels with its files over the "
+          "cross-agency link; the partner's result comes back as partner_result", "cases",
+          body=cs.ForwardIn, response=cs.CaseOut, roles=rl.STAFF),
     Route("POST", "/api/v1/cases/<case_id>/screening", C, "screen_case",
           "Initial screening: pass, or fail with the reason", "cases", body=cs.ScreenIn, response=cs.CaseOut,
           roles=STAFF),

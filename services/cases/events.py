@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields
 
+from shared.agency import DIRECTED, agency_message
 from shared.events import event_type
 
 SERVICE = "cases"
@@ -133,3 +134,72 @@ class CaseReleased(CaseRef):
 class CaseWithdrawn(CaseRef):
     previous_status = fields.String(required=True)
     reason = fields.String(required=True)
+
+
+# ---- directed messages between agencies (wsli.agency.out → shovel → wsli.agency.in; docs/agencies.md) ----
+# Only what the receiving campaign needs: no ID numbers, no bank accounts, no personal phones; the
+# forwarding agency's office contact stands in for the recommender's.
+
+class PartnerOrganisation(Schema):
+    name = fields.String(required=True)
+    short_name = fields.String(allow_none=True)
+    credit_code = fields.String(required=True)
+    kind = fields.String(required=True)
+    parent_name = fields.String(allow_none=True)
+    parent_credit_code = fields.String(allow_none=True)
+    declared_no_bad_record = fields.Boolean(required=True)
+    declared_not_dishonest = fields.Boolean(required=True)
+
+
+class PartnerFile(Schema):
+    kind = fields.String(required=True)
+    filename = fields.String(required=True)
+    sha256 = fields.String(required=True)
+    size = fields.Integer(required=True)
+    content_type = fields.String(required=True)
+    dpi = fields.Integer(allow_none=True)
+    chunks = fields.Integer(required=True, metadata={"description": "case_file_chunk messages carrying it"})
+
+
+@agency_message(SERVICE, "case_forwarded", DIRECTED,
+                description="A city or district agency recommends one of its cases to a partner's campaign.")
+class CaseForwarded(Schema):
+    origin_case_id = fields.Integer(required=True)
+    campaign = fields.Integer(required=True)
+    name = fields.String(required=True)
+    category = fields.String(required=True)
+    category_other = fields.String(allow_none=True)
+    submitted_on = fields.Date(required=True)
+    period_start = fields.String(required=True)
+    period_end = fields.String(required=True)
+    summary = fields.String(required=True)
+    honours = fields.String(allow_none=True)
+    creators = fields.List(fields.String(), required=True)
+    participants = fields.List(fields.String(), required=True)
+    organisation = fields.Nested(PartnerOrganisation, required=True)
+    recommendation = fields.Dict(required=True, metadata={
+        "description": "opinion, sealed_or_signed_by, approved_on, head_signed_by, contact (office: name, "
+                       "department, title, office_phone)"})
+    findings = fields.List(fields.Dict(), required=True)
+    files = fields.List(fields.Nested(PartnerFile), required=True)
+
+
+@agency_message(SERVICE, "case_file_chunk", DIRECTED,
+                description="One piece (≤ 256 KiB) of a forwarded case's file; sent before the case message.")
+class CaseFileChunk(Schema):
+    origin_case_id = fields.Integer(required=True)
+    sha256 = fields.String(required=True)
+    seq = fields.Integer(required=True, metadata={"description": "0-based"})
+    count = fields.Integer(required=True)
+    data_base64 = fields.String(required=True)
+
+
+@agency_message(SERVICE, "case_result", DIRECTED,
+                description="The receiving campaign's result for a forwarded case, sent back to its agency.")
+class CaseResult(Schema):
+    origin_case_id = fields.Integer(required=True)
+    status = fields.String(required=True)
+    level = fields.String(allow_none=True)
+    certificate_number = fields.String(allow_none=True)
+    released_at = fields.AwareDateTime(allow_none=True)
+    reason = fields.String(allow_none=True)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import LargeBinary, JSON, Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from shared.db import BigId, PlatformTables, UtcDateTime, new_metadata
@@ -146,6 +146,13 @@ class Case(Base):
     released_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # cross-agency (docs/agencies.md): a case received from a partner names where it came from;
+    # a case sent on names where to and keeps the receiver's latest result
+    origin_agency: Mapped[str | None] = mapped_column(String(64))
+    origin_case_id: Mapped[int | None] = mapped_column(Integer)
+    forwarded_to: Mapped[str | None] = mapped_column(String(64))
+    forwarded_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    partner_result: Mapped[dict | None] = mapped_column(JSON)   # status, level, certificate_number, released_at, as_of
 
     campaign: Mapped[CampaignRow] = relationship(lazy="joined")
     organisation: Mapped[Organisation] = relationship(lazy="joined")
@@ -199,3 +206,30 @@ class Objection(Base):
     resolved_by: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class IncomingCase(Base):
+    """A case a partner is sending: its message and its file chunks meet here, in whatever order they arrive."""
+    __tablename__ = "incoming_cases"
+    __table_args__ = (UniqueConstraint("agency_id", "origin_agency", "origin_case_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    agency_id: Mapped[str] = mapped_column(String(64))
+    origin_agency: Mapped[str] = mapped_column(String(64))
+    origin_case_id: Mapped[int] = mapped_column(Integer)
+    payload: Mapped[dict | None] = mapped_column(JSON)          # the case_forwarded data, once it came
+    touched: Mapped[int] = mapped_column(Integer, default=0)    # written first by every handler: the row lock
+    case_id: Mapped[int | None] = mapped_column(Integer)        # the case made here, once complete
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class IncomingChunk(Base):
+    __tablename__ = "incoming_chunks"
+    __table_args__ = (UniqueConstraint("incoming_id", "sha256", "seq"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    incoming_id: Mapped[int] = mapped_column(ForeignKey("incoming_cases.id"), index=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    seq: Mapped[int] = mapped_column(Integer)
+    count: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)

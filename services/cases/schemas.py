@@ -282,6 +282,24 @@ class RecommendationIn(Schema):
     contact = fields.Nested(ContactIn, required=True)
 
 
+class OfficeContactIn(Schema):
+    """The forwarding agency's office: what crosses to the partner instead of a person's mobile."""
+    name = Text(50, required=True)
+    department = Text(100, required=True)
+    title = Text(50, required=True)
+    office_phone = fields.String(required=True, validate=validate.Regexp(r"^[0-9()\-+ ]{7,20}$"))
+
+
+class ForwardIn(Schema):
+    to = fields.String(required=True, validate=validate.Regexp(r"^[a-z][a-z0-9_-]{0,63}$"),
+                       metadata={"description": "the partner agency (AGENCY_PARTNERS), e.g. national"})
+    opinion = Text(2000, required=True)
+    sealed_or_signed_by = Text(200, required=True, metadata={"description": "the forwarding agency's seal"})
+    approved_on = fields.Date(required=True)
+    head_signed_by = Text(50, load_default=None)
+    contact = fields.Nested(OfficeContactIn, required=True)
+
+
 class ScreenIn(Schema):
     result = fields.String(required=True, validate=validate.OneOf(["pass", "fail"]))
     reason = Text(2000, load_default=None)
@@ -340,6 +358,12 @@ class CaseOut(Schema):
     site_visits = fields.List(fields.Dict())
     level = fields.String(allow_none=True)
     level_label = fields.String(allow_none=True)
+    origin_agency = fields.String(allow_none=True, metadata={"description": "a case received from a partner"})
+    origin_case_id = fields.Integer(allow_none=True)
+    forwarded_to = fields.String(allow_none=True, metadata={"description": "the partner this case was sent to"})
+    forwarded_at = fields.DateTime(allow_none=True)
+    partner_result = fields.Dict(allow_none=True, metadata={
+        "description": "the partner campaign's latest result: status, level, certificate_number, released_at, as_of"})
     level_reason = fields.String(allow_none=True)
     withdrawal_reason = fields.String(allow_none=True)
     certificate_number = fields.String(allow_none=True)

@@ -11,6 +11,8 @@ transaction and an audit row naming who did it.
 """
 from __future__ import annotations
 
+from nameko.dependency_providers import Config
+
 from shared.auth import CallerProvider
 from shared.db import Database
 from shared.entrypoints import PlatformRpc
@@ -19,14 +21,16 @@ from shared.providers import FileStore
 from .access import Lookups
 from .models import Base, platform
 from .notice import NoticeRpc
+from .partners import PartnerCases
 from .registry import SetupRpc
 from .reviewing import ReviewRpc
 from .submissions import CaseRpc
 
 
-class CasesService(PlatformRpc, SetupRpc, CaseRpc, ReviewRpc, NoticeRpc, Lookups):
+class CasesService(PlatformRpc, SetupRpc, CaseRpc, ReviewRpc, NoticeRpc, PartnerCases, Lookups):
     name = "cases"
 
     db = Database(Base.metadata, platform)
     caller = CallerProvider()
     files = FileStore()
+    config = Config()

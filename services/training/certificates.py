@@ -1,6 +1,7 @@
 """Certificates of a class's passers: issue, verify (public), download, revoke."""
 from __future__ import annotations
 
+from shared import agency
 from shared.auth import STAFF
 from shared.db import transactional
 from shared.documents import PDF_TYPE, file_result
@@ -8,7 +9,7 @@ from shared.entrypoints import rpc
 from shared.errors import NotFound
 from shared.pii import get_vault, mask_name
 from shared.schemas import load
-from shared.workdays import utcnow
+from shared.workdays import SHANGHAI, utcnow
 
 from sqlalchemy import select
 
@@ -25,18 +26,30 @@ class CertificateRpc:
         number = str(number)[:80]
         issuer = domain.certificate_agency(number)
         if issuer is not None and issuer != self.db.agency.lower():
+            copy = self._partner_certificate(number)
+            if copy is None or copy.issuer != issuer:
+                return schemas.VerifyOut().dump({
+                    "number": number, "status": "foreign", "agency": issuer,
+                    "message": f"issued by agency {issuer}: ask its verify URL"})
+            # a partner's certificate, answered from the replica of its broadcasts: as of the latest one
             return schemas.VerifyOut().dump({
-                "number": number, "status": "foreign", "agency": issuer,
-                "message": f"issued by agency {issuer}: ask its verify URL"})
+                "number": copy.number, "status": copy.status, "agency": issuer, "name": copy.holder,
+                "issued_at": copy.issued_at, "revoked_reason": copy.revoked_reason, "as_of": copy.as_of,
+                "source": "partner_replica",
+                "training_class": {"title": copy.class_title, "institution": copy.institution, "year": copy.year,
+                                   "class_hours": copy.class_hours},
+                "message": domain.verify_message(copy.status, copy.revoked_reason)
+                + f"（{issuer} 签发，信息截至 {copy.as_of.astimezone(SHANGHAI):%Y-%m-%d %H:%M}）"})
         cert = self._certificate_or_none(number)
         if cert is None:
             return schemas.VerifyOut().dump({"number": number, "status": "unknown", "agency": self.db.agency,
+                                             "source": "issuer",
                                              "message": "no certificate with this number"})
         klass = self.db.session.get(TrainingClass, cert.class_id)
         return schemas.VerifyOut().dump({
             "number": cert.number, "status": cert.status, "agency": self.db.agency,
             "name": mask_name(cert.person_name), "issued_at": cert.issued_at,
-            "revoked_reason": cert.revoked_reason,
+            "revoked_reason": cert.revoked_reason, "source": "issuer",
             "training_class": {"id": klass.id, "title": klass.title, "institution": klass.institution.name,
                                "year": klass.year, "days": [klass.day1.isoformat(), klass.day2.isoformat()],
                                "class_hours": klass.class_hours},
@@ -69,6 +82,8 @@ class CertificateRpc:
         cert.revoked_reason, cert.revoked_at = data["reason"], utcnow()
         self.db.emit("certificate_revoked", cert.number, {"number": cert.number, "person_key": cert.person_key,
                                                           "reason": data["reason"], "revoked_at": cert.revoked_at})
+        agency.broadcast(self.db, "training", "certificate_revoked", cert.number, {
+            "number": cert.number, "reason": data["reason"], "revoked_at": cert.revoked_at})
         self.db.audit(self.caller, "certificate.revoke", "certificate", cert.number, data)
         return self._certificate_out(cert)
 
@@ -82,6 +97,10 @@ class CertificateRpc:
         cert.number = domain.certificate_number(self.db.agency, klass.year, cert.id)
         self.db.emit("certificate_issued", cert.number, {"number": cert.number, "person_key": cert.person_key,
                                                          "class_id": klass.id, "year": klass.year, "issued_at": now})
+        agency.broadcast(self.db, "training", "certificate_issued", cert.number, {
+            "number": cert.number, "holder": mask_name(cert.person_name), "year": klass.year,
+            "class_title": klass.title, "institution": klass.institution.name, "class_hours": klass.class_hours,
+            "issued_at": now})
         return cert.number
 
     def _verify_url(self, number) -> str:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from shared.agency import BROADCAST, agency_message
 from shared.events import event_type
 
 from . import domain
@@ -241,3 +242,27 @@ class CertificateRevokedEvent(Schema):
     person_key = fields.String(required=True)
     reason = fields.String(required=True)
     revoked_at = fields.DateTime(required=True)
+
+
+# ---- facts broadcast to partner agencies (wsli.agency.facts, federated; docs/agencies.md) -----------
+# Only what a partner needs to answer "is this certificate valid?": no person key, no ID number,
+# the holder's name masked as the public verify route shows it.
+
+@agency_message(SERVICE, "certificate_issued", BROADCAST,
+                description="A certificate this agency issued, for partners' verify routes.")
+class PartnerCertificateIssued(Schema):
+    number = fields.String(required=True)
+    holder = fields.String(required=True, metadata={"description": "masked name"})
+    year = fields.Integer(required=True)
+    class_title = fields.String(required=True)
+    institution = fields.String(required=True)
+    class_hours = fields.Integer(required=True)
+    issued_at = fields.AwareDateTime(required=True)
+
+
+@agency_message(SERVICE, "certificate_revoked", BROADCAST,
+                description="A certificate this agency revoked, for partners' verify routes.")
+class PartnerCertificateRevoked(Schema):
+    number = fields.String(required=True)
+    reason = fields.String(required=True)
+    revoked_at = fields.AwareDateTime(required=True)

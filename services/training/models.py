@@ -344,6 +344,28 @@ class Certificate(Base):
     revoked_reason: Mapped[str | None] = mapped_column(Text)
 
 
+class PartnerCertificate(Base):
+    """A partner agency's certificate as its last broadcast said (the replica the verify route reads)."""
+    __tablename__ = "partner_certificates"
+    __table_args__ = (UniqueConstraint("agency_id", "number"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    agency_id: Mapped[str] = mapped_column(String(64))          # this agency (the replica's owner)
+    issuer: Mapped[str] = mapped_column(String(64))
+    number: Mapped[str] = mapped_column(String(80))
+    status: Mapped[str] = mapped_column(String(10))             # valid | revoked
+    holder: Mapped[str | None] = mapped_column(String(50))      # masked
+    year: Mapped[int | None] = mapped_column(Integer)
+    class_title: Mapped[str | None] = mapped_column(String(200))
+    institution: Mapped[str | None] = mapped_column(String(200))
+    class_hours: Mapped[int | None] = mapped_column(Integer)
+    issued_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    revoked_reason: Mapped[str | None] = mapped_column(Text)
+    as_of: Mapped[datetime] = mapped_column(UtcDateTime)          # time of the issuer's latest fact applied
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
 class Rating(Base):
     __tablename__ = "ratings"
     __table_args__ = (UniqueConstraint("class_id", "teacher_id", "seat_id"),)

@@ -432,6 +432,10 @@ class VerifyOut(Schema):
     training_class = fields.Dict(allow_none=True, data_key="class")
     issued_at = fields.DateTime(allow_none=True)
     revoked_reason = fields.String(allow_none=True)
+    source = fields.String(allow_none=True, metadata={
+        "description": "issuer (this agency's own record) | partner_replica (a partner's broadcasts)"})
+    as_of = fields.DateTime(allow_none=True, metadata={
+        "description": "for a partner's certificate: time of the issuer's latest fact the replica applied"})
     message = fields.String()
 
 
@@ -450,5 +454,6 @@ from .events import (  # noqa: E402,F401
     QuestionsAddedEvent, ExamCreatedEvent, AttemptRef, AttemptStartedEvent, AttemptReopenedEvent,
     InstitutionRegisteredEvent, TeacherRegisteredEvent, ClassCreatedEvent, TraineeSeatedEvent,
     AttendanceRecordedEvent, TeacherRatedEvent, ExamScoredEvent, ExpertScoredEvent, TrainingCompletedEvent,
-    AbsenceReportedEvent, CertificateIssuedEvent, CertificateRevokedEvent,
+    AbsenceReportedEvent, CertificateIssuedEvent, CertificateRevokedEvent, PartnerCertificateIssued,
+    PartnerCertificateRevoked,
 )

@@ -25,10 +25,11 @@ from .classes import ClassRpc
 from .consumers import EventHandlers
 from .exams import ExamRpc
 from .models import Base, platform
+from .partners import PartnerFacts
 from .programme import ProgrammeRpc
 
 
-class TrainingService(EventHandlers, ProgrammeRpc, ExamRpc, ClassRpc, CertificateRpc, Lookups, PlatformRpc):
+class TrainingService(EventHandlers, PartnerFacts, ProgrammeRpc, ExamRpc, ClassRpc, CertificateRpc, Lookups, PlatformRpc):
     name = "training"
 
     db = Database(Base.metadata, platform)

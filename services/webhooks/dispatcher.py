@@ -9,6 +9,7 @@ It runs beside the service's consumers in the same process (a managed thread of 
   row to be claimed again when the lease ends: at least once, never lost.
 - **send**: outside any transaction (the HTTP call may take the whole timeout), in a
   green pool: the SSRF guard on the addresses the host resolves to *now*, the
+  connection pinned to the address it checked (no second lookup to rebind), the
   Standard Webhooks headers, ``allow_redirects=False``, a per-attempt timeout.
 - **record**: a second transaction writes the attempt and moves the delivery on
   (succeeded; retry at the next step of the schedule; failed and the endpoint
@@ -21,9 +22,11 @@ import socket
 import threading
 import time
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit, urlunsplit
 
 import eventlet
 import requests
+from requests.adapters import HTTPAdapter
 from nameko.extensions import DependencyProvider
 from sqlalchemy import select, update
 from sqlalchemy.orm import object_session, sessionmaker
@@ -50,9 +53,48 @@ def resolve(host: str, port: int) -> list[str]:
         return []
 
 
-def check_target(url: str, allowed_networks: list) -> None:
+def check_target(url: str, allowed_networks: list) -> str:
+    """The address to connect to: the host resolved once, every answer checked."""
     host, port = domain.check_url_shape(url)
-    domain.check_addresses(host, resolve(host, port), allowed_networks)
+    addresses = resolve(host, port)
+    domain.check_addresses(host, addresses, allowed_networks)
+    return addresses[0]
+
+
+class _PinnedTls(HTTPAdapter):
+    """TLS to an address while SNI and the certificate check use the URL's host name."""
+
+    def __init__(self, host: str):
+        self.host = host
+        super().__init__(max_retries=0)
+
+    def init_poolmanager(self, *args, **kwargs):
+        kwargs.update(server_hostname=self.host, assert_hostname=self.host)
+        super().init_poolmanager(*args, **kwargs)
+
+
+def pinned_post(url: str, address: str, headers: dict, **kwargs):
+    """POST to ``url`` over a connection to ``address``, the one the SSRF guard checked.
+
+    Letting the HTTP library resolve the host again would open a DNS-rebinding hole: a
+    name that answered a public address to the check could answer 127.0.0.1 or the cloud
+    metadata address to the request. So the URL names the address, the ``Host`` header
+    (and for https the SNI and the certificate check) the host. Returns (session, response);
+    the caller closes both.
+    """
+    parts = urlsplit(url)
+    ip = f"[{address}]" if ":" in address else address
+    pinned = urlunsplit(parts._replace(netloc=ip + (f":{parts.port}" if parts.port else "")))
+    session = requests.Session()
+    session.trust_env = False  # no proxy from the environment: it would resolve the name itself
+    if parts.scheme == "https":
+        session.mount(f"https://{ip}", _PinnedTls(parts.hostname))
+    headers = dict(headers, Host=parts.netloc)
+    try:
+        return session, session.post(pinned, headers=headers, **kwargs)
+    except BaseException:
+        session.close()
+        raise
 
 
 def sign_headers(event_id: str, body: str, secrets_: list[str], moment: datetime) -> dict[str, str]:
@@ -87,8 +129,6 @@ class DeliveryWorker:
         self.sessionmaker = sessionmaker
         self.settings = settings
         self.pool = eventlet.GreenPool(settings.concurrency)
-        self.http = requests.Session()
-        self.http.trust_env = False  # never through a proxy from the environment: the SSRF guard checks the target
         self._wakeup = threading.Event()
         self._running = True
 
@@ -162,20 +202,21 @@ class DeliveryWorker:
         now = utcnow()
         status, text, error, retry_after, outcome = None, "", None, None, domain.RETRY
         try:
-            check_target(row["url"], self.settings.allowed_networks)
+            address = check_target(row["url"], self.settings.allowed_networks)
             secrets_ = domain.signing_secrets(row["secret"], row["previous_secret"], row["previous_secret_until"], now)
             headers = sign_headers(row["event_id"], row["body"], secrets_, now)
             # requests' timeout bounds each socket read; this bounds the whole attempt (a receiver
             # dripping one byte a second would otherwise hold the slot indefinitely)
             with eventlet.Timeout(self.settings.timeout, AttemptTimedOut(self.settings.timeout)):
-                response = self.http.post(row["url"], data=row["body"].encode("utf-8"), headers=headers,
-                                          timeout=self.settings.timeout, allow_redirects=False, stream=True)
+                session, response = pinned_post(row["url"], address, headers, data=row["body"].encode("utf-8"),
+                                                timeout=self.settings.timeout, allow_redirects=False, stream=True)
                 try:
                     status = response.status_code
                     text = domain.excerpt(response.raw.read(domain.EXCERPT_CHARS * 4, decode_content=True))
                     retry_after = domain.retry_after_seconds(response.headers.get("Retry-After"), utcnow())
                 finally:
                     response.close()
+                    session.close()
             outcome = domain.classify(status)
         except RuleViolation as exc:  # the SSRF guard: the host now resolves somewhere refused
             outcome, error = "refused", exc.message

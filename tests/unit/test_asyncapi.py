@@ -61,3 +61,26 @@ def test_every_event_is_described_on_the_broker_and_as_a_webhook():
     headers = doc["components"]["schemas"]["webhook.headers"]
     assert set(headers["required"]) == {"webhook-id", "webhook-timestamp", "webhook-signature"}
     assert len(doc["operations"]["deliver_webhooks"]["messages"]) == len(REGISTRY)
+
+
+def test_every_cross_agency_message_is_described_on_its_own_exchange():
+    from shared import agency
+    from shared.asyncapi import render
+    from shared.catalogue import load_all_event_schemas
+
+    load_all_event_schemas()
+    assert DOC.read_text(encoding="utf-8") == render(), "docs/asyncapi.yaml is stale: run `wsli asyncapi`"
+    doc = yaml.safe_load(DOC.read_text(encoding="utf-8"))
+    assert {("training", "certificate_issued"), ("cases", "case_forwarded"), ("cases", "case_result")} <= set(
+        agency.MESSAGES)
+    for (service, name), m in agency.MESSAGES.items():
+        key = f"agency.{service}.{name}.v1"
+        channel = doc["channels"][key]
+        exchange = channel["bindings"]["amqp"]["exchange"]["name"]
+        assert exchange == (agency.OUT if m.flow == agency.DIRECTED else agency.FACTS)
+        assert exchange not in {f"{s}.events" for s in ("cases", "training")} and exchange != "nameko-rpc"
+        assert channel["address"] == f"{{agency}}.{service}.{name}"
+        assert doc["components"]["messages"][key]["bindings"]["amqp"]["messageType"] == m.type
+        data = doc["components"]["schemas"][key]["properties"]
+        assert set(data) == set(m.schema().fields), f"{key}: the document and the schema disagree"
+        assert not {"person_key", "id_number", "bank_account"} & set(data), f"{key} carries personal numbers"

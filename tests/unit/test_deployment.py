@@ -647,33 +647,39 @@ def test_the_dlq_is_bounded_without_dropping_anything():
         assert definition["overflow"] == "reject-publish"
 
 
-def test_shovel_example_forwards_case_submitted_to_the_national_vhost():
-    from nameko.standalone.events import get_event_exchange
+def test_agency_links_are_what_wsli_agency_add_sets_up():
+    """deploy/rabbitmq/agency-links.json: shovels and federation upstreams as shared.links makes them."""
+    from shared import agency, links
 
-    shovel_defs = json.loads((RABBITMQ_DIR / "shovel-example.json").read_text(encoding="utf-8"))
-    vhosts = {v["name"] for v in definitions()["vhosts"]}
-    exchange = get_event_exchange("cases", {})
-    shovels = [p for p in shovel_defs["parameters"] if p["component"] == "shovel"]
-    assert len(shovels) == 1
-    value = shovels[0]["value"]
-    src_vhost = value["src-uri"].rsplit("/", 1)[1]
-    dest_vhost = value["dest-uri"].rsplit("/", 1)[1]
-    assert shovels[0]["vhost"] == src_vhost and src_vhost in vhosts
-    assert dest_vhost == "national" and dest_vhost in vhosts
-    assert value["dest-exchange"] == exchange.name
-    assert value["ack-mode"] == "on-confirm"
-    # a declared durable queue keeps the events while the shovel is down
-    queue = [q for q in shovel_defs["queues"] if q["name"] == value["src-queue"] and q["vhost"] == src_vhost]
-    assert queue and queue[0]["durable"] is True
-    assert any(b["vhost"] == src_vhost and b["source"] == exchange.name and b["destination"] == value["src-queue"]
-               and b["routing_key"] == "case_submitted" for b in shovel_defs["bindings"])
-    for vhost in (src_vhost, dest_vhost):
-        declared = [e for e in shovel_defs["exchanges"] if e["vhost"] == vhost and e["name"] == exchange.name]
-        assert len(declared) == 1, f"{exchange.name} not declared in {vhost}"
-        # must equal nameko's own declaration, or the services' declare fails
-        assert declared[0]["type"] == exchange.type
-        assert declared[0]["durable"] is bool(exchange.durable)
-        assert declared[0]["auto_delete"] is bool(exchange.auto_delete)
+    doc = json.loads((RABBITMQ_DIR / "agency-links.json").read_text(encoding="utf-8"))
+    assert not (RABBITMQ_DIR / "shovel-example.json").exists()
+    shovels = [p for p in doc["parameters"] if p["component"] == "shovel"]
+    upstreams = [p for p in doc["parameters"] if p["component"] == "federation-upstream"]
+    assert {(p["vhost"], p["name"]) for p in shovels} == {("beijing", "wsli-agency-to-national"),
+                                                            ("national", "wsli-agency-to-beijing")}
+    assert {(p["vhost"], p["name"]) for p in upstreams} == {("beijing", "dongcheng"), ("dongcheng", "beijing")}
+    for p in shovels:
+        partner = p["name"][len("wsli-agency-to-"):]
+        value = p["value"]
+        assert value == links.shovel_definition(p["vhost"], partner, value["dest-uri"])
+        # from a durable queue of our own, into the partner's dedicated exchange, acked after its confirm
+        assert value["ack-mode"] == "on-confirm" and value["dest-exchange"] == agency.IN
+        assert value["dest-exchange"] not in ("cases.events", "training.events", "nameko-rpc")
+        queue = [q for q in doc["queues"] if q["vhost"] == p["vhost"] and q["name"] == value["src-queue"]]
+        assert queue and queue[0]["durable"] is True
+        assert any(b["vhost"] == p["vhost"] and b["source"] == agency.OUT and b["destination"] == value["src-queue"]
+                   and b["routing_key"] == f"{partner}.#" for b in doc["bindings"])
+    for p in upstreams:
+        assert p["value"] == links.upstream_definition(p["value"]["uri"])
+        assert p["value"]["max-hops"] == 1 and p["value"]["exchange"] == agency.FACTS
+        policy = [x for x in doc["policies"] if x["vhost"] == p["vhost"] and x["name"] == links.FACTS_POLICY]
+        assert policy and policy[0]["definition"] == {"federation-upstream-set": "all"}
+        assert policy[0]["apply-to"] == "exchanges" and re.match(policy[0]["pattern"], agency.FACTS)
+    for e in doc["exchanges"]:
+        # must equal what the services and the relay declare, or one of the declarations fails
+        declared = agency.exchange(e["name"])
+        assert e["name"] in agency.EXCHANGES and e["type"] == declared.type and e["durable"] is True
+    assert "CHANGE-ME" in json.dumps(doc) and "guest" not in json.dumps(doc)
 
 
 # ---- the image --------------------------------------------------------------------------------------
