@@ -135,6 +135,9 @@ class Cluster(DependencyProvider):
         return services
 
 
+DEFAULT_TOKEN_CACHE_SECONDS = 5.0
+
+
 class Authenticator(DependencyProvider):
     """Resolves the bearer token and puts the principal into the worker's context data."""
 
@@ -142,16 +145,22 @@ class Authenticator(DependencyProvider):
         config = self.container.config
         self.agency = agency_of(config)
         self.bootstrap = (config.get("BOOTSTRAP_TOKEN") or "").strip() or None
+        # a revoked token is refused by this process at once, by any other within this many seconds
+        ttl = config.get("TOKEN_CACHE_SECONDS")
+        self.cache = tokens.TokenCache(float(DEFAULT_TOKEN_CACHE_SECONDS if ttl in (None, "") else ttl))
 
     def get_dependency(self, worker_ctx):
         provider = self
 
-        def authenticate(request, session) -> Principal:
-            principal = tokens.authenticate(session, request.headers.get("Authorization"),
-                                            provider.agency, provider.bootstrap) or anonymous(provider.agency)
+        def authenticate(request, db) -> Principal:
+            """``db`` is the worker's unit of work; its session is opened only on a cache miss."""
+            principal = tokens.authenticate(lambda: db.session, request.headers.get("Authorization"),
+                                            provider.agency, provider.bootstrap,
+                                            cache=provider.cache) or anonymous(provider.agency)
             worker_ctx.data[CONTEXT_KEY] = principal.to_context()
             return principal
 
+        authenticate.forget = provider.cache.forget
         return authenticate
 
 
@@ -259,6 +268,8 @@ class GatewayService:
         if row.revoked_at is None:
             row.revoked_at = utcnow()
             self.db.audit(principal, "token.revoke", "api_token", row.id, {})
+        self.db.commit()
+        getattr(self.authenticate, "forget", lambda _id: None)(row.id)  # refused from the next request on, not after the cache's TTL
         return json_response(tokens.token_out(row))
 
     # ---- operations --------------------------------------------------------------------------
@@ -406,8 +417,8 @@ class GatewayService:
     def _guard(self, request, handler, public=False):
         """Authenticate, run, and turn every outcome into a JSON response."""
         try:
-            principal = self.authenticate(request, self.db.session)
-            self.db.session.rollback()  # release the connection before slow calls
+            principal = self.authenticate(request, self.db)
+            self.db.rollback()  # release the connection (if the token was read) before slow calls
             if principal.role == "public" and not public:
                 return json_response({"error": "unauthenticated", "message": "a bearer token is required"}, 401)
             return handler(principal, request)
