@@ -76,7 +76,47 @@ class _QuickPublisher(Publisher):
 
     def publish(self, payload, **kwargs):
         kwargs.setdefault("transport_options", dict(self.transport_options))
-        return super().publish(payload, **kwargs)
+        service = (self.amqp_uri, str(kwargs.get("routing_key", "")).split(".", 1)[0])
+        if kwargs.get("mandatory") and ROUTABLE.fresh(service):
+            # the broker routed a confirmed call to this service moments ago: skip the confirm
+            # (17-23 % of the gateway's CPU), and the mandatory flag with it, whose basic.return
+            # would be read by nobody on an unconfirmed channel
+            kwargs.update(use_confirms=False, mandatory=False)
+            return super().publish(payload, **kwargs)
+        result = super().publish(payload, **kwargs)  # confirmed: UndeliverableMessage if no queue takes it
+        ROUTABLE.seen(service)
+        return result
+
+
+class RoutableServices:
+    """Services whose RPC queue the broker confirmed routing to, within the last ``ttl`` seconds.
+
+    A call to a service whose queue does not exist fails fast (nameko's ``UnknownService``,
+    a 503) because the request is published mandatory with a confirm. Once a confirmed
+    call was routed, calls within ``ttl`` go out unconfirmed: the queue is durable and
+    outlives its consumers, so it only disappears when deleted on the broker; a call in
+    the ``ttl`` after that waits for the RPC timeout instead (also a 503). ``ttl`` 0
+    confirms every call.
+    """
+
+    def __init__(self, ttl: float = 10.0):
+        self.ttl = ttl
+        self._until: dict[str, float] = {}
+
+    def fresh(self, key: tuple) -> bool:
+        """``key``: (broker URI, service name)."""
+        return self.ttl > 0 and self._until.get(key, 0.0) > time.monotonic()
+
+    def seen(self, key: tuple) -> None:
+        if self.ttl > 0:
+            self._until[key] = time.monotonic() + self.ttl
+
+    def forget(self, service: str) -> None:
+        for key in [k for k in self._until if k[1] == service]:
+            self._until.pop(key, None)
+
+
+ROUTABLE = RoutableServices()
 
 
 class _QuickMethodProxy(MethodProxy):
@@ -121,6 +161,8 @@ class Cluster(DependencyProvider):
         # the client was already told it failed.
         self.expiration = float(config.get("RPC_TIMEOUT_SECONDS") or 15.0)
         self.breaker = BrokerBreaker(float(config.get("BROKER_RETRY_AFTER_SECONDS") or 3.0))
+        ttl = config.get("RPC_ROUTE_CONFIRM_SECONDS")
+        ROUTABLE.ttl = float(10.0 if ttl in (None, "") else ttl)
 
     def get_dependency(self, worker_ctx):
         listener, expiration, breaker = self.rpc_reply_listener, self.expiration, self.breaker
@@ -447,6 +489,7 @@ class GatewayService:
             with eventlet.Timeout(float(self.config.get("RPC_PUBLISH_TIMEOUT_SECONDS") or 3.0)):
                 return getattr(getattr(self.services, service), method).call_async(*args)
         except UnknownService:
+            ROUTABLE.forget(service)
             return ServiceUnavailable(f"{service} is not running", {"service": [service]})
         except (eventlet.Timeout, *CONNECTION_ERRORS) as exc:
             breaker.trip()

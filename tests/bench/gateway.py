@@ -78,15 +78,16 @@ def rss_mb(pid: int) -> float:
         return float("nan")
 
 
-def broker_pid() -> int | None:
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if (entry / "comm").read_text().strip() == "beam.smp":
-                    return int(entry.name)
-            except OSError:
-                continue
-    return None
+def broker_pid(port: int = 5672) -> int | None:
+    """The RabbitMQ node listening on the AMQP port (other nodes may run beside it)."""
+    import re
+    try:
+        listing = subprocess.run(["ss", "-ltnpH", f"sport = :{port}"], capture_output=True, text=True,
+                                 timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    found = re.search(r'"beam\.smp",pid=(\d+)', listing)
+    return int(found.group(1)) if found else None
 
 
 class Meter:
