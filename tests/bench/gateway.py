@@ -53,7 +53,7 @@ from tests.bench.registration import (
 DOC = REPO_ROOT / "docs" / "benchmarks.md"
 START_MARK = "<!-- bench:gateway:start -->"
 END_MARK = "<!-- bench:gateway:end -->"
-TIME_LIMIT_S = 12 * 60
+TIME_LIMIT_S = 15 * 60
 CLK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -594,6 +594,16 @@ def run(args, outer: ExitStack) -> dict:
 
     # the same POST phase with every database on PostgreSQL: event latency there
     if "postgresql" in args.databases:
+        try:
+            run_postgresql(args, outer, out, k)
+        except (TimeLimit, BenchError) as exc:  # the SQLite figures still get reported
+            out["pg_failure"] = f"{type(exc).__name__}: {exc}"[:300]
+            print(f"[postgresql] not measured: {out['pg_failure']}", file=sys.stderr, flush=True)
+    return out
+
+
+def run_postgresql(args, outer: ExitStack, out: dict, k: int) -> None:
+    if True:
         pg = start_world("postgresql", outer)
         pctx = set_up(pg, 8)
         pmeter = Meter(pg.pids())
@@ -614,9 +624,8 @@ def run(args, outer: ExitStack) -> dict:
                                  http_get(f"{pbase}/api/v1/safety-files/{pctx['credit_code']}", phdr))
         out["risk_single_pg"] = phase(pmeter, "risk GET c=1 (postgresql)", 1, k,
                                       http_get(f"{pbase}/api/v1/risk/enterprises/{pctx['enterprise_id']}", phdr))
-        out["rss"].update({f"{k} (pg)": rss_mb(pid) for k, pid in pg.pids().items()})
+        out["rss"].update({f"{name} (pg)": rss_mb(pid) for name, pid in pg.pids().items()})
         pg.cleanup.close()
-    return out
 
 
 def seed_raw(db_uri: str, ctx: dict) -> dict[str, int]:
