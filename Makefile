@@ -6,7 +6,7 @@ STAMP   = $(VENV)/.installed-stamp
 ASYNCAPI_TOOL = tools/asyncapi
 NODE_STAMP    = $(ASYNCAPI_TOOL)/node_modules/.installed-stamp
 
-.PHONY: up down status test broker-plugins test-unit test-sqlite install migrate demo bench bench-registration bench-scoring bench-training bench-subsidies bench-cases bench-risk bench-webhooks asyncapi clean
+.PHONY: up down status test broker-plugins test-unit test-sqlite install migrate demo bench bench-registration bench-scoring bench-training bench-subsidies bench-cases bench-risk bench-webhooks bench-gateway asyncapi clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -57,6 +57,11 @@ demo: $(STAMP)
 	$(BIN)/python -m tests.demo
 
 bench: bench-registration bench-scoring bench-training bench-subsidies bench-cases bench-risk bench-webhooks
+
+# the request path: gateway vs direct RPC vs a bare WSGI floor, CPU per request per process, POST CPU vs a
+# single-process baseline, aggregates vs single GETs, event latency, RSS; a pass/fail line per target (≤ ~10 min)
+bench-gateway: $(STAMP)
+	$(BIN)/python -m tests.bench.gateway
 
 bench-registration: $(STAMP)
 	$(BIN)/python -m tests.bench.registration

@@ -89,7 +89,47 @@ class _QuickPublisher(Publisher):
 
     def publish(self, payload, **kwargs):
         kwargs.setdefault("transport_options", dict(self.transport_options))
-        return super().publish(payload, **kwargs)
+        service = (self.amqp_uri, str(kwargs.get("routing_key", "")).split(".", 1)[0])
+        if kwargs.get("mandatory") and ROUTABLE.fresh(service):
+            # the broker routed a confirmed call to this service moments ago: skip the confirm
+            # (17-23 % of the gateway's CPU), and the mandatory flag with it, whose basic.return
+            # would be read by nobody on an unconfirmed channel
+            kwargs.update(use_confirms=False, mandatory=False)
+            return super().publish(payload, **kwargs)
+        result = super().publish(payload, **kwargs)  # confirmed: UndeliverableMessage if no queue takes it
+        ROUTABLE.seen(service)
+        return result
+
+
+class RoutableServices:
+    """Services whose RPC queue the broker confirmed routing to, within the last ``ttl`` seconds.
+
+    A call to a service whose queue does not exist fails fast (nameko's ``UnknownService``,
+    a 503) because the request is published mandatory with a confirm. Once a confirmed
+    call was routed, calls within ``ttl`` go out unconfirmed: the queue is durable and
+    outlives its consumers, so it only disappears when deleted on the broker; a call in
+    the ``ttl`` after that waits for the RPC timeout instead (also a 503). ``ttl`` 0
+    confirms every call.
+    """
+
+    def __init__(self, ttl: float = 10.0):
+        self.ttl = ttl
+        self._until: dict[str, float] = {}
+
+    def fresh(self, key: tuple) -> bool:
+        """``key``: (broker URI, service name)."""
+        return self.ttl > 0 and self._until.get(key, 0.0) > time.monotonic()
+
+    def seen(self, key: tuple) -> None:
+        if self.ttl > 0:
+            self._until[key] = time.monotonic() + self.ttl
+
+    def forget(self, service: str) -> None:
+        for key in [k for k in self._until if k[1] == service]:
+            self._until.pop(key, None)
+
+
+ROUTABLE = RoutableServices()
 
 
 class _QuickMethodProxy(MethodProxy):
@@ -134,6 +174,8 @@ class Cluster(DependencyProvider):
         # the client was already told it failed.
         self.expiration = float(config.get("RPC_TIMEOUT_SECONDS") or 15.0)
         self.breaker = BrokerBreaker(float(config.get("BROKER_RETRY_AFTER_SECONDS") or 3.0))
+        ttl = config.get("RPC_ROUTE_CONFIRM_SECONDS")
+        ROUTABLE.ttl = float(10.0 if ttl in (None, "") else ttl)
 
     def get_dependency(self, worker_ctx):
         listener, expiration, breaker = self.rpc_reply_listener, self.expiration, self.breaker
@@ -148,6 +190,9 @@ class Cluster(DependencyProvider):
         return services
 
 
+DEFAULT_TOKEN_CACHE_SECONDS = 5.0
+
+
 class Authenticator(DependencyProvider):
     """Resolves the bearer token and puts the principal into the worker's context data."""
 
@@ -155,16 +200,22 @@ class Authenticator(DependencyProvider):
         config = self.container.config
         self.agency = agency_of(config)
         self.bootstrap = (config.get("BOOTSTRAP_TOKEN") or "").strip() or None
+        # a revoked token is refused by this process at once, by any other within this many seconds
+        ttl = config.get("TOKEN_CACHE_SECONDS")
+        self.cache = tokens.TokenCache(float(DEFAULT_TOKEN_CACHE_SECONDS if ttl in (None, "") else ttl))
 
     def get_dependency(self, worker_ctx):
         provider = self
 
-        def authenticate(request, session) -> Principal:
-            principal = tokens.authenticate(session, request.headers.get("Authorization"),
-                                            provider.agency, provider.bootstrap) or anonymous(provider.agency)
+        def authenticate(request, db) -> Principal:
+            """``db`` is the worker's unit of work; its session is opened only on a cache miss."""
+            principal = tokens.authenticate(lambda: db.session, request.headers.get("Authorization"),
+                                            provider.agency, provider.bootstrap,
+                                            cache=provider.cache) or anonymous(provider.agency)
             worker_ctx.data[CONTEXT_KEY] = principal.to_context()
             return principal
 
+        authenticate.forget = provider.cache.forget
         return authenticate
 
 
@@ -310,6 +361,8 @@ class GatewayService:
         if row.revoked_at is None:
             row.revoked_at = utcnow()
             self.db.audit(principal, "token.revoke", "api_token", row.id, {})
+        self.db.commit()
+        getattr(self.authenticate, "forget", lambda _id: None)(row.id)  # refused from the next request on, not after the cache's TTL
         return json_response(tokens.token_out(row))
 
     # ---- operations --------------------------------------------------------------------------
@@ -460,8 +513,8 @@ class GatewayService:
     def _guard(self, request, handler, public=False):
         """Authenticate, run, and turn every outcome into a JSON response."""
         try:
-            principal = self.authenticate(request, self.db.session)
-            self.db.session.rollback()  # release the connection before slow calls
+            principal = self.authenticate(request, self.db)
+            self.db.rollback()  # release the connection (if the token was read) before slow calls
             if principal.role == "public" and not public:
                 return json_response({"error": "unauthenticated", "message": "a bearer token is required"}, 401)
             return handler(principal, request)
@@ -490,6 +543,7 @@ class GatewayService:
             with eventlet.Timeout(float(self.config.get("RPC_PUBLISH_TIMEOUT_SECONDS") or 3.0)):
                 return getattr(getattr(self.services, service), method).call_async(*args)
         except UnknownService:
+            ROUTABLE.forget(service)
             return ServiceUnavailable(f"{service} is not running", {"service": [service]})
         except (eventlet.Timeout, *CONNECTION_ERRORS) as exc:
             breaker.trip()

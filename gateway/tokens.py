@@ -5,6 +5,7 @@ import hashlib
 import hmac
 import logging
 import secrets
+import time
 from datetime import timedelta
 
 from sqlalchemy import select, update
@@ -65,8 +66,56 @@ def create_token(session, role: str, agency: str, name: str | None = None, unit_
     return token, row
 
 
-def authenticate(session, header: str | None, local_agency: str, bootstrap: str | None) -> Principal | None:
-    """The principal of an ``Authorization`` header; None when there is no header."""
+class TokenCache:
+    """Recently seen tokens, so a request does not cost a database read and a commit.
+
+    An entry lives ``ttl`` seconds; a revocation through this gateway drops it at once
+    (``forget``), one made elsewhere (another gateway replica, ``wsli token revoke``)
+    is seen within ``ttl``: that is the bound on how long a revoked token still works.
+    Expiry is checked against the clock on every request, cached or not. ``ttl`` 0
+    turns the cache off (every request reads the row, as before).
+    """
+
+    def __init__(self, ttl: float, max_entries: int = 10000):
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._entries: dict[str, tuple[float, dict]] = {}
+
+    def get(self, token_hash: str) -> dict | None:
+        entry = self._entries.get(token_hash)
+        if entry is None:
+            return None
+        if time.monotonic() - entry[0] >= self.ttl:
+            self._entries.pop(token_hash, None)
+            return None
+        return entry[1]
+
+    def put(self, token_hash: str, snapshot: dict) -> None:
+        if self.ttl <= 0:
+            return
+        if len(self._entries) >= self.max_entries:
+            self._entries.clear()  # a crude bound: refilling costs one read per token
+        self._entries[token_hash] = (time.monotonic(), snapshot)
+
+    def forget(self, token_id) -> None:
+        for key, (_, snapshot) in list(self._entries.items()):
+            if str(snapshot["id"]) == str(token_id):
+                self._entries.pop(key, None)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+_FIELDS = ("id", "agency_id", "role", "unit_id", "person", "district", "name", "revoked_at", "expires_at",
+           "last_used_at")
+
+
+def authenticate(session, header: str | None, local_agency: str, bootstrap: str | None,
+                 cache: TokenCache | None = None) -> Principal | None:
+    """The principal of an ``Authorization`` header; None when there is no header.
+
+    ``session`` may be a callable returning the session, so a cached token opens none.
+    """
     if not header:
         return None
     scheme, _, token = header.partition(" ")
@@ -75,18 +124,28 @@ def authenticate(session, header: str | None, local_agency: str, bootstrap: str 
     token = token.strip()
     if bootstrap and hmac.compare_digest(token.encode(), bootstrap.encode()):
         return Principal(role="admin", agency=local_agency, token_id="bootstrap", name="bootstrap-admin")
-    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
-    if row is None or row.revoked_at is not None:
+    digest = hash_token(token)
+    row = cache.get(digest) if cache is not None else None
+    fresh = row is None
+    if fresh:
+        db = session() if callable(session) else session
+        found = db.scalar(select(ApiToken).where(ApiToken.token_hash == digest))
+        row = None if found is None else {f: getattr(found, f) for f in _FIELDS}
+        if row is not None and cache is not None:
+            cache.put(digest, row)
+    if row is None or row["revoked_at"] is not None:
         raise Unauthenticated("unknown or revoked token")
     now = utcnow()
-    if row.expires_at is not None and row.expires_at <= now:
+    if row["expires_at"] is not None and row["expires_at"] <= now:
         raise Unauthenticated("this token expired; ask for a new one")
-    if row.last_used_at is None or now - row.last_used_at >= LAST_USED_PRECISION:
-        touch(session, row.id, now)
-    if row.agency_id != local_agency:
-        raise Forbidden(f"this token belongs to agency {row.agency_id!r}; this deployment serves {local_agency!r}")
-    return Principal(role=row.role, agency=row.agency_id, token_id=str(row.id), unit_id=row.unit_id,
-                     person=row.person, district=row.district, name=row.name)
+    if fresh and (row["last_used_at"] is None or now - row["last_used_at"] >= LAST_USED_PRECISION):
+        # only on a read from the database: at most one write per token per cache lifetime
+        touch(db, row["id"], now)
+        row["last_used_at"] = now
+    if row["agency_id"] != local_agency:
+        raise Forbidden(f"this token belongs to agency {row['agency_id']!r}; this deployment serves {local_agency!r}")
+    return Principal(role=row["role"], agency=row["agency_id"], token_id=str(row["id"]), unit_id=row["unit_id"],
+                     person=row["person"], district=row["district"], name=row["name"])
 
 
 def touch(session, token_id: int, now) -> None:

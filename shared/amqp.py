@@ -24,6 +24,7 @@ from functools import partial
 
 from amqp.exceptions import ConnectionError as AmqpConnectionError, RecoverableConnectionError
 from kombu.exceptions import OperationalError as KombuOperationalError
+from nameko.amqp.publish import Publisher
 from nameko.messaging import QueueConsumer
 from nameko.rpc import Rpc, RpcConsumer, ReplyListener, Responder
 from nameko.constants import AMQP_SSL_CONFIG_KEY, AMQP_URI_CONFIG_KEY, LOGIN_METHOD_CONFIG_KEY, \
@@ -105,12 +106,23 @@ class SafeQueueConsumer(QueueConsumer):
         self.ack_message(message)
 
 
+class _UnconfirmedPublisher(Publisher):
+    # A reply goes to the caller's own (transient) reply queue: a confirm would only tell
+    # that the broker took it, which changes nothing for the caller, who times out (503)
+    # on a lost reply either way. Waiting for it cost ~13 % of a service's CPU per call.
+    use_confirms = False
+
+
+class _Responder(Responder):
+    publisher_cls = _UnconfirmedPublisher
+
+
 class SafeRpcConsumer(RpcConsumer):
     queue_consumer = SafeQueueConsumer()
 
     def handle_result(self, message, result, exc_info):
         config = self.container.config
-        responder = Responder(
+        responder = _Responder(
             config[AMQP_URI_CONFIG_KEY], get_rpc_exchange(config),
             config.get(SERIALIZER_CONFIG_KEY, DEFAULT_SERIALIZER), message,
             ssl=config.get(AMQP_SSL_CONFIG_KEY), login_method=config.get(LOGIN_METHOD_CONFIG_KEY),

@@ -345,6 +345,7 @@ class Database(DependencyProvider):
         self.engine: Engine | None = None
         self.sessionmaker = None
         self.relay = None
+        self.relay_engine: Engine | None = None
         self._workers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     @property
@@ -362,8 +363,14 @@ class Database(DependencyProvider):
         self.engine = make_engine(config["DB_URI"])
         self.sessionmaker = sessionmaker(bind=self.engine, expire_on_commit=False)
         if as_bool(config.get("OUTBOX_RELAY"), default=True):
+            # PostgreSQL: the relay holds its rows locked while the broker confirms them, on a
+            # connection of its own, never one of the workers'. SQLite: the one connection of
+            # the process, which the relay gives back while it waits (see shared.relay).
+            relay_engine = self.engine
+            if self.engine.dialect.name == "postgresql":
+                relay_engine = self.relay_engine = make_engine(config["DB_URI"], pool_size=1, max_overflow=1)
             self.relay = OutboxRelay(
-                self.engine, self.tables.outbox, config,
+                relay_engine, self.tables.outbox, config,
                 poll_seconds=float(config.get("OUTBOX_POLL_SECONDS") or 1.0),
             )
 
@@ -374,6 +381,8 @@ class Database(DependencyProvider):
     def stop(self):
         if self.relay is not None:
             self.relay.stop()
+        if self.relay_engine is not None:
+            self.relay_engine.dispose()
 
     def kill(self):
         self.stop()

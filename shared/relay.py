@@ -1,6 +1,7 @@
 """The outbox relay: publishes committed event rows to RabbitMQ, then marks them sent.
 
-At-least-once: a row is marked only after the broker confirmed the publish, so a
+At-least-once: a row is marked only after the broker confirmed the publish (a batch
+is published, then its confirms awaited together), so a
 crash anywhere leaves it pending and the next relay (this process restarted, or
 another replica) publishes it. Replicas on PostgreSQL split the rows with
 ``FOR UPDATE SKIP LOCKED``; consumers deduplicate by event id (the inbox).
@@ -12,12 +13,11 @@ import logging
 import threading
 import time
 
-from kombu import Producer
+from kombu import Connection, Producer
 from nameko.standalone.events import get_event_exchange
 from sqlalchemy import select, update
 
 from shared import agency
-from shared.amqp import confirming_connection
 from shared.events import REQUEST_ID_ATTRIBUTE
 from shared.web import REQUEST_ID_KEY
 from shared.events import STRUCTURED_CONTENT_TYPE
@@ -27,8 +27,10 @@ log = logging.getLogger(__name__)
 
 
 class OutboxRelay:
-    def __init__(self, engine, outbox, config: dict, poll_seconds: float = 1.0, batch_size: int = 200):
+    def __init__(self, engine, outbox, config: dict, poll_seconds: float = 1.0, batch_size: int = 200,
+                 confirm_timeout: float = 30.0):
         self.engine = engine
+        self.confirm_timeout = confirm_timeout
         self.outbox = outbox
         self.config = config
         self.amqp_uri = config["AMQP_URI"]
@@ -68,8 +70,16 @@ class OutboxRelay:
 
     def _producer(self) -> Producer:
         if self._connection is None:
-            self._connection = confirming_connection(self.amqp_uri)
-            self._connection.ensure_connection(max_retries=3)
+            # confirms are selected on the channel by hand (not kombu's confirm_publish, which
+            # waits for each message's ack in turn): a batch is published, then its acks awaited
+            connection = Connection(self.amqp_uri)
+            connection.ensure_connection(max_retries=3)
+            channel = connection.default_channel
+            channel.confirm_select()
+            self._confirms = _Confirms()
+            channel.events["basic_ack"].add(self._confirms.ack)
+            channel.events["basic_nack"].add(self._confirms.nack)
+            self._connection = connection
             self._exchanges.clear()
         return Producer(self._connection.default_channel, serializer="json")
 
@@ -101,61 +111,138 @@ class OutboxRelay:
                 pass
             self._connection = None
 
-    def publish_pending(self) -> int:
-        """Publish one batch of pending rows; returns how many were published."""
+    def _query(self):
         outbox = self.outbox
-        query = (
+        return (
             select(outbox.c.id, outbox.c.event_id, outbox.c.event_type, outbox.c.exchange,
-                   outbox.c.routing_key, outbox.c.body, outbox.c.created_at)
+                    outbox.c.routing_key, outbox.c.body, outbox.c.created_at)
             .where(outbox.c.published_at.is_(None))
             .order_by(outbox.c.id)
             .limit(self.batch_size)
         )
+
+    def publish_pending(self) -> int:
+        """Publish one batch of pending rows; returns how many were published.
+
+        PostgreSQL: the rows stay locked (``FOR UPDATE SKIP LOCKED``) while they are
+        published, so replicas never take the same rows; the relay has its own engine,
+        so this holds none of the connections workers use. SQLite has one connection
+        per process (see ``shared.db.make_engine``) and one process per file: the relay
+        reads the batch, gives the connection back while it publishes and waits for the
+        confirms, then takes it again to mark the rows.
+        """
         if self.engine.dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True)
-        with self.engine.begin() as conn:
-            rows = conn.execute(query).all()
+            with self.engine.begin() as conn:
+                rows = conn.execute(self._query().with_for_update(skip_locked=True)).all()
+                if not rows:
+                    return 0
+                sent, error = self._publish(rows)
+                self._mark(conn, rows, sent, error)
+        else:
+            with self.engine.begin() as conn:
+                rows = conn.execute(self._query()).all()
             if not rows:
                 return 0
-            sent: list[int] = []
-            error: Exception | None = None
-            try:
-                producer = self._producer()
-                for row in rows:
-                    headers = {}
-                    request_id = _request_id_of(row.body)
-                    if request_id:
-                        # nameko turns "nameko.*" headers into the consumer's context data, so
-                        # what a handler emits in turn carries the same request id
-                        headers["nameko." + REQUEST_ID_KEY] = request_id
-                    if row.exchange == agency.OUT:
-                        self._ensure_outgoing_queue(row.routing_key, producer)
-                    producer.publish(
-                        row.body.encode("utf-8"),
-                        exchange=self._exchange(row.exchange, producer),
-                        routing_key=row.routing_key,
-                        # structured mode (CloudEvents AMQP binding): no ce-/cloudEvents: headers,
-                        # which would make an SDK read the message as binary mode
-                        content_type=STRUCTURED_CONTENT_TYPE,
-                        content_encoding="utf-8",
-                        delivery_mode=2,
-                        message_id=row.event_id,
-                        type=row.event_type,
-                        timestamp=int(row.created_at.timestamp()),
-                        headers=headers,
-                    )
-                    sent.append(row.id)
-            except Exception as exc:  # mark what did go out; the rest stays pending
-                error = exc
-            if sent:
-                conn.execute(update(outbox).where(outbox.c.id.in_(sent)).values(published_at=utcnow()))
-            if error is not None:
-                stuck = rows[len(sent)].id
-                conn.execute(update(outbox).where(outbox.c.id == stuck)
-                             .values(attempts=outbox.c.attempts + 1, last_error=repr(error)[:2000]))
+            sent, error = self._publish(rows)
+            with self.engine.begin() as conn:
+                self._mark(conn, rows, sent, error)
         if error is not None:
             raise error
         return len(sent)
+
+    def _publish(self, rows) -> tuple[list[int], Exception | None]:
+        """Publish every row, then wait for the broker's confirms: the ids it confirmed, and the error if any."""
+        tags: list[int] = []
+        error: Exception | None = None
+        try:
+            producer = self._producer()
+            confirms = self._confirms
+            for row in rows:
+                headers = {}
+                request_id = _request_id_of(row.body)
+                if request_id:
+                    # nameko turns "nameko.*" headers into the consumer's context data, so
+                    # what a handler emits in turn carries the same request id
+                    headers["nameko." + REQUEST_ID_KEY] = request_id
+                if row.exchange == agency.OUT:
+                    self._ensure_outgoing_queue(row.routing_key, producer)
+                producer.publish(
+                    row.body.encode("utf-8"),
+                    exchange=self._exchange(row.exchange, producer),
+                    routing_key=row.routing_key,
+                    # structured mode (CloudEvents AMQP binding): no ce-/cloudEvents: headers,
+                    # which would make an SDK read the message as binary mode
+                    content_type=STRUCTURED_CONTENT_TYPE,
+                    content_encoding="utf-8",
+                    delivery_mode=2,
+                    message_id=row.event_id,
+                    type=row.event_type,
+                    timestamp=int(row.created_at.timestamp()),
+                    headers=headers,
+                )
+                tags.append(confirms.next_tag())
+            deadline = time.monotonic() + self.confirm_timeout
+            while not all(confirms.settled(t) for t in tags):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"the broker confirmed {sum(map(confirms.acked, tags))} of "
+                                       f"{len(tags)} messages within {self.confirm_timeout:.0f}s")
+                self._connection.drain_events(timeout=remaining)
+            nacked = [t for t in tags if not confirms.acked(t)]
+            if nacked:
+                raise RuntimeError(f"the broker refused {len(nacked)} of {len(tags)} messages (basic.nack)")
+        except Exception as exc:  # mark what did go out; the rest stays pending
+            error = exc
+        confirms = getattr(self, "_confirms", None)
+        sent = [row.id for row, tag in zip(rows, tags) if confirms is not None and confirms.acked(tag)]
+        return sent, error
+
+    def _mark(self, conn, rows, sent: list[int], error: Exception | None) -> None:
+        outbox = self.outbox
+        if sent:
+            conn.execute(update(outbox).where(outbox.c.id.in_(sent)).values(published_at=utcnow()))
+        if error is not None:
+            done = set(sent)
+            stuck = next((row.id for row in rows if row.id not in done), None)
+            if stuck is not None:
+                conn.execute(update(outbox).where(outbox.c.id == stuck)
+                             .values(attempts=outbox.c.attempts + 1, last_error=repr(error)[:2000]))
+
+
+class _Confirms:
+    """Publisher confirms of one channel: delivery tags count publishes from 1 after confirm.select."""
+
+    def __init__(self):
+        self.published = 0
+        self.floor = 0                 # every tag up to here is acked (a "multiple" ack)
+        self.acks: set[int] = set()
+        self.nacks: set[int] = set()
+        self.nack_floor = 0
+
+    def next_tag(self) -> int:
+        self.published += 1
+        return self.published
+
+    def ack(self, tag, multiple):
+        if multiple:
+            self.floor = max(self.floor, tag)
+        else:
+            self.acks.add(tag)
+
+    def nack(self, tag, multiple):
+        if multiple:
+            self.nack_floor = max(self.nack_floor, tag)
+        else:
+            self.nacks.add(tag)
+
+    def acked(self, tag: int) -> bool:
+        return (tag <= self.floor or tag in self.acks) and not self.nacked(tag)
+
+    def nacked(self, tag: int) -> bool:
+        return tag in self.nacks or tag <= self.nack_floor
+
+    def settled(self, tag: int) -> bool:
+        return tag <= self.floor or tag in self.acks or self.nacked(tag)
 
 
 def _request_id_of(body: str) -> str | None:

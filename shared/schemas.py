@@ -11,6 +11,24 @@ CODE = validate.Regexp(r"^[0-9A-Za-z][0-9A-Za-z_-]{0,19}$", error="letters, digi
 MAX_ID = 2**62  # beyond any row id, and within every backend's bigint
 
 
+_INSTANCES: dict[tuple, Schema] = {}
+
+
+def schema_instance(schema_cls: type[Schema], **options) -> Schema:
+    """One shared instance per schema class and options.
+
+    Building a schema deep-copies its declared fields, which cost ~9 % of a service's
+    CPU when done on every call. A marshmallow (4) schema keeps no per-call state in
+    the instance (no ``context`` any more), so one instance serves every worker; a
+    race between two first calls only builds it twice.
+    """
+    key = (schema_cls, tuple(sorted(options.items())))
+    schema = _INSTANCES.get(key)
+    if schema is None:
+        schema = _INSTANCES[key] = schema_cls(**options)
+    return schema
+
+
 def load(schema_cls: type[Schema], payload, partial: bool = False) -> dict:
     """Validate untrusted input; any problem becomes ``ValidationFailed`` naming the fields."""
     if payload is None:
@@ -18,7 +36,7 @@ def load(schema_cls: type[Schema], payload, partial: bool = False) -> dict:
     if not isinstance(payload, dict):
         raise ValidationFailed("the body must be a JSON object", {"_schema": ["must be a JSON object"]})
     try:
-        return schema_cls(partial=partial).load(payload)
+        return schema_instance(schema_cls, partial=partial).load(payload)
     except ValidationError as err:
         raise from_marshmallow(err) from None
 

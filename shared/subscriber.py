@@ -34,8 +34,9 @@ from sqlalchemy.exc import IntegrityError
 from shared.amqp import SafeQueueConsumer, confirming_connection
 from shared.config import as_list
 from shared.errors import Conflict, RuleViolation, ValidationFailed
-from shared.events import Event, InvalidEnvelope, parse_envelope
+from shared.events import REGISTRY, Event, InvalidEnvelope, parse_envelope
 from shared.metrics import PARKED, RETRIES
+from shared.schemas import schema_instance
 from shared.workdays import utcnow
 
 log = logging.getLogger(__name__)
@@ -142,9 +143,13 @@ class Subscriber(EventHandler):
     def read(self, event: Event) -> Event:
         """The event as this handler sees it: data loaded by its schema, its inbox name attached."""
         data = event.data
-        if self.schema is not None:
+        spec = REGISTRY.get(event.type)
+        if self.schema is not None and event.checked is not None and spec is not None and spec.schema is self.schema:
+            # the envelope check already loaded it with this very schema (stricter: unknown fields refused)
+            data = event.checked
+        elif self.schema is not None:
             try:
-                data = self.schema().load(event.data, unknown=EXCLUDE)
+                data = schema_instance(self.schema, unknown=EXCLUDE).load(event.data)
             except ValidationError as exc:
                 raise ValidationFailed(f"{event.type} data is not as the contract says", exc.messages) from None
         return dataclasses.replace(event, data=data, raw_data=event.data, handler=self.handler_name)

@@ -39,7 +39,7 @@ DOC = REPO_ROOT / "docs" / "benchmarks.md"
 START_MARK = "<!-- bench:subsidies:start -->"
 END_MARK = "<!-- bench:subsidies:end -->"
 AMQP_BASE = "pyamqp://guest:guest@127.0.0.1:5672"
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+PG_ADMIN = os.environ.get("WSLI_TEST_PG") or "postgresql://postgres@127.0.0.1:5432/postgres"  # a private cluster when given
 AGENCY = "beijing"
 QUEUE = "evt-subsidies-report_submitted--subsidies.run_checks"
 LECTURERS = 80
@@ -70,6 +70,11 @@ class Result:
     split: list[int] = field(default_factory=list)
     load: float = float("nan")      # 1-minute load average when the burst was drained
     failure: str = ""
+    cpu_s: float = float("nan")     # utime + stime of the consumer processes, burst to last event relayed
+
+    @property
+    def cpu_per_report_ms(self) -> float:
+        return self.cpu_s / self.count * 1000 if self.count else float("nan")
 
     @property
     def rate(self) -> float:
@@ -108,7 +113,7 @@ def make_world(stack: ExitStack, tmp: Path) -> tuple[str, str]:
     name = f"wsli_bench_sub_{uuid.uuid4().hex[:8]}"
     pg_admin(f'CREATE DATABASE "{name}"')
     stack.callback(lambda: pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    uri = f"postgresql://postgres@127.0.0.1:5432/{name}"
+    uri = PG_ADMIN.rsplit("/", 1)[0] + "/" + name
     upgrade(component("subsidies"), uri)
     return uri, f"{AMQP_BASE}/{quote(vhost, safe='')}"
 
@@ -229,6 +234,30 @@ def outcome(uri: str):
     return by_status, first, last, split
 
 
+def unpublished_left(uri: str) -> int:
+    """Outbox rows the consumers wrote but have not relayed yet."""
+    from sqlalchemy import func, select
+
+    from services.subsidies import models
+    from shared.db import make_engine
+    engine = make_engine(uri)
+    outbox = models.platform.outbox
+    try:
+        with engine.connect() as conn:
+            return conn.execute(select(func.count()).select_from(outbox).where(outbox.c.published_at.is_(None))).scalar()
+    finally:
+        engine.dispose()
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """utime + stime of the processes, from /proc/<pid>/stat."""
+    total = 0.0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def received_left(uri: str) -> int:
     from sqlalchemy import func, select
 
@@ -267,12 +296,15 @@ def run_one(label: str, processes: int, raw: bool, count: int, env_base: dict, t
                     raise BenchError(f"{processes} consumer(s) did not attach; see {tmp}/{label}-*.log")
                 time.sleep(0.2)
             print(f"[{label}] {processes} consumer(s) attached; publishing the burst ...", flush=True)
+            cpu_before = cpu_seconds([p.pid for p in procs])
             publish_s = publish_burst(amqp, lecture_ids)
             deadline = time.monotonic() + min(DRAIN_S, remaining())
-            while received_left(uri):
+            while received_left(uri) or unpublished_left(uri):
                 if time.monotonic() > deadline:
-                    raise BenchError(f"not drained in time: {received_left(uri)} reports still received")
+                    raise BenchError(f"not drained in time: {received_left(uri)} reports still received, "
+                                     f"{unpublished_left(uri)} events not relayed")
                 time.sleep(0.5)
+            result.cpu_s = cpu_seconds([p.pid for p in procs]) - cpu_before
             result.load = os.getloadavg()[0]
             by_status, first, last, split = outcome(uri)
             result.seconds = (last - first).total_seconds()
@@ -325,6 +357,10 @@ def raw_consumer() -> int:
     inbox, outbox = models.platform.inbox, models.platform.outbox
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
+    # it relays its events like a replica does (the platform's relay, in a thread of its own)
+    from shared.relay import OutboxRelay
+    relay = OutboxRelay(engine, outbox, {"AMQP_URI": os.environ["AMQP_URI"]}, poll_seconds=0.2)
+    threading.Thread(target=relay.run_forever, daemon=True).start()
 
     def handle(body, message):
         try:
@@ -381,6 +417,7 @@ def raw_consumer() -> int:
                         body=json.dumps(env, ensure_ascii=False, separators=(",", ":")), created_at=now,
                         attempts=0))
         message.ack()
+        relay.wake()
 
     def consume():
         # one connection per thread (kombu connections are not thread-safe), one message at a time
@@ -402,6 +439,7 @@ def raw_consumer() -> int:
         time.sleep(0.2)
     for t in threads:
         t.join(timeout=5)
+    relay.stop()
     engine.dispose()
     return 0
 
@@ -426,6 +464,8 @@ def fmt(value: float, digits: int = 0) -> str:
 def section(results: list[Result], args, info: dict, started: datetime) -> str:
     base = next((r.rate for r in results if r.label == "1 replica"), float("nan"))
     ceiling = next((r.rate for r in results if r.label.startswith("raw")), float("nan"))
+    base_cpu = next((r.cpu_per_report_ms for r in results if r.label == "1 replica"), float("nan"))
+    ceiling_cpu = next((r.cpu_per_report_ms for r in results if r.label.startswith("raw")), float("nan"))
     lines = [
         START_MARK,
         "## Subsidies: report checks with 1, 2 and 4 replicas",
@@ -440,16 +480,17 @@ def section(results: list[Result], args, info: dict, started: datetime) -> str:
         "failing `audience_mismatch`) per configuration, each on a fresh PostgreSQL database and RabbitMQ vhost; "
         "replicas are separate `nameko run` processes with the shipped config "
         "(`max_workers` = prefetch = 10); the ceiling is one raw kombu + SQLAlchemy process doing the same "
-        "parsing, checks and rows, with 10 threads (one kombu connection each) like a replica's 10 workers; it writes the same outbox rows, but nothing relays them, while each replica also publishes its rows' events to RabbitMQ. Throughput = reports / (last − first `checked_at`).",
+        "parsing, checks and rows, with 10 threads (one kombu connection each) like a replica's 10 workers; it writes the same outbox rows and relays them with the platform's relay, as each replica does. Throughput = reports / (last − first `checked_at`). CPU per report = utime + stime (/proc/<pid>/stat) of the consumer processes from the burst until the last report was checked and its event relayed, ÷ reports: the work that more replicas must not make dearer (targets: 2 and 4 replicas ≤ 1.05× one; one replica ≤ 1.1× the ceiling).",
         "",
-        "| consumers | processes | reports/s | vs 1 replica | vs raw ceiling | seconds | passed / failed | "
-        "reports per process | load avg | result |",
-        "|---|---:|---:|---:|---:|---:|---|---|---:|---|",
+        "| consumers | processes | reports/s | vs 1 replica | vs raw ceiling | CPU ms per report | CPU vs 1 replica "
+        "| CPU vs raw ceiling | seconds | passed / failed | reports per process | load avg | result |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---:|---|",
     ]
     for r in results:
         lines.append(
             f"| {r.label} | {r.processes} | {fmt(r.rate)} | {fmt(r.rate / base, 2)} | {fmt(r.rate / ceiling, 2)} | "
-            f"{fmt(r.seconds, 1)} | {r.passed} / {r.failed} | {'/'.join(map(str, r.split)) or '–'} | "
+            f"{fmt(r.cpu_per_report_ms, 2)} | {fmt(r.cpu_per_report_ms / base_cpu, 2)} | "
+            f"{fmt(r.cpu_per_report_ms / ceiling_cpu, 2)} | {fmt(r.seconds, 1)} | {r.passed} / {r.failed} | {'/'.join(map(str, r.split)) or '–'} | "
             f"{fmt(r.load, 1)} | {r.failure or 'ok'} |")
     lines += ["", "Every report was checked in every run, with the seeded outcome (passed + failed = the burst); "
               "every replica took a share of the queue (reports per process)."]

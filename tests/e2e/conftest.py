@@ -73,6 +73,8 @@ class Stack:
                   "HEALTH_TIMEOUT_SECONDS": 1, "PUBLIC_BASE_URL": "http://127.0.0.1:%d" % self.port,
                   # the tests share one token and one address; test_rate_limits.py runs its own limited gateway
                   "RATE_LIMIT_ENABLED": False,
+                  # a token changed behind the gateway's back is seen within this (tests poll for it)
+                  "TOKEN_CACHE_SECONDS": 1,
                   # webhooks: receivers in these tests listen on loopback; short retries
                   "WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8", "WEBHOOK_RETRY_SCHEDULE_SECONDS": "0,0.2,0.4",
                   "WEBHOOK_POLL_SECONDS": 0.05, "WEBHOOK_TIMEOUT_SECONDS": 2}

@@ -1,10 +1,13 @@
 """The gateway's own promises: health, OpenAPI, tokens, degradation when a service is down."""
 from __future__ import annotations
 
+import time
+
 import pytest
 from openapi_spec_validator import validate
 
 from gateway.routes import ROUTES
+from tests.conftest import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -94,10 +97,35 @@ def test_tokens_expire_and_record_their_last_use(stack, admin):
         conn.execute(update(ApiToken.__table__).where(ApiToken.__table__.c.id == body["id"])
                      .values(expires_at=utcnow()))
     engine.dispose()
-    status, expired = operator.get("/api/v1/cycles")
-    assert status == 401 and "过期" in expired["message"]            # zh-CN unless English is asked for
+    # changed in the database behind the gateway: refused once its token cache lets go
+    bound = float(stack.gateway_config["TOKEN_CACHE_SECONDS"])
+    refused = wait_for(lambda: (lambda r: r if r[0] == 401 else None)(operator.get("/api/v1/cycles")),
+                       timeout=bound + 3, message="the expired token to be refused")
+    assert "过期" in refused[1]["message"]            # zh-CN unless English is asked for
     status, expired = operator.call("GET", "/api/v1/cycles", headers={"Accept-Language": "en-US,en;q=0.9"})
     assert status == 401 and expired["error"] == "unauthenticated" and "expired" in expired["message"]
+
+
+def test_a_token_revoked_behind_the_gateway_is_refused_within_the_cache_bound(stack, admin):
+    from sqlalchemy import update
+
+    from gateway.models import ApiToken
+    from shared.db import make_engine
+    from shared.workdays import utcnow
+
+    status, body = admin.post("/api/v1/tokens", {"role": "operator", "name": "revoked-by-cli"})
+    operator = admin.as_(body["token"])
+    assert operator.get("/api/v1/cycles")[0] == 200  # now cached
+    engine = make_engine(stack.gateway_config["DB_URI"])
+    with engine.begin() as conn:  # what `wsli token revoke` or another gateway replica does
+        conn.execute(update(ApiToken.__table__).where(ApiToken.__table__.c.id == body["id"])
+                     .values(revoked_at=utcnow()))
+    engine.dispose()
+    revoked = time.monotonic()
+    bound = float(stack.gateway_config["TOKEN_CACHE_SECONDS"])
+    wait_for(lambda: operator.get("/api/v1/cycles")[0] == 401, timeout=bound + 3,
+             message="the revoked token to be refused")
+    assert time.monotonic() - revoked <= bound + 1.0
 
 
 def test_a_service_down_degrades_instead_of_failing(stack):
@@ -156,3 +184,43 @@ def test_an_agency_adds_a_year_to_the_working_day_calendar(admin):
     assert [y["holidays"] for y in calendar["years"] if y["year"] == 2098] == [["2098-06-02"]]
     status, trail = admin.get("/api/v1/audit/gateway/calendar_year/2098")
     assert status == 200 and [e["action"] for e in trail][-2:] == ["calendar.add", "calendar.replace"]
+
+
+def test_a_call_to_a_service_that_never_ran_fails_fast(amqp_uri, tmp_path):
+    """The gateway's RPC requests keep their publisher confirms: on a broker where no queue
+    takes the call, the confirm comes back with the message returned, and the client gets
+    a 503 at once instead of after the RPC timeout."""
+    from nameko.runners import ServiceRunner
+
+    from gateway.service import GatewayService
+    from shared.migrate import upgrade
+    from shared.catalogue import GATEWAY
+    from tests.conftest import AGENCY, INDEX_KEY, PII_KEY, free_port
+    from tests.e2e.conftest import Api
+
+    db_uri = f"sqlite:///{tmp_path / 'gateway.db'}"
+    upgrade(GATEWAY, db_uri)
+    port, token = free_port(), "boot-fast"
+    runner = ServiceRunner({"AMQP_URI": amqp_uri, "AGENCY_ID": AGENCY, "PII_KEYS": PII_KEY, "PII_INDEX_KEY": INDEX_KEY,
+                            "serializer": "json", "DB_URI": db_uri, "BOOTSTRAP_TOKEN": token,
+                            "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}", "RPC_TIMEOUT_SECONDS": 10,
+                            "RATE_LIMIT_ENABLED": False, "OUTBOX_RELAY": False})
+    runner.add_service(GatewayService)
+    runner.start()
+    try:
+        admin = Api(f"http://127.0.0.1:{port}", token)
+        wait_for(lambda: _answers(admin), message="the gateway to listen")
+        began = time.monotonic()
+        status, body = admin.get("/api/v1/cycles/X1")
+        took = time.monotonic() - began
+        assert status == 503 and "not running" in body["message"], body
+        assert took < 2.0, f"took {took:.1f}s: waited instead of failing fast"
+    finally:
+        runner.kill()
+
+
+def _answers(api) -> bool:
+    try:
+        return api.get("/openapi.json")[0] == 200
+    except Exception:  # not listening yet
+        return False

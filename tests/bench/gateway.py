@@ -1,0 +1,828 @@
+"""The cost of the request path: gateway vs direct RPC vs a bare WSGI floor, CPU per request per process.
+
+    python -m tests.bench.gateway [--requests 400] [--posts 600] [--databases sqlite,postgresql]
+
+One run, one stack (``wsli up``: every component, shipped configs, SQLite, a private
+RabbitMQ vhost) plus the registration bench's event consumer, and it measures:
+
+1. latency floor: an eventlet WSGI "hello" server, c=1 and c=8;
+2. ``GET /api/v1/cycles/<code>`` through the gateway vs ``registration.get_cycle`` called
+   directly over nameko RPC, c=1 and c=8; CPU per call of the gateway and of the service;
+3. registration POSTs (c=8): CPU per request of every process (gateway, registration,
+   broker, the rest) against a minimal single-process baseline (plain eventlet WSGI +
+   SQLAlchemy Core: the same schema validation, encryption, blind index, queries,
+   candidate/outbox/audit inserts), and event latency commit → consumer commit;
+4. the dashboard (5 RPCs to 3 services) and the enterprise safety file against a
+   single-service GET (p50, c=1) and against the sum of their parts' CPU;
+5. the capacity model's check: POSTs driven at a fixed rate, CPU predicted from (3) vs measured;
+6. resident memory of every process at the end.
+
+With ``postgresql`` in ``--databases`` the POST phase and its event latency are run
+again on a second stack whose databases are PostgreSQL (``WSLI_TEST_PG`` or the local
+server). CPU comes from ``/proc/<pid>/stat`` (utime + stime) before and after each
+phase. The broker is the machine's shared RabbitMQ: its CPU includes whatever else
+used it meanwhile, so it is reported beside, not inside, the ratios that do not need it.
+Results go to docs/benchmarks.md (this bench's section) and a pass/fail line per target.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import queue
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import requests
+
+from tests.bench import registration as reg
+from tests.bench.registration import (
+    AGENCY, BIN, REPO_ROOT, BenchError, TimeLimit, free_port, percentile, quietly, stop_process,
+)
+
+DOC = REPO_ROOT / "docs" / "benchmarks.md"
+START_MARK = "<!-- bench:gateway:start -->"
+END_MARK = "<!-- bench:gateway:end -->"
+TIME_LIMIT_S = 15 * 60
+CLK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+reg.PG_ADMIN = os.environ.get("WSLI_TEST_PG") or reg.PG_ADMIN  # a private cluster when one is given
+_rabbitmqctl_once = reg.rabbitmqctl
+
+
+def _rabbitmqctl(*args: str, timeout: float = 60) -> str:
+    """rabbitmqctl, tried again when its CLI node could not start (busy hosts: "Distribution failed")."""
+    for attempt in range(5):
+        try:
+            return _rabbitmqctl_once(*args, timeout=timeout)
+        except BenchError as exc:
+            if "Distribution failed" not in str(exc) or attempt == 4:
+                raise
+            time.sleep(1 + attempt)
+    raise AssertionError("unreachable")
+
+
+reg.rabbitmqctl = _rabbitmqctl  # the registration bench's World calls it by its module's name
+
+
+# ---- processes and their CPU --------------------------------------------------------------------
+
+def cpu_seconds(pid: int) -> float:
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return float("nan")
+    fields = raw.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK  # utime, stime
+
+
+def rss_mb(pid: int) -> float:
+    try:
+        return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE / 2**20
+    except OSError:
+        return float("nan")
+
+
+def broker_pid(port: int = 5672) -> int | None:
+    """The RabbitMQ node listening on the AMQP port (other nodes may run beside it)."""
+    import re
+    try:
+        listing = subprocess.run(["ss", "-ltnpH", f"sport = :{port}"], capture_output=True, text=True,
+                                 timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    found = re.search(r'"beam\.smp",pid=(\d+)', listing)
+    return int(found.group(1)) if found else None
+
+
+class Meter:
+    """CPU seconds of named processes between ``start`` and ``stop``."""
+
+    def __init__(self, pids: dict[str, int]):
+        self.pids = pids
+
+    def snapshot(self) -> dict[str, float]:
+        return {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+
+    def measure(self, fn):
+        before, t0 = self.snapshot(), time.perf_counter()
+        result = fn()
+        after, wall = self.snapshot(), time.perf_counter() - t0
+        return result, {k: after[k] - before[k] for k in self.pids}, wall
+
+
+# ---- load ------------------------------------------------------------------------------------------
+
+def run_clients(concurrency: int, count: int, one, budget_s: float = 120) -> tuple[list[float], list[str]]:
+    """``one(state, i)`` per request, ``concurrency`` threads, each with its own ``state`` (a dict)."""
+    jobs: queue.Queue = queue.Queue()
+    for i in range(count):
+        jobs.put(i)
+    latencies, errors = [], []
+    deadline = time.monotonic() + budget_s
+
+    def client():
+        state: dict = {}
+        while time.monotonic() < deadline:
+            try:
+                i = jobs.get_nowait()
+            except queue.Empty:
+                break
+            t0 = time.perf_counter()
+            try:
+                problem = one(state, i)
+            except Exception as exc:  # noqa: BLE001 - counted as an error
+                problem = f"{type(exc).__name__}: {exc}"
+            if problem:
+                errors.append(str(problem)[:300])
+            else:
+                latencies.append(time.perf_counter() - t0)
+        for closer in state.get("close", []):
+            quietly("close a client", closer)
+
+    threads = [threading.Thread(target=client, daemon=True) for _ in range(concurrency)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=budget_s + 30)
+    return latencies, errors
+
+
+def http_get(url: str, headers: dict | None = None, ok=(200,)):
+    def one(state, i):
+        session = state.get("s")
+        if session is None:
+            session = state["s"] = requests.Session()
+        r = session.get(url, headers=headers, timeout=30)
+        return None if r.status_code in ok else f"{r.status_code}: {r.text[:200]}"
+    return one
+
+
+def rpc_call(config: dict, principal, service: str, method: str, *args):
+    from nameko.standalone.rpc import ClusterRpcProxy
+
+    from shared.auth import CONTEXT_KEY
+
+    def one(state, i):
+        proxy = state.get("p")
+        if proxy is None:
+            cluster = ClusterRpcProxy(config, context_data={CONTEXT_KEY: principal.to_context()}, timeout=30)
+            proxy = state["p"] = cluster.start()
+            state.setdefault("close", []).append(cluster.stop)
+        getattr(getattr(proxy, service), method)(*args)
+        return None
+    return one
+
+
+def post_json(url: str, tokens: list[str], forms: list[dict]):
+    def one(state, i):
+        session = state.get("s")
+        if session is None:
+            session = state["s"] = requests.Session()
+        r = session.post(url, data=json.dumps(forms[i]), timeout=30, headers={
+            "Authorization": f"Bearer {tokens[i % len(tokens)]}", "Content-Type": "application/json"})
+        return None if r.status_code == 201 else f"{r.status_code}: {r.text[:200]}"
+    return one
+
+
+# ---- the floor and the baseline, as small servers of their own ------------------------------------
+
+HELLO = """
+import eventlet, sys
+eventlet.monkey_patch()
+from eventlet import wsgi
+def app(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "5")])
+    return [b"hello"]
+wsgi.server(eventlet.listen(("127.0.0.1", int(sys.argv[1]))), app, log_output=False)
+"""
+
+
+def raw_server(port: int, db_uri: str, token_units: dict[str, int]) -> None:
+    """The minimal baseline: plain eventlet WSGI + SQLAlchemy Core, one process, no broker.
+
+    Per POST it does what registration does for a candidate: the schema load, the cycle
+    and unit reads, identity checks, the blind index and the duplicate check, the row
+    with its encrypted columns, the outbox row (a full CloudEvents envelope) and the
+    audit row in one transaction, and the JSON answer.
+    """
+    import eventlet
+    eventlet.monkey_patch()
+    from eventlet import wsgi
+    from sqlalchemy import insert, select
+
+    from services.registration import domain, schemas
+    from services.registration.models import Candidate, Cycle, Unit, platform
+    from shared import events as ev
+    from shared.db import make_engine
+    from shared.pii import get_vault, mask_id_number
+    from shared.schemas import load
+    from shared.workdays import utcnow
+
+    from shared.pii import PiiVault, configure_vault
+    configure_vault(PiiVault.from_config(dict(os.environ)))
+    engine = make_engine(db_uri)
+    cand, cycles, units = Candidate.__table__, Cycle.__table__, Unit.__table__
+    spec = ev.specs_for("registration", "candidate_registered")[0]
+
+    def app(environ, start_response):
+        unit_id = token_units.get(environ.get("HTTP_AUTHORIZATION", "").partition(" ")[2])
+        if unit_id is None:
+            start_response("401 Unauthorized", [("Content-Type", "application/json")])
+            return [b'{"error":"unauthenticated"}']
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        data = load(schemas.CandidateIn, json.loads(body))
+        now = utcnow()
+        with engine.begin() as conn:
+            cycle = conn.execute(select(cycles).where(cycles.c.agency_id == AGENCY,
+                                                      cycles.c.code == data.pop("cycle"))).one()
+            domain.ensure_registration_open(cycle.code, cycle.deadline, now)
+            unit = conn.execute(select(units).where(units.c.id == unit_id)).one()
+            data.pop("unit_id", None)
+            data.pop("photo", None)
+            birth_month, gender = domain.reconcile_identity(data["id_number"], data.get("birth_month"),
+                                                            data.get("gender"))
+            id_index = get_vault().blind_index(data["id_number"])
+            if conn.scalar(select(cand.c.id).where(cand.c.cycle_id == cycle.id, cand.c.id_index == id_index)):
+                start_response("409 Conflict", [("Content-Type", "application/json")])
+                return [b'{"error":"conflict"}']
+            values = dict(agency_id=AGENCY, cycle_id=cycle.id, unit_id=unit.id, status=domain.SUBMITTED, version=1,
+                          birth_month=birth_month, gender=gender, id_index=id_index,
+                          id_masked=mask_id_number(data["id_number"]), created_at=now, updated_at=now,
+                          **{k: v for k, v in data.items() if k not in ("birth_month", "gender")})
+            new_id = conn.execute(insert(cand).values(**values)).inserted_primary_key[0]
+            envelope = ev.build_envelope(spec, AGENCY, str(new_id), {
+                "candidate_id": new_id, "cycle": cycle.code, "unit_id": unit.id, "status": domain.SUBMITTED,
+                "unit_kind": unit.kind, "district": unit.district, "name": values["name"],
+                "id_number_masked": values["id_masked"], "person_key": id_index}, now)
+            conn.execute(insert(platform.outbox).values(
+                event_id=envelope["id"], event_type=spec.type, exchange=spec.exchange, routing_key=spec.routing_key,
+                subject=str(new_id), body=json.dumps(envelope, ensure_ascii=False, separators=(",", ":")),
+                created_at=now, attempts=0))
+            conn.execute(insert(platform.audit).values(
+                at=now, agency_id=AGENCY, actor=f"unit:{unit.id}", actor_role="unit", action="candidate.register",
+                entity_type="candidate", entity_id=str(new_id), detail=json.dumps({"cycle": cycle.code})))
+        out = schemas.CandidateOut().dump(dict(values, id=new_id, cycle=cycle.code, phone=values["phone"]))
+        payload = json.dumps(out, ensure_ascii=False, default=str).encode()
+        start_response("201 Created", [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))])
+        return [payload]
+
+    wsgi.server(eventlet.listen(("127.0.0.1", port)), app, log_output=False)
+
+
+def wait_listening(port: int, proc: subprocess.Popen, what: str, timeout: float = 30) -> None:
+    import socket
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise BenchError(f"{what} exited {proc.returncode}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    raise BenchError(f"{what} did not listen within {timeout}s")
+
+
+# ---- the stack ------------------------------------------------------------------------------------
+
+class World(reg.World):
+    """The registration bench's world, with every component's database and port private."""
+
+    def create_databases(self) -> None:
+        from shared.catalogue import COMPONENTS
+        for label in [c.name for c in COMPONENTS] + ["consumer"]:
+            if self.kind == "sqlite":
+                self.db_uris[label] = f"sqlite:///{self.tmp / (label + '.db')}"
+                continue
+            name = f"wsli_bench_{label}_{uuid.uuid4().hex[:10]}"
+            self.cleanup.callback(quietly, f"drop database {name}", reg.pg_admin,
+                                  f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            reg.pg_admin(f'CREATE DATABASE "{name}"')
+            self.db_uris[label] = reg.PG_ADMIN.rsplit("/", 1)[0] + "/" + name
+
+    def env(self) -> dict[str, str]:
+        env = super().env()
+        for name, uri in self.db_uris.items():
+            env[f"{name.upper()}_DB_URI"] = uri
+        for name in ("REGISTRATION", "SCORING", "SUBSIDIES", "TRAINING", "CASES", "RISK", "WEBHOOKS"):
+            env[f"{name}_METRICS_ADDRESS"] = f"127.0.0.1:{free_port()}"
+        env["WEB_ADDRESS"] = f"127.0.0.1:{free_port()}"
+        env["CALENDAR_DIR"] = str(self.tmp / "calendar")
+        return env
+
+    def pids(self) -> dict[str, int]:
+        found = {}
+        for pidfile in sorted((self.var_dir / "run").glob("*.pid")):
+            if pidfile.stem != "supervisor":
+                found[pidfile.stem] = int(pidfile.read_text().strip())
+        if self.consumer is not None:
+            found["consumer"] = self.consumer.pid
+        return found
+
+
+def start_world(kind: str, outer: ExitStack) -> World:
+    tmp = Path(tempfile.mkdtemp(prefix=f"wsli-bench-gw-{kind}-"))
+    cleanup = ExitStack()
+    outer.callback(cleanup.close)
+    cleanup.callback(quietly, f"remove {tmp}", shutil.rmtree, tmp, ignore_errors=True)
+    world = World(kind, tmp, cleanup)
+    print(f"[{kind}] broker vhost, databases, consumer, `wsli up` ...", flush=True)
+    world.create_vhost()
+    world.create_databases()
+    world.start_consumer()
+    world.wsli_up()
+    world.wait_for_consumer()
+    return world
+
+
+class Admin:
+    def __init__(self, base: str, token: str):
+        self.base, self.session = base, requests.Session()
+        self.session.headers.update({"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+
+    def call(self, method: str, path: str, body=None, ok=(200, 201)) -> dict:
+        r = self.session.request(method, self.base + path, data=None if body is None else json.dumps(body), timeout=30)
+        if r.status_code not in ok:
+            raise BenchError(f"{method} {path} -> {r.status_code}: {r.text[:300]}")
+        return r.json()
+
+
+# ---- measurements ---------------------------------------------------------------------------------
+
+@dataclass
+class Phase:
+    name: str
+    count: int
+    p50_ms: float
+    p99_ms: float
+    wall_s: float
+    cpu: dict[str, float]
+    errors: list[str] = field(default_factory=list)
+
+    def per_request_ms(self, *names: str) -> float:
+        done = self.count - len(self.errors)
+        return sum(self.cpu.get(n, 0.0) for n in names) / max(1, done) * 1000
+
+    @property
+    def rate(self) -> float:
+        return (self.count - len(self.errors)) / self.wall_s if self.wall_s else float("nan")
+
+
+def phase(meter: Meter, name: str, concurrency: int, count: int, one, warm: int = 10) -> Phase:
+    run_clients(concurrency, min(warm, count), one)  # connections, reply queues, caches
+    (lat, errors), cpu, wall = meter.measure(lambda: run_clients(concurrency, count, one))
+    result = Phase(name, count, percentile(lat, 50) * 1000, percentile(lat, 99) * 1000, wall, cpu, errors)
+    print(f"  {name}: p50 {result.p50_ms:.2f} ms, p99 {result.p99_ms:.2f} ms, {result.rate:.0f}/s, "
+          f"errors {len(errors)}" + (f" ({errors[0]})" if errors else ""), flush=True)
+    return result
+
+
+def forms_for(cycle: str, count: int, offset: int) -> list[dict]:
+    from tests.support import candidate_form, resident_id
+    return [candidate_form(cycle, resident_id(birth=f"{1950 + ((i + offset) // 9000) % 40}0307"))
+            for i in range(count)]
+
+
+def set_up(world: World, clients: int) -> dict:
+    admin = Admin(world.base_url, world.token)
+    year = datetime.now().year
+    open_cycle = "G" + uuid.uuid4().hex[:7]
+    admin.call("POST", "/api/v1/cycles", {"code": open_cycle, "title": "压测", "deadline": f"{year + 1}-12-31"})
+    admin.call("PUT", "/api/v1/scoring/schemes/2022", {"published": "2022"})
+    admin.call("POST", "/api/v1/cycles", {"code": "2022", "title": "2022年金牌宣讲员", "deadline": "2022-08-10"})
+    admin.call("PUT", "/api/v1/district-quotas", {"year": 2018}, ok=(200, 201, 400))
+    units, unit_tokens = [], []
+    for i in range(clients):
+        unit = admin.call("POST", "/api/v1/units", {"name": f"压测单位{i:02d}", "kind": reg.UNIT_KINDS[i % 5],
+                                                   "district": reg.DISTRICTS[i % 8], "contact_phone": "13900001111"})
+        units.append(unit)
+        unit_tokens.append(admin.call("POST", "/api/v1/tokens", {"role": "unit", "unit_id": unit["id"]})["token"])
+    operator = admin.call("POST", "/api/v1/tokens", {"role": "operator", "name": "bench"})["token"]
+    from tests.support import credit_code
+    code = credit_code(424242)
+    enterprise = admin.call("POST", "/api/v1/risk/enterprises", {
+        "credit_code": code, "name": "压测企业", "district": "南海区", "town": "桂城街道", "industry": "制造业",
+        "staff_count": 120})
+    return {"open_cycle": open_cycle, "units": units, "unit_tokens": unit_tokens, "operator": operator,
+            "credit_code": code, "enterprise_id": enterprise["id"], "year": 2018}
+
+
+def amqp_config(world: World) -> dict:
+    return {"AMQP_URI": world.amqp_uri, "serializer": "json"}
+
+
+def event_latency(world: World, since_id: int) -> tuple[float, float, int]:
+    """Outbox created_at → the consumer's inbox processed_at for candidate events after ``since_id``."""
+    from sqlalchemy import select
+
+    from services.registration.models import platform as producer
+    from shared.db import make_engine
+    from tests.bench.latency_consumer import HANDLER, platform as consumer
+
+    p_engine, c_engine = make_engine(world.db_uris["registration"]), make_engine(world.db_uris["consumer"])
+    try:
+        with p_engine.connect() as conn:
+            produced = {r.event_id: r.created_at for r in conn.execute(
+                select(producer.outbox.c.event_id, producer.outbox.c.created_at)
+                .where(producer.outbox.c.event_type == reg.EVENT_TYPE, producer.outbox.c.id > since_id))}
+        deadline = time.monotonic() + 60
+        while True:
+            with c_engine.connect() as conn:
+                consumed = {r.event_id: r.processed_at for r in conn.execute(
+                    select(consumer.inbox.c.event_id, consumer.inbox.c.processed_at)
+                    .where(consumer.inbox.c.handler == HANDLER))}
+            if all(e in consumed for e in produced) or time.monotonic() > deadline:
+                break
+            time.sleep(0.3)
+    finally:
+        p_engine.dispose()
+        c_engine.dispose()
+    lat = [(consumed[e] - t).total_seconds() * 1000 for e, t in produced.items() if e in consumed]
+    return percentile(lat, 50), percentile(lat, 99), len(produced) - len(lat)
+
+
+def outbox_high_water(world: World) -> int:
+    from sqlalchemy import func, select
+
+    from services.registration.models import platform as producer
+    from shared.db import make_engine
+    engine = make_engine(world.db_uris["registration"])
+    try:
+        with engine.connect() as conn:
+            return conn.scalar(select(func.coalesce(func.max(producer.outbox.c.id), 0)))
+    finally:
+        engine.dispose()
+
+
+def paced_posts(meter: Meter, url: str, tokens: list[str], forms: list[dict], rate: float, seconds: float) -> tuple:
+    """POSTs at a fixed rate (open loop, 8 senders): CPU measured over the paced window."""
+    count = int(rate * seconds)
+    start = time.perf_counter() + 0.2
+    state = {"next": 0}
+    lock = threading.Lock()
+
+    def one(st, i):
+        with lock:
+            slot = state["next"]
+            state["next"] += 1
+        delay = start + slot / rate - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        return post_json(url, tokens, forms)(st, i)
+
+    (lat, errors), cpu, wall = meter.measure(lambda: run_clients(8, count, one, budget_s=seconds * 3))
+    return count, errors, cpu, wall
+
+
+def run(args, outer: ExitStack) -> dict:
+    from shared.auth import Principal
+    from shared.catalogue import component
+    from shared.migrate import upgrade
+
+    out: dict = {"args": vars(args)}
+    world = start_world("sqlite", outer)
+    ctx = set_up(world, 8)
+    pids = world.pids()
+    broker = broker_pid()
+    if broker:
+        pids["broker"] = broker
+    meter = Meter(pids)
+    base = world.base_url
+    op_headers = {"Authorization": f"Bearer {ctx['operator']}"}
+    operator = Principal(role="operator", agency=AGENCY, token_id="bench", name="bench")
+    n = args.requests
+
+    # 1. the floor
+    hello_port = free_port()
+    hello = subprocess.Popen([str(BIN / "python"), "-c", HELLO, str(hello_port)], cwd=REPO_ROOT,
+                             start_new_session=True)
+    outer.callback(quietly, "stop hello", stop_process, hello, 5)
+    wait_listening(hello_port, hello, "the hello server")
+    hello_meter = Meter({"hello": hello.pid})
+    print("[sqlite] floor, gateway GET, direct RPC ...", flush=True)
+    out["hello1"] = phase(hello_meter, "hello c=1", 1, n, http_get(f"http://127.0.0.1:{hello_port}/"))
+    out["hello8"] = phase(hello_meter, "hello c=8", 8, n, http_get(f"http://127.0.0.1:{hello_port}/"))
+    stop_process(hello, 5)
+
+    # 2. gateway GET vs direct RPC (alternating blocks would be fairer under noise; two rounds each, best kept)
+    get_url = f"{base}/api/v1/cycles/{ctx['open_cycle']}"
+    direct = rpc_call(amqp_config(world), operator, "registration", "get_cycle", ctx["open_cycle"])
+    for c in (1, 8):
+        gws, rpcs = [], []
+        for _ in range(2):
+            gws.append(phase(meter, f"gateway GET c={c}", c, n, http_get(get_url, op_headers)))
+            rpcs.append(phase(meter, f"direct RPC c={c}", c, n, direct))
+        out[f"gw{c}"] = min(gws, key=lambda p: p.p50_ms)
+        out[f"rpc{c}"] = min(rpcs, key=lambda p: p.p50_ms)
+
+    # 3. registration POSTs and the raw baseline
+    print("[sqlite] registration POSTs, raw baseline ...", flush=True)
+    forms = forms_for(ctx["open_cycle"], args.posts + 40, 0)
+    since = outbox_high_water(world)
+    out["post"] = phase(meter, "POST c=8", 8, args.posts, post_json(f"{base}/api/v1/candidates",
+                                                                      ctx["unit_tokens"], forms[40:]), warm=0)
+    out["events_sqlite"] = event_latency(world, since)
+    print(f"  event latency sqlite p50 {out['events_sqlite'][0]:.1f} ms p99 {out['events_sqlite'][1]:.1f} ms "
+          f"missing {out['events_sqlite'][2]}", flush=True)
+
+    from shared.pii import PiiVault, configure_vault
+    configure_vault(PiiVault.from_config({"PII_KEYS": world.pii_keys, "PII_INDEX_KEY": world.index_key}))
+    raw_db = f"sqlite:///{world.tmp / 'raw.db'}"
+    upgrade(component("registration"), raw_db)
+    token_units = seed_raw(raw_db, ctx)
+    raw_port = free_port()
+    raw_env = dict(os.environ, PII_KEYS=world.pii_keys, PII_INDEX_KEY=world.index_key, AGENCY_ID=AGENCY)
+    raw = subprocess.Popen([str(BIN / "python"), "-m", "tests.bench.gateway", "--raw-server", str(raw_port),
+                            "--raw-db", raw_db, "--raw-tokens", json.dumps(token_units)],
+                           cwd=REPO_ROOT, env=raw_env, start_new_session=True)
+    outer.callback(quietly, "stop the raw server", stop_process, raw, 5)
+    wait_listening(raw_port, raw, "the raw baseline")
+    raw_forms = forms_for(ctx["open_cycle"], args.posts + 40, 0)
+    out["raw"] = phase(Meter({"raw": raw.pid}), "raw baseline POST c=8", 8, args.posts,
+                       post_json(f"http://127.0.0.1:{raw_port}/", list(token_units), raw_forms), warm=0)
+    stop_process(raw, 5)
+
+    # 4. aggregates vs single GETs and their parts
+    print("[sqlite] aggregates ...", flush=True)
+    k = max(50, n // 4)
+    dash = f"{base}/api/v1/dashboard?cycle=2022&stage=basic&year={ctx['year']}"
+    parts = {"quota_report": f"{base}/api/v1/cycles/2022/quota-report",
+             "cycle": f"{base}/api/v1/cycles/2022",
+             "lecture_compliance": f"{base}/api/v1/subsidy-cycles/2022/compliance",
+             "ranking": f"{base}/api/v1/scoring/cycles/2022/stages/basic/ranking",
+             "enrolment_progress": f"{base}/api/v1/enrolment-progress/{ctx['year']}"}
+    status = requests.get(dash, headers=op_headers, timeout=30).json()
+    out["dash_parts"] = {p: v["status"] for p, v in status["parts"].items()}
+    out["dash"] = phase(meter, "dashboard c=1", 1, k, http_get(dash, op_headers))
+    out["single"] = phase(meter, "single GET c=1", 1, k, http_get(f"{base}/api/v1/cycles/2022", op_headers))
+    out["dash_part_phases"] = {p: phase(meter, f"part {p}", 1, k, http_get(u, op_headers, ok=(200, 400, 404)))
+                               for p, u in parts.items()}
+    out["safety"] = phase(meter, "safety file c=1", 1, k,
+                          http_get(f"{base}/api/v1/safety-files/{ctx['credit_code']}", op_headers))
+    out["risk_single"] = phase(meter, "risk GET c=1", 1, k,
+                               http_get(f"{base}/api/v1/risk/enterprises/{ctx['enterprise_id']}", op_headers))
+    # the safety file's one fetched part on its own: risk.safety_file over RPC
+    out["safety_part"] = phase(meter, "direct RPC risk.safety_file c=1", 1, k,
+                               rpc_call(amqp_config(world), operator, "risk", "safety_file", ctx["credit_code"]))
+
+    # 5. the capacity model's check: a fixed rate, predicted vs measured CPU
+    stack = [name for name in pids if name not in ("broker",)]
+    per_post = out["post"].per_request_ms(*stack) / 1000
+    rate = args.paced_rate
+    paced_forms = forms_for(ctx["open_cycle"], int(rate * args.paced_seconds) + 10, 30000)
+    print(f"[sqlite] {rate:.0f} POST/s for {args.paced_seconds:.0f} s ...", flush=True)
+    count, errors, cpu, wall = paced_posts(meter, f"{base}/api/v1/candidates", ctx["unit_tokens"], paced_forms,
+                                           rate, args.paced_seconds)
+    out["paced"] = {"rate": rate, "count": count, "errors": errors, "wall": wall,
+                    "predicted_cores": rate * per_post, "measured_cores": sum(cpu[n] for n in stack) / wall}
+
+    # 6. memory
+    out["rss"] = {name: rss_mb(pid) for name, pid in pids.items() if name != "broker"}
+    out["pids"] = pids
+    world.cleanup.close()
+
+    # the same POST phase with every database on PostgreSQL: event latency there
+    if "postgresql" in args.databases:
+        try:
+            run_postgresql(args, outer, out, k)
+        except (TimeLimit, BenchError) as exc:  # the SQLite figures still get reported
+            out["pg_failure"] = f"{type(exc).__name__}: {exc}"[:300]
+            print(f"[postgresql] not measured: {out['pg_failure']}", file=sys.stderr, flush=True)
+    return out
+
+
+def run_postgresql(args, outer: ExitStack, out: dict, k: int) -> None:
+    if True:
+        pg = start_world("postgresql", outer)
+        pctx = set_up(pg, 8)
+        pmeter = Meter(pg.pids())
+        pforms = forms_for(pctx["open_cycle"], args.posts + 40, 0)
+        since = outbox_high_water(pg)
+        out["post_pg"] = phase(pmeter, "POST c=8 (postgresql)", 8, args.posts,
+                               post_json(f"{pg.base_url}/api/v1/candidates", pctx["unit_tokens"], pforms[40:]), warm=0)
+        out["events_pg"] = event_latency(pg, since)
+        print(f"  event latency postgresql p50 {out['events_pg'][0]:.1f} ms p99 {out['events_pg'][1]:.1f} ms",
+              flush=True)
+        # the aggregates again: on PostgreSQL a service's parts run on connections of their own
+        pbase, phdr = pg.base_url, {"Authorization": f"Bearer {pctx['operator']}"}
+        out["dash_pg"] = phase(pmeter, "dashboard c=1 (postgresql)", 1, k,
+                               http_get(f"{pbase}/api/v1/dashboard?cycle=2022&stage=basic&year={pctx['year']}", phdr))
+        out["single_pg"] = phase(pmeter, "single GET c=1 (postgresql)", 1, k,
+                                 http_get(f"{pbase}/api/v1/cycles/2022", phdr))
+        out["safety_pg"] = phase(pmeter, "safety file c=1 (postgresql)", 1, k,
+                                 http_get(f"{pbase}/api/v1/safety-files/{pctx['credit_code']}", phdr))
+        out["risk_single_pg"] = phase(pmeter, "risk GET c=1 (postgresql)", 1, k,
+                                      http_get(f"{pbase}/api/v1/risk/enterprises/{pctx['enterprise_id']}", phdr))
+        out["rss"].update({f"{name} (pg)": rss_mb(pid) for name, pid in pg.pids().items()})
+        pg.cleanup.close()
+
+
+def seed_raw(db_uri: str, ctx: dict) -> dict[str, int]:
+    """The raw baseline's database: the same cycle and units, one token per unit."""
+    from datetime import date
+
+    from sqlalchemy import insert
+
+    from services.registration.models import Cycle, Unit
+    from shared.db import make_engine
+    from shared.workdays import utcnow
+
+    engine = make_engine(db_uri)
+    tokens = {}
+    with engine.begin() as conn:
+        conn.execute(insert(Cycle.__table__).values(agency_id=AGENCY, code=ctx["open_cycle"], title="压测",
+                                                    deadline=date(datetime.now().year + 1, 12, 31), minimums={},
+                                                    created_at=utcnow(), updated_at=utcnow()))
+        for u in ctx["units"]:
+            uid = conn.execute(insert(Unit.__table__).values(agency_id=AGENCY, name=u["name"], kind=u["kind"],
+                                                             district=u["district"], contact_phone="13900001111",
+                                                             created_at=utcnow())).inserted_primary_key[0]
+            tokens["raw-" + uuid.uuid4().hex] = uid
+    engine.dispose()
+    return tokens
+
+
+# ---- targets and report ----------------------------------------------------------------------------
+
+def targets(out: dict) -> list[tuple[str, bool, str]]:
+    rows = []
+    stack_names = [n for n in out["pids"] if n != "broker"]
+    for c in (1, 8):
+        gw, rpc = out[f"gw{c}"], out[f"rpc{c}"]
+        ratio = gw.p50_ms / rpc.p50_ms
+        rows.append((f"gateway GET p50 ≤ 1.25× direct RPC, c={c}", ratio <= 1.25,
+                     f"{gw.p50_ms:.2f} / {rpc.p50_ms:.2f} ms = {ratio:.2f}× (hello floor {out[f'hello{c}'].p50_ms:.2f} ms)"))
+    gw_cpu, svc_cpu = out["gw1"].per_request_ms("gateway"), out["rpc1"].per_request_ms("registration")
+    rows.append(("gateway CPU per proxied GET ≤ the service's CPU for the call", gw_cpu <= svc_cpu,
+                 f"gateway {gw_cpu:.2f} ms vs registration {svc_cpu:.2f} ms (direct RPC); "
+                 f"registration under the gateway {out['gw1'].per_request_ms('registration'):.2f} ms"))
+    post_total = out["post"].per_request_ms("gateway", "registration", "broker")
+    raw = out["raw"].per_request_ms("raw")
+    rows.append(("POST CPU (gateway + registration + broker) ≤ 3× raw baseline", post_total <= 3 * raw,
+                 f"{post_total:.2f} ms vs {raw:.2f} ms = {post_total / raw:.2f}× "
+                 f"(gateway {out['post'].per_request_ms('gateway'):.2f}, registration "
+                 f"{out['post'].per_request_ms('registration'):.2f}, broker {out['post'].per_request_ms('broker'):.2f}, "
+                 f"consumer {out['post'].per_request_ms('consumer'):.2f}, others "
+                 f"{out['post'].per_request_ms(*[n for n in stack_names if n not in ('gateway', 'registration', 'consumer')]):.2f})"))
+    for name, agg, single, part_names in (
+            ("dashboard", out["dash"], out["single"], list(out["dash_part_phases"])),
+            ("safety file", out["safety"], out["risk_single"], None)):
+        ratio = agg.p50_ms / single.p50_ms
+        rows.append((f"{name} p50 ≤ 1.5× a single-service GET (c=1, sqlite)", ratio <= 1.5,
+                     f"{agg.p50_ms:.2f} / {single.p50_ms:.2f} ms = {ratio:.2f}×"))
+        agg_cpu = agg.per_request_ms(*stack_names)
+        if part_names:
+            parts_cpu = sum(out["dash_part_phases"][p].per_request_ms(*stack_names) for p in part_names)
+        else:
+            # its one fetched part (risk.safety_file called directly) + the gateway's cost of one proxied GET
+            parts_cpu = out["safety_part"].per_request_ms(*stack_names) + single.per_request_ms("gateway")
+        rows.append((f"{name} CPU ≤ sum of parts + 20 %", agg_cpu <= 1.2 * parts_cpu,
+                     f"{agg_cpu:.2f} ms vs parts {parts_cpu:.2f} ms = {agg_cpu / parts_cpu:.2f}× (stack processes)"))
+    for name, agg, single in (("dashboard", "dash_pg", "single_pg"), ("safety file", "safety_pg", "risk_single_pg")):
+        if agg in out:
+            ratio = out[agg].p50_ms / out[single].p50_ms
+            rows.append((f"{name} p50 ≤ 1.5× a single-service GET (c=1, postgresql)", ratio <= 1.5,
+                         f"{out[agg].p50_ms:.2f} / {out[single].p50_ms:.2f} ms = {ratio:.2f}×"))
+    for label, key in (("sqlite", "events_sqlite"), ("postgresql", "events_pg")):
+        if key in out:
+            p50, p99, missing = out[key]
+            rows.append((f"event commit → consumer commit p99 ≤ 50 ms ({label})", p99 <= 50 and not missing,
+                         f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, {missing} missing"))
+    worst = max(out["rss"].items(), key=lambda kv: kv[1])
+    rows.append(("no process above 120 MB RSS", worst[1] <= 120, f"largest {worst[0]} {worst[1]:.0f} MB"))
+    paced = out["paced"]
+    rows.append(("capacity model: predicted CPU within 25 % of measured at a fixed rate",
+                 abs(paced["predicted_cores"] - paced["measured_cores"]) <= 0.25 * paced["measured_cores"],
+                 f"{paced['rate']:.0f} POST/s: predicted {paced['predicted_cores']:.2f} cores, "
+                 f"measured {paced['measured_cores']:.2f}; {len(paced['errors'])} errors"))
+    return rows
+
+
+def report(out: dict, rows, info: dict, started: datetime, load: tuple) -> str:
+    names = ["gateway", "registration", "subsidies", "scoring", "risk", "broker", "consumer"]
+    phases = [out[k] for k in ("hello1", "hello8", "gw1", "rpc1", "gw8", "rpc8", "post", "raw", "dash", "single")]
+    phases += list(out["dash_part_phases"].values()) + [out["safety"], out["risk_single"], out["safety_part"]]
+    phases += [out[k] for k in ("post_pg", "dash_pg", "single_pg", "safety_pg", "risk_single_pg") if k in out]
+    table = ["| phase | ok | p50 ms | p99 ms | per s | " + " | ".join(f"CPU ms {n}" for n in names)
+             + " | CPU ms own server |", "|---|---:|---:|---:|---:|" + "---:|" * (len(names) + 1)]
+    for p in phases:
+        own = next((n for n in ("hello", "raw") if n in p.cpu), None)
+        cells = ["–" if own or n not in p.cpu else f"{p.per_request_ms(n):.2f}" for n in names]
+        cells.append(f"{p.per_request_ms(own):.2f}" if own else "–")
+        table.append(f"| {p.name} | {p.count - len(p.errors)} | {p.p50_ms:.2f} | {p.p99_ms:.2f} | {p.rate:.0f} | "
+                     + " | ".join(cells) + " |")
+    verdicts = ["| target | result | figures |", "|---|---|---|"]
+    verdicts += [f"| {t} | {'met' if ok else 'NOT met'} | {fig} |" for t, ok, fig in rows]
+    rss = ", ".join(f"{k} {v:.0f}" for k, v in sorted(out["rss"].items()))
+    return "\n".join([
+        START_MARK,
+        "## Gateway: the request path's cost (latency and CPU per request per process)",
+        "",
+        f"- **Date:** {started.strftime('%Y-%m-%d %H:%M %Z').strip()}",
+        f"- **Machine:** {info['nproc']} CPUs ({info['cpu']}), {info['memory']} RAM; Python {info['python']}, "
+        f"nameko {info['nameko']}, RabbitMQ {info['rabbitmq']}, PostgreSQL {info['postgresql']}; "
+        f"1-minute load average {load[0]:.1f} at the start, {load[1]:.1f} at the end (the CPUs are shared)",
+        f"- **Command:** `{command_line()}` (`make bench-gateway`)",
+        f"- **Setup:** `wsli up` (every component, shipped configs and worker counts, SQLite) on a private vhost of "
+        "the machine's RabbitMQ, plus the registration bench's event consumer; GETs with an operator token "
+        f"(not the bootstrap token: the token path is measured), POSTs from 8 unit tokens. {out['args']['requests']} "
+        f"requests per latency phase (after 10 warm-up), {out['args']['posts']} POSTs. CPU per request = "
+        "(utime + stime from /proc/<pid>/stat after − before) ÷ requests; the broker is the shared RabbitMQ "
+        "(its figure includes other users of it). The raw baseline is one eventlet WSGI process with SQLAlchemy "
+        "Core doing registration's validation, encryption, blind index, reads and the candidate + outbox + "
+        "audit inserts in one transaction, without broker or relay. Dashboard parts: "
+        + ", ".join(f"{k} {v}" for k, v in out["dash_parts"].items()) + ".",
+        "",
+        "\n".join(verdicts),
+        "",
+        "\n".join(table),
+        "",
+        f"Resident memory after the run (MB): {rss}.",
+        END_MARK,
+    ])
+
+
+def command_line() -> str:
+    import shlex
+    return " ".join([".venv/bin/python", "-m", "tests.bench.gateway", *map(shlex.quote, sys.argv[1:])])
+
+
+def write_doc(text: str) -> None:
+    current = DOC.read_text(encoding="utf-8")
+    if START_MARK in current and END_MARK in current:
+        head, rest = current.split(START_MARK, 1)
+        _, tail = rest.split(END_MARK, 1)
+        current = head + text + tail
+    else:
+        current = current.rstrip("\n") + "\n\n" + text + "\n"
+    DOC.write_text(current, encoding="utf-8")
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(prog="python -m tests.bench.gateway", description=__doc__.split("\n\n")[0])
+    p.add_argument("--requests", type=int, default=400, help="requests per latency phase (default 400)")
+    p.add_argument("--posts", type=int, default=600, help="registration POSTs (default 600)")
+    p.add_argument("--paced-rate", type=float, default=25.0, help="POSTs per second of the model check")
+    p.add_argument("--paced-seconds", type=float, default=20.0)
+    p.add_argument("--databases", default="sqlite,postgresql")
+    p.add_argument("--json", help="also write the figures to this file (for docs/capacity.md)")
+    p.add_argument("--raw-server", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--raw-db", help=argparse.SUPPRESS)
+    p.add_argument("--raw-tokens", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    args.databases = [d.strip() for d in args.databases.split(",") if d.strip()]
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.raw_server:
+        raw_server(args.raw_server, args.raw_db, json.loads(args.raw_tokens))
+        return 0
+    started = datetime.now().astimezone()
+    load_start = os.getloadavg()[0]
+
+    def on_alarm(signum, frame):
+        raise TimeLimit(f"the bench exceeded its {TIME_LIMIT_S // 60} min limit")
+
+    signal.signal(signal.SIGALRM, on_alarm)
+    signal.signal(signal.SIGTERM, lambda s, f: (_ for _ in ()).throw(KeyboardInterrupt("SIGTERM")))
+    signal.alarm(TIME_LIMIT_S)
+    outer = ExitStack()
+    try:
+        out = run(args, outer)
+    except (KeyboardInterrupt, TimeLimit) as exc:
+        print(f"\ninterrupted ({exc or type(exc).__name__}); stopping everything ...", file=sys.stderr)
+        return 130
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        outer.close()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    rows = targets(out)
+    if args.json:
+        figures = {k: (v.__dict__ if isinstance(v, Phase) else v) for k, v in out.items() if k != "dash_part_phases"}
+        figures["dash_part_phases"] = {k: v.__dict__ for k, v in out["dash_part_phases"].items()}
+        Path(args.json).write_text(json.dumps(figures, indent=1, default=str), encoding="utf-8")
+    text = report(out, rows, reg.machine(), started, (load_start, os.getloadavg()[0]))
+    write_doc(text)
+    print()
+    for target, ok, figures in rows:
+        print(f"{'PASS' if ok else 'FAIL'}  {target}: {figures}")
+    print(f"written to {DOC.relative_to(REPO_ROOT)}")
+    return 0 if all(ok for _, ok, _ in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

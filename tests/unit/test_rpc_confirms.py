@@ -1,0 +1,61 @@
+"""The gateway confirms an RPC request only when it must: the first call to a service, then once per
+``RPC_ROUTE_CONFIRM_SECONDS``; the calls in between skip the confirm (and the mandatory flag)."""
+from __future__ import annotations
+
+import time
+
+import pytest
+from nameko.amqp.publish import Publisher
+
+from gateway import service as gw
+
+
+@pytest.fixture
+def sent(monkeypatch):
+    calls = []
+    monkeypatch.setattr(Publisher, "publish", lambda self, payload, **kw: calls.append(kw))
+    monkeypatch.setattr(gw, "ROUTABLE", gw.RoutableServices(ttl=0.3))
+    return calls
+
+
+def call(service="registration", uri="amqp://a/"):
+    gw._QuickPublisher(uri).publish({}, routing_key=f"{service}.get_cycle", mandatory=True)
+
+
+def confirmed(kw) -> bool:
+    return kw.get("use_confirms", True) is not False and kw.get("mandatory") is True
+
+
+def test_first_call_is_confirmed_then_skipped_within_the_ttl_then_confirmed_again(sent):
+    call()
+    call()
+    call(service="scoring")
+    call(uri="amqp://other-vhost/")
+    assert [confirmed(kw) for kw in sent] == [True, False, True, True]
+    time.sleep(0.35)
+    call()
+    assert confirmed(sent[-1]), "after the ttl a call is confirmed again"
+
+
+def test_an_unroutable_call_is_not_remembered(monkeypatch):
+    from nameko.amqp.publish import UndeliverableMessage
+
+    monkeypatch.setattr(gw, "ROUTABLE", gw.RoutableServices(ttl=60))
+    calls = []
+
+    def refuse(self, payload, **kw):
+        calls.append(kw)
+        raise UndeliverableMessage()
+
+    monkeypatch.setattr(Publisher, "publish", refuse)
+    for _ in range(2):
+        with pytest.raises(UndeliverableMessage):
+            call(service="nosuch")
+    assert all(confirmed(kw) for kw in calls), "a service never routed to is confirmed every time (fails fast)"
+
+
+def test_ttl_zero_confirms_every_call(sent, monkeypatch):
+    monkeypatch.setattr(gw, "ROUTABLE", gw.RoutableServices(ttl=0))
+    call()
+    call()
+    assert all(confirmed(kw) for kw in sent)
