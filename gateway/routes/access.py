@@ -65,6 +65,7 @@ ACCESS: dict[str, Fence] = {
     "GET /api/v1/scoring/schemes/<cycle>": OPEN,
     "GET /api/v1/scoring/cycles/<cycle>/stages/<stage>/ranking": OPEN,  # the cohort's ranking is one whole
     "GET /api/v1/scoring/cycles/<cycle>/stages/<stage>/export": OPEN,
+    "GET /api/v1/scoring/cycles/<cycle>/stages/<stage>/readiness": OPEN,
     "POST /api/v1/scoring/cycles/<cycle>/stages/<stage>/close": Fence(missing=400),
     "POST /api/v1/scoring/cycles/<cycle>/stages/<stage>/reopen": Fence(missing=400),
     "GET /api/v1/scoring/cycles/<cycle>/candidates/<candidate_id>": Fence({"regulator": "district",
@@ -129,6 +130,7 @@ ACCESS: dict[str, Fence] = {
     "GET /api/v1/case-experts/<code>/conflicts": Fence({"expert": "expert"}),
     "GET /api/v1/cases/<case_id>": Fence({"organisation": "organisation", "expert": "panel"}),
     "POST /api/v1/cases/<case_id>/recommendation": Fence({"organisation": "organisation"}, missing=400),
+    "POST /api/v1/cases/<case_id>/forwarding": Fence(missing=400),
     "POST /api/v1/cases/<case_id>/screening": Fence(missing=400),
     "POST /api/v1/cases/<case_id>/site-visits": Fence(missing=400),
     "POST /api/v1/cases/<case_id>/withdrawal": Fence({"organisation": "organisation"}, missing=400),
