@@ -113,6 +113,7 @@ class LectureRequestedEvent(Schema):
     enterprise_name = fields.String(required=True)
     credit_code = fields.String(required=True)
     district = fields.String(required=True)
+    town = fields.String(required=False, metadata={"description": "since 2026-12; the order's address with district"})
     topic = fields.String(required=True)
     wished_date = fields.Date(allow_none=True)
     audience_size = fields.Integer(required=True)
