@@ -4,7 +4,7 @@ from __future__ import annotations
 import csv
 import io
 
-from shared.documents import XLSX_TYPE, as_text, csv_bytes, xlsx_bytes
+from shared.documents import CSV_TYPE, XLSX_TYPE, as_text, csv_bytes, xlsx_bytes
 from shared.errors import ValidationFailed
 
 HEADER = ["reference", "name", "bank", "branch", "account", "amount_yuan"]
@@ -26,7 +26,7 @@ def item_of_reference(value, batch_id: int) -> int | None:
 def render(rows: list[list], fmt: str) -> tuple[bytes, str]:
     """(bytes, content type) of the bank file; every XLSX cell is text (long account numbers)."""
     if fmt == "csv":
-        return csv_bytes(HEADER, rows), "text/csv"
+        return csv_bytes(HEADER, rows), CSV_TYPE
     return xlsx_bytes("payments", HEADER, rows, as_text), XLSX_TYPE
 
 
