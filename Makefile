@@ -8,10 +8,12 @@ NODE_STAMP    = $(ASYNCAPI_TOOL)/node_modules/.installed-stamp
 
 .PHONY: up down status test broker-plugins test-unit test-sqlite install migrate demo bench bench-registration bench-scoring bench-training bench-subsidies bench-cases bench-risk bench-webhooks bench-gateway asyncapi clean
 
+# The packages are installed without --quiet: a line per package, not a minute of silence on the first `make up`.
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "installing Python packages into $(VENV) (about a minute the first time) ..."
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --progress-bar on -r requirements.lock
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
 

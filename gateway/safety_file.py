@@ -1,35 +1,31 @@
 """The enterprise safety file: one aggregate over several services, fetched concurrently.
 
 Like the dashboard, every part is started before any is awaited, all share one time
-budget, and a part whose service is down or refuses is reported, not fatal. A part
-whose service offers no way to look an enterprise up is listed as ``not_exposed``
-with the reason, so a reader knows the gap is structural rather than an outage.
+budget, and a part whose service is down or refuses is reported, not fatal: each
+service answers its part by the unified social credit code and decides itself what
+the caller may see (an enterprise its own file, a regulator its district).
 """
 from __future__ import annotations
 
 import time
 
 from shared.errors import WsliError
+from shared.schemas import as_credit_code
 
-# part -> (service, rpc) called with the credit code, or None with why it cannot be fetched
+# part -> (service, rpc) called with the credit code
 PARTS = {
-    "risk": ("risk", "safety_file"),
-    "registration": None,
-    "training": None,
-    "subsidies": None,
-}
-NOT_EXPOSED = {
-    "registration": "registration 未提供按统一社会信用代码查询企业报名人员（主要负责人、安全生产管理人员）的接口",
-    "training": "training 的证书按人员查询，需先从 registration 得到企业的报名人员",
-    "subsidies": "subsidies 未提供按企业查询已预约宣讲的接口（风险服务的宣讲申请见 risk 部分的 requests）",
+    "risk": ("risk", "safety_file"),                          # policies, inspections, hazards, requests
+    "registration": ("registration", "unit_enrolments"),      # enrolled principal and safety manager
+    "training": ("training", "unit_certificates"),            # their certificates and class hours
+    "subsidies": ("subsidies", "enterprise_orders"),          # on-demand lectures it ordered
 }
 
 
 def gather(gateway, credit_code: str) -> dict:
     from .service import ServiceUnavailable, _remaining
 
-    started = {part: (spec[0], gateway._start(spec[0], spec[1], credit_code))
-               for part, spec in PARTS.items() if spec is not None}
+    credit_code = as_credit_code(credit_code)  # junk is one 400, not four
+    started = {part: (spec[0], gateway._start(spec[0], spec[1], credit_code)) for part, spec in PARTS.items()}
     deadline = time.monotonic() + gateway._rpc_timeout()
     parts, missing = {}, []
     for part, (service, call) in started.items():
@@ -40,8 +36,4 @@ def gather(gateway, credit_code: str) -> dict:
             missing.append(part)
         except WsliError as exc:
             parts[part] = {"status": "error", "error": exc.to_dict()}
-    for part, spec in PARTS.items():
-        if spec is None:
-            parts[part] = {"status": "not_exposed", "error": {"error": "not_exposed", "message": NOT_EXPOSED[part]}}
-            missing.append(part)
     return {"credit_code": credit_code, "parts": parts, "missing": missing}

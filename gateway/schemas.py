@@ -52,6 +52,8 @@ class HealthOut(Schema):
     status = fields.String(metadata={"description": "ok, or degraded when a service is down"})
     agency = fields.String()
     services = fields.Dict(keys=fields.String(), values=fields.Nested(ServiceHealth))
+    warnings = fields.List(fields.String(), metadata={
+        "description": "present when something is unsafe beyond this machine, e.g. the published default PII keys"})
 
 
 class DashboardQuery(Schema):

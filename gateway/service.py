@@ -31,8 +31,10 @@ from shared.auth import CONTEXT_KEY, Principal, anonymous
 from shared.catalogue import SERVICE_NAMES
 from shared.config import agency_of
 from shared.db import Database, transactional
+from shared.documents import http_content_type
 from shared.errors import NotFound, ValidationFailed, WsliError
 from shared.metrics import DEAD_LETTERS, exposition
+from shared.pii import check_published_keys
 from shared.schemas import load
 from shared.telemetry import Telemetry
 from shared.web import http
@@ -203,6 +205,7 @@ class Authenticator(DependencyProvider):
         # a revoked token is refused by this process at once, by any other within this many seconds
         ttl = config.get("TOKEN_CACHE_SECONDS")
         self.cache = tokens.TokenCache(float(DEFAULT_TOKEN_CACHE_SECONDS if ttl in (None, "") else ttl))
+        check_published_keys(config)  # published PII keys beyond loopback: refuse to start
 
     def get_dependency(self, worker_ctx):
         provider = self
@@ -242,7 +245,7 @@ def json_response(body, status: int = 200) -> Response:
 
 def file_response(result: dict) -> Response:
     data = base64.b64decode(result["data_base64"])
-    response = Response(data, status=200, mimetype=result["content_type"])
+    response = Response(data, status=200, content_type=http_content_type(result["content_type"]))
     # RFC 6266: a plain fallback name plus the UTF-8 one (Chinese file names)
     name = result["filename"]
     fallback = name.encode("ascii", "replace").decode().replace("?", "_").replace('"', "")
@@ -294,8 +297,12 @@ class GatewayService:
 
         # the calendar running out degrades nothing today, but is said well before it does
         calendar = calendar_status(utcnow().date())
-        return json_response({"status": overall, "agency": self.db.agency, "services": services,
-                              "calendar": {k: calendar[k] for k in ("last_day", "days_left", "warning")}})
+        body = {"status": overall, "agency": self.db.agency, "services": services,
+                "calendar": {k: calendar[k] for k in ("last_day", "days_left", "warning")}}
+        warnings = check_published_keys(self.config)  # loopback only here: startup refused the rest
+        if warnings:
+            body["warnings"] = warnings
+        return json_response(body)
 
     @http("GET", "/metrics")
     def metrics(self, request):

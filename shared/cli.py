@@ -201,25 +201,72 @@ def cmd_asyncapi(args) -> int:
 
 # ---- up / down ----------------------------------------------------------------------------------
 
-def _broker_reachable(uri: str, timeout: float = 3.0) -> bool:
-    from kombu import Connection
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def _broker_problem(uri: str, timeout: float = 3.0) -> tuple[str, str] | None:
+    """None when the broker at ``uri`` accepts us; else (kind, what to tell the person).
+
+    The kinds are told apart by the AMQP answer, because only one of them is fixed by
+    starting a broker: ``down`` (nothing listens: the connection is refused),
+    ``credentials`` (ACCESS_REFUSED: wrong user name or password), ``vhost`` (NOT_ALLOWED,
+    vhost not found), ``permissions`` (NOT_ALLOWED for this user on an existing vhost),
+    ``unreachable`` (a timeout or another network error).
+    """
+    import socket
+
+    import amqp
+    from kombu.utils.url import parse_url
+
+    parts = parse_url(uri)
+    host, port = parts.get("hostname") or "localhost", parts.get("port") or 5672
+    user, vhost = parts.get("userid") or "guest", parts.get("virtual_host") or "/"
+    where = f"{host}:{port}"
+    conn = amqp.Connection(host=where, userid=user, password=parts.get("password") or "guest",
+                           virtual_host=vhost, connect_timeout=timeout)
     try:
-        with Connection(uri, connect_timeout=timeout) as conn:
-            conn.ensure_connection(max_retries=1, timeout=timeout)
-        return True
-    except Exception:
-        return False
+        conn.connect()
+        return None
+    except amqp.exceptions.AccessRefused:
+        return "credentials", (f"RabbitMQ at {where} refused user {user!r}: wrong user name or password "
+                               "(check AMQP_URI, or rabbitmqctl add_user / change_password).")
+    except amqp.exceptions.NotAllowed as exc:
+        if "not found" in str(exc):
+            return "vhost", (f"RabbitMQ at {where} has no vhost {vhost!r}: create it (rabbitmqctl add_vhost "
+                             f"{vhost}; rabbitmqctl set_permissions -p {vhost} {user} '.*' '.*' '.*') or fix AMQP_URI.")
+        return "permissions", (f"RabbitMQ at {where} does not let user {user!r} use vhost {vhost!r} "
+                               f"(rabbitmqctl set_permissions -p {vhost} {user} '.*' '.*' '.*'): {exc}")
+    except ConnectionRefusedError:
+        return "down", f"nothing listens at {where} (connection refused)"
+    except (socket.timeout, OSError, amqp.exceptions.AMQPError) as exc:
+        return "unreachable", f"RabbitMQ at {where} did not answer: {exc.__class__.__name__}: {exc}"
+    finally:
+        try:
+            conn.collect()
+        except Exception:  # nothing opened, nothing to release
+            pass
+
+
+def _broker_reachable(uri: str, timeout: float = 3.0) -> bool:
+    return _broker_problem(uri, timeout) is None
 
 
 def _ensure_broker(uri: str) -> None:
-    if _broker_reachable(uri):
+    problem = _broker_problem(uri)
+    if problem is None:
         return
+    kind, message = problem
+    from kombu.utils.url import parse_url
+    host = parse_url(uri).get("hostname") or "localhost"
+    if kind != "down" or host not in LOOPBACK_HOSTS:
+        # a broker answers (or the address is not this machine's): starting one here would fix nothing
+        raise SystemExit(f"{message}\nAMQP_URI: {_safe_uri(uri)}")
     server = shutil.which("rabbitmq-server")
     if not server:
         raise SystemExit(
-            f"RabbitMQ is not reachable at {_safe_uri(uri)} and rabbitmq-server is not installed.\n"
+            f"RabbitMQ is not reachable at {_safe_uri(uri)} ({message}) and rabbitmq-server is not installed.\n"
             "Install it (Debian/Ubuntu: apt-get install rabbitmq-server), or point AMQP_URI at a running broker.")
-    print("starting the local rabbitmq-server ...")
+    print(f"{message}: starting the local rabbitmq-server ...")
     subprocess.run([server, "-detached"], check=False)
     for _ in range(60):
         if _broker_reachable(uri, timeout=1.0):

@@ -34,6 +34,15 @@ import segno
 from shared.errors import ValidationFailed
 
 CSV_TYPE = "text/csv; charset=utf-8"
+
+
+def http_content_type(value: str) -> str:
+    """The Content-Type header for a file result: said once. Werkzeug's ``mimetype=`` appends
+    ``; charset=utf-8`` to any text type, even one that already names its charset."""
+    value = str(value or "application/octet-stream")
+    if value.startswith("text/") and "charset=" not in value.lower():
+        value += "; charset=utf-8"
+    return value
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 PDF_TYPE = "application/pdf"
 

@@ -115,6 +115,58 @@ def generate_key() -> str:
 _vault: PiiVault | None = None
 
 
+# The keys the repository's config.yml files ship as laptop defaults: anyone can read them, so
+# data encrypted or indexed under them is as good as plain text once it leaves the laptop.
+PUBLISHED_PII_KEYS = frozenset({"0wJayvKbPmeU7I3L_LJnXJun5uuFW6e6sb9bIzfYLpg="})
+PUBLISHED_INDEX_KEYS = frozenset({"wsli-local-index-key"})
+
+
+def published_key_settings(config: dict) -> list[str]:
+    """The PII settings of ``config`` that still hold a published default: ``PII_KEYS``, ``PII_INDEX_KEY``."""
+    keys = config.get("PII_KEYS") or []
+    if isinstance(keys, str):
+        keys = keys.split(",")
+    found = []
+    if any(isinstance(k, str) and k.strip() in PUBLISHED_PII_KEYS for k in keys):
+        found.append("PII_KEYS")
+    if str(config.get("PII_INDEX_KEY") or "").strip() in PUBLISHED_INDEX_KEYS:
+        found.append("PII_INDEX_KEY")
+    return found
+
+
+def is_loopback_address(address: str) -> bool:
+    """``127.0.0.1:8000``, ``localhost:8000``, ``[::1]:8000``: only this machine can connect."""
+    import ipaddress
+
+    host = str(address or "").rsplit(":", 1)[0].strip("[]") if ":" in str(address or "") else str(address or "")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # 0.0.0.0 is an address too; a host name may resolve anywhere
+
+
+def check_published_keys(config: dict, address_setting: str = "WEB_SERVER_ADDRESS") -> list[str]:
+    """Refuse to serve personal data to the network under published keys; on loopback, warnings.
+
+    Raises ``RuntimeError`` naming the settings when the server listens on a non-loopback
+    address; otherwise returns the warnings ``/health`` shows.
+    """
+    settings = published_key_settings(config)
+    if not settings:
+        return []
+    names = " and ".join(settings)
+    address = str(config.get(address_setting) or "")
+    if not is_loopback_address(address):
+        raise RuntimeError(
+            f"{names} still {'hold' if len(settings) > 1 else 'holds'} the published default from config.yml, and {address_setting} is {address!r}, "
+            "reachable from other machines: set your own (PII_KEYS: python -c 'from shared.pii import "
+            "generate_key; print(generate_key())'; PII_INDEX_KEY: any long random string) or listen on 127.0.0.1")
+    return [f"{name} holds the published default key from config.yml: fine on this machine only; set your own "
+            "before listening beyond 127.0.0.1" for name in settings]
+
+
 def configure_vault(vault: PiiVault | None) -> None:
     """Set the process-wide vault used by ``EncryptedString`` columns (None clears it)."""
     global _vault

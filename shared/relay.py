@@ -67,6 +67,10 @@ class OutboxRelay:
                 continue
             if published < self.batch_size:
                 self._wakeup.wait(self.poll_seconds)
+            else:
+                # more to publish (a bulk import's thousands of events): still let a worker waiting
+                # for the database connection (SQLite has one) have it between two batches
+                time.sleep(0)
 
     def _producer(self) -> Producer:
         if self._connection is None:

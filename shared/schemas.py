@@ -78,6 +78,15 @@ def as_code(value, field: str = "cycle") -> str:
     return text
 
 
+def as_credit_code(value, field: str = "credit_code") -> str:
+    """A unified social credit code from a URL: checked and compacted (upper case), else a 400 on ``field``."""
+    from .validators import normalize_uscc
+    try:
+        return normalize_uscc("" if value is None else str(value))
+    except ValidationError as exc:
+        raise ValidationFailed("bad unified social credit code", {field: exc.messages}) from None
+
+
 class AuditOut(Schema):
     """One entry of a record's audit trail (every service keeps one in ``audit_log``)."""
 

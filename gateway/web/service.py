@@ -31,6 +31,7 @@ from gateway.service import Cluster, ServiceUnavailable
 from shared.auth import CONTEXT_KEY, STAFF, Principal, anonymous
 from shared.config import as_bool
 from shared.db import Database
+from shared.documents import http_content_type
 from shared.errors import WsliError
 from shared.workdays import utcnow
 
@@ -104,6 +105,8 @@ class Limits(DependencyProvider):
 
     def setup(self):
         config = self.container.config
+        from shared.pii import check_published_keys
+        check_published_keys(config)  # the console shows personal data too: same refusal as the gateway
         self.trust_forwarded = as_bool(config.get("WEB_TRUST_FORWARDED"), default=False)
         self.limiters = {"public": RateLimiter(int(config.get("PUBLIC_RATE_PER_MINUTE") or 0)),
                          "login": RateLimiter(int(config.get("LOGIN_RATE_PER_MINUTE") or 0))}
@@ -542,7 +545,7 @@ def _chinese_message(exc: WsliError) -> str:
 
 def file_response(result: dict) -> Response:
     data = base64.b64decode(result["data_base64"])
-    response = Response(data, status=200, mimetype=result["content_type"])
+    response = Response(data, status=200, content_type=http_content_type(result["content_type"]))
     name = result["filename"]
     fallback = name.encode("ascii", "replace").decode().replace("?", "_").replace('"', "")
     response.headers["Content-Disposition"] = f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name)}"

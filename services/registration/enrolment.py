@@ -7,13 +7,13 @@ from shared.auth import STAFF
 from shared.db import transactional
 from shared.entrypoints import rpc
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from shared.pii import get_vault, mask_id_number
-from shared.schemas import load
+from shared.pii import get_vault, mask_id_number, mask_name, mask_phone
+from shared.schemas import as_credit_code, load
 from shared.workdays import utcnow
 
 from . import domain, schemas
 from .models import DistrictQuota, Enrolment
-from .roles import ENROLLERS, ENROLMENT_READERS
+from .roles import ENROLLERS, ENROLMENT_READERS, SAFETY_FILE_READERS
 
 
 class EnrolmentRpc:
@@ -124,3 +124,34 @@ class EnrolmentRpc:
         if self.caller.role == "regulator":
             progress["rows"] = [r for r in progress["rows"] if r.district == self.caller.district]
         return schemas.ProgressOut().dump(dict(progress, year=year))
+
+    @rpc(roles=SAFETY_FILE_READERS)
+    def unit_enrolments(self, credit_code):
+        """The registration part of an enterprise's safety file: its enrolled principal and safety manager.
+
+        Enrolment keeps the unit's credit code (compact, upper case) on each row, so the lookup is
+        direct. An enterprise sees its own unit only, a regulator the enrolments of its district;
+        ID numbers are always masked, names and phones in full for the center only.
+        """
+        code = as_credit_code(credit_code)
+        if self.caller.role == "enterprise" and code != (self.caller.person or ""):
+            raise NotFound("unit not found", {"credit_code": ["not found"]})
+        stmt = select(Enrolment).where(Enrolment.agency_id == self.db.agency, Enrolment.unit_credit_code == code)
+        if self.caller.role == "regulator":
+            stmt = stmt.where(Enrolment.district == self.caller.district)
+        rows = self.db.session.scalars(stmt.order_by(Enrolment.year.desc(), Enrolment.id)).all()
+        full = self.caller.is_staff
+        people = [{
+            "enrolment_id": e.id, "year": e.year, "role": e.role, "role_label": domain.ENROLMENT_ROLES[e.role],
+            "status": e.status, "district": e.district,
+            "name": e.person_name if full else mask_name(e.person_name),
+            "id_number": e.person_id_masked, "phone": e.person_phone if full else mask_phone(e.person_phone),
+            "created_at": e.created_at} for e in rows]
+        current = {}
+        for person in people:   # newest year first: the first enrolled row per role is the current one
+            if person["status"] == domain.ENROLLED:
+                current.setdefault(person["role"], person["enrolment_id"])
+        return schemas.UnitEnrolmentsOut().dump({
+            "credit_code": code, "unit_name": rows[0].unit_name if rows else None,
+            "principal": current.get("principal"), "safety_manager": current.get("safety_manager"),
+            "enrolments": people})

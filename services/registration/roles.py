@@ -8,3 +8,6 @@ ENROLLERS = ("admin", "operator", "regulator")
 NOMINATORS = ("unit", *STAFF)                     # a unit nominates and seals for itself
 QUOTA_READERS = ("regulator", "integrator", *STAFF)
 ENROLMENT_READERS = ("integrator", *ENROLLERS)
+# an enterprise's safety file: the unit itself (an enterprise token bound to its credit code), a regulator
+# for units operating in its district, the center and integrations
+SAFETY_FILE_READERS = ("enterprise", *ENROLMENT_READERS)

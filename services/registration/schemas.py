@@ -321,6 +321,28 @@ class EnrolmentOut(Schema):
     created_at = fields.DateTime()
 
 
+class UnitPersonOut(Schema):
+    enrolment_id = fields.Integer()
+    year = fields.Integer()
+    role = fields.String(metadata={"description": "principal | safety_manager"})
+    role_label = fields.String()
+    status = fields.String()
+    district = fields.String()
+    name = fields.String(metadata={"description": "masked unless the center asks"})
+    id_number = fields.String(metadata={"description": "always masked"})
+    phone = fields.String(allow_none=True, metadata={"description": "masked unless the center asks"})
+    created_at = fields.DateTime()
+
+
+class UnitEnrolmentsOut(Schema):
+    credit_code = fields.String()
+    unit_name = fields.String(allow_none=True)
+    principal = fields.Integer(allow_none=True, metadata={"description": "enrolment id of the current principal"})
+    safety_manager = fields.Integer(allow_none=True,
+                                    metadata={"description": "enrolment id of the current safety manager"})
+    enrolments = fields.List(fields.Nested(UnitPersonOut))
+
+
 class EnrolmentPage(Page):
     items = fields.List(fields.Nested(EnrolmentOut))
 

@@ -130,7 +130,8 @@ class EnterprisesMixin:
         result["policies"] = self._import_policies(wanted_policies)
         if touched or result["policies"]:
             self.db.emit("enterprises_imported", "import", {"created": result["created"], "updated": result["updated"],
-                                                            "credit_codes": touched[:100]})
+                                                            "credit_codes": touched[:100],
+                                                            "policies": result["policies"]})
         self.db.audit(self.caller, "enterprise.import", "enterprise", "import",
                       {k: v for k, v in result.items() if k != "errors"} | {"errors": len(result["errors"])})
         return schemas.ImportOut().dump(result)
@@ -175,15 +176,18 @@ class EnterprisesMixin:
             have = set(self.db.session.scalars(select(Policy.enterprise_id).where(
                 Policy.agency_id == self.db.agency, Policy.year == year)).all())
             previous = self._previous_claims([e.id for e, _ in items], year)
-            issued = []
+            issued, announced = [], []
             for enterprise, data in items:
                 if enterprise.id in have:
-                    continue
+                    continue  # issued before: a re-import announces nothing again
                 have.add(enterprise.id)
-                issued.append((self._issue(enterprise, data["insurer"], data, previous, emit=False),
-                               enterprise.district))
+                policy = self._issue(enterprise, data["insurer"], data, previous, emit=False)
+                issued.append((policy, enterprise.district))
+                announced.append((policy, enterprise))
             self.db.session.flush()
             self._credit_many(issued)
+            # one policy_issued per new policy, as a form issues it; written to the outbox in one statement
+            self.db.emit_many("policy_issued", [(p.id, self._issued_event(p, e)) for p, e in announced])
             created += len(issued)
         return created
 

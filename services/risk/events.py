@@ -12,14 +12,17 @@ __all__ = ["EnterprisesImportedEvent", "PolicyIssuedEvent", "ClaimEvent", "FundP
            "RatingEvent", "AppraisalEvent", "QrEvent"]
 
 
-@event_type(SERVICE, "enterprises_imported", description="Enterprises created or updated, one import or form.")
+@event_type(SERVICE, "enterprises_imported", description="Enterprises created or updated, one import or form: the import's summary.")
 class EnterprisesImportedEvent(Schema):
     created = fields.Integer(required=True)
     updated = fields.Integer(required=True)
     credit_codes = fields.List(fields.String(), required=True, metadata={"description": "at most the first 100"})
+    policies = fields.Integer(required=False, metadata={
+        "description": "policies the file issued, each also announced by its own policy_issued (since 2026-12)"})
 
 
-@event_type(SERVICE, "policy_issued", description="A policy year was issued; the rate says whether it floated.")
+@event_type(SERVICE, "policy_issued", description="A policy year was issued, by form or as a new policy of a bulk import (one event each; "
+                        "a re-import announces nothing again); the rate says whether it floated.")
 class PolicyIssuedEvent(Schema):
     policy_id = fields.Integer(required=True)
     enterprise_id = fields.Integer(required=True)
@@ -107,12 +110,14 @@ class ServiceRequestEvent(Schema):
 
 
 @event_type(SERVICE, "lecture_requested",
-            description="An enterprise asked for an on-demand safety lecture: an order for the subsidies service.")
+            description="An enterprise asked for an on-demand safety lecture. Consumed by the subsidies service: "
+                        "one lecture order per request, in the cycle whose tour window holds wished_date.")
 class LectureRequestedEvent(Schema):
     request_id = fields.Integer(required=True)
     enterprise_name = fields.String(required=True)
     credit_code = fields.String(required=True)
     district = fields.String(required=True)
+    town = fields.String(required=False, metadata={"description": "since 2026-12; the order's address with district"})
     topic = fields.String(required=True)
     wished_date = fields.Date(allow_none=True)
     audience_size = fields.Integer(required=True)

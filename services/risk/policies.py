@@ -41,7 +41,7 @@ class PoliciesMixin:
         return {eid: (pid, n) for eid, pid, n in rows}
 
     def _issue(self, enterprise, insurer, data, previous: dict, emit: bool = True) -> Policy:
-        """One policy year; ``emit=False`` (bulk import) leaves the fund and the event to the caller."""
+        """One policy year; ``emit=False`` (bulk import) leaves the fund and the events to the caller."""
         exists = emit and self.db.session.scalar(select(Policy.id).where(
             Policy.enterprise_id == enterprise.id, Policy.year == data["year"]))
         if exists:
@@ -60,11 +60,14 @@ class PoliciesMixin:
         if emit:
             self.db.session.flush()
             self._credit_fund(policy, enterprise.district)
-            self.db.emit("policy_issued", policy.id, dict(
-                policy_id=policy.id, enterprise_id=enterprise.id, credit_code=enterprise.credit_code,
-                insurer_id=insurer.id, year=policy.year, premium_fen=policy.premium_fen, rate_bp=policy.rate_bp,
-                floating=policy.floating, rate_reason=policy.rate_reason))
+            self.db.emit("policy_issued", policy.id, self._issued_event(policy, enterprise))
         return policy
+
+    @staticmethod
+    def _issued_event(policy, enterprise) -> dict:
+        return dict(policy_id=policy.id, enterprise_id=enterprise.id, credit_code=enterprise.credit_code,
+                    insurer_id=policy.insurer_id, year=policy.year, premium_fen=policy.premium_fen,
+                    rate_bp=policy.rate_bp, floating=policy.floating, rate_reason=policy.rate_reason)
 
     @rpc(roles=roles.READERS)
     def get_policy(self, policy_id):

@@ -43,7 +43,7 @@ class RequestsMixin:
             # the subsidies service runs on-demand lectures: this event is the order
             self.db.emit("lecture_requested", req.id, dict(
                 request_id=req.id, enterprise_name=enterprise.name, credit_code=enterprise.credit_code,
-                district=enterprise.district, topic=req.description[:200], wished_date=req.wished_date,
+                district=enterprise.district, town=enterprise.town, topic=req.description[:200], wished_date=req.wished_date,
                 audience_size=max(1, enterprise.staff_count)))
         return schemas.RequestOut().dump(req)
 

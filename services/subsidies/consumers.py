@@ -1,13 +1,14 @@
-"""Events from other services: who lectures in the tour, who earned a training subsidy."""
+"""Events from other services: who lectures in the tour, who earned a training subsidy, and the
+on-demand lectures enterprises ask for through risk's service requests."""
 from __future__ import annotations
 
 from sqlalchemy import select
 
 from shared.subscriber import subscribe
-from shared.workdays import utcnow
+from shared.workdays import local_date, utcnow
 
 from . import schemas
-from .models import TrainingSubsidy
+from .models import LectureOrder, SubsidyCycle, TrainingSubsidy
 
 
 class EventHandlers:
@@ -50,3 +51,27 @@ class EventHandlers:
         self.db.session.flush()  # a racing replica's row surfaces here; the subscriber re-runs the handler
         self.db.emit("training_subsidy_granted", data["person_key"], {
             k: data[k] for k in ("person_key", "person_name", "class_id", "year")})
+
+    @subscribe("risk", "lecture_requested", schema=schemas.LectureRequestedData)
+    def on_lecture_requested(self, event):
+        """risk's lecture request is an order here, in the cycle whose tour window holds the wished date."""
+        data = event.data
+        if not self.db.claim(event):
+            return
+        if self.db.session.scalar(select(LectureOrder.id).where(
+                LectureOrder.agency_id == self.db.agency, LectureOrder.risk_request_id == data["request_id"])):
+            return  # the same request emitted again: one order per request
+        day = data["wished_date"] or local_date(utcnow())
+        cycle = self.db.session.scalar(select(SubsidyCycle).where(
+            SubsidyCycle.agency_id == self.db.agency, SubsidyCycle.tour_start <= day, SubsidyCycle.tour_end >= day)
+            .order_by(SubsidyCycle.tour_start.desc()).limit(1))
+        if cycle is None:
+            # no tour to put it in yet: retried, then parked; `wsli dlq` replays it once the cycle is set
+            raise LookupError(f"no subsidy cycle's tour window holds {day.isoformat()}")
+        order = self._place_order(cycle.code, {
+            "enterprise_name": data["enterprise_name"], "topic": data["topic"], "wished_dates": [day],
+            "audience_size": data["audience_size"], "address": data["district"] + (data["town"] or ""),
+            "contact": None}, data["credit_code"], data["credit_code"], risk_request_id=data["request_id"])
+        self.db.session.flush()  # a racing replica's row surfaces here; the subscriber re-runs the handler
+        self.db.audit(None, "order.create", "lecture_order", order.id,
+                      {"topic": order.topic, "risk_request_id": data["request_id"]})

@@ -74,14 +74,19 @@ class EvidenceFile(Base):
 
 
 class LectureOrder(Base):
-    """An enterprise's on-demand order (点单式宣讲)."""
+    """An enterprise's on-demand order (点单式宣讲), made here or as risk's service request."""
     __tablename__ = "lecture_orders"
+    # one order per risk service request, whatever the envelope a re-emission carries
+    __table_args__ = (UniqueConstraint("agency_id", "risk_request_id"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     agency_id: Mapped[str] = mapped_column(String(64), index=True)
     cycle: Mapped[str] = mapped_column(String(20))
     status: Mapped[str] = mapped_column(String(12))
     enterprise_name: Mapped[str] = mapped_column(String(200))
+    # the enterprise's unified social credit code: its safety file lists its orders by it
+    credit_code: Mapped[str | None] = mapped_column(String(18), index=True)
+    risk_request_id: Mapped[int | None] = mapped_column(BigInteger)
     ordered_by: Mapped[str] = mapped_column(String(200))
     topic: Mapped[str] = mapped_column(String(200))
     wished_dates: Mapped[list] = mapped_column(JSON)

@@ -3,13 +3,15 @@ from __future__ import annotations
 
 from shared.db import transactional
 from shared.entrypoints import rpc
-from shared.errors import ValidationFailed
-from shared.schemas import load
+from sqlalchemy import select
+
+from shared.errors import NotFound, ValidationFailed
+from shared.schemas import as_credit_code, load
 from shared.workdays import utcnow
 
 from . import domain, schemas
 from .models import LectureOrder
-from .roles import ORDERERS, PARTIES, REPORTERS
+from .roles import ORDERERS, PARTIES, REPORTERS, SAFETY_FILE_READERS
 
 
 class OrderRpc:
@@ -19,9 +21,18 @@ class OrderRpc:
     def order_lecture(self, payload):
         data = load(schemas.OrderIn, payload)
         cycle = self._cycle(data["cycle"], field="cycle")
+        # an enterprise's token is bound to its credit code: it orders as itself
+        credit_code = self.caller.person if self.caller.role == "enterprise" else data["credit_code"]
+        order = self._place_order(cycle.code, data, credit_code, self._party())
+        self.db.audit(self.caller, "order.create", "lecture_order", order.id, {"topic": order.topic})
+        return self._order_out(order)
+
+    def _place_order(self, cycle, data, credit_code, ordered_by, risk_request_id=None) -> LectureOrder:
+        """One order, from this service's route or from risk's lecture_requested; lecture_ordered either way."""
         now = utcnow()
-        order = LectureOrder(agency_id=self.db.agency, cycle=cycle.code, status=domain.ORDERED,
-                             enterprise_name=data["enterprise_name"], ordered_by=self._party(),
+        order = LectureOrder(agency_id=self.db.agency, cycle=cycle, status=domain.ORDERED,
+                             enterprise_name=data["enterprise_name"], ordered_by=ordered_by,
+                             credit_code=credit_code, risk_request_id=risk_request_id,
                              topic=data["topic"], wished_dates=[d.isoformat() for d in data["wished_dates"]],
                              audience_size=data["audience_size"], address=data["address"],
                              contact=data["contact"], created_at=now, updated_at=now)
@@ -30,8 +41,22 @@ class OrderRpc:
         self.db.emit("lecture_ordered", order.id, dict(
             self._order_ref(order), enterprise_name=order.enterprise_name, topic=order.topic,
             wished_dates=data["wished_dates"], audience_size=order.audience_size))
-        self.db.audit(self.caller, "order.create", "lecture_order", order.id, {"topic": order.topic})
-        return self._order_out(order)
+        return order
+
+    @rpc(roles=SAFETY_FILE_READERS)
+    def enterprise_orders(self, credit_code):
+        """The subsidies part of an enterprise's safety file: the lectures it ordered and their status.
+
+        Orders keep the enterprise's credit code (its own orders, staff orders naming it, and
+        risk's lecture requests); an enterprise sees its own only.
+        """
+        code = as_credit_code(credit_code)
+        if self.caller.role == "enterprise" and code != (self.caller.person or ""):
+            raise NotFound("enterprise not found", {"credit_code": ["not found"]})
+        orders = self.db.session.scalars(select(LectureOrder).where(
+            LectureOrder.agency_id == self.db.agency, LectureOrder.credit_code == code)
+            .order_by(LectureOrder.id)).all()
+        return {"credit_code": code, "orders": [self._order_out(o) for o in orders]}
 
     @rpc(roles=REPORTERS)
     @transactional

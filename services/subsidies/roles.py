@@ -11,3 +11,4 @@ PARTIES = ("lecturer", "enterprise", *READERS)   # an enterprise sees its own or
 ORDERERS = ("enterprise", *STAFF)
 COMPLIANCE_READERS = ("regulator", *READERS)
 SUBSIDY_READERS = ("integrator", *PAYERS)
+SAFETY_FILE_READERS = ("enterprise", *COMPLIANCE_READERS)  # an enterprise its own orders

@@ -7,7 +7,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, vali
 
 from shared.events import event_type
 from shared.schemas import CODE, AuditOut  # noqa: F401  (one definition for all; route tables name AuditOut per service)
-from shared.validators import ResidentId
+from shared.validators import ResidentId, SocialCreditCode
 
 from . import domain
 
@@ -136,6 +136,8 @@ class OrderIn(Schema):
     audience_size = fields.Integer(strict=True, required=True, validate=validate.Range(1, 100000))
     address = Text(300, required=True)
     contact = Text(100, load_default=None)
+    credit_code = SocialCreditCode(load_default=None, metadata={
+        "description": "the enterprise's unified social credit code (staff orders; an enterprise orders as itself)"})
 
 
 class AcceptIn(Schema):
@@ -178,6 +180,20 @@ class CandidateApprovedData(Schema):
     unit_id = fields.Integer(load_default=None)
     name = fields.String(required=True)
     person_key = fields.String(required=True, validate=validate.Length(equal=64))
+
+
+class LectureRequestedData(Schema):
+    """risk's lecture_requested: an enterprise's service request for an on-demand lecture."""
+    class Meta:
+        unknown = EXCLUDE
+    request_id = fields.Integer(required=True, validate=validate.Range(min=1, max=2**53))
+    enterprise_name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    credit_code = SocialCreditCode(required=True)
+    district = fields.String(required=True, validate=validate.Length(min=1, max=40))
+    town = fields.String(load_default=None, validate=validate.Length(max=60))
+    topic = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    wished_date = fields.Date(allow_none=True, load_default=None)
+    audience_size = fields.Integer(required=True, validate=validate.Range(1, 100000))
 
 
 class TrainingCompletedData(Schema):
@@ -276,6 +292,8 @@ class OrderOut(Schema):
     candidate_id = fields.Integer(allow_none=True)
     scheduled_date = fields.Date(allow_none=True)
     cancellation_reason = fields.String(allow_none=True)
+    credit_code = fields.String(allow_none=True)
+    risk_request_id = fields.Integer(allow_none=True, metadata={"description": "risk's service request, if ordered there"})
     created_at = fields.AwareDateTime()
     updated_at = fields.AwareDateTime()
 

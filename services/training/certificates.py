@@ -8,14 +8,16 @@ from shared.documents import PDF_TYPE, file_result
 from shared.entrypoints import rpc
 from shared.errors import NotFound
 from shared.pii import get_vault, mask_name
-from shared.schemas import load
+from shared.schemas import as_credit_code, load
 from shared.workdays import SHANGHAI, utcnow
 
-from sqlalchemy import select
+from collections import defaultdict
+
+from sqlalchemy import func, select
 
 from . import domain, pdf, schemas
-from .models import Certificate, TrainingClass
-from .roles import READERS
+from .models import Certificate, EnrolledPerson, HoursEntry, TrainingClass
+from .roles import READERS, SAFETY_FILE_READERS
 
 
 class CertificateRpc:
@@ -86,6 +88,49 @@ class CertificateRpc:
             "number": cert.number, "reason": data["reason"], "revoked_at": cert.revoked_at})
         self.db.audit(self.caller, "certificate.revoke", "certificate", cert.number, data)
         return self._certificate_out(cert)
+
+    @rpc(roles=SAFETY_FILE_READERS)
+    def unit_certificates(self, credit_code):
+        """The training part of an enterprise's safety file: its enrolled people's certificates and hours.
+
+        The people are registration's enrolments of the unit as this service received them
+        (``trainee_enrolled`` carries the unit's credit code); their certificates and hours are
+        found by the person key. An enterprise sees its own people, a regulator the people
+        enrolled in its district; names are masked but for the center.
+        """
+        code = as_credit_code(credit_code)
+        if self.caller.role == "enterprise" and code != (self.caller.person or ""):
+            raise NotFound("unit not found", {"credit_code": ["not found"]})
+        stmt = select(EnrolledPerson).where(EnrolledPerson.agency_id == self.db.agency,
+                                            EnrolledPerson.unit_credit_code == code)
+        if self.caller.role == "regulator":
+            stmt = stmt.where(EnrolledPerson.district == self.caller.district)
+        enrolled = self.db.session.scalars(stmt.order_by(EnrolledPerson.year.desc(), EnrolledPerson.id)).all()
+        keys = list(dict.fromkeys(p.person_key for p in enrolled))
+        certs = self.db.session.execute(
+            select(Certificate, TrainingClass).join(TrainingClass, TrainingClass.id == Certificate.class_id).where(
+                Certificate.agency_id == self.db.agency, Certificate.person_key.in_(keys))
+            .order_by(Certificate.issued_at, Certificate.id)).all() if keys else []
+        hours = defaultdict(dict)
+        if keys:
+            for key, year, total in self.db.session.execute(
+                    select(HoursEntry.person_key, HoursEntry.year, func.sum(HoursEntry.hours)).where(
+                        HoursEntry.agency_id == self.db.agency, HoursEntry.person_key.in_(keys))
+                    .group_by(HoursEntry.person_key, HoursEntry.year)):
+                hours[key][str(year)] = int(total)
+        full = self.caller.is_staff
+        by_key = defaultdict(list)
+        for cert, klass in certs:
+            by_key[cert.person_key].append({
+                "number": cert.number, "status": cert.status, "class_id": klass.id, "class_title": klass.title,
+                "institution": klass.institution.name, "year": cert.year, "class_hours": klass.class_hours,
+                "issued_at": cert.issued_at, "revoked_reason": cert.revoked_reason,
+                "verify_url": self._verify_url(cert.number)})
+        people = [{"enrolment_id": p.enrolment_id, "year": p.year, "role": p.role, "status": p.status,
+                   "name": p.person_name if full else mask_name(p.person_name), "id_number": p.id_masked,
+                   "hours": hours.get(p.person_key, {}), "certificates": by_key.get(p.person_key, [])}
+                  for p in enrolled]
+        return schemas.UnitCertificatesOut().dump({"credit_code": code, "people": people})
 
     def _issue_certificate(self, seat, klass, now) -> str:
         cert = Certificate(agency_id=self.db.agency, number=f"pending-{seat.id}", seat_id=seat.id, class_id=klass.id,

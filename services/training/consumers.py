@@ -74,7 +74,8 @@ class EventHandlers:
         if self._enrolled_or_none(d["enrolment_id"]) is None:
             self.db.session.add(EnrolledPerson(
                 agency_id=self.db.agency, enrolment_id=d["enrolment_id"], year=d["year"], district=d["district"],
-                role=d["role"], unit_name=d["unit_name"], person_name=d["person_name"],
+                role=d["role"], unit_name=d["unit_name"], unit_credit_code=d["unit_credit_code"],
+                person_name=d["person_name"],
                 id_masked=d["id_number_masked"], person_key=d["person_key"], status=domain.ENROLLED,
                 received_at=utcnow()))
 

@@ -38,6 +38,8 @@ class TraineeEnrolledData(Schema):
     district = fields.String(required=True)
     role = fields.String(required=True)
     unit_name = fields.String(required=True)
+    # in every trainee_enrolled registration emitted; kept to answer the enterprise's safety file
+    unit_credit_code = fields.String(load_default=None)
     person_name = fields.String(required=True)
     id_number_masked = fields.String(required=True)
     person_key = fields.String(required=True)

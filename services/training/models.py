@@ -255,6 +255,8 @@ class EnrolledPerson(Base):
     district: Mapped[str] = mapped_column(String(40))
     role: Mapped[str] = mapped_column(String(20))
     unit_name: Mapped[str] = mapped_column(String(200))
+    # the enterprise's safety file finds its people by it (null for rows received before 0002)
+    unit_credit_code: Mapped[str | None] = mapped_column(String(18), index=True)
     person_name: Mapped[str] = mapped_column(String(50))
     id_masked: Mapped[str] = mapped_column(String(18))
     person_key: Mapped[str] = mapped_column(String(64), index=True)

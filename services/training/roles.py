@@ -10,3 +10,4 @@ PANEL_READERS = (*READERS, "expert")              # an expert sees its own group
 EXAM_READERS = (*READERS, "lecturer")
 TAKERS = ("lecturer", *CLASS_STAFF)               # a lecturer sits programme exams as itself
 EXPERTS = ("expert",)
+SAFETY_FILE_READERS = ("enterprise", *READERS)   # an enterprise its own people; a regulator its district

@@ -424,6 +424,35 @@ class CertificateOut(Schema):
     verify_url = fields.String()
 
 
+class UnitCertificateOut(Schema):
+    number = fields.String()
+    status = fields.String(metadata={"description": "valid | revoked"})
+    class_id = fields.Integer()
+    class_title = fields.String()
+    institution = fields.String()
+    year = fields.Integer()
+    class_hours = fields.Integer()
+    issued_at = fields.DateTime()
+    revoked_reason = fields.String(allow_none=True)
+    verify_url = fields.String()
+
+
+class UnitPersonOut(Schema):
+    enrolment_id = fields.Integer()
+    year = fields.Integer()
+    role = fields.String(metadata={"description": "principal | safety_manager"})
+    status = fields.String(metadata={"description": "enrolled | cancelled"})
+    name = fields.String(metadata={"description": "masked unless the center asks"})
+    id_number = fields.String(metadata={"description": "masked"})
+    hours = fields.Dict(keys=fields.String(), values=fields.Integer(), metadata={"description": "year -> hours"})
+    certificates = fields.List(fields.Nested(UnitCertificateOut))
+
+
+class UnitCertificatesOut(Schema):
+    credit_code = fields.String()
+    people = fields.List(fields.Nested(UnitPersonOut))
+
+
 class VerifyOut(Schema):
     number = fields.String()
     status = fields.String(metadata={"description": "valid | revoked | unknown | foreign"})

@@ -48,7 +48,8 @@ DOC = REPO_ROOT / "docs" / "benchmarks.md"
 START_MARK = "<!-- bench:training:start -->"
 END_MARK = "<!-- bench:training:end -->"
 AMQP_BASE = "pyamqp://guest:guest@127.0.0.1:5672"
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+# a cluster of one's own: WSLI_BENCH_PG (or the tests' WSLI_TEST_PG), else the local default
+PG_ADMIN = os.environ.get("WSLI_BENCH_PG") or os.environ.get("WSLI_TEST_PG") or "postgresql://postgres@127.0.0.1:5432/postgres"
 AGENCY = "beijing"
 PAPER = 50
 BANK = 200

@@ -132,12 +132,12 @@ def test_nobody_sees_an_enterprise_that_is_not_theirs(stack, admin, world):
     assert admin.as_(None).get(f"/api/v1/qr/{code['token']}")[0] == 404
     assert admin.as_(None).get(f"/api/v1/qr/{new['token']}")[0] == 200
 
-    # the safety-file aggregate through the gateway: risk's part, the others reported
+    # the safety-file aggregate through the gateway: every part answered (tests/e2e/test_safety_file.py)
     status, sf = api["e1"].get(f"/api/v1/safety-files/{e1['credit_code']}")
     assert status == 200 and sf["parts"]["risk"]["status"] == "ok", sf
     assert sf["parts"]["risk"]["data"]["enterprise"]["credit_code"] == e1["credit_code"]
     assert {p["year"] for p in sf["parts"]["risk"]["data"]["policies"]} == {YEAR - 1, YEAR}
-    assert set(sf["missing"]) == {"registration", "training", "subsidies"}
+    assert sf["missing"] == [] and {v["status"] for v in sf["parts"].values()} == {"ok"}, sf
     status, sf = api["e2"].get(f"/api/v1/safety-files/{e1['credit_code']}")
     assert status == 200 and sf["parts"]["risk"]["status"] == "error" and sf["parts"]["risk"]["error"]["error"] == "not_found"
 
@@ -210,4 +210,7 @@ def test_the_safety_file_degrades_when_risk_is_down(stack, admin, world):
     assert health["services"]["risk"]["status"] == "down" and health["status"] == "degraded"
     status, sf = admin.get(f"/api/v1/safety-files/{code}")
     assert status == 200 and sf["parts"]["risk"]["status"] == "unavailable"
-    assert set(sf["missing"]) == {"risk", "registration", "training", "subsidies"}
+    # the other parts still answer, each from its own service
+    assert sf["missing"] == ["risk"], sf
+    assert {p: v["status"] for p, v in sf["parts"].items() if p != "risk"} == dict.fromkeys(
+        ("registration", "training", "subsidies"), "ok"), sf

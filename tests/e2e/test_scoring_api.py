@@ -150,7 +150,7 @@ def test_close_explain_export_and_the_locked_scheme(stack, admin, cohort):
 
     response = admin.session.get(admin.base + f"/api/v1/scoring/cycles/{code}/stages/basic/export",
                                  headers={"Authorization": f"Bearer {admin.token}"}, params={"format": "csv"})
-    assert response.status_code == 200 and response.headers["Content-Type"].startswith("text/csv")
+    assert response.status_code == 200 and response.headers["Content-Type"] == "text/csv; charset=utf-8"
     assert response.content.startswith(b"\xef\xbb\xbf")
     lines = response.content.decode("utf-8-sig").splitlines()
     assert lines == ["排名,候选人编号,姓名,基础培训测试成绩,基础培训测试得分,结果,说明",

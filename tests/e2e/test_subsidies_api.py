@@ -162,7 +162,7 @@ def test_bank_file_finance_unmasked_operator_masked_then_results(stack, admin, t
                          headers={"Authorization": f"Bearer {api.token}"}, timeout=30)
         return r
     plain = download(finance, "csv")
-    assert plain.status_code == 200 and plain.headers["Content-Type"].startswith("text/csv")
+    assert plain.status_code == 200 and plain.headers["Content-Type"] == "text/csv; charset=utf-8"
     assert "attachment" in plain.headers["Content-Disposition"]
     rows = list(csv.DictReader(io.StringIO(plain.content.decode("utf-8-sig"))))
     assert [(r["name"], r["account"], r["amount_yuan"]) for r in rows] == [

@@ -67,7 +67,7 @@ def test_a_report_is_checked_once_approved_once_and_paid_from_one_batch(service,
     masked = base64.b64decode(staff.export_batch(batch["id"], {"format": "csv"})["data_base64"]).decode("utf-8-sig")
     assert "***************4567" in masked and "6222" not in masked
     plain = service.as_("finance").export_batch(batch["id"], {"format": "csv"})
-    assert plain["filename"] == f"subsidy-batch-{batch['id']}.csv" and plain["content_type"] == "text/csv"
+    assert plain["filename"] == f"subsidy-batch-{batch['id']}.csv" and plain["content_type"] == "text/csv; charset=utf-8"
     assert "6222021234561234567" in base64.b64decode(plain["data_base64"]).decode("utf-8-sig")
     with pytest.raises(RuleViolation) as empty:
         service.as_("finance").create_batch({"cycle": CYCLE})

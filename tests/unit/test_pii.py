@@ -555,3 +555,23 @@ def test_install_log_filter_is_idempotent():
 ])
 def test_a_contact_keeps_its_words_and_masks_its_numbers_as_phones(contact, masked):
     assert mask_contact(contact) == masked
+
+
+def test_published_keys_are_refused_beyond_loopback_and_warned_about_on_it():
+    import pytest as _pytest
+
+    from shared.pii import check_published_keys, is_loopback_address
+    shipped = {"PII_KEYS": "0wJayvKbPmeU7I3L_LJnXJun5uuFW6e6sb9bIzfYLpg=", "PII_INDEX_KEY": "wsli-local-index-key"}
+    assert [is_loopback_address(a) for a in ("127.0.0.1:8000", "localhost:8000", "[::1]:8000", "127.9.9.9:1",
+                                             "0.0.0.0:8000", "10.0.0.5:8000", "gateway:8000")] == [
+        True, True, True, True, False, False, False]
+    warnings = check_published_keys(dict(shipped, WEB_SERVER_ADDRESS="127.0.0.1:8000"))
+    assert [w.split()[0] for w in warnings] == ["PII_KEYS", "PII_INDEX_KEY"]
+    with _pytest.raises(RuntimeError) as refused:
+        check_published_keys(dict(shipped, WEB_SERVER_ADDRESS="0.0.0.0:8000"))
+    assert str(refused.value).startswith("PII_KEYS and PII_INDEX_KEY still hold") and "0.0.0.0:8000" in str(refused.value)
+    own = {"PII_KEYS": generate_key(), "PII_INDEX_KEY": "own", "WEB_SERVER_ADDRESS": "0.0.0.0:8000"}
+    assert check_published_keys(own) == []
+    # an old published key kept beside a new one for rotation is still published
+    with _pytest.raises(RuntimeError):
+        check_published_keys(dict(own, PII_KEYS=f"{own['PII_KEYS']},{shipped['PII_KEYS']}"))
