@@ -99,7 +99,12 @@ class CertificateRpc:
             Certificate.agency_id == self.db.agency, Certificate.number == str(number)))
 
     def _certificate(self, number):
+        """A certificate behind the same district fence as its class (a regulator: its district's only)."""
         cert = self._certificate_or_none(number)
         if cert is None:
             raise NotFound(f"certificate {number} not found")
+        if self.caller.role == "regulator":
+            klass = self.db.session.get(TrainingClass, cert.class_id)
+            if klass is None or klass.district != self.caller.district:
+                raise NotFound(f"certificate {number} not found")
         return cert
