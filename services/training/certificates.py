@@ -68,7 +68,8 @@ class CertificateRpc:
         cert.status = domain.CERTIFICATE.next(cert.status, "revoke")
         cert.revoked_reason, cert.revoked_at = data["reason"], utcnow()
         self.db.emit("certificate_revoked", cert.number, {"number": cert.number, "person_key": cert.person_key,
-                                                          "reason": data["reason"], "revoked_at": cert.revoked_at})
+                                                          "class_id": cert.class_id, "reason": data["reason"],
+                                                          "revoked_at": cert.revoked_at})
         self.db.audit(self.caller, "certificate.revoke", "certificate", cert.number, data)
         return self._certificate_out(cert)
 

@@ -238,5 +238,7 @@ class CertificateIssuedEvent(Schema):
 class CertificateRevokedEvent(Schema):
     number = fields.String(required=True)
     person_key = fields.String(required=True)
+    class_id = fields.Integer(load_default=None, metadata={
+        "description": "the certificate's class (absent from events before this field)"})
     reason = fields.String(required=True)
     revoked_at = fields.DateTime(required=True)

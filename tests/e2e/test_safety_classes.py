@@ -249,3 +249,88 @@ def test_certificates_follow_the_class_district_fence(stack, admin):
     assert status == 200 and cert["person_name"] == "学员0", cert
     verdict = stack.anonymous.get(f"/api/v1/certificates/{number}/verify")[1]
     assert verdict["status"] == "valid" and verdict["name"] != "学员0" and verdict["name"].startswith("学")
+    # 004 §八(二) pays for training that qualified: revoking the certificate withdraws its subsidy
+    person_key = people[0]["person_key"]
+    wait_for(lambda: admin.get(f"/api/v1/training-subsidies/{person_key}")[0] == 200, message="subsidy granted")
+    status, revoked = admin.post(f"/api/v1/certificates/{number}/revocation", {"reason": "考试作弊"})
+    assert status == 200, revoked
+    subsidy = wait_for(lambda: (lambda got: got if got.get("status") == "withdrawn" else None)(
+        admin.get(f"/api/v1/training-subsidies/{person_key}")[1]), message="subsidy withdrawn")
+    assert number in subsidy["withdrawn_reason"] and "考试作弊" in subsidy["withdrawn_reason"], subsidy
+
+
+# ---- enrolment and quotas -------------------------------------------------------------------------
+
+def enrol(admin, district="朝阳区", id_number=None, role="principal", unit_code=None, year=2018):
+    from tests.support import credit_code
+    return admin.post("/api/v1/enrolments", {
+        "year": year, "role": role, "organised_by": "区应急管理局",
+        "unit": {"name": "某公司", "credit_code": unit_code or credit_code(), "staff_count": 50,
+                 "operating_district": district},
+        "person": {"name": "钱七", "id_number": id_number or resident_id()}})
+
+
+def test_replacing_a_year_quota_table_is_explicit_whole_and_truthful(stack, admin):
+    status, loaded = admin.put("/api/v1/district-quotas", {"year": 2018})
+    assert status == 200 and (loaded["districts"], loaded["total"]) == (17, 110210), loaded
+    status, partial = admin.put("/api/v1/district-quotas", {"year": 2018, "districts": [
+        {"district": "朝阳", "quota": 1}]})
+    assert status == 422 and partial["rule"] == "quota_table_incomplete", partial
+    published = admin.get("/api/v1/enrolment-progress/2018")[1]["rows"]
+    table = [{"district": r["district"], "quota": r["quota"] + (1000 if r["district"] == "朝阳区" else 0)}
+             for r in published]
+    status, unconfirmed = admin.put("/api/v1/district-quotas", {"year": 2018, "districts": table})
+    assert status == 422 and unconfirmed["rule"] == "quota_table_exists", unconfirmed
+    assert admin.get("/api/v1/enrolment-progress/2018")[1]["quota"] == 110210      # nothing changed
+    status, no_reason = admin.put("/api/v1/district-quotas", {"year": 2018, "districts": table, "replace": True})
+    assert status == 400 and "reason" in no_reason["fields"]
+    status, replaced = admin.put("/api/v1/district-quotas", {"year": 2018, "districts": table, "replace": True,
+                                                            "reason": "市安委办调整朝阳区任务量"})
+    assert status == 200 and replaced == {"year": 2018, "districts": 17, "total": 111210, "replaced": True,
+                                          "previous_total": 110210}, replaced
+    progress = admin.get("/api/v1/enrolment-progress/2018")[1]
+    assert progress["quota"] == 111210 == replaced["total"]
+    assert next(r["quota"] for r in progress["rows"] if r["district"] == "朝阳区") == 27942
+    status, trail = admin.get("/api/v1/audit/registration/quota_table/2018")
+    assert status == 200, trail
+    (entry,) = [e for e in trail if e["action"] == "quotas.replace"]
+    assert "市安委办调整朝阳区任务量" in str(entry) and "110210" not in str(entry.get("actor")), entry
+    status, back = admin.put("/api/v1/district-quotas", {"year": 2018, "replace": True, "reason": "恢复公布表"})
+    assert status == 200 and back["total"] == 110210
+
+
+def test_districts_are_taken_in_every_common_form_and_answered_officially(stack, admin):
+    admin.put("/api/v1/district-quotas", {"year": 2018})
+    for given, official in (("朝阳区", "朝阳区"), ("北京经济技术开发区", "北京经济技术开发区"), ("亦庄", "北京经济技术开发区"),
+                            ("北京市海淀区", "海淀区"), ("朝阳", "朝阳区")):
+        status, body = enrol(admin, district=given)
+        assert status == 201 and body["district"] == official, (given, body)
+    status, unknown = enrol(admin, district="雄安新区")
+    assert status == 400 and "unit" in unknown["fields"], unknown
+    regulator = admin.as_(admin.token_for("regulator", district="朝阳区"))
+    status, mine = regulator.get("/api/v1/enrolments", params={"year": 2018, "district": "朝阳", "per_page": 200})
+    assert status == 200 and mine["total"] >= 2 and {e["district"] for e in mine["items"]} == {"朝阳区"}
+    assert enrol(regulator, district="朝阳")[0] == 201                 # 朝阳 and 朝阳区 are one fence
+    assert enrol(regulator, district="海淀")[0] == 403
+    progress = admin.get("/api/v1/enrolment-progress/2018")[1]
+    assert "北京经济技术开发区" in {r["district"] for r in progress["rows"]}
+    c, _, _, _ = open_class(stack, admin, ["2026-06-22", "2026-06-23"], 1, district="北京经济技术开发区")
+    assert c["district"] == "北京经济技术开发区"
+    status, reports_ = admin.get("/api/v1/absence-reports", params={"district": "亦庄"})
+    assert status == 200
+    assert admin.post("/api/v1/tokens", {"role": "regulator", "district": "雄安"})[0] == 400
+
+
+def test_impossible_ages_are_refused_and_a_person_may_head_two_units(stack, admin):
+    admin.put("/api/v1/district-quotas", {"year": 2018})
+    status, unborn = enrol(admin, id_number=resident_id(birth="21000101"))
+    assert status == 400 and "born" in str(unborn["fields"]) and "future" in str(unborn["fields"]), unborn
+    status, child = enrol(admin, id_number=resident_id(birth="20150101"))
+    assert status == 400 and "outside 18–80" in str(child["fields"]), child
+    status, aged = enrol(admin, id_number=resident_id(birth="19300101"))
+    assert status == 400 and "outside 18–80" in str(aged["fields"]), aged
+    # decided: one person may head two units (a group's subsidiaries); the subsidy stays once per person
+    id_number = resident_id(birth="19700101")
+    first, second = enrol(admin, id_number=id_number), enrol(admin, id_number=id_number)
+    assert first[0] == 201 and second[0] == 201, (first, second)
+    assert first[1]["unit_credit_code"] != second[1]["unit_credit_code"]

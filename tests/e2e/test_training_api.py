@@ -23,7 +23,7 @@ pytestmark = pytest.mark.e2e
 
 component("registration").schemas()
 component("scoring").schemas()
-DISTRICTS = ["朝阳", "海淀", "东城", "西城", "丰台"]
+DISTRICTS = ["朝阳区", "海淀区", "东城区", "西城区", "丰台区"]
 KINDS = ["district_safety_office", "insurer_branch", "insured_enterprise"]
 VAULT = PiiVault([PII_KEY], INDEX_KEY)
 

@@ -1,4 +1,5 @@
-"""safety classes: class managers as people, excusals, what each absent trainee missed
+"""safety classes: class managers as people, excusals, what each absent trainee missed; districts stored
+by their official names
 
 Revision ID: 0002
 Revises: 0001
@@ -7,6 +8,7 @@ Create Date: 2026-12-02
 from alembic import op
 import sqlalchemy as sa
 import shared.db
+from shared.districts import rewrite_stored_names
 
 revision = '0002'
 down_revision = '0001'
@@ -42,6 +44,10 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('missed', sa.JSON(), nullable=True))
         batch_op.add_column(sa.Column('missed_minutes', sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column('excused_reason', sa.Text(), nullable=True))
+    # 朝阳 and 朝阳区 were two fences: every stored district becomes its official name
+    for table in ('classes', 'enrolled_people', 'absence_reports', 'trainees', 'institutions'):
+        rewrite_stored_names(op, table, 'district')
+    rewrite_stored_names(op, 'class_seats', 'district', has_agency=False)
 
 
 def downgrade() -> None:
