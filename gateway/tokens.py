@@ -11,6 +11,7 @@ from datetime import timedelta
 from sqlalchemy import select, update
 
 from shared.auth import ROLES, Principal
+from shared.districts import official_district, official_or_none
 from shared.errors import Forbidden, Unauthenticated, ValidationFailed
 from shared.workdays import utcnow
 
@@ -50,6 +51,11 @@ def create_token(session, role: str, agency: str, name: str | None = None, unit_
     if role not in ROLES or role == "public":
         raise ValidationFailed("unknown role", {"role": [f"must be one of: {', '.join(r for r in ROLES if r != 'public')}"]})
     binding = BINDINGS.get(role)
+    if district is not None:  # stored as the official name: 朝阳 and 朝阳区 are one fence
+        try:
+            district = official_district(district, agency)
+        except ValueError as exc:
+            raise ValidationFailed("unknown district", {"district": [str(exc)]}) from None
     values = {"unit_id": unit_id, "district": district, "person": person}
     if binding and not values[binding]:
         raise ValidationFailed(f"a {role} token is bound to a {binding}", {binding: ["required for this role"]})
@@ -145,7 +151,7 @@ def authenticate(session, header: str | None, local_agency: str, bootstrap: str 
     if row["agency_id"] != local_agency:
         raise Forbidden(f"this token belongs to agency {row['agency_id']!r}; this deployment serves {local_agency!r}")
     return Principal(role=row["role"], agency=row["agency_id"], token_id=str(row["id"]), unit_id=row["unit_id"],
-                     person=row["person"], district=row["district"], name=row["name"])
+                     person=row["person"], district=official_or_none(row["district"], row["agency_id"]), name=row["name"])
 
 
 def touch(session, token_id: int, now) -> None:

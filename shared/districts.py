@@ -108,3 +108,25 @@ class District(fields.String):
             return official_district(text, _deployment_agency)
         except ValueError as exc:
             raise ValidationError(str(exc)) from None
+
+
+def rewrite_stored_names(op, table: str, column: str, has_agency: bool = True) -> None:
+    """A data migration: every common form stored in ``table.column`` becomes the official name.
+
+    Rows of tables without an agency column are read with the Beijing table (the only
+    agency with one). Not reversed on downgrade: the short forms carried no information.
+    """
+    from sqlalchemy import text
+
+    for agency, districts in AGENCY_DISTRICTS.items():
+        if not has_agency and agency != "beijing":
+            continue
+        for official, aliases in districts.items():
+            names = {*aliases, *(p + n for p in _CITY_PREFIXES for n in (official, *aliases))}
+            where = f"{column} IN ({', '.join(f':n{i}' for i in range(len(names)))})"
+            params = {f"n{i}": n for i, n in enumerate(sorted(names))}
+            if has_agency:
+                where += " AND agency_id = :agency"
+                params["agency"] = agency
+            op.execute(text(f"UPDATE {table} SET {column} = :official WHERE {where}").bindparams(
+                official=official, **params))

@@ -66,7 +66,14 @@ class VhostPool:
             json.dump(definitions, fh)
         os.chmod(fh.name, 0o644)  # the broker node (another user) reads the file itself
         try:
-            subprocess.run([self.ctl, "-q", "import_definitions", fh.name], check=True, capture_output=True)
+            # the CLI's own Erlang node sometimes fails to start when many CLIs run at once
+            # ("Distribution failed ... nodistribution", exit 78): a fresh CLI usually succeeds
+            for attempt in range(6):
+                done = subprocess.run([self.ctl, "-q", "import_definitions", fh.name], capture_output=True)
+                if done.returncode == 0 or b"Distribution failed" not in done.stdout + done.stderr:
+                    break
+                time.sleep(0.5 * (attempt + 1))
+            done.check_returncode()
         finally:
             os.unlink(fh.name)
         self.made.extend(names)

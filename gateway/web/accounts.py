@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from gateway.tokens import BINDINGS
 from shared.auth import ROLES, Principal
+from shared.districts import official_district, official_or_none
 from shared.errors import ValidationFailed
 
 from .models import WebSession, WebUser
@@ -82,6 +83,11 @@ def create_user(session, agency: str, username: str, password: str, role: str, d
     if len(password or "") < MIN_PASSWORD:
         errors["password"] = [f"密码：至少 {MIN_PASSWORD} 个字符"]
     binding = BINDINGS.get(role)
+    if district is not None:  # stored as the official name, as a token's binding
+        try:
+            district = official_district(district, agency)
+        except ValueError as exc:
+            errors["district"] = [f"区：{exc}"]
     values = {"unit_id": unit_id, "district": district, "person": person}
     if binding and not values[binding]:
         errors[binding] = [f"{binding}：角色 {role} 的账户必须绑定"]
@@ -174,7 +180,8 @@ def same_token(expected: str | None, given: str | None) -> bool:
 def principal_of(user: WebUser) -> Principal:
     """What the services see: the same shape a bearer token gives."""
     return Principal(role=user.role, agency=user.agency_id, token_id=f"web:{user.id}", unit_id=user.unit_id,
-                     person=user.person, district=user.district, name=user.username)
+                     person=user.person, district=official_or_none(user.district, user.agency_id),
+                     name=user.username)
 
 
 def principal_of_name(username: str) -> Principal:

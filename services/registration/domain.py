@@ -9,9 +9,12 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
+from marshmallow import ValidationError
+
+from shared.districts import official_district
 from shared.errors import RuleViolation, ValidationFailed
 from shared.lifecycle import Lifecycle
-from shared.validators import birth_date_of, gender_of
+from shared.validators import birth_date_of, ensure_plausible_age, gender_of
 from shared.workdays import date_deadline_passed
 
 # The five kinds of nominating unit that may put lecturer candidates forward (000 §四(一)).
@@ -186,6 +189,40 @@ def enrolment_progress(quotas: dict[str, int], enrolled: dict[str, int]) -> dict
     }
 
 
+def ensure_whole_quota_table(table: dict[str, int], districts: list[str]) -> None:
+    """A quota table is the whole city's: every district of the agency once (a quota may be 0)."""
+    missing = [d for d in districts if d not in table]
+    if missing:
+        raise RuleViolation(
+            f"a quota table lists every district; missing {len(missing)}: {', '.join(missing)}",
+            {"districts": [f"missing: {', '.join(missing)}"]}, rule="quota_table_incomplete")
+
+
+def ensure_replacement_confirmed(year: int, previous: dict[str, int], replace: bool, reason: str | None) -> None:
+    """Replacing a year's published table is a decision: confirmed with ``replace`` and a reason."""
+    if not replace:
+        raise RuleViolation(
+            f"{year} already has a quota table ({len(previous)} districts, {sum(previous.values())} in all); "
+            "send the whole new table with replace: true and a reason to replace it",
+            {"replace": ["required to replace the existing table"]}, rule="quota_table_exists")
+    if not reason:
+        raise ValidationFailed("say why the table is replaced", {"reason": ["required with replace"]})
+
+
+# Enrolment in the mandatory training is for people heading or managing a unit's safety: adults
+# (18, full civil capacity) and at most 80 — no statutory retirement binds an owner, but a number
+# saying 81 or more is far likelier a typing error or invented than a working principal.
+ENROLMENT_AGE = (18, 80)
+
+
+def ensure_enrolment_age(id_number: str, today: date) -> int:
+    try:
+        return ensure_plausible_age(id_number, today, *ENROLMENT_AGE)
+    except ValidationError as exc:
+        raise ValidationFailed("implausible age for a principal or safety manager",
+                               {"person.id_number": exc.messages}) from None
+
+
 def seed_quotas(year: int) -> dict[str, int]:
     """The published district quota table of a year (only 2018 is published in the seeds)."""
     path = DATA_DIR / f"district_quotas_{year}.csv"
@@ -193,4 +230,4 @@ def seed_quotas(year: int) -> dict[str, int]:
         raise RuleViolation(f"no published district quota table for {year}", {"year": ["no seed data"]},
                             rule="quota_table_unknown")
     with path.open(encoding="utf-8") as fh:
-        return {row["district"]: int(row["quota"]) for row in csv.DictReader(fh)}
+        return {official_district(row["district"]): int(row["quota"]) for row in csv.DictReader(fh)}

@@ -6,10 +6,11 @@ from sqlalchemy import func, select
 from shared.auth import STAFF
 from shared.db import transactional
 from shared.entrypoints import rpc
+from shared.districts import official_names, official_or_none
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from shared.pii import get_vault, mask_id_number, mask_name, mask_phone
 from shared.schemas import as_credit_code, load
-from shared.workdays import utcnow
+from shared.workdays import local_date, utcnow
 
 from . import domain, schemas
 from .models import DistrictQuota, Enrolment
@@ -21,18 +22,30 @@ class EnrolmentRpc:
     @rpc(roles=STAFF)
     @transactional
     def load_district_quotas(self, payload):
+        """A year's district quota table: loaded whole; replacing a different one is explicit and audited."""
         data = load(schemas.QuotaTableIn, payload)
         year = data["year"]
         if data["districts"] is None:
             table = domain.seed_quotas(year)
         else:
             table = {}
-            for row in data["districts"]:
+            for i, row in enumerate(data["districts"]):
                 if row["district"] in table:
-                    raise ValidationFailed("a district appears twice", {"districts": [f"{row['district']} repeated"]})
+                    raise ValidationFailed("a district appears twice",
+                                           {f"districts.{i}.district": [f"{row['district']} repeated"]})
                 table[row["district"]] = row["quota"]
+            domain.ensure_whole_quota_table(table, official_names(self.db.agency))
         existing = {q.district: q for q in self.db.session.scalars(
-            select(DistrictQuota).where(DistrictQuota.agency_id == self.db.agency, DistrictQuota.year == year))}
+            select(DistrictQuota).where(DistrictQuota.agency_id == self.db.agency, DistrictQuota.year == year)
+            .with_for_update())}
+        previous = {d: q.quota for d, q in existing.items()}
+        if previous == table:  # the same table again: nothing changes, nothing to confirm
+            return self._quota_answer(year, table, replaced=False, previous_total=sum(previous.values()))
+        if previous:
+            domain.ensure_replacement_confirmed(year, previous, data["replace"], data["reason"])
+        for district, row in existing.items():
+            if district not in table:
+                self.db.session.delete(row)
         for district, quota in table.items():
             if district in existing:
                 existing[district].quota = quota
@@ -40,8 +53,15 @@ class EnrolmentRpc:
                 self.db.session.add(DistrictQuota(agency_id=self.db.agency, year=year, district=district, quota=quota))
         total = sum(table.values())
         self.db.emit("district_quotas_loaded", year, {"year": year, "districts": table, "total": total})
-        self.db.audit(self.caller, "quotas.load", "quota_table", year, {"total": total})
-        return {"year": year, "districts": len(table), "total": total}
+        self.db.audit(self.caller, "quotas.replace" if previous else "quotas.load", "quota_table", year,
+                      {"total": total, "table": table, "previous": previous or None, "reason": data["reason"]})
+        return self._quota_answer(year, table, replaced=bool(previous),
+                                  previous_total=sum(previous.values()) if previous else None)
+
+    def _quota_answer(self, year, table, replaced, previous_total):
+        stored = self._quotas(year)  # the answer is what is stored, not what was sent
+        return schemas.QuotaTableOut().dump({"year": year, "districts": len(stored), "total": sum(stored.values()),
+                                             "replaced": replaced, "previous_total": previous_total})
 
     @rpc(roles=ENROLLERS)
     @transactional
@@ -52,6 +72,7 @@ class EnrolmentRpc:
         if self.caller.role == "regulator" and district != self.caller.district:
             raise Forbidden(f"a regulator of {self.caller.district} enrols units operating there only")
         domain.ensure_enrolable(unit["staff_count"], district, set(self._quotas(year)), year)
+        domain.ensure_enrolment_age(person["id_number"], local_date(utcnow()))
         taken = self.db.session.scalar(select(Enrolment.id).where(
             Enrolment.agency_id == self.db.agency, Enrolment.year == year, Enrolment.status == domain.ENROLLED,
             Enrolment.unit_credit_code == unit["credit_code"], Enrolment.role == data["role"]))
@@ -63,7 +84,7 @@ class EnrolmentRpc:
         enrolment = Enrolment(
             agency_id=self.db.agency, year=year, district=district, status=domain.ENROLLED,
             unit_name=unit["name"], unit_credit_code=unit["credit_code"], staff_count=unit["staff_count"],
-            registered_district=unit["registered_district"], industry=unit["industry"],
+            registered_district=official_or_none(unit["registered_district"], self.db.agency), industry=unit["industry"],
             organised_by=data["organised_by"], role=data["role"], person_name=person["name"],
             person_id_number=person["id_number"], person_index=vault.blind_index(person["id_number"]),
             person_id_masked=mask_id_number(person["id_number"]), person_phone=person["phone"],

@@ -5,6 +5,7 @@ from datetime import date, datetime, time, timedelta, timezone
 
 from marshmallow import Schema, ValidationError, fields, pre_dump, validate, validates_schema
 
+from shared.districts import District
 from shared.events import event_type
 from shared.schemas import CODE, AuditOut  # noqa: F401  (one definition for all; route tables name AuditOut per service)
 from shared.workdays import SHANGHAI
@@ -38,7 +39,7 @@ class CyclePatch(Schema):
 class UnitIn(Schema):
     name = Text(200, required=True)
     kind = fields.String(required=True, validate=validate.OneOf(list(domain.UNIT_KINDS)))
-    district = Text(40, load_default=None)
+    district = District(load_default=None)
     credit_code = SocialCreditCode(load_default=None)
     contact_name = Text(50, load_default=None)
     contact_phone = MobilePhone(load_default=None)
@@ -132,7 +133,7 @@ class CandidateQuery(Schema):
     cycle = fields.String(validate=CODE)
     status = fields.String(validate=validate.OneOf(domain.STATUSES))
     unit_id = fields.Integer(validate=validate.Range(min=1, max=2**53))
-    district = Text(40)
+    district = District()
     kind = fields.String(validate=validate.OneOf(list(domain.UNIT_KINDS)))
     q = Text(50, metadata={"description": "name or the unit's reference number contains"})
     external_ref = fields.String(validate=EXTERNAL_REF, metadata={"description": "the unit's reference number, exactly"})
@@ -142,26 +143,34 @@ class UnitQuery(Schema):
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100000))
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
     kind = fields.String(validate=validate.OneOf(list(domain.UNIT_KINDS)))
-    district = Text(40)
+    district = District()
 
 
 class DistrictQuotaIn(Schema):
-    district = Text(40, required=True)
+    district = District(required=True)
     quota = fields.Integer(strict=True, required=True, validate=validate.Range(min=0, max=10_000_000))
 
 
 class QuotaTableIn(Schema):
     year = fields.Integer(strict=True, required=True, validate=validate.Range(2000, 2100))
     districts = fields.List(fields.Nested(DistrictQuotaIn), validate=validate.Length(min=1, max=500),
-                            load_default=None, metadata={"description": "omit to load the published table of that year"})
+                            load_default=None, metadata={
+                                "description": "the whole table, every district once; omit to load the published "
+                                               "table of that year"})
+    replace = fields.Boolean(load_default=False, metadata={
+        "description": "confirms replacing a year's table that differs from this one (audited with both tables)"})
+    reason = Text(500, load_default=None, metadata={"description": "why the table is replaced; required with replace"})
 
 
 class EnrolUnitIn(Schema):
     name = Text(200, required=True)
     credit_code = SocialCreditCode(required=True)
     staff_count = fields.Integer(strict=True, required=True, validate=validate.Range(min=1, max=10_000_000))
-    operating_district = Text(40, required=True, metadata={"description": "where the unit operates: enrols it"})
-    registered_district = Text(40, load_default=None)
+    operating_district = District(required=True, metadata={
+        "description": "where the unit operates: enrols it (any common form; answered by its official name)"})
+    registered_district = Text(40, load_default=None, metadata={
+        "description": "where its licence is registered: may be outside the agency; a known district is "
+                       "stored by its official name"})
     industry = Text(100, load_default=None)
 
 
@@ -183,7 +192,7 @@ class EnrolmentQuery(Schema):
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100000))
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
     year = fields.Integer(validate=validate.Range(2000, 2100))
-    district = Text(40)
+    district = District()
     role = fields.String(validate=validate.OneOf(list(domain.ENROLMENT_ROLES)))
     status = fields.String(validate=validate.OneOf(["enrolled", "cancelled"]))
 
@@ -364,9 +373,11 @@ class ProgressOut(Schema):
 
 
 class QuotaTableOut(Schema):
-    year = fields.Integer()
+    year = fields.Integer(metadata={"description": "the year's table as stored after this call"})
     districts = fields.Integer()
     total = fields.Integer()
+    replaced = fields.Boolean(metadata={"description": "an existing, different table was replaced"})
+    previous_total = fields.Integer(allow_none=True)
 
 
 

@@ -75,3 +75,22 @@ class EventHandlers:
         self.db.session.flush()  # a racing replica's row surfaces here; the subscriber re-runs the handler
         self.db.audit(None, "order.create", "lecture_order", order.id,
                       {"topic": order.topic, "risk_request_id": data["request_id"]})
+
+    @subscribe("training", "certificate_revoked", schema=schemas.CertificateRevokedData)
+    def on_certificate_revoked(self, event):
+        """004 §八(二) pays for training that qualified: a revoked certificate (cheating, impersonation)
+        withdraws the subsidy its class gave. The row stays: the person's one subsidy is spent."""
+        data = event.data
+        if not self.db.claim(event):
+            return
+        row = self.db.session.scalar(
+            select(TrainingSubsidy).where(TrainingSubsidy.agency_id == self.db.agency,
+                                          TrainingSubsidy.person_key == data["person_key"]).with_for_update())
+        if row is None or row.withdrawn_at is not None:
+            return
+        if data["class_id"] is not None and row.class_id != str(data["class_id"]):
+            return  # the subsidy came from another class, whose certificate still stands
+        row.withdrawn_at, row.withdrawn_reason = utcnow(), f"证书 {data['number']} 已撤销：{data['reason']}"
+        self.db.emit("training_subsidy_withdrawn", data["person_key"], {
+            "person_key": row.person_key, "class_id": int(row.class_id), "certificate": data["number"],
+            "reason": data["reason"], "withdrawn_at": row.withdrawn_at})

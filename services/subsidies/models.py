@@ -218,3 +218,7 @@ class TrainingSubsidy(Base):
     completed_at: Mapped[datetime] = mapped_column(UtcDateTime)
     granted_at: Mapped[datetime] = mapped_column(UtcDateTime)
     refused_classes: Mapped[int] = mapped_column(Integer, default=0)  # later classes that gave no second subsidy
+    # a revoked certificate withdraws the subsidy (the training did not qualify); the row stays,
+    # so the once-only right stays spent
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    withdrawn_reason: Mapped[str | None] = mapped_column(Text)

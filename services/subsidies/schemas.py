@@ -208,6 +208,16 @@ class TrainingCompletedData(Schema):
     completed_at = fields.AwareDateTime(required=True)
 
 
+class CertificateRevokedData(Schema):
+    class Meta:
+        unknown = EXCLUDE
+    number = fields.String(required=True)
+    person_key = fields.String(required=True, validate=validate.Length(equal=64))
+    class_id = fields.Integer(load_default=None)
+    reason = fields.String(required=True)
+    revoked_at = fields.AwareDateTime(required=True)
+
+
 # ---- output ----------------------------------------------------------------------------------
 
 class SubsidyCycleOut(Schema):
@@ -347,6 +357,12 @@ class TrainingSubsidyOut(Schema):
     year = fields.Integer()
     granted_at = fields.AwareDateTime()
     refused_classes = fields.Integer()
+    status = fields.Method("_status", metadata={"description": "granted | withdrawn (its certificate revoked)"})
+    withdrawn_at = fields.AwareDateTime(allow_none=True)
+    withdrawn_reason = fields.String(allow_none=True)
+
+    def _status(self, row):
+        return "withdrawn" if row.withdrawn_at is not None else "granted"
 
 
 
@@ -473,6 +489,17 @@ class SubsidyPaymentFailedEvent(Schema):
     lecture_id = fields.Integer(required=True)
     batch_id = fields.Integer(required=True)
     reason = fields.String(required=True)
+
+
+@event_type(SERVICE, "training_subsidy_withdrawn",
+            description="A training subsidy was withdrawn: the certificate of its class was revoked (the "
+                        "training did not qualify); the person's once-only right stays spent.")
+class TrainingSubsidyWithdrawnEvent(Schema):
+    person_key = fields.String(required=True)
+    class_id = fields.Integer(required=True, metadata={"description": "training's class id"})
+    certificate = fields.String(required=True)
+    reason = fields.String(required=True)
+    withdrawn_at = fields.AwareDateTime(required=True)
 
 
 @event_type(SERVICE, "training_subsidy_granted",

@@ -143,7 +143,10 @@ class Lookups:
             failed_conditions=[{"rule": r, "field": f, "condition": m} for r, f, m in failures]))
 
     def _teacher_out(self, t) -> dict:
-        stars = list(self.db.session.scalars(select(Rating.stars).where(Rating.teacher_id == t.id)))
+        # only ratings by trainees who attended count (004 §七(三)): rows made before that rule by
+        # people absent from the class stay stored but out of the appraisal
+        stars = list(self.db.session.scalars(select(Rating.stars).join(ClassSeat, ClassSeat.id == Rating.seat_id).where(
+            Rating.teacher_id == t.id, ClassSeat.status.in_(domain.ATTENDED))))
         return schemas.TeacherOut().dump(with_values(t, ratings=len(stars), average=domain.rating_average(stars)))
 
     def _seat_out(self, s) -> dict:

@@ -83,7 +83,8 @@ class CertificateRpc:
         cert.status = domain.CERTIFICATE.next(cert.status, "revoke")
         cert.revoked_reason, cert.revoked_at = data["reason"], utcnow()
         self.db.emit("certificate_revoked", cert.number, {"number": cert.number, "person_key": cert.person_key,
-                                                          "reason": data["reason"], "revoked_at": cert.revoked_at})
+                                                          "class_id": cert.class_id, "reason": data["reason"],
+                                                          "revoked_at": cert.revoked_at})
         agency.broadcast(self.db, "training", "certificate_revoked", cert.number, {
             "number": cert.number, "reason": data["reason"], "revoked_at": cert.revoked_at})
         self.db.audit(self.caller, "certificate.revoke", "certificate", cert.number, data)
@@ -163,12 +164,12 @@ class CertificateRpc:
             Certificate.agency_id == self.db.agency, Certificate.number == str(number)))
 
     def _certificate(self, number):
+        """A certificate behind the same district fence as its class (a regulator: its district's only)."""
         cert = self._certificate_or_none(number)
-        if cert is not None and self.caller.role == "regulator":
-            # a regulator sees its own district's classes (and their seats): their certificates too
-            district = self.db.session.scalar(select(TrainingClass.district).where(TrainingClass.id == cert.class_id))
-            if district != self.caller.district:
-                cert = None
         if cert is None:
             raise NotFound(f"certificate {number} not found")
+        if self.caller.role == "regulator":
+            klass = self.db.session.get(TrainingClass, cert.class_id)
+            if klass is None or klass.district != self.caller.district:
+                raise NotFound(f"certificate {number} not found")
         return cert

@@ -11,15 +11,15 @@ from sqlalchemy import func, select
 from shared.auth import STAFF
 from shared.db import transactional
 from shared.entrypoints import rpc
-from shared.errors import Conflict, RuleViolation, ValidationFailed
-from shared.pii import get_vault
-from shared.schemas import load
+from shared.errors import Conflict, NotFound, RuleViolation, ValidationFailed
+from shared.pii import get_vault, mask_id_number
+from shared.schemas import as_id, load
 from shared.workdays import utcnow
 
 from . import domain, schemas
 from .models import (
-    AbsenceReport, Attempt, Attendance, ClassSeat, ClassTeacher, Exam, HoursEntry, Institution, Rating, Teacher,
-    TrainingClass,
+    AbsenceReport, Attempt, Attendance, ClassManager, ClassSeat, ClassTeacher, Exam, HoursEntry, Institution, Rating,
+    Teacher, TrainingClass,
 )
 from .access import institution_dict
 from .roles import CLASS_STAFF, READERS
@@ -71,6 +71,25 @@ class ClassRpc:
         return self._teacher_out(self._teacher(teacher_id))
 
 
+    @rpc(roles=STAFF)
+    @transactional
+    def register_class_manager(self, payload):
+        """A full-time class manager (班主任) of an institution: a person record, one per ID number."""
+        data = load(schemas.ClassManagerIn, payload)
+        institution = self._institution(data["institution_id"])
+        key = get_vault().blind_index(data["id_number"])
+        if self.db.session.scalar(select(ClassManager.id).where(
+                ClassManager.agency_id == self.db.agency, ClassManager.person_key == key)):
+            raise Conflict("this person is already a class manager", {"id_number": ["already registered"]})
+        manager = ClassManager(agency_id=self.db.agency, institution_id=institution.id, name=data["name"],
+                               id_masked=mask_id_number(data["id_number"]), person_key=key, phone=data["phone"],
+                               created_at=utcnow())
+        self.db.session.add(manager)
+        self.db.session.flush()
+        self.db.audit(self.caller, "class_manager.register", "class_manager", manager.id,
+                      {"institution_id": institution.id, "name": manager.name})
+        return schemas.ClassManagerOut().dump(manager)
+
     @rpc(roles=CLASS_STAFF)
     @transactional
     def create_class(self, payload):
@@ -82,8 +101,8 @@ class ClassRpc:
         domain.ensure_class_capacity(data["capacity"], institution.seats)
         pass_mark = domain.check_score(data["pass_mark"], "pass_mark") if data["pass_mark"] is not None \
             else domain.DEFAULT_PASS_MARK
-        if data["day_start"] >= data["day_end"]:
-            raise ValidationFailed("the day ends after it starts", {"day_end": ["must be after day_start"]})
+        hours = domain.class_hours(_hhmm(data["day_start"]), _hhmm(data["day_end"]), len(data["days"]))
+        manager = self._manager(data["manager_id"], institution.id, data["days"])
         teachers = []
         for i, tid in enumerate(dict.fromkeys(data["teacher_ids"])):
             teacher = self.db.session.get(Teacher, tid)
@@ -94,8 +113,8 @@ class ClassRpc:
         klass = TrainingClass(
             agency_id=self.db.agency, title=data["title"], institution_id=institution.id,
             year=data["days"][0].year, district=data["district"], day1=data["days"][0], day2=data["days"][1],
-            day_start=data["day_start"], day_end=data["day_end"], manager_name=data["manager_name"],
-            capacity=data["capacity"], class_hours=domain.CLASS_HOURS, pass_mark=pass_mark, status=domain.OPEN,
+            day_start=data["day_start"], day_end=data["day_end"], manager_name=manager.name, manager_id=manager.id,
+            capacity=data["capacity"], class_hours=hours, pass_mark=pass_mark, status=domain.OPEN,
             created_at=utcnow())
         klass.institution = institution
         self.db.session.add(klass)
@@ -106,8 +125,28 @@ class ClassRpc:
         self.db.emit("class_created", klass.id, {"class_id": klass.id, "institution_id": institution.id,
                                                  "year": klass.year, "district": klass.district,
                                                  "capacity": klass.capacity})
-        self.db.audit(self.caller, "class.create", "class", klass.id, {"institution_id": institution.id})
+        self.db.audit(self.caller, "class.create", "class", klass.id,
+                      {"institution_id": institution.id, "manager_id": manager.id})
         return self._class_out(klass)
+
+    def _manager(self, manager_id, institution_id, days):
+        """The class's manager: the institution's, and not running another class on any of these days."""
+        manager = self.db.session.get(ClassManager, manager_id)
+        if manager is None or manager.agency_id != self.db.agency:
+            raise ValidationFailed("unknown class manager", {"manager_id": [f"no class manager {manager_id}"]})
+        if manager.institution_id != institution_id:
+            raise RuleViolation(f"{manager.name} is a class manager of another institution",
+                                {"manager_id": ["not a manager of this institution"]}, rule="class_manager")
+        # 004 §七(四): one full-time manager per class, so never two classes at once. The row lock
+        # on the manager makes two concurrent openings queue here instead of both passing the check.
+        self.db.session.execute(select(ClassManager.id).where(ClassManager.id == manager.id).with_for_update())
+        busy = self.db.session.scalar(select(TrainingClass.id).where(
+            TrainingClass.manager_id == manager.id, TrainingClass.day1 <= days[-1],
+            TrainingClass.day2 >= days[0]).limit(1))
+        if busy:
+            raise RuleViolation(f"{manager.name} already runs class {busy} on these days",
+                                {"manager_id": [f"runs class {busy} on overlapping days"]}, rule="class_manager_busy")
+        return manager
 
     @rpc(roles=READERS)
     def get_class(self, class_id):
@@ -158,9 +197,10 @@ class ClassRpc:
         if get_vault().blind_index(data["id_number"]) != seat.person_key:
             raise RuleViolation("the ID number presented is not the enrolled person's",
                                 {"id_number": ["does not match the enrolled trainee"]}, rule="identity_check")
-        at = data["at"] or utcnow()
+        now = utcnow()
+        at = data["at"] or now
         day = klass.day1 if data["day"] == 1 else klass.day2
-        domain.ensure_on_class_day(at, day)
+        domain.ensure_on_class_day(at, day, now)
         row = self.db.session.scalar(select(Attendance).where(
             Attendance.seat_id == seat.id, Attendance.day == data["day"]))
         if row is None:
@@ -184,29 +224,39 @@ class ClassRpc:
 
     @rpc(roles=CLASS_STAFF)
     @transactional
+    def excuse_absence(self, class_id, seat_id, payload):
+        """The class manager excuses a trainee's missed time, with the reason: they may sit the exam."""
+        data = load(schemas.ExcusalIn, payload)
+        klass = self._class(class_id, write=True)
+        seat = self.db.session.get(ClassSeat, as_id(seat_id))
+        if seat is None or seat.class_id != klass.id or seat.status == domain.CANCELLED:
+            raise NotFound(f"seat {seat_id} not found in class {klass.id}")
+        seat.excused_reason, seat.excused_at = data["reason"], utcnow()
+        self.db.audit(self.caller, "class.excuse", "class", klass.id, {"seat_id": seat.id, "reason": data["reason"]})
+        return self._seat_out(seat)
+
+    @rpc(roles=CLASS_STAFF)
+    @transactional
     def complete_class(self, class_id, payload=None):
         """Close a class: hours to the ledger, outcome per seat, absences to districts, certificates."""
         klass = self._class(class_id, write=True)
         now = utcnow()
+        domain.ensure_class_over(klass.day2, _hhmm(klass.day_end), now)
         seats = self.db.session.scalars(select(ClassSeat).where(
             ClassSeat.class_id == klass.id, ClassSeat.status == domain.ENROLLED).order_by(ClassSeat.id)).all()
-        attendance = defaultdict(dict)
-        for row in self.db.session.scalars(select(Attendance).where(Attendance.seat_id.in_([s.id for s in seats]))):
-            attendance[row.seat_id][row.day] = row
+        days = self._attendance_days(klass, seats)
         scores = self._class_scores(klass)
-        windows = [domain.day_window(d, _hhmm(klass.day_start), _hhmm(klass.day_end)) for d in (klass.day1, klass.day2)]
+        hours_per_day = klass.class_hours // domain.CLASS_DAYS
         report = defaultdict(list)
         certificates, passed = [], 0
         for seat in seats:
-            statuses = []
-            for n, (_, ends) in enumerate(windows, start=1):
-                row = attendance[seat.id].get(n)
-                statuses.append(domain.day_status(row and row.checked_in_at, row and row.checked_out_at, ends))
             score = scores.get(seat.person_key)
-            outcome = domain.class_outcome(statuses, score, Decimal(klass.pass_mark))
+            outcome = domain.class_outcome(days[seat.id], hours_per_day, score, Decimal(klass.pass_mark),
+                                           excused=seat.excused_reason is not None)
             seat.status, seat.hours, seat.passed, seat.score = \
                 outcome["status"], outcome["hours"], outcome["passed"], score
             if outcome["hours"]:
+                # both days lie in klass.year (ensure_class_days): hours count in the year earned
                 self.db.session.add(HoursEntry(agency_id=self.db.agency, person_key=seat.person_key, year=klass.year,
                                                class_id=klass.id, hours=outcome["hours"], credited_at=now))
                 self.db.emit("training_completed", seat.person_key, {
@@ -214,13 +264,16 @@ class ClassRpc:
                     "year": klass.year, "class_hours": outcome["hours"], "passed": outcome["passed"],
                     "completed_at": now})
             if outcome["status"] != domain.PRESENT:
+                missed = _jsonable(outcome["missed"])
                 self.db.session.add(AbsenceReport(
                     agency_id=self.db.agency, class_id=klass.id, year=klass.year, district=seat.district,
                     seat_id=seat.id, person_name=seat.person_name, id_masked=seat.id_masked,
-                    status=outcome["status"], full_days=outcome["full_days"], reported_at=now))
+                    status=outcome["status"], full_days=outcome["full_days"], missed=missed,
+                    missed_minutes=outcome["missed_minutes"], excused_reason=seat.excused_reason, reported_at=now))
                 report[seat.district].append({
                     "person_key": seat.person_key, "person_name": seat.person_name, "enrolment_id": seat.enrolment_id,
-                    "status": outcome["status"], "full_days": outcome["full_days"]})
+                    "status": outcome["status"], "full_days": outcome["full_days"],
+                    "missed_minutes": outcome["missed_minutes"], "missed": missed})
             if outcome["passed"]:
                 passed += 1
                 certificates.append(self._issue_certificate(seat, klass, now))
@@ -232,6 +285,18 @@ class ClassRpc:
                       {"seats": len(seats), "passed": passed, "reported": sum(map(len, report.values()))})
         return {"class_id": klass.id, "completed": len(seats), "passed": passed,
                 "reported": sum(map(len, report.values())), "certificates": certificates}
+
+    def _attendance_days(self, klass, seats) -> dict[int, list[dict]]:
+        """Each seat's class days as ``domain.day_attendance`` judges them."""
+        rows = defaultdict(dict)
+        for row in self.db.session.scalars(select(Attendance).where(Attendance.seat_id.in_([s.id for s in seats]))):
+            rows[row.seat_id][row.day] = row
+        starts, ends = _hhmm(klass.day_start), _hhmm(klass.day_end)
+        return {seat.id: [domain.day_attendance(day, starts, ends, row and row.checked_in_at,
+                                                row and row.checked_out_at)
+                          for n, day in enumerate((klass.day1, klass.day2), start=1)
+                          for row in [rows[seat.id].get(n)]]
+                for seat in seats}
 
     @rpc(roles=READERS)
     def list_absences(self, query=None):
@@ -257,15 +322,19 @@ class ClassRpc:
     @rpc
     @transactional
     def rate_teacher(self, class_id, payload):
-        """A trainee rates a teacher of their class, once; the ID number says who they are."""
+        """A trainee who attended rates a teacher of their class once, after it; the ID number says who."""
         data = load(schemas.RatingIn, payload)
         klass = self._class_or_none(class_id)
-        seat = klass and self.db.session.scalar(select(ClassSeat).where(
+        if klass is None:
+            raise NotFound(f"class {class_id} not found")
+        seat = self.db.session.scalar(select(ClassSeat).where(
             ClassSeat.class_id == klass.id, ClassSeat.person_key == get_vault().blind_index(data["id_number"]),
             ClassSeat.status != domain.CANCELLED))
-        if seat is None:  # the same answer for "no class" and "not in it": nothing to probe
+        if seat is None:
             raise RuleViolation("only a trainee of the class rates its teachers",
                                 {"id_number": ["not a trainee of this class"]}, rule="rating_trainee")
+        domain.ensure_may_rate(seat.status, klass.status, domain.class_end(klass.day2, _hhmm(klass.day_end)),
+                               utcnow())
         teaches = self.db.session.scalar(select(ClassTeacher.id).where(
             ClassTeacher.class_id == klass.id, ClassTeacher.teacher_id == data["teacher_id"]))
         if not teaches:
@@ -290,6 +359,10 @@ class ClassRpc:
             return {}
         return {key: Decimal(score) for key, score in self.db.session.execute(select(
             Attempt.person_key, Attempt.score).where(Attempt.exam_id == exam_id, Attempt.status == domain.SUBMITTED))}
+
+
+def _jsonable(days: list[dict]) -> list[dict]:
+    return [{k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in d.items()} for d in days]
 
 
 def _hhmm(value: str) -> time:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from shared.districts import official_or_none
 from shared.subscriber import subscribe
 from shared.workdays import utcnow
 
@@ -25,7 +26,7 @@ class EventHandlers:
                 agency_id=self.db.agency, cycle=d["cycle"], candidate_id=d["candidate_id"],
                 person_key=d["person_key"], name=d["name"], gender=d["gender"],
                 id_masked=d["id_number_masked"], unit_id=d["unit_id"], unit_kind=d["unit_kind"],
-                district=d["district"], stage=domain.BASIC, status=domain.ACTIVE, created_at=now, updated_at=now))
+                district=official_or_none(d["district"], self.db.agency), stage=domain.BASIC, status=domain.ACTIVE, created_at=now, updated_at=now))
 
     @subscribe("registration", "candidate_withdrawn", schema=schemas.CandidateWithdrawnData)
     def on_candidate_withdrawn(self, event):
@@ -73,7 +74,8 @@ class EventHandlers:
         d = event.data
         if self._enrolled_or_none(d["enrolment_id"]) is None:
             self.db.session.add(EnrolledPerson(
-                agency_id=self.db.agency, enrolment_id=d["enrolment_id"], year=d["year"], district=d["district"],
+                agency_id=self.db.agency, enrolment_id=d["enrolment_id"], year=d["year"],
+                district=official_or_none(d["district"], self.db.agency),
                 role=d["role"], unit_name=d["unit_name"], unit_credit_code=d["unit_credit_code"],
                 person_name=d["person_name"],
                 id_masked=d["id_number_masked"], person_key=d["person_key"], status=domain.ENROLLED,

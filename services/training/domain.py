@@ -290,8 +290,24 @@ def ensure_in_time(deadline: datetime, now: datetime):
 
 # ---- safety-training classes (004) -------------------------------------------------------------
 
-CLASS_DAYS = 2
-HOURS_PER_DAY = 8
+def _class_rules() -> dict:
+    rules = yaml.safe_load((DATA_DIR / "safety_classes.yml").read_text(encoding="utf-8"))
+    rules["breaks"] = [(_clock(b["start"]), _clock(b["end"]), b.get("label", "")) for b in rules.get("breaks", [])]
+    return rules
+
+
+def _clock(text: str) -> time:
+    hours, minutes = str(text).split(":")
+    return time(int(hours), int(minutes))
+
+
+CLASS_RULES = _class_rules()  # data/safety_classes.yml
+CLASS_DAYS = CLASS_RULES["days"]
+HOURS_PER_DAY = CLASS_RULES["hours_per_day"]
+CLASS_HOUR_MINUTES = CLASS_RULES["class_hour_minutes"]
+BREAKS = CLASS_RULES["breaks"]
+LATE_GRACE = timedelta(minutes=CLASS_RULES["late_grace_minutes"])
+RATING_WINDOW = timedelta(days=CLASS_RULES["rating_window_days"])
 CLASS_HOURS = CLASS_DAYS * HOURS_PER_DAY  # 004 §六(一): two days = 16 class hours
 DEFAULT_PASS_MARK = Decimal(60)
 
@@ -355,8 +371,50 @@ def ensure_class_open(status: str):
 
 
 def ensure_class_days(days: list[date]):
+    """Two consecutive calendar days of one year: the plan's "两天" class, its hours in one year's ledger."""
     if len(days) != CLASS_DAYS or days[0] >= days[1]:
         raise ValidationFailed("a class runs on two dates in order", {"days": ["two dates, first before second"]})
+    for n, (first, second) in enumerate(zip(days, days[1:]), start=1):
+        if second - first != timedelta(days=1):
+            raise RuleViolation(f"a class runs on consecutive days; {first} and {second} are not",
+                                {f"days.{n}": [f"must be {first + timedelta(days=1)}"]}, rule="class_days")
+    if days[0].year != days[-1].year:
+        raise RuleViolation(f"a class runs within one calendar year; {days[0]}–{days[-1]} spans two",
+                            {"days": ["within one calendar year (hours count in the year earned)"]},
+                            rule="class_days")
+
+
+def teaching_minutes(starts: time, ends: time, since: time | None = None, until: time | None = None) -> int:
+    """Minutes of teaching in the day window [starts, ends] (optionally cut to [since, until]), breaks excluded."""
+    lo, hi = _minutes(max(starts, since or starts)), _minutes(min(ends, until or ends))
+    total = max(0, hi - lo)
+    for b_start, b_end, _ in BREAKS:
+        total -= max(0, min(hi, _minutes(b_end)) - max(lo, _minutes(b_start)))
+    return total
+
+
+def _minutes(t: time) -> int:
+    return t.hour * 60 + t.minute
+
+
+def day_hours(starts: time, ends: time) -> int:
+    """Class hours a day window holds: whole class hours of teaching time, at most the plan's 8."""
+    return min(HOURS_PER_DAY, teaching_minutes(starts, ends) // CLASS_HOUR_MINUTES)
+
+
+def class_hours(starts: time, ends: time, days: int = CLASS_DAYS) -> int:
+    """A class's hours from its schedule; refused unless every day holds the plan's 8 class hours."""
+    if starts >= ends:
+        raise ValidationFailed("the day ends after it starts", {"day_end": ["must be after day_start"]})
+    held = day_hours(starts, ends)
+    if held < HOURS_PER_DAY:
+        minutes = teaching_minutes(starts, ends)
+        raise RuleViolation(
+            f"{starts:%H:%M}–{ends:%H:%M} holds {minutes} minutes of teaching = {held} class hours of "
+            f"{CLASS_HOUR_MINUTES} minutes; a class day has {HOURS_PER_DAY} (004 §六(一): two days, "
+            f"{CLASS_HOURS} class hours)",
+            {"day_end": [f"{held} class hours a day; {HOURS_PER_DAY} needed"]}, rule="class_schedule")
+    return held * days
 
 
 def ensure_class_capacity(capacity: int, seats: int):
@@ -376,37 +434,104 @@ def day_window(day: date, starts: time, ends: time) -> tuple[datetime, datetime]
     return datetime.combine(day, starts, SHANGHAI), datetime.combine(day, ends, SHANGHAI)
 
 
-def ensure_on_class_day(at: datetime, day: date):
+def ensure_on_class_day(at: datetime, day: date, now: datetime):
     local = at.astimezone(SHANGHAI).date()
     if local != day:
         raise RuleViolation(f"{at.isoformat()} is on {local}, not on class day {day}",
                             {"at": [f"not on {day}"]}, rule="attendance_day")
+    if at > now + ATTENDANCE_CLOCK_SLACK:
+        raise RuleViolation(f"{at.isoformat()} has not happened yet", {"at": ["in the future"]},
+                            rule="attendance_day")
 
 
-PRESENT, LEFT_EARLY, ABSENT = "present", "left_early", "absent"
+ATTENDANCE_CLOCK_SLACK = timedelta(minutes=2)  # a terminal's clock a little ahead of ours
 
 
-def day_status(check_in: datetime | None, check_out: datetime | None, ends_at: datetime) -> str:
-    """A day counts only with a check-in and a check-out no earlier than the day's end."""
+def class_end(last_day: date, ends: time) -> datetime:
+    return datetime.combine(last_day, ends, SHANGHAI)
+
+
+def ensure_class_over(last_day: date, ends: time, now: datetime):
+    """A class is completed (hours, absences, certificates) only once its last day has ended."""
+    over = class_end(last_day, ends)
+    if now < over:
+        raise RuleViolation(f"the class ends {over.isoformat()}; it cannot be completed before",
+                            {"class_id": [f"not over until {over.isoformat()}"]}, rule="class_not_over")
+
+
+# A day's attendance, and a trainee's over the class. "未全程参加" (004 §七(四)) is anything but
+# present: late, left early, both, or absent; each day says which and how much teaching was missed.
+PRESENT, LATE, LEFT_EARLY, LATE_LEFT_EARLY, ABSENT = "present", "late", "left_early", "late_left_early", "absent"
+INCOMPLETE = "incomplete"  # over the class: not the same single shortfall every day it fell short
+ATTENDED = (PRESENT, LATE, LEFT_EARLY, INCOMPLETE)  # a seat that was there at least in part
+
+
+def day_attendance(day: date, starts: time, ends: time, check_in: datetime | None,
+                   check_out: datetime | None) -> dict:
+    """Status of one class day and the teaching minutes missed (a missing check-out misses the rest)."""
+    begin, finish = datetime.combine(day, starts, SHANGHAI), datetime.combine(day, ends, SHANGHAI)
+    total = teaching_minutes(starts, ends)
     if check_in is None:
-        return ABSENT
-    if check_out is None or check_out < ends_at:
-        return LEFT_EARLY
-    return PRESENT
+        return {"date": day, "status": ABSENT, "missed_minutes": total, "checked_in_at": None,
+                "checked_out_at": None, "ends_at": finish}
+    arrived = check_in.astimezone(SHANGHAI)
+    late = arrived > begin + LATE_GRACE
+    left = check_out is None or check_out < finish
+    came = min(max(arrived, begin), finish).time() if late else starts
+    went = (max(min(check_out.astimezone(SHANGHAI), finish), begin).time()
+            if check_out is not None else came) if left else ends
+    missed = total - teaching_minutes(starts, ends, came, went) if went > came else total
+    status = LATE_LEFT_EARLY if late and left else LATE if late else LEFT_EARLY if left else PRESENT
+    return {"date": day, "status": status, "missed_minutes": missed, "checked_in_at": check_in,
+            "checked_out_at": check_out, "ends_at": finish}
 
 
-def class_outcome(day_statuses: list[str], score: Decimal | None, pass_mark: Decimal) -> dict:
-    """What a trainee gets from a class: hours (8 per full day), status for the district
-    report, and whether they passed (the whole class attended and the exam at the pass mark)."""
-    full_days = sum(1 for s in day_statuses if s == PRESENT)
-    if full_days == len(day_statuses):
+def class_outcome(days: list[dict], hours_per_day: int, score: Decimal | None, pass_mark: Decimal,
+                  excused: bool = False) -> dict:
+    """What a trainee gets from a class: the hours of each day attended in full, the status for the
+    district report, and whether they passed (the whole class attended, or excused by the class
+    manager, and the exam at the pass mark)."""
+    statuses = [d["status"] for d in days]
+    full_days = statuses.count(PRESENT)
+    if full_days == len(statuses):
         status = PRESENT
-    elif all(s == ABSENT for s in day_statuses):
+    elif all(s == ABSENT for s in statuses):
         status = ABSENT
     else:
-        status = LEFT_EARLY
-    passed = status == PRESENT and score is not None and score >= pass_mark
-    return {"hours": full_days * HOURS_PER_DAY, "status": status, "passed": passed, "full_days": full_days}
+        short = {s for s in statuses if s != PRESENT}
+        status = short.pop() if len(short) == 1 and short <= {LATE, LEFT_EARLY} else INCOMPLETE
+    passed = (status == PRESENT or excused) and score is not None and score >= pass_mark
+    missed = [{"day": n, **{k: v for k, v in d.items() if k != "ends_at"}}
+              for n, d in enumerate(days, start=1) if d["status"] != PRESENT]
+    return {"hours": full_days * hours_per_day, "status": status, "passed": passed, "full_days": full_days,
+            "missed": missed, "missed_minutes": sum(d["missed_minutes"] for d in missed)}
+
+
+def may_sit_class_exam(days: list[dict], now: datetime, excused: bool) -> bool:
+    """Whole attendance so far: every ended day in full, and today (if under way) arrived on time and not
+    gone. The exam is held before the class ends (004 §七(五)), so the last day is usually under way."""
+    if excused:
+        return True
+    for d in days:
+        ended = now >= d["ends_at"]
+        if ended and d["status"] != PRESENT:
+            return False
+        if not ended and (d["checked_in_at"] is None or d["status"] in (LATE, LATE_LEFT_EARLY)
+                          or d["checked_out_at"] is not None):
+            return False
+    return True
+
+
+def ensure_may_rate(seat_status: str, class_status: str, class_over: datetime, now: datetime):
+    """004 §七(三): the people who took part rate each teacher after the class, within the window."""
+    if class_status != COMPLETED or seat_status not in ATTENDED:
+        raise RuleViolation("only a trainee who attended the class rates its teachers, after the class",
+                            {"id_number": ["did not attend this class" if class_status == COMPLETED
+                                           else "the class is not completed yet"]}, rule="rating_trainee")
+    if now > class_over + RATING_WINDOW:
+        closed = class_over + RATING_WINDOW
+        raise RuleViolation(f"ratings closed {closed.isoformat()} ({RATING_WINDOW.days} days after the class)",
+                            {"class_id": [f"ratings closed {closed.date()}"]}, rule="rating_window")
 
 
 # ---- certificates ----------------------------------------------------------------------------

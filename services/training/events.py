@@ -220,13 +220,16 @@ class TrainingCompletedEvent(Schema):
 
 
 @event_type(SERVICE, "absence_reported",
-            description="After a class, the people of one district who skipped it or left early (004 §七(四)).")
+            description="After a class, the people of one district who did not attend it throughout (未全程参加, "
+                        "004 §七(四)): absent, late, left early, with what each missed.")
 class AbsenceReportedEvent(Schema):
     class_id = fields.Integer(required=True)
     year = fields.Integer(required=True)
     district = fields.String(required=True)
     people = fields.List(fields.Dict(), required=True, metadata={
-        "description": "person_key, person_name, enrolment_id, status (absent | left_early), full_days"})
+        "description": "person_key, person_name, enrolment_id, status (absent | late | left_early | incomplete), "
+                       "full_days, missed_minutes, missed (per day short of full: day, date, status, "
+                       "missed_minutes, checked_in_at, checked_out_at)"})
 
 
 @event_type(SERVICE, "certificate_issued", description="A passer's training certificate was issued.")
@@ -242,6 +245,8 @@ class CertificateIssuedEvent(Schema):
 class CertificateRevokedEvent(Schema):
     number = fields.String(required=True)
     person_key = fields.String(required=True)
+    class_id = fields.Integer(load_default=None, metadata={
+        "description": "the certificate's class (absent from events before this field)"})
     reason = fields.String(required=True)
     revoked_at = fields.DateTime(required=True)
 

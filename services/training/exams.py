@@ -235,11 +235,19 @@ class ExamRpc:
             if not data.get("id_number"):
                 raise ValidationFailed("who sits the exam?", {"id_number": ["required for a class exam"]})
             key = get_vault().blind_index(data["id_number"])
-            seated = self.db.session.scalar(select(ClassSeat.id).where(
+            seat = self.db.session.scalar(select(ClassSeat).where(
                 ClassSeat.class_id == exam.class_id, ClassSeat.person_key == key, ClassSeat.status != domain.CANCELLED))
-            if not seated:
+            if seat is None:
                 raise RuleViolation("the ID number is not a trainee of this class",
                                     {"id_number": ["not seated in the class"]}, rule="identity_check")
+            klass = self._class(exam.class_id)
+            days = self._attendance_days(klass, [seat])[seat.id]
+            if not domain.may_sit_class_exam(days, utcnow(), seat.excused_reason is not None):
+                missed = "; ".join(f"{d['date']} {d['status']}" for d in days if d["status"] != domain.PRESENT)
+                raise RuleViolation(
+                    f"only trainees who attended the whole class (or were excused by the class manager) sit "
+                    f"its exam; {seat.person_name}: {missed}",
+                    {"id_number": ["did not attend the whole class"]}, rule="exam_attendance")
             return f"person:{key}", None, key
         if self.caller.role == "lecturer" and not on_behalf:
             trainee = self.db.session.scalar(select(Trainee).where(

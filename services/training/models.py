@@ -209,6 +209,21 @@ class Teacher(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
+class ClassManager(Base):
+    """A full-time class manager (班主任, 004 §七(四)) of an institution: a person, one class at a time."""
+    __tablename__ = "class_managers"
+    __table_args__ = (UniqueConstraint("agency_id", "person_key"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    agency_id: Mapped[str] = mapped_column(String(64))
+    institution_id: Mapped[int] = mapped_column(ForeignKey("institutions.id"))
+    name: Mapped[str] = mapped_column(String(50))
+    id_masked: Mapped[str] = mapped_column(String(18))
+    person_key: Mapped[str] = mapped_column(String(64))
+    phone: Mapped[str | None] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
 class TrainingClass(Base):
     __tablename__ = "classes"
     __table_args__ = (Index("ix_classes_agency_year_district", "agency_id", "year", "district"),)
@@ -224,6 +239,8 @@ class TrainingClass(Base):
     day_start: Mapped[str] = mapped_column(String(5))
     day_end: Mapped[str] = mapped_column(String(5))
     manager_name: Mapped[str] = mapped_column(String(50))
+    # nullable: classes opened before managers were person records keep only the name
+    manager_id: Mapped[int | None] = mapped_column(ForeignKey("class_managers.id"), index=True)
     capacity: Mapped[int] = mapped_column(Integer)
     class_hours: Mapped[int] = mapped_column(Integer)
     pass_mark: Mapped[Decimal] = mapped_column(Score)
@@ -279,6 +296,8 @@ class ClassSeat(Base):
     hours: Mapped[int | None] = mapped_column(Integer)
     passed: Mapped[bool | None] = mapped_column(Boolean)
     score: Mapped[Decimal | None] = mapped_column(Score)
+    excused_reason: Mapped[str | None] = mapped_column(Text)  # the class manager's, recorded with the excusal
+    excused_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class Attendance(Base):
@@ -307,6 +326,11 @@ class AbsenceReport(Base):
     id_masked: Mapped[str] = mapped_column(String(18))
     status: Mapped[str] = mapped_column(String(12))
     full_days: Mapped[int] = mapped_column(Integer)
+    # per day short of full: {day, date, status, missed_minutes, checked_in_at, checked_out_at};
+    # null on reports made before lateness was reported
+    missed: Mapped[list | None] = mapped_column(JSON)
+    missed_minutes: Mapped[int | None] = mapped_column(Integer)
+    excused_reason: Mapped[str | None] = mapped_column(Text)
     reported_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 

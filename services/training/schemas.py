@@ -6,7 +6,8 @@ from decimal import Decimal
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from shared.schemas import CODE, AuditOut, PageQuery, page_schema  # noqa: F401  (one definition for all; route tables name AuditOut per service)
-from shared.validators import ResidentId
+from shared.districts import District
+from shared.validators import MobilePhone, ResidentId
 
 from . import domain
 
@@ -50,7 +51,7 @@ class StageOut(Schema):
 class TraineeQuery(PageQuery):
     stage = fields.String(validate=validate.OneOf(domain.STAGES))
     status = fields.String(validate=validate.OneOf(domain.TRAINEE_STATUSES))
-    district = Text(40)
+    district = District()
 
 
 class TraineeOut(Schema):
@@ -252,7 +253,7 @@ class ExpertScoreOut(Schema):
 
 class InstitutionIn(Schema):
     name = Text(200, required=True)
-    district = Text(40, load_default=None)
+    district = District(load_default=None)
     full_time_managers = fields.Integer(strict=True, required=True, validate=validate.Range(min=0, max=10000))
     management_system = fields.Boolean(required=True, metadata={"description": "records, archives, funds"})
     teacher_min_years = fields.Integer(strict=True, required=True, validate=validate.Range(min=0, max=80),
@@ -293,14 +294,28 @@ class TeacherOut(Schema):
     average = ScoreText(allow_none=True)
 
 
+class ClassManagerIn(Schema):
+    institution_id = Id(required=True)
+    name = Text(50, required=True)
+    id_number = ResidentId(required=True, metadata={"description": "the manager's ID number: one record per person"})
+    phone = MobilePhone(load_default=None)
+
+
+class ClassManagerOut(Schema):
+    id = fields.Integer()
+    institution_id = fields.Integer()
+    name = fields.String()
+    id_number = fields.String(attribute="id_masked", metadata={"description": "masked"})
+
+
 class ClassIn(Schema):
     title = Text(200, required=True)
     institution_id = Id(required=True)
-    district = Text(40, required=True)
+    district = District(required=True, metadata={"description": "any common form; stored and answered official"})
     days = fields.List(fields.Date(), required=True, metadata={"description": "the two class days"})
     day_start = fields.String(load_default="09:00", validate=HHMM)
     day_end = fields.String(load_default="17:00", validate=HHMM)
-    manager_name = Text(50, required=True, metadata={"description": "班主任, the full-time class manager"})
+    manager_id = Id(required=True, metadata={"description": "班主任, the full-time class manager (POST /class-managers)"})
     capacity = fields.Integer(strict=True, required=True, validate=validate.Range(min=1, max=1000))
     teacher_ids = fields.List(Id(), load_default=list, validate=validate.Length(max=50))
     pass_mark = ScoreIn(load_default=None)
@@ -316,6 +331,7 @@ class SeatOut(Schema):
     hours = fields.Integer(allow_none=True)
     passed = fields.Boolean(allow_none=True)
     score = ScoreText(allow_none=True)
+    excused_reason = fields.String(allow_none=True)
 
 
 class ClassOut(Schema):
@@ -329,6 +345,7 @@ class ClassOut(Schema):
     day_start = fields.String()
     day_end = fields.String()
     manager_name = fields.String()
+    manager_id = fields.Integer(allow_none=True)
     capacity = fields.Integer()
     class_hours = fields.Integer()
     pass_mark = ScoreText()
@@ -349,6 +366,10 @@ class AttendanceIn(Schema):
     at = fields.AwareDateTime(load_default=None, metadata={"description": "the terminal's time; now when omitted"})
 
 
+class ExcusalIn(Schema):
+    reason = Text(500, required=True, metadata={"description": "why the class manager excuses the absence"})
+
+
 class AttendanceOut(Schema):
     seat_id = fields.Integer()
     day = fields.Integer()
@@ -366,7 +387,7 @@ class CompletionOut(Schema):
 
 class AbsenceQuery(PageQuery):
     year = fields.Integer(validate=validate.Range(2000, 2100))
-    district = Text(40)
+    district = District()
 
 
 class AbsenceOut(Schema):
@@ -375,8 +396,13 @@ class AbsenceOut(Schema):
     district = fields.String()
     person_name = fields.String()
     id_number = fields.String(attribute="id_masked")
-    status = fields.String()
+    status = fields.String(metadata={"description": "absent | late | left_early | incomplete (未全程参加)"})
     full_days = fields.Integer()
+    missed = fields.List(fields.Dict(), allow_none=True, metadata={
+        "description": "each day short of full: day, date, status (absent | late | left_early | "
+                       "late_left_early), missed_minutes, checked_in_at, checked_out_at"})
+    missed_minutes = fields.Integer(allow_none=True, metadata={"description": "teaching minutes missed in all"})
+    excused_reason = fields.String(allow_none=True)
     reported_at = fields.DateTime()
 
 

@@ -31,3 +31,27 @@ def test_migrations_match_the_models_and_downgrade_cleanly(databases, component)
         assert set(metadata.tables) <= set(inspect(engine).get_table_names())
     finally:
         engine.dispose()
+
+
+def test_stored_district_names_become_official(databases):
+    """朝阳 and 朝阳区 were two fences: registration 0003 rewrites stored short forms (and leaves the unknown)."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from shared.catalogue import component
+
+    registration = component("registration")
+    uri = databases.new("registration")
+    command.upgrade(alembic_config(registration, uri), "0002")
+    engine = make_engine(uri)
+    try:
+        with engine.begin() as conn:
+            for year, district in ((2018, "朝阳"), (2019, "经开区"), (2020, "北京市海淀区"), (2021, "雄安")):
+                conn.execute(text("INSERT INTO district_quotas (agency_id, year, district, quota) "
+                                  "VALUES ('beijing', :y, :d, 1)"), {"y": year, "d": district})
+        command.upgrade(alembic_config(registration, uri), "head")
+        with engine.connect() as conn:
+            stored = dict(conn.execute(text("SELECT year, district FROM district_quotas")).all())
+        assert stored == {2018: "朝阳区", 2019: "北京经济技术开发区", 2020: "海淀区", 2021: "雄安"}
+    finally:
+        engine.dispose()

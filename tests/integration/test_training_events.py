@@ -149,8 +149,10 @@ def test_enrolment_events_feed_the_class_pool(stack, amqp_uri):
         inst = c.training.register_institution({"name": "培训机构" + uuid.uuid4().hex[:4], "full_time_managers": 3,
                                                 "management_system": True, "teacher_min_years": 5,
                                                 "evaluation_mechanism": True, "seats": 60})
+        manager = c.training.register_class_manager({"institution_id": inst["id"], "name": "赵班主任",
+                                                     "id_number": resident_id(birth="19800101")})
         klass = c.training.create_class({"title": "2018年第1期", "institution_id": inst["id"], "district": "东城",
-                                         "days": ["2018-05-10", "2018-05-11"], "manager_name": "赵班主任",
+                                         "days": ["2018-05-10", "2018-05-11"], "manager_id": manager["id"],
                                          "capacity": 2})
 
     def seat():

@@ -294,9 +294,11 @@ def test_enrolment_progress_with_zero_quotas_does_not_divide_by_zero():
 
 # The seed names districts in full ("东城区"); the shipped table uses the short forms people use.
 # The 2018 training plan's quota table (附件1 of the plan), transcribed by hand from the document.
-PUBLISHED_2018 = {"东城": 6868, "西城": 10376, "朝阳": 26942, "海淀": 22204, "丰台": 8628, "石景山": 2022,
-                  "门头沟": 840, "房山": 2798, "通州": 7516, "顺义": 4672, "大兴": 6974, "昌平": 5288,
-                  "平谷": 930, "怀柔": 1322, "密云": 1456, "延庆": 708, "经开区": 666}
+# the plan's own wording (任务分配表): official names, 北京经济技术开发区 in full
+PUBLISHED_2018 = {"东城区": 6868, "西城区": 10376, "朝阳区": 26942, "海淀区": 22204, "丰台区": 8628,
+                  "石景山区": 2022, "门头沟区": 840, "房山区": 2798, "通州区": 7516, "顺义区": 4672, "大兴区": 6974,
+                  "昌平区": 5288, "平谷区": 930, "怀柔区": 1322, "密云区": 1456, "延庆区": 708,
+                  "北京经济技术开发区": 666}
 PUBLISHED_2018_TOTAL = 110210   # the table's 总计 line
 
 

@@ -198,29 +198,57 @@ def test_class_capacity_and_room():
     assert err.value.rule == "class_capacity"
 
 
-def test_day_status_and_outcome():
+def test_day_attendance_says_what_was_missed_and_the_outcome_follows():
     start, end = domain.day_window(date(2018, 5, 10), time(9), time(17))
     assert end == datetime(2018, 5, 10, 9, 0, tzinfo=timezone.utc)  # 17:00 Beijing
     assert start == datetime(2018, 5, 10, 1, 0, tzinfo=timezone.utc)
-    assert domain.day_status(start, end, end) == "present"
-    assert domain.day_status(start, None, end) == "left_early"
-    assert domain.day_status(start, datetime(2018, 5, 10, 8, 59, tzinfo=timezone.utc), end) == "left_early"
-    assert domain.day_status(None, None, end) == "absent"
-    assert domain.class_outcome(["present", "present"], Decimal(60), Decimal(60)) == \
-        {"hours": 16, "status": "present", "passed": True, "full_days": 2}
-    assert domain.class_outcome(["present", "left_early"], Decimal(99), Decimal(60)) == \
-        {"hours": 8, "status": "left_early", "passed": False, "full_days": 1}
-    assert domain.class_outcome(["present", "present"], Decimal("59.99"), Decimal(60))["passed"] is False
-    assert domain.class_outcome(["present", "present"], None, Decimal(60))["passed"] is False
-    assert domain.class_outcome(["absent", "absent"], None, Decimal(60))["status"] == "absent"
+    day = lambda check_in, check_out: domain.day_attendance(date(2018, 5, 10), time(9), time(17),  # noqa: E731
+                                                            check_in, check_out)
+    utc = lambda h, m=0: datetime(2018, 5, 10, h, m, tzinfo=timezone.utc)  # noqa: E731  (Beijing = +8)
+    assert (day(start, end)["status"], day(start, end)["missed_minutes"]) == ("present", 0)
+    assert (day(utc(1, 5), end)["status"]) == "present"                      # within the 5-minute grace
+    assert (day(utc(3), end)["status"], day(utc(3), end)["missed_minutes"]) == ("late", 120)   # 11:00
+    assert (day(utc(5), end)["status"], day(utc(5), end)["missed_minutes"]) == ("late", 180)   # 13:00: the lunch hour is not teaching
+    assert (day(start, utc(8))["status"], day(start, utc(8))["missed_minutes"]) == ("left_early", 60)
+    assert (day(start, None)["status"], day(start, None)["missed_minutes"]) == ("left_early", 420)
+    assert day(utc(3), utc(8))["status"] == "late_left_early" and day(utc(3), utc(8))["missed_minutes"] == 180
+    assert (day(None, None)["status"], day(None, None)["missed_minutes"]) == ("absent", 420)
+    full, late, absent = day(start, end), day(utc(3), end), day(None, None)
+    outcome = domain.class_outcome([full, full], 8, Decimal(60), Decimal(60))
+    assert {k: outcome[k] for k in ("hours", "status", "passed", "full_days", "missed")} == \
+        {"hours": 16, "status": "present", "passed": True, "full_days": 2, "missed": []}
+    outcome = domain.class_outcome([late, full], 8, Decimal(99), Decimal(60))
+    assert (outcome["status"], outcome["hours"], outcome["passed"], outcome["missed_minutes"]) == ("late", 8, False, 120)
+    assert domain.class_outcome([late, full], 8, Decimal(99), Decimal(60), excused=True)["passed"] is True
+    assert domain.class_outcome([full, absent], 8, None, Decimal(60))["status"] == "incomplete"
+    assert domain.class_outcome([absent, absent], 8, None, Decimal(60))["status"] == "absent"
+    assert domain.class_outcome([full, full], 8, Decimal("59.99"), Decimal(60))["passed"] is False
 
 
-def test_attendance_day_is_judged_in_beijing_time():
+def test_class_hours_come_from_the_schedule():
+    assert domain.class_hours(time(9), time(17)) == 16          # 420 minutes of teaching: 9 hours, 8 counted
+    assert domain.teaching_minutes(time(9), time(17)) == 420
+    with pytest.raises(RuleViolation) as short:
+        domain.class_hours(time(9), time(12))
+    assert short.value.rule == "class_schedule" and "4 class hours" in short.value.message
+    with pytest.raises(RuleViolation) as gap:
+        domain.ensure_class_days([date(2018, 5, 10), date(2018, 5, 14)])
+    assert gap.value.rule == "class_days"
+    with pytest.raises(RuleViolation) as span:
+        domain.ensure_class_days([date(2018, 12, 31), date(2019, 1, 1)])
+    assert span.value.rule == "class_days"
+
+
+def test_attendance_day_is_judged_in_beijing_time_and_never_ahead_of_the_clock():
+    now = datetime(2018, 5, 10, 1, 0, tzinfo=timezone.utc)
     # 2018-05-09T23:30Z is 07:30 on 05-10 in Beijing
-    domain.ensure_on_class_day(datetime(2018, 5, 9, 23, 30, tzinfo=timezone.utc), date(2018, 5, 10))
+    domain.ensure_on_class_day(datetime(2018, 5, 9, 23, 30, tzinfo=timezone.utc), date(2018, 5, 10), now)
     with pytest.raises(RuleViolation) as err:
-        domain.ensure_on_class_day(datetime(2018, 5, 9, 15, 0, tzinfo=timezone.utc), date(2018, 5, 10))
+        domain.ensure_on_class_day(datetime(2018, 5, 9, 15, 0, tzinfo=timezone.utc), date(2018, 5, 10), now)
     assert err.value.rule == "attendance_day"
+    with pytest.raises(RuleViolation) as ahead:
+        domain.ensure_on_class_day(datetime(2018, 5, 10, 9, 0, tzinfo=timezone.utc), date(2018, 5, 10), now)
+    assert ahead.value.rule == "attendance_day" and "at" in ahead.value.fields
 
 
 # ---- certificates -------------------------------------------------------------------------------

@@ -141,9 +141,13 @@ def issue_certificate(stack) -> tuple[str, str]:
     assert status == 201, inst
     status, teacher = admin.post("/api/v1/teachers", {"name": "孙老师", "qualification": "registered_safety_engineer",
                                                       "title": "高级工程师", "years_experience": 12})
+    status, manager = admin.post("/api/v1/class-managers", {"institution_id": inst["id"], "name": "赵班主任",
+                                                            "id_number": resident_id(birth="19800101")})
+    assert status == 201, manager
     status, klass = admin.post("/api/v1/classes", {
         "title": "2018年东城区主要负责人第1期", "institution_id": inst["id"], "district": "东城",
-        "days": ["2018-05-10", "2018-05-11"], "manager_name": "赵班主任", "capacity": 3, "teacher_ids": [teacher["id"]]})
+        "days": ["2018-05-10", "2018-05-11"], "manager_id": manager["id"], "capacity": 3,
+        "teacher_ids": [teacher["id"]]})
     assert status == 201, klass
     id_number = resident_id()
     person = {"enrolment_id": int(uuid.uuid4().int % 10**12), "year": 2018, "district": "东城", "role": "principal",
