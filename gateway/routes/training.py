@@ -29,6 +29,9 @@ ROUTES: list[Route] = [
           "Move a trainee into this group (capacity holds)", "training-groups", response=tr.GroupOut, roles=STAFF),
     Route("POST", "/api/v1/groups/<group_id>/experts", T, "add_group_expert", "Put an expert on a group's panel",
           "training-groups", body=tr.ExpertIn, response=tr.GroupOut, roles=STAFF),
+    Route("POST", "/api/v1/group-experts", T, "bulk_add_group_experts",
+          "Put many experts on many groups' panels (≤ 500 pairs): a result per pair, repeat-safe",
+          "training-groups", body=tr.BulkExpertsIn, response=tr.BulkExpertsOut, roles=STAFF),
     # exams
     Route("POST", "/api/v1/questions", T, "create_question", "Add a question to the bank", "exams",
           body=tr.QuestionIn, response=tr.QuestionOut, status=201, roles=STAFF),

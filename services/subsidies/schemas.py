@@ -5,6 +5,7 @@ import re
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
+from shared.bulk import bulk_out, ids_field
 from shared.events import event_type
 from shared.schemas import CODE, AuditOut  # noqa: F401  (one definition for all; route tables name AuditOut per service)
 from shared.validators import ResidentId
@@ -113,6 +114,18 @@ class ReviewIn(Schema):
 class RejectIn(Schema):
     signed_by = Text(50, required=True)
     reasons = fields.List(Text(500), required=True, validate=validate.Length(min=1, max=20))
+
+
+class BulkReviewIn(Schema):
+    lecture_ids = ids_field("lecture_ids")
+    signed_by = Text(50, required=True)
+
+
+class BulkRejectIn(BulkReviewIn):
+    reasons = fields.List(Text(500), required=True, validate=validate.Length(min=1, max=20))
+
+
+BulkReviewOut = bulk_out({"lecture_id": fields.Integer(), "report_status": fields.String()})
 
 
 class RevokeIn(Schema):

@@ -5,6 +5,7 @@ from decimal import Decimal
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from shared.bulk import MAX_ITEMS as MAX_BULK, bulk_out
 from shared.schemas import CODE, AuditOut, PageQuery, page_schema  # noqa: F401  (one definition for all; route tables name AuditOut per service)
 from shared.validators import ResidentId
 
@@ -103,6 +104,18 @@ class AssignmentOut(Schema):
 class ExpertIn(Schema):
     expert = Text(64, required=True, metadata={"description": "the expert token's bound person"})
     name = Text(50, load_default=None)
+
+
+class BulkExpertItem(ExpertIn):
+    group_id = fields.Integer(required=True, strict=False, validate=validate.Range(min=1))
+
+
+class BulkExpertsIn(Schema):
+    items = fields.List(fields.Nested(BulkExpertItem), required=True, validate=validate.Length(
+        min=1, max=MAX_BULK, error=f"between {{min}} and {{max}} items per call (bulk limit {MAX_BULK})"))
+
+
+BulkExpertsOut = bulk_out({"group_id": fields.Integer(), "expert": fields.String()})
 
 
 # ---- question bank and exams -------------------------------------------------------------------

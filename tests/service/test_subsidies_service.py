@@ -110,3 +110,38 @@ def test_the_training_subsidy_is_granted_once_per_person(service):
     assert len(service.emitted("training_subsidy_granted")) == 1
     with pytest.raises(ValidationFailed):
         service.deliver("on_training_completed", dict(data, person_key="short"))
+
+
+def test_bulk_review_approves_each_checked_report_once_and_names_each_refusal(service, ready):
+    staff, id_number, files, day = ready
+    first = staff.submit_lecture(report(CYCLE, L1, id_number, files, day))
+    second = staff.submit_lecture(report(CYCLE, L1, id_number, files, day, venue="第二会场"))
+    pending = staff.submit_lecture(report(CYCLE, L1, id_number, files, day, venue="第三会场"))
+    check(service, first), check(service, second)   # the third one's checks have not run yet
+
+    result = staff.bulk_approve_lectures({"lecture_ids": [first["id"], pending["id"], second["id"], 999999],
+                                          "signed_by": "王审核"})
+    assert (result["succeeded"], result["failed"], result["applied"]) == (2, 2, 2)
+    items = {i["lecture_id"]: i for i in result["items"]}
+    assert items[first["id"]] == {"lecture_id": first["id"], "ok": True, "outcome": "applied",
+                                  "report_status": "approved"}
+    with pytest.raises(RuleViolation) as single:
+        staff.approve_lecture(pending["id"], {"signed_by": "王审核"})
+    assert (items[pending["id"]]["status"], items[pending["id"]]["rule"], items[pending["id"]]["message"]) == (
+        422, "status_transition", single.value.message)
+    assert (items[999999]["status"], items[999999]["error"]) == (404, "not_found")
+    assert staff.get_lecture(pending["id"])["status"] == "received"   # a refused item is left as it was
+
+    again = staff.bulk_approve_lectures({"lecture_ids": [first["id"], second["id"]], "signed_by": "王审核"})
+    assert [i["outcome"] for i in again["items"]] == ["already", "already"]
+    assert len(service.emitted("lecture_approved")) == 2                 # one event, one subsidy each
+    assert service.as_("finance").create_batch({"cycle": CYCLE})["item_count"] == 2
+
+    check(service, pending)
+    rejected = staff.bulk_reject_lectures({"lecture_ids": [pending["id"], first["id"]], "signed_by": "王审核",
+                                           "reasons": ["签到表不清晰"]})
+    assert [(i["ok"], i.get("outcome"), i.get("rule")) for i in rejected["items"]] == [
+        (True, "applied", None), (False, None, "status_transition")]
+    with pytest.raises(ValidationFailed) as big:
+        staff.bulk_approve_lectures({"lecture_ids": list(range(1, 502)), "signed_by": "王审核"})
+    assert "bulk limit 500" in big.value.fields["lecture_ids"][0]

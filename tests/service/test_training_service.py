@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.errors import Conflict, Forbidden, RuleViolation
+from shared.errors import Conflict, Forbidden, RuleViolation, ValidationFailed
 from shared.pii import get_vault
 from tests.support import resident_id
 
@@ -120,3 +120,30 @@ def test_a_class_runs_from_seats_to_certificates(service):
     with pytest.raises(Conflict):
         staff.revoke_certificate(number, {"reason": "again"})
     assert service.as_("public").verify_certificate(number)["message"] == "revoked: 冒名"
+
+
+def test_bulk_panels_put_each_expert_on_each_group_once(service):
+    staff = service.as_("operator")
+    staff.create_stages(CYCLE, {"plan": "2022"})
+    for cid in (21, 22):
+        approve(service, cid)
+        service.deliver("on_candidate_advanced", {"cycle": CYCLE, "candidate_id": cid, "from_stage": "basic",
+                                                  "to_stage": "key", "rank": 1, "score": "90.00"})
+    groups = staff.assign_groups(CYCLE, "key")["groups"]
+    g1, g2 = groups[0]["id"], groups[1]["id"]
+    pairs = [{"group_id": g1, "expert": "exp-1", "name": "专家甲"}, {"group_id": g1, "expert": "exp-2"},
+             {"group_id": g2, "expert": "exp-1"}, {"group_id": 999999, "expert": "exp-1"}]
+    result = staff.bulk_add_group_experts({"items": pairs})
+    assert [(i["group_id"], i["expert"], i["ok"], i.get("outcome"), i.get("status")) for i in result["items"]] == [
+        (g1, "exp-1", True, "applied", None), (g1, "exp-2", True, "applied", None),
+        (g2, "exp-1", True, "applied", None), (999999, "exp-1", False, None, 404)]
+    assert result["items"][3]["message"] == "group 999999 not found"
+    again = staff.bulk_add_group_experts({"items": pairs[:3]})
+    assert again["applied"] == 0 and {i["outcome"] for i in again["items"]} == {"already"}
+    assert len(service.emitted("group_expert_assigned")) == 3
+    panel = {g["id"]: sorted(g["experts"]) for g in staff.list_groups(CYCLE, "key")}
+    assert panel[g1] == ["exp-1", "exp-2"] and panel[g2] == ["exp-1"]
+    with pytest.raises(ValidationFailed):
+        staff.bulk_add_group_experts({"items": [pairs[0], pairs[0]]})
+    with pytest.raises(Forbidden):
+        service.as_("expert", person="exp-1").bulk_add_group_experts({"items": pairs[:1]})
