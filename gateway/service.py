@@ -393,7 +393,7 @@ class GatewayService:
         elif route.query is not None:
             call_args.append(dict(request.args.items()))
         call = self._start(route.service, route.rpc, *call_args)
-        result = self._finish(route.service, call, self._rpc_timeout())
+        result = self._finish(route.service, call, self._rpc_timeout() * route.timeout_scale)
         if route.file:
             return file_response(result)
         return json_response(result, route.status)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from services.subsidies import roles as rl
 from services.subsidies import schemas as sub
 
-from . import STAFF, Route
+from . import BULK_TIMEOUT_SCALE, STAFF, Route
 
 S = "subsidies"
 VIDEO_MAX_BYTES = 64 * 1024 * 1024
@@ -44,10 +44,12 @@ ROUTES: list[Route] = [
           "lectures", body=sub.RejectIn, response=sub.LectureOut, roles=STAFF),
     Route("POST", "/api/v1/lectures/approvals", S, "bulk_approve_lectures",
           "Approve many checked reports (≤ 500): a result per report, each applied whole or not at all",
-          "lectures", body=sub.BulkReviewIn, response=sub.BulkReviewOut, roles=STAFF),
+          "lectures", body=sub.BulkReviewIn, response=sub.BulkReviewOut, roles=STAFF,
+          timeout_scale=BULK_TIMEOUT_SCALE),
     Route("POST", "/api/v1/lectures/rejections", S, "bulk_reject_lectures",
           "Reject many checked reports with the same reasons (≤ 500): a result per report", "lectures",
-          body=sub.BulkRejectIn, response=sub.BulkReviewOut, roles=STAFF),
+          body=sub.BulkRejectIn, response=sub.BulkReviewOut, roles=STAFF,
+          timeout_scale=BULK_TIMEOUT_SCALE),
     Route("POST", "/api/v1/lectures/<lecture_id>/revocation", S, "revoke_approval",
           "Withdraw an approval whose subsidy is not in payment", "lectures", body=sub.RevokeIn,
           response=sub.LectureOut, roles=STAFF),

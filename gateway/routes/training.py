@@ -4,7 +4,7 @@ from __future__ import annotations
 from services.training import roles as rl
 from services.training import schemas as tr
 
-from . import STAFF, Route
+from . import BULK_TIMEOUT_SCALE, STAFF, Route
 
 T = "training"
 
@@ -31,7 +31,8 @@ ROUTES: list[Route] = [
           "training-groups", body=tr.ExpertIn, response=tr.GroupOut, roles=STAFF),
     Route("POST", "/api/v1/group-experts", T, "bulk_add_group_experts",
           "Put many experts on many groups' panels (≤ 500 pairs): a result per pair, repeat-safe",
-          "training-groups", body=tr.BulkExpertsIn, response=tr.BulkExpertsOut, roles=STAFF),
+          "training-groups", body=tr.BulkExpertsIn, response=tr.BulkExpertsOut, roles=STAFF,
+          timeout_scale=BULK_TIMEOUT_SCALE),
     # exams
     Route("POST", "/api/v1/questions", T, "create_question", "Add a question to the bank", "exams",
           body=tr.QuestionIn, response=tr.QuestionOut, status=201, roles=STAFF),
