@@ -61,6 +61,14 @@ ROUTES: list[Route] = [
     Route("POST", "/api/v1/expert-scores", T, "score_by_expert",
           "An expert scores a trainee of their group (a second score replaces the first)", "exams",
           body=tr.ExpertScoreIn, response=tr.ExpertScoreOut, roles=rl.EXPERTS),
+    Route("POST", "/api/v1/groups/<group_id>/score-sheets", T, "enter_score_sheet",
+          "Staff enter a panel's paper score sheet (rows of expert, candidate, score): the expert rules apply, "
+          "every refused row is named; audited as entered on the experts' behalf", "exams",
+          body=tr.ScoreSheetIn, response=tr.ScoreSheetOut, status=201, roles=STAFF),
+    Route("POST", "/api/v1/groups/<group_id>/score-sheet-files", T, "upload_score_sheet",
+          "The same sheet as CSV or XLSX (?part=key_expert|intensive_review; header 专家,学员编号,分数[,评语])",
+          "exams", query=tr.ScoreSheetQuery, response=tr.ScoreSheetOut, status=201, upload=True,
+          max_upload_bytes=4 * 1024 * 1024, roles=STAFF),
     # safety-training classes (seed 004)
     Route("POST", "/api/v1/institutions", T, "register_institution",
           "Register a training institution (its 附件2 conditions are checked)", "classes",

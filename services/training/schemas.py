@@ -250,6 +250,40 @@ class ExpertScoreIn(Schema):
     comment = Text(2000, min=0, load_default=None)
 
 
+SHEET_MAX_ROWS = 1000
+# a sheet's columns: the Chinese header a paper form's spreadsheet carries, or the field name itself
+SHEET_HEADERS = {"expert": "专家", "candidate_id": "学员编号", "score": "分数", "comment": "评语"}
+
+
+class ScoreSheetRow(Schema):
+    expert = Text(64, required=True, metadata={"description": "the expert's bound person (as on the panel)"})
+    candidate_id = Id(required=True)
+    score = ScoreIn(required=True)
+    comment = Text(2000, min=0, load_default=None)
+
+
+class ScoreSheetIn(Schema):
+    part = fields.String(required=True, validate=validate.OneOf(list(domain.PART_STAGE)))
+    reference = Text(100, load_default=None, metadata={"description": "the paper sheet's number, if any"})
+    rows = fields.List(fields.Nested(ScoreSheetRow), required=True,
+                       validate=validate.Length(min=1, max=SHEET_MAX_ROWS))
+
+
+class ScoreSheetQuery(Schema):
+    part = fields.String(required=True, validate=validate.OneOf(list(domain.PART_STAGE)))
+    reference = Text(100, load_default=None)
+
+
+class ScoreSheetOut(Schema):
+    group_id = fields.Integer()
+    part = fields.String()
+    rows = fields.Integer()
+    candidates = fields.Integer()
+    panel = fields.List(fields.String(), metadata={"description": "the experts whose scores the sheet carries"})
+    entered_by = fields.String(metadata={"description": "the staff member who entered it"})
+    reference = fields.String(allow_none=True)
+
+
 class ExpertScoreOut(Schema):
     candidate_id = fields.Integer()
     cycle = fields.String()

@@ -147,3 +147,82 @@ def test_bulk_panels_put_each_expert_on_each_group_once(service):
         staff.bulk_add_group_experts({"items": [pairs[0], pairs[0]]})
     with pytest.raises(Forbidden):
         service.as_("expert", person="exp-1").bulk_add_group_experts({"items": pairs[:1]})
+
+
+def _key_groups(service, ids):
+    staff = service.as_("operator")
+    staff.create_stages(CYCLE, {"plan": "2022"})
+    for cid in ids:
+        approve(service, cid)
+        service.deliver("on_candidate_advanced", {"cycle": CYCLE, "candidate_id": cid, "from_stage": "basic",
+                                                  "to_stage": "key", "rank": 1, "score": "90.00"})
+    return staff, staff.assign_groups(CYCLE, "key")["groups"]
+
+
+def test_staff_enter_a_panels_paper_score_sheet_with_the_expert_rules_and_named_rows(service):
+    staff, groups = _key_groups(service, [31, 32])
+    group = next(g for g in groups if g["members"])
+    member = group["members"][0]["candidate_id"]
+    outsider = next(c for c in (31, 32) if c != member) if len(group["members"]) == 1 else None
+    staff.bulk_add_group_experts({"items": [{"group_id": group["id"], "expert": e} for e in ("e1", "e2", "e3")]})
+
+    with pytest.raises(ValidationFailed) as shape:
+        staff.enter_score_sheet(group["id"], {"part": "key_expert", "rows": [
+            {"expert": "e1", "candidate_id": member, "score": "80"},
+            {"expert": "e2", "candidate_id": member, "score": "100.5"},
+            {"expert": "e1", "candidate_id": member, "score": "81"}]})
+    assert shape.value.fields == {"rows.1.score": ["must be between 0 and 100 (score_range)"],
+                                  "rows.2.candidate_id": ["scored twice by e1 on this sheet (also rows.0)"]}
+    rows = [{"expert": "e1", "candidate_id": member, "score": "80"},
+            {"expert": "stranger", "candidate_id": member, "score": "80"}]
+    if outsider:
+        rows.append({"expert": "e2", "candidate_id": outsider, "score": "80"})
+    with pytest.raises(RuleViolation) as rules:
+        staff.enter_score_sheet(group["id"], {"part": "key_expert", "rows": rows})
+    assert rules.value.rule == "expert_group" and "rows.1.expert" in rules.value.fields
+    assert not outsider or "rows.2.candidate_id" in rules.value.fields
+    assert service.emitted("expert_scored") == []          # a refused sheet changes nothing
+    with pytest.raises(RuleViolation) as wrong_part:
+        staff.enter_score_sheet(group["id"], {"part": "intensive_review", "rows": rows[:1]})
+    assert wrong_part.value.rule == "score_sheet_part"
+
+    sheet = staff.enter_score_sheet(group["id"], {"part": "key_expert", "reference": "纸质评分表 K-01", "rows": [
+        {"expert": e, "candidate_id": member, "score": s} for e, s in (("e1", "80"), ("e2", "85.5"), ("e3", 90))]})
+    assert (sheet["rows"], sheet["candidates"], sheet["panel"], sheet["entered_by"]) == (
+        3, 1, ["e1", "e2", "e3"], "test-operator")
+    (event,) = service.emitted("expert_scored")             # one mean per candidate, not one per row
+    assert (event["candidate_id"], event["score"], event["panel_size"]) == (member, "85.17", 3)
+    trail = [a for a in staff.audit_trail("trainee", member) if a["action"].startswith("expert_score.")]
+    assert {(a["actor"], a["detail"]["on_behalf_of"], a["detail"]["source"]) for a in trail} == {
+        ("test-operator", e, "paper_sheet") for e in ("e1", "e2", "e3")}
+    (entered,) = [a for a in staff.audit_trail("group", group["id"]) if a["action"] == "score_sheet.enter"]
+    assert entered["detail"]["panel"] == ["e1", "e2", "e3"] and entered["detail"]["reference"] == "纸质评分表 K-01"
+    with pytest.raises(Forbidden):
+        service.as_("expert", person="e1").enter_score_sheet(group["id"], {"part": "key_expert", "rows": rows[:1]})
+
+
+def test_a_score_sheet_file_is_read_as_csv_or_xlsx_and_names_the_spreadsheet_row(service):
+    import base64
+
+    from shared.documents import csv_bytes, xlsx_bytes
+
+    staff, groups = _key_groups(service, [41])
+    group = next(g for g in groups if g["members"])
+    member = group["members"][0]["candidate_id"]
+    staff.add_group_expert(group["id"], {"expert": "e1"})
+
+    def upload(raw, name, **query):
+        return staff.upload_score_sheet(group["id"], {"filename": name, "content_type": "", "query": query,
+                                                      "data_base64": base64.b64encode(raw).decode()})
+    header = ["专家", "学员编号", "分数", "评语"]
+    with pytest.raises(ValidationFailed) as bad:
+        upload(csv_bytes(header, [["e1", member, "70", ""], ["e1", "abc", "101", ""]]), "sheet.csv",
+               part="key_expert")
+    assert set(bad.value.fields) == {"row 3.candidate_id"}
+    with pytest.raises(ValidationFailed) as no_part:
+        upload(csv_bytes(header, [["e1", member, "70", ""]]), "sheet.csv")
+    assert "part" in no_part.value.fields
+    done = upload(xlsx_bytes("评分表", header, [["e1", member, 77.5, "表达清楚"]]), "sheet.xlsx",
+                  part="key_expert")
+    assert (done["rows"], done["reference"]) == (1, "sheet.xlsx")
+    assert service.emitted("expert_scored")[-1]["score"] == "77.50"
