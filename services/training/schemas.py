@@ -250,6 +250,47 @@ class ExpertScoreIn(Schema):
     comment = Text(2000, min=0, load_default=None)
 
 
+EXTERNAL_MAX_ROWS = 5000
+EXTERNAL_HEADERS = {"candidate_id": "学员编号", "id_number": "身份证号", "score": "分数"}
+
+
+class ExternalSource(Schema):
+    exam = fields.String(required=True, validate=validate.OneOf(list(domain.EXAM_STAGE)))
+    platform = Text(60, required=True, metadata={"description": "where the test was taken, e.g. 安责险学习小程序"})
+    reference = Text(100, required=True, metadata={"description": "the platform's export or batch reference"})
+
+
+class ExternalRow(Schema):
+    candidate_id = fields.Integer(load_default=None, validate=validate.Range(min=1))
+    id_number = ResidentId(load_default=None)
+    score = ScoreIn(required=True)
+
+
+class ExternalResultsIn(ExternalSource):
+    rows = fields.List(fields.Dict(), required=True, validate=validate.Length(min=1, max=EXTERNAL_MAX_ROWS))
+
+
+class ExternalResultsQuery(ExternalSource):
+    pass
+
+
+class ExternalRowError(Schema):
+    row = fields.Integer()
+    message = fields.String()
+    fields_ = fields.Dict(data_key="fields", attribute="fields")
+    rule = fields.String(allow_none=True)
+
+
+class ExternalResultsOut(Schema):
+    exam_id = fields.Integer()
+    exam = fields.String()
+    platform = fields.String()
+    reference = fields.String()
+    imported = fields.Integer()
+    unchanged = fields.Integer()
+    errors = fields.List(fields.Nested(ExternalRowError))
+
+
 SHEET_MAX_ROWS = 1000
 # a sheet's columns: the Chinese header a paper form's spreadsheet carries, or the field name itself
 SHEET_HEADERS = {"expert": "专家", "candidate_id": "学员编号", "score": "分数", "comment": "评语"}

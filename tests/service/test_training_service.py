@@ -226,3 +226,39 @@ def test_a_score_sheet_file_is_read_as_csv_or_xlsx_and_names_the_spreadsheet_row
                   part="key_expert")
     assert (done["rows"], done["reference"]) == (1, "sheet.xlsx")
     assert service.emitted("expert_scored")[-1]["score"] == "77.50"
+
+
+def test_external_test_results_become_exam_scores_with_their_source_and_import_again_safely(service):
+    import base64
+
+    from shared.documents import csv_bytes
+
+    staff = service.as_("operator")
+    id_number = resident_id()
+    approve(service, 51)
+    approve(service, 52, person_key=get_vault().blind_index(id_number))
+    source = {"exam": "basic_test", "platform": "安责险学习小程序", "reference": "2022-08-26 导出"}
+    rows = [{"candidate_id": 51, "score": "88.5"}, {"id_number": id_number, "score": 92},
+            {"candidate_id": 999, "score": "70"}, {"candidate_id": 51, "score": "101"}, {"score": "60"}]
+    result = staff.import_external_results(CYCLE, dict(source, rows=rows))
+    assert (result["imported"], result["unchanged"], result["platform"]) == (2, 0, "安责险学习小程序")
+    assert [(e["row"], sorted(e["fields"])) for e in result["errors"]] == [
+        (3, ["candidate_id"]), (4, ["score"]), (5, ["candidate_id"])]
+    scored = service.emitted("exam_scored")
+    assert [(e["candidate_id"], e["score"], e["exam"], e["stage"]) for e in scored] == [
+        (51, "88.50", "basic_test", "basic"), (52, "92.00", "basic_test", "basic")]
+    assert staff.list_questions({})["total"] == 0                     # no question bank was invented
+
+    again = staff.import_external_results(CYCLE, dict(source, rows=rows[:2]))
+    assert (again["imported"], again["unchanged"], again["exam_id"]) == (0, 2, result["exam_id"])
+    changed = staff.import_external_results(CYCLE, dict(source, rows=[{"candidate_id": 51, "score": "70"}]))
+    assert changed["errors"][0]["rule"] == "one_attempt" and len(service.emitted("exam_scored")) == 2
+    (trail,) = [a for a in staff.audit_trail("exam", result["exam_id"])][:1]
+    assert trail["detail"]["platform"] == "安责险学习小程序" and trail["detail"]["reference"] == "2022-08-26 导出"
+
+    raw = csv_bytes(["学员编号", "分数"], [[51, "88.5"], ["x", "1"]])
+    from_file = staff.upload_external_results(CYCLE, {"filename": "export.csv", "content_type": "text/csv",
+                                                      "data_base64": base64.b64encode(raw).decode(), "query": source})
+    assert from_file["unchanged"] == 1 and from_file["errors"][0]["row"] == 3
+    with pytest.raises(ValidationFailed):
+        staff.import_external_results(CYCLE, dict(source, platform="", rows=rows))
