@@ -7,6 +7,8 @@ import socket
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from shared.auth import STAFF
+from shared.bulk import ALREADY, APPLIED, apply_each
 from shared.db import transactional
 from shared.documents import decode_upload
 from shared.entrypoints import rpc
@@ -60,7 +62,43 @@ class ReportRpc:
     def submit_lecture(self, payload):
         """Store a report as ``received`` and queue its checks; ``lecture_checks`` tells the outcome."""
         data = load(schemas.LectureIn, payload)
-        now = utcnow()
+        lecture = self._new_report(data, utcnow())
+        self._flush_report("this lecturer already reported a lecture on that date at that venue",
+                           "duplicate of an existing report: correct that one instead")
+        self._after_new_report(lecture)
+        return self._lecture_out(lecture)
+
+    @rpc(roles=STAFF)
+    @transactional
+    def bulk_submit_lectures(self, payload):
+        """Reports that reached the center by email, entered at once: one result per report (shared.bulk).
+
+        A report already stored (same lecturer, date and venue) is ``already`` with its id, so
+        entering the same batch again stores nothing twice.
+        """
+        data = load(schemas.BulkLecturesIn, payload)
+        reports, now = data["reports"], utcnow()
+
+        def apply(index):
+            try:
+                report = load(schemas.LectureIn, reports[index])
+            except ValidationFailed as exc:
+                raise ValidationFailed(exc.message, exc.fields) from None
+            existing = self.db.session.scalar(select(Lecture).where(
+                Lecture.agency_id == self.db.agency, Lecture.cycle == report["cycle"],
+                Lecture.candidate_id == report["candidate_id"], Lecture.lecture_date == report["lecture_date"],
+                Lecture.venue_key == domain.venue_key(report["venue"])))
+            if existing is not None:
+                return ALREADY, {"lecture_id": existing.id, "report_status": existing.status}
+            lecture = self._new_report(report, now)
+            self.db.session.flush()  # inside the item's savepoint: a concurrent twin is this item's 409 alone
+            self._after_new_report(lecture)
+            return APPLIED, {"lecture_id": lecture.id, "report_status": lecture.status}
+
+        result = apply_each(self.db, range(len(reports)), apply, lambda index: {"index": index})
+        return schemas.BulkLecturesOut().dump(result)
+
+    def _new_report(self, data, now) -> Lecture:
         cycle = self._cycle(data["cycle"], field="cycle")
         received_at = self._received_at(data.pop("received_at"), data["lecture_date"], now)
         self._ensure_may_report_for(cycle.code, data["candidate_id"])
@@ -70,13 +108,12 @@ class ReportRpc:
             version=1, failed_rules=[], submitted_by=self.caller.actor, created_at=now, updated_at=now,
             **self._report_values(data, received_at))
         self.db.session.add(lecture)
-        # the first write: the unique key answers for every replica at once
-        self._flush_report("this lecturer already reported a lecture on that date at that venue",
-                           "duplicate of an existing report: correct that one instead")
+        return lecture
+
+    def _after_new_report(self, lecture):
         self._queue_checks(lecture)
         self.db.audit(self.caller, "lecture.submit", "lecture", lecture.id,
-                      {"cycle": cycle.code, "kind": lecture.kind, "lecture_date": lecture.lecture_date})
-        return self._lecture_out(lecture)
+                      {"cycle": lecture.cycle, "kind": lecture.kind, "lecture_date": lecture.lecture_date})
 
     @rpc(roles=REPORTERS)
     @transactional

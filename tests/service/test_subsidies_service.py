@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from shared.errors import Forbidden, RuleViolation, ValidationFailed
+from shared.errors import Forbidden, RuleViolation, ValidationFailed, WsliError
 from shared.events import rfc3339
 from shared.pii import get_vault
 from shared.workdays import utcnow
@@ -145,3 +145,27 @@ def test_bulk_review_approves_each_checked_report_once_and_names_each_refusal(se
     with pytest.raises(ValidationFailed) as big:
         staff.bulk_approve_lectures({"lecture_ids": list(range(1, 502)), "signed_by": "王审核"})
     assert "bulk limit 500" in big.value.fields["lecture_ids"][0]
+
+
+def test_reports_that_came_by_email_are_entered_in_bulk_once_each(service, ready):
+    staff, id_number, files, day = ready
+    reports = [report(CYCLE, L1, id_number, files, day, venue="邮件会场一"),
+               report(CYCLE, L1, id_number, files, day, venue="邮件会场二"),
+               dict(report(CYCLE, L1, id_number, files, day, venue="邮件会场三"), audience_count=-1),
+               report("X2099", L1, id_number, files, day, venue="没有这个周期")]
+    result = staff.bulk_submit_lectures({"reports": reports})
+    assert [(i["index"], i["ok"], i.get("outcome")) for i in result["items"]] == [
+        (0, True, "applied"), (1, True, "applied"), (2, False, None), (3, False, None)]
+    assert result["items"][2]["status"] == 400 and "audience_count" in result["items"][2]["fields"]
+    with pytest.raises(WsliError) as single:
+        staff.submit_lecture(reports[3])
+    assert (result["items"][3]["error"], result["items"][3]["message"]) == (single.value.code, single.value.message)
+    queued = [e["lecture_id"] for e in service.emitted("report_submitted")]
+    assert sorted(queued) == sorted(i["lecture_id"] for i in result["items"][:2])   # checks queued per report
+
+    again = staff.bulk_submit_lectures({"reports": reports[:2]})
+    assert [(i["outcome"], i["lecture_id"]) for i in again["items"]] == [
+        ("already", result["items"][0]["lecture_id"]), ("already", result["items"][1]["lecture_id"])]
+    assert len(service.emitted("report_submitted")) == 2
+    with pytest.raises(Forbidden):
+        service.as_("lecturer", person="x").bulk_submit_lectures({"reports": reports[:1]})
