@@ -41,6 +41,10 @@ class Route:
     # The request body is a raw file: the service gets {"filename", "content_type", "data_base64", "query"}.
     upload: bool = False
     max_upload_bytes: int = 64 * 1024 * 1024
+    # A multipart/form-data body: (part, most bytes per file) for each file part; a JSON part "report".
+    # The service gets {"report": {...}, "files": {part: [{filename, content_type, data_base64}, …]}};
+    # max_upload_bytes bounds the whole request.
+    multipart: tuple[tuple[str, int], ...] = ()
     # A bulk route (shared.bulk, ≤ 500 items) may take this many times the RPC timeout to answer.
     timeout_scale: float = 1.0
     # An older URL kept answering for clients that use it; the document marks it deprecated.

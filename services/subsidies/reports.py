@@ -29,6 +29,8 @@ SIGNIN_TYPES = ("image/jpeg", "image/png", "application/pdf")
 UPLOAD_TYPES = ("image/jpeg", "image/png", "application/pdf", "video/mp4")
 IMAGE_MAX_BYTES = 16 * 1024 * 1024
 VIDEO_MAX_BYTES = 64 * 1024 * 1024     # the gateway route admits the same
+# the parts of a report sent with its files (multipart); the gateway enforces the same limits per file
+EVIDENCE_PARTS = ("signin_sheet", "video", "photos", "banner_photos")
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
 
 
@@ -61,12 +63,63 @@ class ReportRpc:
     @transactional
     def submit_lecture(self, payload):
         """Store a report as ``received`` and queue its checks; ``lecture_checks`` tells the outcome."""
+        return self._submit(payload)
+
+    def _submit(self, payload):
         data = load(schemas.LectureIn, payload)
         lecture = self._new_report(data, utcnow())
         self._flush_report("this lecturer already reported a lecture on that date at that venue",
                            "duplicate of an existing report: correct that one instead")
         self._after_new_report(lecture)
         return self._lecture_out(lecture)
+
+    @rpc(roles=REPORTERS)
+    @transactional
+    def submit_lecture_with_evidence(self, payload):
+        """A report and its evidence files in one request (the gateway's multipart route).
+
+        ``payload``: ``{"report": <LectureIn without file references>, "files": {part: [file, …]}}``
+        with the parts ``signin_sheet`` (one), ``video`` (one), ``photos`` and ``banner_photos``
+        (photos showing the uniform banner). Each file is stored as ``upload_evidence`` stores it
+        and named ``<part>.<n>`` when refused; the report then goes as ``submit_lecture``.
+        """
+        if not isinstance(payload, dict) or not isinstance(payload.get("report"), dict):
+            raise ValidationFailed("no report", {"report": ["send the 附件5 form as JSON in the part 'report'"]})
+        report, parts = dict(payload["report"]), payload.get("files") or {}
+        unknown = sorted(set(parts) - set(EVIDENCE_PARTS))
+        if unknown:
+            raise ValidationFailed("unknown file parts", {p: [f"not one of {', '.join(EVIDENCE_PARTS)}"]
+                                                          for p in unknown})
+        for part in ("signin_sheet", "video"):
+            if len(parts.get(part) or []) > 1:
+                raise ValidationFailed(f"one {part}", {part: ["send one file"]})
+        stored = {part: [self._store_evidence(decode_upload(f), f.get("filename"), f"{part}.{n}").sha256
+                         for n, f in enumerate(parts.get(part) or [])] for part in EVIDENCE_PARTS}
+        if stored["signin_sheet"]:
+            report["signin_sheet"] = dict(report.get("signin_sheet") or {}, file=stored["signin_sheet"][0])
+        if stored["video"]:
+            report["video"] = {"file": stored["video"][0]}
+        report["photos"] = list(report.get("photos") or []) + \
+            [{"file": sha} for sha in stored["photos"]] + [{"file": sha, "shows_banner": True}
+                                                          for sha in stored["banner_photos"]]
+        return self._submit(report)
+
+    def _store_evidence(self, raw, filename, field):
+        ctype = sniff(raw)
+        if ctype not in UPLOAD_TYPES:
+            raise RuleViolation("evidence type not accepted", {field: [
+                f"content is {ctype or 'unrecognised'}; accepted: {', '.join(UPLOAD_TYPES)}"]}, rule="evidence_type")
+        stored = self.files.put(raw, field, UPLOAD_TYPES, VIDEO_MAX_BYTES if ctype == "video/mp4" else IMAGE_MAX_BYTES)
+        if self._file_by_sha(stored.sha256) is None:
+            try:
+                with self.db.session.begin_nested():  # a twin stored meanwhile by another replica is the same file
+                    self.db.session.add(EvidenceFile(
+                        agency_id=self.db.agency, sha256=stored.sha256, key=stored.key,
+                        content_type=stored.content_type, size=stored.size, filename=str(filename or "")[:200] or None,
+                        uploaded_by=self.caller.actor, uploaded_at=utcnow()))
+            except IntegrityError:
+                pass
+        return stored
 
     @rpc(roles=STAFF)
     @transactional
