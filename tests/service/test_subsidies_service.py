@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from datetime import timedelta
 
 import pytest
@@ -10,7 +11,7 @@ from shared.errors import Forbidden, RuleViolation, ValidationFailed, WsliError
 from shared.events import rfc3339
 from shared.pii import get_vault
 from shared.workdays import utcnow
-from tests.integration.test_subsidies_flow import JPEG, MP4, recent_working_day, report
+from tests.integration.test_subsidies_flow import JPEG, MP4, PNG, recent_working_day, report
 from tests.support import resident_id
 
 SERVICE = "subsidies"
@@ -169,3 +170,45 @@ def test_reports_that_came_by_email_are_entered_in_bulk_once_each(service, ready
     assert len(service.emitted("report_submitted")) == 2
     with pytest.raises(Forbidden):
         service.as_("lecturer", person="x").bulk_submit_lectures({"reports": reports[:1]})
+
+
+def test_a_report_with_its_files_in_one_request_names_each_refused_part(service, ready):
+    import io
+
+    from werkzeug.test import EnvironBuilder
+    from werkzeug.wrappers import Request
+
+    from gateway.routes import ALL_ROUTES
+    from gateway.service import TooLarge, _multipart_body
+
+    staff, id_number, files, day = ready
+    form = report(CYCLE, L1, id_number, files, day, venue="多文件会场")
+    form.pop("video"), form.pop("photos")
+    form["signin_sheet"] = {"head_count": 30}
+    route = next(r for r in ALL_ROUTES if r.rpc == "submit_lecture_with_evidence")
+
+    def parse(parts):
+        data = {"report": json.dumps(form)}
+        data.update({name: [(io.BytesIO(raw), fname) for fname, raw in items] for name, items in parts.items()})
+        request = Request(EnvironBuilder(method="POST", path="/", data=data).get_environ())
+        return _multipart_body(request, dict(route.multipart), route.max_upload_bytes)
+
+    big = {"photos": [("big.png", PNG + b"\0" * (16 * 1024 * 1024))]}
+    with pytest.raises(TooLarge) as too_large:
+        parse(big)
+    assert too_large.value.http_status == 413 and list(too_large.value.fields) == ["photos.0"]
+    with pytest.raises(ValidationFailed) as unknown:
+        parse({"selfie": [("s.png", PNG)]})
+    assert "selfie" in unknown.value.fields
+
+    parts = {"signin_sheet": [("签到表.jpg", JPEG + b"mp-s")], "video": [("v.mp4", MP4 + b"mp")],
+             "banner_photos": [("横幅.png", PNG + b"mp-b")],
+             "photos": [(f"{n}.png", PNG + f"mp{n}".encode()) for n in range(3)]}
+    with pytest.raises(RuleViolation) as wrong_type:
+        staff.submit_lecture_with_evidence(parse(dict(parts, photos=[("x.gif", b"GIF89a-mp")])))
+    assert wrong_type.value.rule == "evidence_type" and list(wrong_type.value.fields) == ["photos.0"]
+    lecture = staff.submit_lecture_with_evidence(parse(parts))
+    assert lecture["status"] == "received" and len(lecture["photos"]) == 4
+    assert [p["shows_banner"] for p in lecture["photos"]].count(True) == 1
+    check(service, lecture)
+    assert staff.lecture_checks(lecture["id"], {})["checks"] == "passed"
