@@ -56,7 +56,7 @@ asyncapi: $(STAMP)
 	$(BIN)/wsli asyncapi
 
 demo: $(STAMP)
-	$(BIN)/python -m tests.demo
+	$(BIN)/wsli demo
 
 bench: bench-registration bench-scoring bench-training bench-subsidies bench-cases bench-risk bench-webhooks
 

@@ -70,6 +70,12 @@ def openapi_document() -> dict:
             op["parameters"].append({"in": "query", "name": "filename", "schema": {"type": "string"}})
             if route.query is not None:
                 op["parameters"].append({"in": "query", "schema": route.query})
+        elif route.multipart:
+            parts = {"report": {"type": "string", "description": "the form as JSON"}}
+            parts.update({name: {"type": "array", "items": {"type": "string", "format": "binary"},
+                                 "description": f"at most {limit} bytes per file"} for name, limit in route.multipart})
+            op["requestBody"] = {"required": True, "content": {"multipart/form-data": {"schema": {
+                "type": "object", "required": ["report"], "properties": parts}}}}
         elif route.body is not None:
             op["requestBody"] = {"required": route.body_required,
                                  "content": {"application/json": {"schema": route.body}}}

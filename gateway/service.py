@@ -486,7 +486,8 @@ class GatewayService:
             response.headers["Allow"] = allowed
             return response
         route = ALL_ROUTES[endpoint]
-        if not route.upload and request.content_length and request.content_length > MAX_BODY_BYTES:
+        if not (route.upload or route.multipart) and request.content_length and \
+                request.content_length > MAX_BODY_BYTES:
             return json_response({"error": "too_large", "message": f"body exceeds {MAX_BODY_BYTES} bytes"}, 413)
         return self._guard(request, lambda principal, req: self._dispatch(route, args, principal, req),
                            public=route.public)
@@ -502,12 +503,14 @@ class GatewayService:
         call_args = [args[name] for name in route.path_args]
         if route.upload:
             call_args.append(_upload_body(request, route.max_upload_bytes))
+        elif route.multipart:
+            call_args.append(_multipart_body(request, dict(route.multipart), route.max_upload_bytes))
         elif route.method in BODY_METHODS:
             call_args.append(_json_body(request, required=route.body_required))
         elif route.query is not None:
             call_args.append(dict(request.args.items()))
         call = self._start(route.service, route.rpc, *call_args)
-        result = self._finish(route.service, call, self._rpc_timeout())
+        result = self._finish(route.service, call, self._rpc_timeout() * route.timeout_scale)
         if route.file:
             return file_response(result)
         return json_response(result, route.status)
@@ -583,6 +586,31 @@ def _upload_body(request, max_bytes: int) -> dict:
     return {"filename": request.args.get("filename") or "", "content_type": request.mimetype or "",
             "data_base64": base64.b64encode(raw).decode("ascii"),
             "query": {k: v for k, v in request.args.items() if k != "filename"}}
+
+
+def _multipart_body(request, limits: dict[str, int], max_total: int) -> dict:
+    """A report and its files from multipart/form-data; each file part held to its own size limit."""
+    if request.content_length and request.content_length > max_total:
+        raise TooLarge(f"request exceeds {max_total} bytes", {"_body": [f"at most {max_total} bytes in all"]})
+    if request.mimetype != "multipart/form-data":
+        raise ValidationFailed("send multipart/form-data", {"_body": [
+            "multipart/form-data with a part 'report' (JSON) and file parts " + ", ".join(limits)]})
+    try:
+        report = json.loads(request.form.get("report") or "")
+    except ValueError as exc:
+        raise ValidationFailed("report is not JSON", {"report": [f"not valid JSON: {exc}"]}) from None
+    files: dict[str, list] = {}
+    for part in request.files.keys():
+        if part not in limits:
+            raise ValidationFailed(f"unknown file part {part}", {part: [f"not one of {', '.join(limits)}"]})
+        for n, storage in enumerate(request.files.getlist(part)):
+            data = storage.read(limits[part] + 1)
+            if len(data) > limits[part]:
+                raise TooLarge(f"{part}.{n} exceeds {limits[part]} bytes",
+                               {f"{part}.{n}": [f"at most {limits[part]} bytes per file"]})
+            files.setdefault(part, []).append({"filename": storage.filename or "", "content_type": storage.mimetype,
+                                               "data_base64": base64.b64encode(data).decode("ascii")})
+    return {"report": report, "files": files}
 
 
 def _json_body(request, required: bool = False):

@@ -8,6 +8,7 @@
     wsli user create|password|unlock console accounts for people (gateway/web)
     wsli dlq list | replay | discard parked event messages
     wsli asyncapi [--check]          write or verify docs/asyncapi.yaml
+    wsli demo [--url U] [--token T]  load a small data set through the gateway, create console accounts
     wsli calendar list | show Y | add FILE [--replace] | status
                                      official holiday arrangements added for new years
 """
@@ -634,6 +635,11 @@ def parser() -> argparse.ArgumentParser:
     ag.add_argument("--api", help="management API base URL; default http://127.0.0.1:15672 (rabbitmqctl without it)")
     ag.add_argument("--json", action="store_true")
     ag.set_defaults(func=cmd_agency)
+
+    demo = sub.add_parser("demo", help="load a small, realistic data set through the gateway (every service)")
+    from shared import demo as demo_module
+    demo_module.add_arguments(demo)
+    demo.set_defaults(func=demo_module.run)
 
     api = sub.add_parser("asyncapi", help="write (or --check) the event catalogue")
     api.add_argument("--output", default=str(REPO_ROOT / "docs" / "asyncapi.yaml"))

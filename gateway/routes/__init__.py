@@ -41,6 +41,12 @@ class Route:
     # The request body is a raw file: the service gets {"filename", "content_type", "data_base64", "query"}.
     upload: bool = False
     max_upload_bytes: int = 64 * 1024 * 1024
+    # A multipart/form-data body: (part, most bytes per file) for each file part; a JSON part "report".
+    # The service gets {"report": {...}, "files": {part: [{filename, content_type, data_base64}, …]}};
+    # max_upload_bytes bounds the whole request.
+    multipart: tuple[tuple[str, int], ...] = ()
+    # A bulk route (shared.bulk, ≤ 500 items) may take this many times the RPC timeout to answer.
+    timeout_scale: float = 1.0
     # An older URL kept answering for clients that use it; the document marks it deprecated.
     deprecated: bool = False
 
@@ -75,6 +81,8 @@ def _collect() -> list[Route]:
         routes.append(audit_route(c.name))
     return routes
 
+
+BULK_TIMEOUT_SCALE = 10.0
 
 ROUTES: list[Route] = _collect()
 ALL_ROUTES: list[Route] = ROUTES + import_module(f"{__name__}.local").ROUTES

@@ -4,7 +4,7 @@ from __future__ import annotations
 from services.registration import roles as rl
 from services.registration import schemas as reg
 
-from . import STAFF, Route
+from . import BULK_TIMEOUT_SCALE, STAFF, Route
 
 
 R = "registration"
@@ -50,6 +50,14 @@ ROUTES: list[Route] = [
           "The nominating unit's seal", "candidates", body=reg.SealIn, response=reg.CandidateOut, roles=rl.NOMINATORS),
     Route("POST", "/api/v1/candidates/<candidate_id>/center-approval", R, "center_approve",
           "The operation center's approval", "candidates", body=reg.SealIn, response=reg.CandidateOut, roles=STAFF),
+    Route("POST", "/api/v1/candidates/unit-approvals", R, "bulk_unit_approve",
+          "The unit's seal on many candidates (≤ 500): a result per candidate, each applied whole or not at all",
+          "candidates", body=reg.BulkSealIn, response=reg.BulkSealOut, roles=rl.NOMINATORS,
+          timeout_scale=BULK_TIMEOUT_SCALE),
+    Route("POST", "/api/v1/candidates/center-approvals", R, "bulk_center_approve",
+          "The center's approval of many candidates (≤ 500): a result per candidate, repeat-safe",
+          "candidates", body=reg.BulkSealIn, response=reg.BulkSealOut, roles=STAFF,
+          timeout_scale=BULK_TIMEOUT_SCALE),
     Route("POST", "/api/v1/candidates/<candidate_id>/rejection", R, "reject_candidate",
           "Reject with a reason (unit before its seal, center after)", "candidates", body=reg.RejectIn,
           response=reg.CandidateOut, roles=rl.NOMINATORS),

@@ -4,10 +4,12 @@ from __future__ import annotations
 from services.subsidies import roles as rl
 from services.subsidies import schemas as sub
 
-from . import STAFF, Route
+from . import BULK_TIMEOUT_SCALE, STAFF, Route
 
 S = "subsidies"
 VIDEO_MAX_BYTES = 64 * 1024 * 1024
+IMAGE_MAX_BYTES = 16 * 1024 * 1024     # services/subsidies/reports.py holds the same limits
+MULTIPART_MAX_BYTES = 96 * 1024 * 1024
 
 ROUTES: list[Route] = [
     # per-cycle data
@@ -27,6 +29,14 @@ ROUTES: list[Route] = [
     Route("POST", "/api/v1/lectures", S, "submit_lecture",
           "Report a lecture (附件5 form + evidence); the automatic checks run asynchronously", "lectures",
           body=sub.LectureIn, response=sub.LectureOut, status=201, roles=rl.REPORTERS),
+    Route("POST", "/api/v1/lectures/with-evidence", S, "submit_lecture_with_evidence",
+          "Report a lecture with its evidence in one multipart/form-data request: part 'report' (the 附件5 form "
+          "as JSON, signin_sheet.head_count inside), files signin_sheet (1), video (1), photos, banner_photos; "
+          f"a photo or sheet ≤ {IMAGE_MAX_BYTES // 2**20} MiB, the video ≤ {VIDEO_MAX_BYTES // 2**20} MiB, "
+          f"≤ {MULTIPART_MAX_BYTES // 2**20} MiB in all (413 naming the part)", "lectures",
+          response=sub.LectureOut, status=201, roles=rl.REPORTERS, max_upload_bytes=MULTIPART_MAX_BYTES,
+          multipart=(("signin_sheet", IMAGE_MAX_BYTES), ("video", VIDEO_MAX_BYTES), ("photos", IMAGE_MAX_BYTES),
+                     ("banner_photos", IMAGE_MAX_BYTES))),
     Route("GET", "/api/v1/lectures", S, "list_lectures", "List lecture reports (paginated)", "lectures",
           query=sub.LectureQuery, response=sub.LecturePage, roles=rl.LECTURE_READERS),
     Route("GET", "/api/v1/lectures/<lecture_id>", S, "get_lecture", "One lecture report (masked)", "lectures",
@@ -42,6 +52,17 @@ ROUTES: list[Route] = [
           response=sub.LectureOut, roles=STAFF),
     Route("POST", "/api/v1/lectures/<lecture_id>/rejection", S, "reject_lecture", "Reject with reasons",
           "lectures", body=sub.RejectIn, response=sub.LectureOut, roles=STAFF),
+    Route("POST", "/api/v1/lectures/batch", S, "bulk_submit_lectures",
+          "The center enters reports that came by email (≤ 500): a result per report, repeat-safe", "lectures",
+          body=sub.BulkLecturesIn, response=sub.BulkLecturesOut, roles=STAFF, timeout_scale=BULK_TIMEOUT_SCALE),
+    Route("POST", "/api/v1/lectures/approvals", S, "bulk_approve_lectures",
+          "Approve many checked reports (≤ 500): a result per report, each applied whole or not at all",
+          "lectures", body=sub.BulkReviewIn, response=sub.BulkReviewOut, roles=STAFF,
+          timeout_scale=BULK_TIMEOUT_SCALE),
+    Route("POST", "/api/v1/lectures/rejections", S, "bulk_reject_lectures",
+          "Reject many checked reports with the same reasons (≤ 500): a result per report", "lectures",
+          body=sub.BulkRejectIn, response=sub.BulkReviewOut, roles=STAFF,
+          timeout_scale=BULK_TIMEOUT_SCALE),
     Route("POST", "/api/v1/lectures/<lecture_id>/revocation", S, "revoke_approval",
           "Withdraw an approval whose subsidy is not in payment", "lectures", body=sub.RevokeIn,
           response=sub.LectureOut, roles=STAFF),

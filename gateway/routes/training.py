@@ -4,7 +4,7 @@ from __future__ import annotations
 from services.training import roles as rl
 from services.training import schemas as tr
 
-from . import STAFF, Route
+from . import BULK_TIMEOUT_SCALE, STAFF, Route
 
 T = "training"
 
@@ -29,6 +29,10 @@ ROUTES: list[Route] = [
           "Move a trainee into this group (capacity holds)", "training-groups", response=tr.GroupOut, roles=STAFF),
     Route("POST", "/api/v1/groups/<group_id>/experts", T, "add_group_expert", "Put an expert on a group's panel",
           "training-groups", body=tr.ExpertIn, response=tr.GroupOut, roles=STAFF),
+    Route("POST", "/api/v1/group-experts", T, "bulk_add_group_experts",
+          "Put many experts on many groups' panels (≤ 500 pairs): a result per pair, repeat-safe",
+          "training-groups", body=tr.BulkExpertsIn, response=tr.BulkExpertsOut, roles=STAFF,
+          timeout_scale=BULK_TIMEOUT_SCALE),
     # exams
     Route("POST", "/api/v1/questions", T, "create_question", "Add a question to the bank", "exams",
           body=tr.QuestionIn, response=tr.QuestionOut, status=201, roles=STAFF),
@@ -54,9 +58,25 @@ ROUTES: list[Route] = [
     Route("POST", "/api/v1/exams/<exam_id>/paper-scores", T, "import_paper_scores",
           "Import the scores of a paper exam", "exams", body=tr.PaperScoresIn, response=tr.PaperScoresOut,
           status=201, roles=STAFF),
+    Route("POST", "/api/v1/cycles/<cycle>/external-exam-results", T, "import_external_results",
+          "Import a test taken on another platform as exam scores (platform, reference); refused rows named, "
+          "good rows kept, the same reference again changes nothing", "exams", body=tr.ExternalResultsIn,
+          response=tr.ExternalResultsOut, roles=STAFF),
+    Route("POST", "/api/v1/cycles/<cycle>/external-exam-files", T, "upload_external_results",
+          "The same as a CSV/XLSX export (?exam=basic_test&platform=&reference=; header 学员编号 or 身份证号, 分数)",
+          "exams", query=tr.ExternalResultsQuery, response=tr.ExternalResultsOut, upload=True,
+          max_upload_bytes=4 * 1024 * 1024, roles=STAFF),
     Route("POST", "/api/v1/expert-scores", T, "score_by_expert",
           "An expert scores a trainee of their group (a second score replaces the first)", "exams",
           body=tr.ExpertScoreIn, response=tr.ExpertScoreOut, roles=rl.EXPERTS),
+    Route("POST", "/api/v1/groups/<group_id>/score-sheets", T, "enter_score_sheet",
+          "Staff enter a panel's paper score sheet (rows of expert, candidate, score): the expert rules apply, "
+          "every refused row is named; audited as entered on the experts' behalf", "exams",
+          body=tr.ScoreSheetIn, response=tr.ScoreSheetOut, status=201, roles=STAFF),
+    Route("POST", "/api/v1/groups/<group_id>/score-sheet-files", T, "upload_score_sheet",
+          "The same sheet as CSV or XLSX (?part=key_expert|intensive_review; header 专家,学员编号,分数[,评语])",
+          "exams", query=tr.ScoreSheetQuery, response=tr.ScoreSheetOut, status=201, upload=True,
+          max_upload_bytes=4 * 1024 * 1024, roles=STAFF),
     # safety-training classes (seed 004)
     Route("POST", "/api/v1/institutions", T, "register_institution",
           "Register a training institution (its 附件2 conditions are checked)", "classes",

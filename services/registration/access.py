@@ -68,9 +68,13 @@ class Lookups:
             return stmt.where(Unit.district == self.caller.district)
         return stmt
 
-    def _candidate(self, candidate_id, own_unit_or_staff=False):
+    def _candidate(self, candidate_id, own_unit_or_staff=False, lock=False):
         self._require_reader()
-        candidate = self.db.session.get(Candidate, as_id(candidate_id))
+        # lock: a bulk action holds the row until it commits, so a concurrent one waits and sees the result
+        if lock:  # the row alone (not the joined unit and cycle), then read it afresh
+            self.db.session.execute(select(Candidate.id).where(Candidate.id == as_id(candidate_id))
+                                    .with_for_update())
+        candidate = self.db.session.get(Candidate, as_id(candidate_id), populate_existing=lock)
         visible = candidate is not None and candidate.agency_id == self.db.agency and (
             self.caller.role != "unit" or candidate.unit_id == self.caller.unit_id) and (
             self.caller.role != "regulator" or candidate.unit.district == self.caller.district)

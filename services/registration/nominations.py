@@ -7,6 +7,7 @@ import binascii
 from sqlalchemy import func, select
 
 from shared.auth import STAFF
+from shared.bulk import ALREADY, APPLIED, apply_each, unique
 from shared.db import transactional
 from shared.entrypoints import rpc
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -257,13 +258,7 @@ class NominationRpc:
     def unit_approve(self, candidate_id, payload):
         data = load(schemas.SealIn, payload)
         candidate = self._candidate(candidate_id, own_unit_or_staff=True)
-        candidate.status = domain.next_status(candidate.status, "unit_approve")
-        candidate.unit_signed_by, candidate.unit_opinion = data["signed_by"], data["opinion"]
-        candidate.unit_sealed_at = self._touch(candidate)
-        self.db.emit("candidate_unit_approved", candidate.id, dict(
-            self._ref(candidate), signed_by=data["signed_by"], opinion=data["opinion"],
-            sealed_at=candidate.unit_sealed_at))
-        self.db.audit(self.caller, "candidate.unit_approve", "candidate", candidate.id, data)
+        self._unit_seal(candidate, data)
         return self._candidate_out(candidate)
 
     @rpc(roles=STAFF)
@@ -271,6 +266,56 @@ class NominationRpc:
     def center_approve(self, candidate_id, payload):
         data = load(schemas.SealIn, payload)
         candidate = self._candidate(candidate_id)
+        self._center_seal(candidate, data)
+        return self._candidate_out(candidate)
+
+    @rpc(roles=NOMINATORS)
+    @transactional
+    def bulk_unit_approve(self, payload):
+        """The unit's seal on many candidates: one result per candidate (shared.bulk)."""
+        data = load(schemas.BulkSealIn, payload)
+        seal = {"signed_by": data["signed_by"], "opinion": data["opinion"]}
+
+        def apply(candidate_id):
+            candidate = self._candidate(candidate_id, own_unit_or_staff=True, lock=True)
+            if candidate.status in (domain.UNIT_APPROVED, domain.APPROVED):
+                return ALREADY, {"candidate_status": candidate.status}
+            self._unit_seal(candidate, seal)
+            return APPLIED, {"candidate_status": candidate.status}
+
+        return self._bulk(data["candidate_ids"], apply)
+
+    @rpc(roles=STAFF)
+    @transactional
+    def bulk_center_approve(self, payload):
+        """The center's approval of many candidates: one result per candidate (shared.bulk)."""
+        data = load(schemas.BulkSealIn, payload)
+        seal = {"signed_by": data["signed_by"], "opinion": data["opinion"]}
+
+        def apply(candidate_id):
+            candidate = self._candidate(candidate_id, lock=True)
+            if candidate.status == domain.APPROVED:
+                return ALREADY, {"candidate_status": candidate.status}
+            self._center_seal(candidate, seal)
+            return APPLIED, {"candidate_status": candidate.status}
+
+        return self._bulk(data["candidate_ids"], apply)
+
+    def _bulk(self, candidate_ids, apply):
+        result = apply_each(self.db, unique(candidate_ids, "candidate_ids"), apply,
+                            lambda key: {"candidate_id": key})
+        return schemas.BulkSealOut().dump(result)
+
+    def _unit_seal(self, candidate, data):
+        candidate.status = domain.next_status(candidate.status, "unit_approve")
+        candidate.unit_signed_by, candidate.unit_opinion = data["signed_by"], data["opinion"]
+        candidate.unit_sealed_at = self._touch(candidate)
+        self.db.emit("candidate_unit_approved", candidate.id, dict(
+            self._ref(candidate), signed_by=data["signed_by"], opinion=data["opinion"],
+            sealed_at=candidate.unit_sealed_at))
+        self.db.audit(self.caller, "candidate.unit_approve", "candidate", candidate.id, data)
+
+    def _center_seal(self, candidate, data):
         candidate.status = domain.next_status(candidate.status, "center_approve")
         candidate.center_signed_by, candidate.center_opinion = data["signed_by"], data["opinion"]
         candidate.center_sealed_at = self._touch(candidate)
@@ -280,7 +325,6 @@ class NominationRpc:
             name=candidate.name, gender=candidate.gender, id_number_masked=candidate.id_masked,
             person_key=candidate.id_index, registered_at=candidate.created_at))
         self.db.audit(self.caller, "candidate.center_approve", "candidate", candidate.id, data)
-        return self._candidate_out(candidate)
 
     @rpc(roles=NOMINATORS)
     @transactional

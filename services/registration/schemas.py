@@ -5,6 +5,7 @@ from datetime import date, datetime, time, timedelta, timezone
 
 from marshmallow import Schema, ValidationError, fields, pre_dump, validate, validates_schema
 
+from shared.bulk import bulk_out, ids_field
 from shared.districts import District
 from shared.events import event_type
 from shared.schemas import CODE, AuditOut  # noqa: F401  (one definition for all; route tables name AuditOut per service)
@@ -116,6 +117,15 @@ class CandidatePatch(CandidateFields):
 class SealIn(Schema):
     signed_by = Text(50, required=True, metadata={"description": "who applied the seal"})
     opinion = Text(2000, min=0, load_default="")
+
+
+class BulkSealIn(Schema):
+    candidate_ids = ids_field("candidate_ids")
+    signed_by = Text(50, required=True, metadata={"description": "who applied the seal"})
+    opinion = Text(2000, min=0, load_default="")
+
+
+BulkSealOut = bulk_out({"candidate_id": fields.Integer(), "candidate_status": fields.String()})
 
 
 class RejectIn(Schema):

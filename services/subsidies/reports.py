@@ -7,6 +7,8 @@ import socket
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from shared.auth import STAFF
+from shared.bulk import ALREADY, APPLIED, apply_each
 from shared.db import transactional
 from shared.documents import decode_upload
 from shared.entrypoints import rpc
@@ -27,6 +29,8 @@ SIGNIN_TYPES = ("image/jpeg", "image/png", "application/pdf")
 UPLOAD_TYPES = ("image/jpeg", "image/png", "application/pdf", "video/mp4")
 IMAGE_MAX_BYTES = 16 * 1024 * 1024
 VIDEO_MAX_BYTES = 64 * 1024 * 1024     # the gateway route admits the same
+# the parts of a report sent with its files (multipart); the gateway enforces the same limits per file
+EVIDENCE_PARTS = ("signin_sheet", "video", "photos", "banner_photos")
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
 
 
@@ -59,8 +63,95 @@ class ReportRpc:
     @transactional
     def submit_lecture(self, payload):
         """Store a report as ``received`` and queue its checks; ``lecture_checks`` tells the outcome."""
+        return self._submit(payload)
+
+    def _submit(self, payload):
         data = load(schemas.LectureIn, payload)
-        now = utcnow()
+        lecture = self._new_report(data, utcnow())
+        self._flush_report("this lecturer already reported a lecture on that date at that venue",
+                           "duplicate of an existing report: correct that one instead")
+        self._after_new_report(lecture)
+        return self._lecture_out(lecture)
+
+    @rpc(roles=REPORTERS)
+    @transactional
+    def submit_lecture_with_evidence(self, payload):
+        """A report and its evidence files in one request (the gateway's multipart route).
+
+        ``payload``: ``{"report": <LectureIn without file references>, "files": {part: [file, …]}}``
+        with the parts ``signin_sheet`` (one), ``video`` (one), ``photos`` and ``banner_photos``
+        (photos showing the uniform banner). Each file is stored as ``upload_evidence`` stores it
+        and named ``<part>.<n>`` when refused; the report then goes as ``submit_lecture``.
+        """
+        if not isinstance(payload, dict) or not isinstance(payload.get("report"), dict):
+            raise ValidationFailed("no report", {"report": ["send the 附件5 form as JSON in the part 'report'"]})
+        report, parts = dict(payload["report"]), payload.get("files") or {}
+        unknown = sorted(set(parts) - set(EVIDENCE_PARTS))
+        if unknown:
+            raise ValidationFailed("unknown file parts", {p: [f"not one of {', '.join(EVIDENCE_PARTS)}"]
+                                                          for p in unknown})
+        for part in ("signin_sheet", "video"):
+            if len(parts.get(part) or []) > 1:
+                raise ValidationFailed(f"one {part}", {part: ["send one file"]})
+        stored = {part: [self._store_evidence(decode_upload(f), f.get("filename"), f"{part}.{n}").sha256
+                         for n, f in enumerate(parts.get(part) or [])] for part in EVIDENCE_PARTS}
+        if stored["signin_sheet"]:
+            report["signin_sheet"] = dict(report.get("signin_sheet") or {}, file=stored["signin_sheet"][0])
+        if stored["video"]:
+            report["video"] = {"file": stored["video"][0]}
+        report["photos"] = list(report.get("photos") or []) + \
+            [{"file": sha} for sha in stored["photos"]] + [{"file": sha, "shows_banner": True}
+                                                          for sha in stored["banner_photos"]]
+        return self._submit(report)
+
+    def _store_evidence(self, raw, filename, field):
+        ctype = sniff(raw)
+        if ctype not in UPLOAD_TYPES:
+            raise RuleViolation("evidence type not accepted", {field: [
+                f"content is {ctype or 'unrecognised'}; accepted: {', '.join(UPLOAD_TYPES)}"]}, rule="evidence_type")
+        stored = self.files.put(raw, field, UPLOAD_TYPES, VIDEO_MAX_BYTES if ctype == "video/mp4" else IMAGE_MAX_BYTES)
+        if self._file_by_sha(stored.sha256) is None:
+            try:
+                with self.db.session.begin_nested():  # a twin stored meanwhile by another replica is the same file
+                    self.db.session.add(EvidenceFile(
+                        agency_id=self.db.agency, sha256=stored.sha256, key=stored.key,
+                        content_type=stored.content_type, size=stored.size, filename=str(filename or "")[:200] or None,
+                        uploaded_by=self.caller.actor, uploaded_at=utcnow()))
+            except IntegrityError:
+                pass
+        return stored
+
+    @rpc(roles=STAFF)
+    @transactional
+    def bulk_submit_lectures(self, payload):
+        """Reports that reached the center by email, entered at once: one result per report (shared.bulk).
+
+        A report already stored (same lecturer, date and venue) is ``already`` with its id, so
+        entering the same batch again stores nothing twice.
+        """
+        data = load(schemas.BulkLecturesIn, payload)
+        reports, now = data["reports"], utcnow()
+
+        def apply(index):
+            try:
+                report = load(schemas.LectureIn, reports[index])
+            except ValidationFailed as exc:
+                raise ValidationFailed(exc.message, exc.fields) from None
+            existing = self.db.session.scalar(select(Lecture).where(
+                Lecture.agency_id == self.db.agency, Lecture.cycle == report["cycle"],
+                Lecture.candidate_id == report["candidate_id"], Lecture.lecture_date == report["lecture_date"],
+                Lecture.venue_key == domain.venue_key(report["venue"])))
+            if existing is not None:
+                return ALREADY, {"lecture_id": existing.id, "report_status": existing.status}
+            lecture = self._new_report(report, now)
+            self.db.session.flush()  # inside the item's savepoint: a concurrent twin is this item's 409 alone
+            self._after_new_report(lecture)
+            return APPLIED, {"lecture_id": lecture.id, "report_status": lecture.status}
+
+        result = apply_each(self.db, range(len(reports)), apply, lambda index: {"index": index})
+        return schemas.BulkLecturesOut().dump(result)
+
+    def _new_report(self, data, now) -> Lecture:
         cycle = self._cycle(data["cycle"], field="cycle")
         received_at = self._received_at(data.pop("received_at"), data["lecture_date"], now)
         self._ensure_may_report_for(cycle.code, data["candidate_id"])
@@ -70,13 +161,12 @@ class ReportRpc:
             version=1, failed_rules=[], submitted_by=self.caller.actor, created_at=now, updated_at=now,
             **self._report_values(data, received_at))
         self.db.session.add(lecture)
-        # the first write: the unique key answers for every replica at once
-        self._flush_report("this lecturer already reported a lecture on that date at that venue",
-                           "duplicate of an existing report: correct that one instead")
+        return lecture
+
+    def _after_new_report(self, lecture):
         self._queue_checks(lecture)
         self.db.audit(self.caller, "lecture.submit", "lecture", lecture.id,
-                      {"cycle": cycle.code, "kind": lecture.kind, "lecture_date": lecture.lecture_date})
-        return self._lecture_out(lecture)
+                      {"cycle": lecture.cycle, "kind": lecture.kind, "lecture_date": lecture.lecture_date})
 
     @rpc(roles=REPORTERS)
     @transactional

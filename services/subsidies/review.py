@@ -4,6 +4,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from shared.auth import STAFF
+from shared.bulk import ALREADY, APPLIED, apply_each, unique
 from shared.db import transactional
 from shared.entrypoints import rpc
 from shared.schemas import as_code, load
@@ -44,6 +45,54 @@ class ReviewRpc:
     def approve_lecture(self, lecture_id, payload):
         data = load(schemas.ReviewIn, payload)
         lecture = self._lecture(lecture_id, lock=True)
+        self._approve(lecture, data)
+        return self._lecture_out(lecture)
+
+    @rpc(roles=STAFF)
+    @transactional
+    def reject_lecture(self, lecture_id, payload):
+        data = load(schemas.RejectIn, payload)
+        lecture = self._lecture(lecture_id, lock=True)
+        self._reject(lecture, data)
+        return self._lecture_out(lecture)
+
+    @rpc(roles=STAFF)
+    @transactional
+    def bulk_approve_lectures(self, payload):
+        """Approve many checked reports: one result per report (shared.bulk), repeat-safe."""
+        data = load(schemas.BulkReviewIn, payload)
+        review = {"signed_by": data["signed_by"]}
+
+        def apply(lecture_id):
+            lecture = self._lecture(lecture_id, lock=True)
+            if lecture.status == domain.APPROVED:
+                return ALREADY, {"report_status": lecture.status}
+            self._approve(lecture, review)
+            return APPLIED, {"report_status": lecture.status}
+
+        return self._bulk(data["lecture_ids"], apply)
+
+    @rpc(roles=STAFF)
+    @transactional
+    def bulk_reject_lectures(self, payload):
+        """Reject many checked reports with the same reasons: one result per report (shared.bulk)."""
+        data = load(schemas.BulkRejectIn, payload)
+        review = {"signed_by": data["signed_by"], "reasons": data["reasons"]}
+
+        def apply(lecture_id):
+            lecture = self._lecture(lecture_id, lock=True)
+            if lecture.status == domain.REJECTED:
+                return ALREADY, {"report_status": lecture.status}
+            self._reject(lecture, review)
+            return APPLIED, {"report_status": lecture.status}
+
+        return self._bulk(data["lecture_ids"], apply)
+
+    def _bulk(self, lecture_ids, apply):
+        result = apply_each(self.db, unique(lecture_ids, "lecture_ids"), apply, lambda key: {"lecture_id": key})
+        return schemas.BulkReviewOut().dump(result)
+
+    def _approve(self, lecture, data):
         lecture.status = domain.next_report_status(lecture.status, "approve")
         cycle = self._cycle(lecture.cycle)
         now = utcnow()
@@ -55,6 +104,7 @@ class ReviewRpc:
             self.db.session.add(Subsidy(agency_id=self.db.agency, cycle=lecture.cycle, lecture_id=lecture.id,
                                         candidate_id=lecture.candidate_id, amount_fen=cycle.lecture_subsidy_fen,
                                         status=domain.UNPAID, created_at=now))
+            self.db.session.flush()
         else:
             domain.ensure_subsidy_reinstatable(subsidy.status)
             subsidy.status, subsidy.amount_fen = domain.UNPAID, cycle.lecture_subsidy_fen
@@ -62,20 +112,14 @@ class ReviewRpc:
             "cycle": lecture.cycle, "lecture_id": lecture.id, "candidate_id": lecture.candidate_id,
             "kind": lecture.kind, "lecture_date": lecture.lecture_date, "approved_at": now})
         self.db.audit(self.caller, "lecture.approve", "lecture", lecture.id, data)
-        return self._lecture_out(lecture)
 
-    @rpc(roles=STAFF)
-    @transactional
-    def reject_lecture(self, lecture_id, payload):
-        data = load(schemas.RejectIn, payload)
-        lecture = self._lecture(lecture_id, lock=True)
+    def _reject(self, lecture, data):
         lecture.status = domain.next_report_status(lecture.status, "reject")
         lecture.reviewed_by, lecture.review_reasons, lecture.updated_at = data["signed_by"], data["reasons"], utcnow()
         self.db.emit("lecture_rejected", lecture.id, {
             "cycle": lecture.cycle, "lecture_id": lecture.id, "candidate_id": lecture.candidate_id,
             "reasons": data["reasons"]})
         self.db.audit(self.caller, "lecture.reject", "lecture", lecture.id, data)
-        return self._lecture_out(lecture)
 
     @rpc(roles=STAFF)
     @transactional

@@ -5,6 +5,7 @@ import re
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
+from shared.bulk import MAX_ITEMS as MAX_BULK, bulk_out, ids_field
 from shared.events import event_type
 from shared.schemas import CODE, AuditOut  # noqa: F401  (one definition for all; route tables name AuditOut per service)
 from shared.validators import ResidentId, SocialCreditCode
@@ -113,6 +114,28 @@ class ReviewIn(Schema):
 class RejectIn(Schema):
     signed_by = Text(50, required=True)
     reasons = fields.List(Text(500), required=True, validate=validate.Length(min=1, max=20))
+
+
+class BulkReviewIn(Schema):
+    lecture_ids = ids_field("lecture_ids")
+    signed_by = Text(50, required=True)
+
+
+class BulkRejectIn(BulkReviewIn):
+    reasons = fields.List(Text(500), required=True, validate=validate.Length(min=1, max=20))
+
+
+class BulkLecturesIn(Schema):
+    reports = fields.List(fields.Dict(), required=True, validate=validate.Length(
+        min=1, max=MAX_BULK, error=f"between {{min}} and {{max}} reports per call (bulk limit {MAX_BULK})"),
+        metadata={"description": "附件5 reports as for POST /api/v1/lectures (received_at: when the email came)"})
+
+
+BulkLecturesOut = bulk_out({"index": fields.Integer(), "lecture_id": fields.Integer(),
+                            "report_status": fields.String()})
+
+
+BulkReviewOut = bulk_out({"lecture_id": fields.Integer(), "report_status": fields.String()})
 
 
 class RevokeIn(Schema):

@@ -12,12 +12,13 @@ from shared.auth import STAFF
 from shared.db import transactional
 from shared.entrypoints import rpc
 from shared.errors import Forbidden, NotFound, RuleViolation, ValidationFailed
+from shared.documents import decode_upload, read_table
 from shared.pii import get_vault
-from shared.schemas import load
+from shared.schemas import agency_row, as_code, load
 from shared.workdays import utcnow
 
 from . import domain, schemas
-from .models import Attempt, ClassSeat, Exam, ExpertScore, GroupExpert, GroupMember, Question, Trainee
+from .models import Attempt, ClassSeat, Exam, ExpertScore, Group, GroupExpert, GroupMember, Question, Trainee
 from .roles import CLASS_STAFF, EXAM_READERS, EXPERTS, TAKERS
 
 
@@ -171,6 +172,96 @@ class ExamRpc:
         return {"imported": len(ids), "attempt_ids": ids}
 
 
+    @rpc(roles=STAFF)
+    @transactional
+    def import_external_results(self, cycle, payload):
+        """Scores of a test taken on another platform (a mini-program): exam scores with their source.
+
+        No question bank and no paper: the platform's import (platform + reference) is the exam.
+        Each row stands alone: good rows are kept, refused rows come back with their number and
+        fields. Importing the same reference again changes nothing for rows already in.
+        """
+        data = load(schemas.ExternalResultsIn, payload)
+        return self._external(as_code(cycle, field="cycle"), data, data["rows"], list(range(1, len(data["rows"]) + 1)))
+
+    @rpc(roles=STAFF)
+    @transactional
+    def upload_external_results(self, cycle, upload):
+        """The same results as a CSV or XLSX export (?exam=&platform=&reference=; header 学员编号,分数)."""
+        query = load(schemas.ExternalResultsQuery, (upload or {}).get("query") or {}) if isinstance(upload, dict) \
+            else load(schemas.ExternalResultsQuery, {})
+        table = read_table(decode_upload(upload), str(upload.get("filename") or ""))
+        if not table or len(table) > schemas.EXTERNAL_MAX_ROWS:
+            raise ValidationFailed("rows", {"file": [f"between 1 and {schemas.EXTERNAL_MAX_ROWS} rows"]})
+        rows = [{key: row.get(zh) or row.get(key) or None for key, zh in schemas.EXTERNAL_HEADERS.items()}
+                for row in table]
+        # the spreadsheet's own row numbers: the header is row 1
+        return self._external(as_code(cycle, field="cycle"), query, rows, list(range(2, len(rows) + 2)))
+
+    def _external(self, cycle, source, rows, numbers):
+        exam = self._external_exam(cycle, source)
+        result = {"exam_id": exam.id, "exam": exam.kind, "platform": source["platform"],
+                  "reference": source["reference"], "imported": 0, "unchanged": 0, "errors": []}
+        now = utcnow()
+        for number, raw in zip(numbers, rows):
+            try:
+                row = load(schemas.ExternalRow, {k: v for k, v in raw.items() if v not in (None, "")})
+                score = domain.check_score(row["score"])
+                if row.get("candidate_id") is None and row.get("id_number"):
+                    row["candidate_id"] = self._candidate_of(cycle, row["id_number"])
+                taker, candidate_id, person_key = self._taker(exam, row, on_behalf=True)
+                attempt = self.db.session.scalar(select(Attempt).where(
+                    Attempt.exam_id == exam.id, Attempt.taker == taker, Attempt.status != domain.VOID))
+                if attempt is not None:
+                    if attempt.score != score:
+                        raise RuleViolation("already imported with another score", {"score": [
+                            f"this reference gave {domain.score_text(attempt.score)}; void it to import again"]},
+                            rule="one_attempt")
+                    result["unchanged"] += 1
+                    continue
+            except (ValidationFailed, RuleViolation, NotFound) as exc:
+                result["errors"].append({"row": number, "message": exc.message,
+                                         "fields": exc.fields or {"row": [exc.message]},
+                                         "rule": getattr(exc, "rule", None)})
+                continue
+            attempt = Attempt(agency_id=self.db.agency, exam_id=exam.id, taker=taker, candidate_id=candidate_id,
+                              person_key=person_key, status=domain.SUBMITTED, source="online", started_at=now,
+                              submitted_at=now, score=score)
+            self.db.session.add(attempt)
+            self.db.session.flush()
+            self._emit_exam_scored(attempt, exam)
+            result["imported"] += 1
+        self.db.audit(self.caller, "exam.external_import", "exam", exam.id, {
+            "platform": source["platform"], "reference": source["reference"], "imported": result["imported"],
+            "unchanged": result["unchanged"], "refused": len(result["errors"])})
+        return schemas.ExternalResultsOut().dump(result)
+
+    def _candidate_of(self, cycle, id_number) -> int:
+        """The trainee of ``cycle`` with this ID number (the platform knows people by it)."""
+        found = self.db.session.scalar(select(Trainee.candidate_id).where(
+            Trainee.agency_id == self.db.agency, Trainee.cycle == cycle,
+            Trainee.person_key == get_vault().blind_index(id_number)))
+        if found is None:
+            raise NotFound("no trainee of this cycle has this ID number", {"id_number": ["not a trainee of the cycle"]})
+        return found
+
+    def _external_exam(self, cycle, source):
+        """The exam row standing for one platform import; found again by (cycle, kind, platform, reference)."""
+        marker = [{"platform": source["platform"], "reference": source["reference"]}]
+        for exam in self.db.session.scalars(select(Exam).where(
+                Exam.agency_id == self.db.agency, Exam.cycle == cycle, Exam.kind == source["exam"],
+                Exam.seed == 0).with_for_update()):
+            if exam.draw == marker:
+                return exam
+        exam = Exam(agency_id=self.db.agency, kind=source["exam"], cycle=cycle, class_id=None, seed=0, draw=marker,
+                    title=f"{source['platform']} {source['reference']}"[:200], paper=[], answer_key={},
+                    duration_minutes=0, pass_mark=domain.DEFAULT_PASS_MARK, created_at=utcnow())
+        self.db.session.add(exam)
+        self.db.session.flush()
+        self.db.emit("exam_created", exam.id, {"exam_id": exam.id, "kind": exam.kind, "cycle": exam.cycle,
+                                               "class_id": None, "question_count": 0})
+        return exam
+
     @rpc(roles=EXPERTS)
     @transactional
     def score_by_expert(self, payload):
@@ -187,33 +278,124 @@ class ExamRpc:
             raise RuleViolation(f"expert {principal.person} is not on the panel of this trainee's {stage} group",
                                 {"candidate_id": ["not in a group assigned to you"]}, rule="expert_group")
         now = utcnow()
-        existing = self.db.session.scalar(select(ExpertScore).where(
-            ExpertScore.trainee_id == trainee.id, ExpertScore.part == data["part"],
-            ExpertScore.expert == principal.person))
-        replaced = None
-        if existing is None:
-            self.db.session.add(ExpertScore(agency_id=self.db.agency, trainee_id=trainee.id, part=data["part"],
-                                            expert=principal.person, score=score, comment=data["comment"],
-                                            created_at=now, updated_at=now))
-        else:
-            replaced = domain.score_text(existing.score)
-            existing.score, existing.comment, existing.updated_at = score, data["comment"], now
-        self.db.session.flush()
-        self.db.audit(self.caller, "expert_score.replace" if replaced else "expert_score.create", "trainee",
-                      trainee.candidate_id, {"part": data["part"], "score": domain.score_text(score),
-                                             "previous": replaced})
-        panel = list(self.db.session.scalars(select(ExpertScore.score).where(
-            ExpertScore.trainee_id == trainee.id, ExpertScore.part == data["part"])))
-        mean = domain.panel_mean([Decimal(s) for s in panel])
-        self.db.emit("expert_scored", trainee.candidate_id, {
-            "cycle": trainee.cycle, "candidate_id": trainee.candidate_id, "stage": stage, "part": data["part"],
-            "score": domain.score_text(mean), "panel_size": len(panel),
-            # the exact sum: scoring takes total / size as the exact mean instead of the rounded one
-            "panel_total": domain.score_text(sum((Decimal(s) for s in panel), Decimal(0))), "scored_at": now})
+        replaced = self._put_expert_score(trainee, data["part"], principal.person, score, data["comment"], now)
+        mean, size = self._emit_panel_mean(trainee, data["part"], stage, now)
         return schemas.ExpertScoreOut().dump({
             "candidate_id": trainee.candidate_id, "cycle": trainee.cycle, "part": data["part"],
             "expert": principal.person, "score": domain.score_text(score), "replaced": replaced,
-            "panel_mean": domain.score_text(mean), "panel_size": len(panel)})
+            "panel_mean": domain.score_text(mean), "panel_size": size})
+
+    @rpc(roles=STAFF)
+    @transactional
+    def enter_score_sheet(self, group_id, payload):
+        """A panel's paper score sheet, entered by staff: rows of (expert, candidate, score)."""
+        data = load(schemas.ScoreSheetIn, payload)
+        labels = [f"rows.{i}" for i in range(len(data["rows"]))]
+        return self._score_sheet(group_id, data["part"], data["rows"], labels, data.get("reference"))
+
+    @rpc(roles=STAFF)
+    @transactional
+    def upload_score_sheet(self, group_id, upload):
+        """The same sheet as a CSV or XLSX file (``?part=key_expert``); header 专家,学员编号,分数[,评语]."""
+        query = load(schemas.ScoreSheetQuery, (upload or {}).get("query") or {}) if isinstance(upload, dict) else {}
+        raw = decode_upload(upload)
+        table = read_table(raw, str(upload.get("filename") or ""))
+        if not table:
+            raise ValidationFailed("empty sheet", {"file": ["no score rows under the header"]})
+        if len(table) > schemas.SHEET_MAX_ROWS:
+            raise ValidationFailed("too many rows", {"file": [f"at most {schemas.SHEET_MAX_ROWS} rows"]})
+        rows, labels, errors = [], [], {}
+        for n, row in enumerate(table, start=2):  # the spreadsheet's own row number: the header is row 1
+            picked = {key: row.get(zh) or row.get(key) or None for key, zh in schemas.SHEET_HEADERS.items()}
+            if isinstance(picked["candidate_id"], str) and picked["candidate_id"].isdigit():
+                picked["candidate_id"] = int(picked["candidate_id"])  # a cell is text; the id is a number
+            try:
+                rows.append(load(schemas.ScoreSheetRow, {k: v for k, v in picked.items() if v is not None}))
+                labels.append(f"row {n}")
+            except ValidationFailed as exc:
+                errors.update({f"row {n}.{k}": v for k, v in exc.fields.items()})
+        if errors:
+            raise ValidationFailed(f"score sheet: {len(errors)} field(s) refused", errors)
+        return self._score_sheet(group_id, query["part"], rows, labels,
+                                 query.get("reference") or str(upload.get("filename") or "") or None)
+
+    def _score_sheet(self, group_id, part, rows, labels, reference):
+        group = agency_row(self.db.session, Group, self.db.agency, group_id, not_found="group")
+        stage = domain.PART_STAGE[part]
+        if group.stage != stage:
+            raise RuleViolation(f"part {part} is scored in the {stage} stage, group {group.id} is {group.stage}",
+                                {"part": [f"not a part of the {group.stage} stage"]}, rule="score_sheet_part")
+        panel = set(self.db.session.scalars(select(GroupExpert.expert).where(GroupExpert.group_id == group.id)))
+        members = {t.candidate_id: t for t in self.db.session.scalars(
+            select(Trainee).join(GroupMember, GroupMember.trainee_id == Trainee.id)
+            .where(GroupMember.group_id == group.id))}
+        shape, refused, seen = {}, {}, {}
+        scores = []
+        for label, row in zip(labels, rows):
+            try:
+                score = domain.check_score(row["score"])
+            except ValidationFailed as exc:
+                shape.update({f"{label}.{k}": v for k, v in exc.fields.items()})
+                continue
+            key = (row["expert"], row["candidate_id"])
+            if key in seen:
+                shape[f"{label}.candidate_id"] = [f"scored twice by {row['expert']} on this sheet (also {seen[key]})"]
+                continue
+            seen[key] = label
+            if row["expert"] not in panel:  # the same rules as an expert's own entry (score_by_expert)
+                refused[f"{label}.expert"] = [f"not on the panel of group {group.id} (expert_group)"]
+            if row["candidate_id"] not in members:
+                refused[f"{label}.candidate_id"] = [f"not a member of group {group.id} (expert_group)"]
+            scores.append((row, score))
+        if shape:
+            raise ValidationFailed(f"score sheet: {len(shape)} field(s) refused", shape)
+        if refused:
+            raise RuleViolation(f"score sheet: {len(refused)} field(s) refused", refused, rule="expert_group")
+        now = utcnow()
+        for row, score in scores:
+            self._put_expert_score(members[row["candidate_id"]], part, row["expert"], score, row.get("comment"),
+                                   now, entered_by=self.caller, reference=reference)
+        scored = sorted({row["candidate_id"] for row, _ in scores})
+        for candidate_id in scored:
+            self._emit_panel_mean(members[candidate_id], part, stage, now)
+        experts = sorted({row["expert"] for row, _ in scores})
+        self.db.audit(self.caller, "score_sheet.enter", "group", group.id, {
+            "part": part, "rows": len(scores), "panel": experts, "reference": reference,
+            "entered_by": getattr(self.caller, "actor", None)})
+        return schemas.ScoreSheetOut().dump({
+            "group_id": group.id, "part": part, "rows": len(scores), "candidates": len(scored), "panel": experts,
+            "entered_by": getattr(self.caller, "actor", None), "reference": reference})
+
+    def _put_expert_score(self, trainee, part, expert, score, comment, now, entered_by=None, reference=None):
+        """Create or replace one expert's score of a trainee; audited as the expert's, or as entered for them."""
+        existing = self.db.session.scalar(select(ExpertScore).where(
+            ExpertScore.trainee_id == trainee.id, ExpertScore.part == part, ExpertScore.expert == expert))
+        replaced = None
+        if existing is None:
+            self.db.session.add(ExpertScore(agency_id=self.db.agency, trainee_id=trainee.id, part=part,
+                                            expert=expert, score=score, comment=comment,
+                                            created_at=now, updated_at=now))
+        else:
+            replaced = domain.score_text(existing.score)
+            existing.score, existing.comment, existing.updated_at = score, comment, now
+        self.db.session.flush()
+        detail = {"part": part, "score": domain.score_text(score), "previous": replaced}
+        if entered_by is not None:  # a paper sheet: staff entered it on the expert's behalf
+            detail.update(on_behalf_of=expert, source="paper_sheet", reference=reference)
+        self.db.audit(self.caller, "expert_score.replace" if replaced else "expert_score.create", "trainee",
+                      trainee.candidate_id, detail)
+        return replaced
+
+    def _emit_panel_mean(self, trainee, part, stage, now):
+        panel = list(self.db.session.scalars(select(ExpertScore.score).where(
+            ExpertScore.trainee_id == trainee.id, ExpertScore.part == part)))
+        mean = domain.panel_mean([Decimal(s) for s in panel])
+        self.db.emit("expert_scored", trainee.candidate_id, {
+            "cycle": trainee.cycle, "candidate_id": trainee.candidate_id, "stage": stage, "part": part,
+            "score": domain.score_text(mean), "panel_size": len(panel),
+            # the exact sum: scoring takes total / size as the exact mean instead of the rounded one
+            "panel_total": domain.score_text(sum((Decimal(s) for s in panel), Decimal(0))), "scored_at": now})
+        return mean, len(panel)
 
     def _add_question(self, data) -> Question:
         options, answer = domain.normalise_question(data["kind"], data["options"], data["answer"])

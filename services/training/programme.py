@@ -6,6 +6,7 @@ import json
 from sqlalchemy import select
 
 from shared.auth import STAFF
+from shared.bulk import ALREADY, APPLIED, apply_each, unique
 from shared.db import transactional
 from shared.entrypoints import rpc
 from shared.errors import Conflict, NotFound
@@ -145,14 +146,39 @@ class ProgrammeRpc:
     def add_group_expert(self, group_id, payload):
         data = load(schemas.ExpertIn, payload)
         group = self._group(group_id)
+        self._add_expert(group, data)
+        return self._group_out(group)
+
+    @rpc(roles=STAFF)
+    @transactional
+    def bulk_add_group_experts(self, payload):
+        """Put many experts on many panels: one result per (group, expert) (shared.bulk), repeat-safe."""
+        data = load(schemas.BulkExpertsIn, payload)
+        names = {(i["group_id"], i["expert"]): i["name"] for i in data["items"]}
+
+        def apply(key):
+            group_id, expert = key
+            # the group row is the lock: two calls adding the same expert wait for each other
+            group = self.db.session.get(Group, group_id, with_for_update=True, populate_existing=True)
+            if group is None or group.agency_id != self.db.agency:
+                raise NotFound(f"group {group_id} not found")
+            added = self._add_expert(group, {"expert": expert, "name": names[key]})
+            return (APPLIED if added else ALREADY), {}
+
+        keys = unique([(i["group_id"], i["expert"]) for i in data["items"]], "items")
+        result = apply_each(self.db, keys, apply, lambda key: {"group_id": key[0], "expert": key[1]})
+        return schemas.BulkExpertsOut().dump(result)
+
+    def _add_expert(self, group, data) -> bool:
         exists = self.db.session.scalar(select(GroupExpert.id).where(
             GroupExpert.group_id == group.id, GroupExpert.expert == data["expert"]))
-        if not exists:
-            self.db.session.add(GroupExpert(group_id=group.id, expert=data["expert"], expert_name=data["name"]))
-            self.db.session.flush()
-            self.db.emit("group_expert_assigned", group.id, {"group_id": group.id, "expert": data["expert"]})
-            self.db.audit(self.caller, "groups.expert_add", "group", group.id, data)
-        return self._group_out(group)
+        if exists:
+            return False
+        self.db.session.add(GroupExpert(group_id=group.id, expert=data["expert"], expert_name=data["name"]))
+        self.db.session.flush()
+        self.db.emit("group_expert_assigned", group.id, {"group_id": group.id, "expert": data["expert"]})
+        self.db.audit(self.caller, "groups.expert_add", "group", group.id, data)
+        return True
 
 
 def _jsonable(value):

@@ -5,6 +5,7 @@ from decimal import Decimal
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from shared.bulk import MAX_ITEMS as MAX_BULK, bulk_out
 from shared.schemas import CODE, AuditOut, PageQuery, page_schema  # noqa: F401  (one definition for all; route tables name AuditOut per service)
 from shared.districts import District
 from shared.validators import MobilePhone, ResidentId
@@ -104,6 +105,18 @@ class AssignmentOut(Schema):
 class ExpertIn(Schema):
     expert = Text(64, required=True, metadata={"description": "the expert token's bound person"})
     name = Text(50, load_default=None)
+
+
+class BulkExpertItem(ExpertIn):
+    group_id = fields.Integer(required=True, strict=False, validate=validate.Range(min=1))
+
+
+class BulkExpertsIn(Schema):
+    items = fields.List(fields.Nested(BulkExpertItem), required=True, validate=validate.Length(
+        min=1, max=MAX_BULK, error=f"between {{min}} and {{max}} items per call (bulk limit {MAX_BULK})"))
+
+
+BulkExpertsOut = bulk_out({"group_id": fields.Integer(), "expert": fields.String()})
 
 
 # ---- question bank and exams -------------------------------------------------------------------
@@ -236,6 +249,81 @@ class ExpertScoreIn(Schema):
     part = fields.String(required=True, validate=validate.OneOf(list(domain.PART_STAGE)))
     score = ScoreIn(required=True)
     comment = Text(2000, min=0, load_default=None)
+
+
+EXTERNAL_MAX_ROWS = 5000
+EXTERNAL_HEADERS = {"candidate_id": "学员编号", "id_number": "身份证号", "score": "分数"}
+
+
+class ExternalSource(Schema):
+    exam = fields.String(required=True, validate=validate.OneOf(list(domain.EXAM_STAGE)))
+    platform = Text(60, required=True, metadata={"description": "where the test was taken, e.g. 安责险学习小程序"})
+    reference = Text(100, required=True, metadata={"description": "the platform's export or batch reference"})
+
+
+class ExternalRow(Schema):
+    candidate_id = fields.Integer(load_default=None, validate=validate.Range(min=1))
+    id_number = ResidentId(load_default=None)
+    score = ScoreIn(required=True)
+
+
+class ExternalResultsIn(ExternalSource):
+    rows = fields.List(fields.Dict(), required=True, validate=validate.Length(min=1, max=EXTERNAL_MAX_ROWS))
+
+
+class ExternalResultsQuery(ExternalSource):
+    pass
+
+
+class ExternalRowError(Schema):
+    row = fields.Integer()
+    message = fields.String()
+    fields_ = fields.Dict(data_key="fields", attribute="fields")
+    rule = fields.String(allow_none=True)
+
+
+class ExternalResultsOut(Schema):
+    exam_id = fields.Integer()
+    exam = fields.String()
+    platform = fields.String()
+    reference = fields.String()
+    imported = fields.Integer()
+    unchanged = fields.Integer()
+    errors = fields.List(fields.Nested(ExternalRowError))
+
+
+SHEET_MAX_ROWS = 1000
+# a sheet's columns: the Chinese header a paper form's spreadsheet carries, or the field name itself
+SHEET_HEADERS = {"expert": "专家", "candidate_id": "学员编号", "score": "分数", "comment": "评语"}
+
+
+class ScoreSheetRow(Schema):
+    expert = Text(64, required=True, metadata={"description": "the expert's bound person (as on the panel)"})
+    candidate_id = Id(required=True)
+    score = ScoreIn(required=True)
+    comment = Text(2000, min=0, load_default=None)
+
+
+class ScoreSheetIn(Schema):
+    part = fields.String(required=True, validate=validate.OneOf(list(domain.PART_STAGE)))
+    reference = Text(100, load_default=None, metadata={"description": "the paper sheet's number, if any"})
+    rows = fields.List(fields.Nested(ScoreSheetRow), required=True,
+                       validate=validate.Length(min=1, max=SHEET_MAX_ROWS))
+
+
+class ScoreSheetQuery(Schema):
+    part = fields.String(required=True, validate=validate.OneOf(list(domain.PART_STAGE)))
+    reference = Text(100, load_default=None)
+
+
+class ScoreSheetOut(Schema):
+    group_id = fields.Integer()
+    part = fields.String()
+    rows = fields.Integer()
+    candidates = fields.Integer()
+    panel = fields.List(fields.String(), metadata={"description": "the experts whose scores the sheet carries"})
+    entered_by = fields.String(metadata={"description": "the staff member who entered it"})
+    reference = fields.String(allow_none=True)
 
 
 class ExpertScoreOut(Schema):

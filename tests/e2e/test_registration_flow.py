@@ -227,3 +227,44 @@ def test_enrolment_by_district_with_progress(admin):
     assert status == 201, "a cancelled enrolment frees its place"
     _, mine = regulator.get("/api/v1/enrolments", params={"year": year})
     assert mine["total"] >= 3 and {e["district"] for e in mine["items"]} == {"通州区"}
+
+
+def test_two_concurrent_bulk_approvals_over_the_same_candidates_apply_each_once(stack, admin, code):
+    """Two operators tick overlapping candidates at the same moment: every one is approved once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    open_cycle(admin, code)
+    unit = new_unit(admin)
+    ids = []
+    for _ in range(24):
+        status, cand = admin.post("/api/v1/candidates", candidate_form(code, unit_id=unit["id"]))
+        assert status == 201, cand
+        ids.append(cand["id"])
+    status, sealed = admin.post("/api/v1/candidates/unit-approvals", {"candidate_ids": ids, "signed_by": "主任"})
+    assert status == 200 and sealed["applied"] == 24, sealed
+
+    # overlapping halves in opposite orders: locks taken in id order, so they wait instead of deadlocking
+    first, second = ids[:16], list(reversed(ids[8:]))
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(lambda batch: admin.as_(admin.token).post(
+            "/api/v1/candidates/center-approvals", {"candidate_ids": batch, "signed_by": "中心"}), [first, second]))
+    assert [a[0] for a in answers] == [200, 200], answers
+    assert all(item["ok"] for _, body in answers for item in body["items"])
+    assert sum(body["applied"] for _, body in answers) == 24          # nothing doubled, nothing missed
+    engine = make_engine(stack.configs["registration"]["DB_URI"])
+    try:
+        with engine.connect() as conn:
+            emitted = conn.execute(text("SELECT count(*) FROM outbox WHERE event_type = "
+                                        "'wsli.registration.candidate_approved.v1' AND subject IN (%s)"
+                                        % ",".join(f"'{i}'" for i in ids))).scalar()
+    finally:
+        engine.dispose()
+    assert emitted == 24
+    status, listed = admin.get("/api/v1/candidates", params={"cycle": code, "status": "approved", "per_page": 50})
+    assert listed["total"] == 24
+
+    status, big = admin.post("/api/v1/candidates/center-approvals",
+                             {"candidate_ids": list(range(1, 502)), "signed_by": "中心"})
+    assert status == 400 and "bulk limit 500" in big["fields"]["candidate_ids"][0]
+    unit_api = admin.as_(admin.token_for("unit", unit_id=unit["id"]))
+    assert unit_api.post("/api/v1/candidates/center-approvals", {"candidate_ids": ids, "signed_by": "x"})[0] == 403

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import uuid
 from datetime import timedelta
 
@@ -200,3 +201,41 @@ def test_bank_file_finance_unmasked_operator_masked_then_results(stack, admin, t
     assert status == 422 and nothing["rule"] == "nothing_to_pay"
     status, comp = operator.get(f"/api/v1/subsidy-cycles/{cycle}/compliance")
     assert status == 200 and comp["total_lectures"] == 2 and comp["target"] == 150 and comp["remaining"] == 148
+
+
+def test_a_report_with_all_its_evidence_in_one_multipart_request(stack, admin, tour):
+    cycle, day = tour["cycle"], tour["day"]
+    form = report(cycle, L7, tour["ids"][7], {"signin": "0" * 64, "video": "0" * 64, "photos": []}, day,
+                  venue="多文件会场")
+    for key in ("video", "photos"):
+        form.pop(key)
+    form["signin_sheet"] = {"head_count": 30}
+    tag = uuid.uuid4().hex.encode()
+    files = [("signin_sheet", ("签到表.jpg", JPEG + tag + b"s", "image/jpeg")),
+             ("video", ("全程.mp4", MP4 + tag, "video/mp4")),
+             ("banner_photos", ("横幅.png", PNG + tag + b"b", "image/png"))]
+    files += [("photos", (f"现场{n}.png", PNG + tag + str(n).encode(), "image/png")) for n in range(3)]
+
+    def send(parts, report_json=None):
+        response = requests.post(stack.base + "/api/v1/lectures/with-evidence", timeout=30,
+                                 headers={"Authorization": f"Bearer {admin.token}"},
+                                 data={"report": report_json or json.dumps(form)}, files=parts)
+        return response.status_code, response.json()
+
+    status, body = send(files[:3] + [("photos", ("x.gif", b"GIF89a" + tag, "image/gif"))])
+    assert status == 422 and body["rule"] == "evidence_type" and list(body["fields"]) == ["photos.0"], body
+    status, body = send(files + [("selfie", ("s.png", PNG, "image/png"))])
+    assert status == 400 and "selfie" in body["fields"]
+    status, body = send(files, report_json="{not json")
+    assert status == 400 and "report" in body["fields"]
+    big = ("photos", ("big.png", PNG + b"\0" * (16 * 1024 * 1024), "image/png"))
+    status, body = send(files[:3] + [big])
+    assert status == 413 and list(body["fields"]) == ["photos.0"], body
+
+    status, lecture = send(files)
+    assert status == 201, lecture
+    assert lecture["status"] == "received" and len(lecture["photos"]) == 4
+    assert [p.get("shows_banner") for p in lecture["photos"]].count(True) == 1
+    status, checked = outcome(admin, lecture["id"])
+    assert status == 200 and checked["checks"] == "passed", checked     # ≥4 photos, banner, video, sheet
+    assert send(files)[1]["rule"] == "duplicate_lecture"   # the same report again: the same rule as the JSON route

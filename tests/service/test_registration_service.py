@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.errors import Conflict, Forbidden, NotFound, RuleViolation
+from shared.errors import Conflict, Forbidden, NotFound, RuleViolation, ValidationFailed
 from tests.support import candidate_form, resident_id
 
 SERVICE = "registration"
@@ -55,3 +55,45 @@ def test_a_unit_sees_and_seals_its_own_nominations_only(service, unit):
     assert stranger.list_candidates({})["total"] == 0
     assert staff.get_candidate(cand["id"])["phone"] == "13812345678"
     assert service.as_("integrator").get_candidate(cand["id"])["phone"] != "13812345678"
+
+
+def test_bulk_seal_and_approval_report_each_candidate_and_repeat_safely(service, unit):
+    staff, own = service.as_("operator"), service.as_("unit", unit_id=unit["id"])
+    other = staff.create_unit({"name": "西城区应急管理局", "kind": "district_safety_office", "district": "西城区"})
+    mine = [own.register_candidate(candidate_form(CYCLE))["id"] for _ in range(3)]
+    theirs = service.as_("unit", unit_id=other["id"]).register_candidate(candidate_form(CYCLE))["id"]
+    own.reject_candidate(mine[2], {"signed_by": "王五", "reason": "材料不全"})
+
+    # the unit seals its own; another unit's candidate is "not found", as on the single route
+    sealed = own.bulk_unit_approve({"candidate_ids": [mine[1], theirs, mine[0], mine[2]], "signed_by": "王五"})
+    assert (sealed["total"], sealed["succeeded"], sealed["failed"], sealed["applied"]) == (4, 2, 2, 2)
+    by_id = {i["candidate_id"]: i for i in sealed["items"]}
+    assert [i["candidate_id"] for i in sealed["items"]] == [mine[1], theirs, mine[0], mine[2]]
+    assert by_id[mine[0]] == {"candidate_id": mine[0], "ok": True, "outcome": "applied",
+                              "candidate_status": "unit_approved"}
+    assert (by_id[theirs]["status"], by_id[theirs]["error"]) == (404, "not_found")
+    assert by_id[theirs]["message"] == f"candidate {theirs} not found"
+    assert (by_id[mine[2]]["status"], by_id[mine[2]]["rule"]) == (422, "status_transition")
+    with pytest.raises(RuleViolation) as single:  # the same message as the single route
+        own.unit_approve(mine[2], {"signed_by": "王五"})
+    assert by_id[mine[2]]["message"] == single.value.message
+    assert len(service.emitted("candidate_unit_approved")) == 2
+
+    approved = staff.bulk_center_approve({"candidate_ids": mine[:2], "signed_by": "中心"})
+    assert [i["outcome"] for i in approved["items"]] == ["applied", "applied"]
+    again = staff.bulk_center_approve({"candidate_ids": mine[:2], "signed_by": "中心"})
+    assert [(i["ok"], i["outcome"]) for i in again["items"]] == [(True, "already")] * 2 and again["applied"] == 0
+    assert len(service.emitted("candidate_approved")) == 2   # nothing applied twice
+    assert len([a for a in staff.audit_trail("candidate", mine[0]) if a["action"] == "candidate.center_approve"]) == 1
+
+
+def test_bulk_calls_are_bounded_and_declare_their_roles(service, unit):
+    staff = service.as_("operator")
+    with pytest.raises(ValidationFailed) as big:
+        staff.bulk_center_approve({"candidate_ids": list(range(1, 502)), "signed_by": "中心"})
+    assert big.value.fields["candidate_ids"] == ["between 1 and 500 candidate_ids per call (bulk limit 500)"]
+    with pytest.raises(ValidationFailed) as twice:
+        staff.bulk_center_approve({"candidate_ids": [1, 1], "signed_by": "中心"})
+    assert "candidate_ids" in twice.value.fields
+    with pytest.raises(Forbidden):
+        service.as_("unit", unit_id=unit["id"]).bulk_center_approve({"candidate_ids": [1], "signed_by": "x"})

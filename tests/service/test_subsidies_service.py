@@ -2,15 +2,16 @@
 from __future__ import annotations
 
 import base64
+import json
 from datetime import timedelta
 
 import pytest
 
-from shared.errors import Forbidden, NotFound, RuleViolation, ValidationFailed
+from shared.errors import Forbidden, NotFound, RuleViolation, ValidationFailed, WsliError
 from shared.events import rfc3339
 from shared.pii import get_vault
 from shared.workdays import utcnow
-from tests.integration.test_subsidies_flow import JPEG, MP4, recent_working_day, report
+from tests.integration.test_subsidies_flow import JPEG, MP4, PNG, recent_working_day, report
 from tests.support import resident_id
 
 SERVICE = "subsidies"
@@ -141,3 +142,104 @@ def test_contact_phones_are_whole_only_for_those_who_need_them(service, ready):
     for outsider in (other, service.as_("enterprise", person="ent-2")):
         with pytest.raises(NotFound):
             outsider.get_order(order["id"])
+
+
+def test_bulk_review_approves_each_checked_report_once_and_names_each_refusal(service, ready):
+    staff, id_number, files, day = ready
+    first = staff.submit_lecture(report(CYCLE, L1, id_number, files, day))
+    second = staff.submit_lecture(report(CYCLE, L1, id_number, files, day, venue="第二会场"))
+    pending = staff.submit_lecture(report(CYCLE, L1, id_number, files, day, venue="第三会场"))
+    check(service, first), check(service, second)   # the third one's checks have not run yet
+
+    result = staff.bulk_approve_lectures({"lecture_ids": [first["id"], pending["id"], second["id"], 999999],
+                                          "signed_by": "王审核"})
+    assert (result["succeeded"], result["failed"], result["applied"]) == (2, 2, 2)
+    items = {i["lecture_id"]: i for i in result["items"]}
+    assert items[first["id"]] == {"lecture_id": first["id"], "ok": True, "outcome": "applied",
+                                  "report_status": "approved"}
+    with pytest.raises(RuleViolation) as single:
+        staff.approve_lecture(pending["id"], {"signed_by": "王审核"})
+    assert (items[pending["id"]]["status"], items[pending["id"]]["rule"], items[pending["id"]]["message"]) == (
+        422, "status_transition", single.value.message)
+    assert (items[999999]["status"], items[999999]["error"]) == (404, "not_found")
+    assert staff.get_lecture(pending["id"])["status"] == "received"   # a refused item is left as it was
+
+    again = staff.bulk_approve_lectures({"lecture_ids": [first["id"], second["id"]], "signed_by": "王审核"})
+    assert [i["outcome"] for i in again["items"]] == ["already", "already"]
+    assert len(service.emitted("lecture_approved")) == 2                 # one event, one subsidy each
+    assert service.as_("finance").create_batch({"cycle": CYCLE})["item_count"] == 2
+
+    check(service, pending)
+    rejected = staff.bulk_reject_lectures({"lecture_ids": [pending["id"], first["id"]], "signed_by": "王审核",
+                                           "reasons": ["签到表不清晰"]})
+    assert [(i["ok"], i.get("outcome"), i.get("rule")) for i in rejected["items"]] == [
+        (True, "applied", None), (False, None, "status_transition")]
+    with pytest.raises(ValidationFailed) as big:
+        staff.bulk_approve_lectures({"lecture_ids": list(range(1, 502)), "signed_by": "王审核"})
+    assert "bulk limit 500" in big.value.fields["lecture_ids"][0]
+
+
+def test_reports_that_came_by_email_are_entered_in_bulk_once_each(service, ready):
+    staff, id_number, files, day = ready
+    reports = [report(CYCLE, L1, id_number, files, day, venue="邮件会场一"),
+               report(CYCLE, L1, id_number, files, day, venue="邮件会场二"),
+               dict(report(CYCLE, L1, id_number, files, day, venue="邮件会场三"), audience_count=-1),
+               report("X2099", L1, id_number, files, day, venue="没有这个周期")]
+    result = staff.bulk_submit_lectures({"reports": reports})
+    assert [(i["index"], i["ok"], i.get("outcome")) for i in result["items"]] == [
+        (0, True, "applied"), (1, True, "applied"), (2, False, None), (3, False, None)]
+    assert result["items"][2]["status"] == 400 and "audience_count" in result["items"][2]["fields"]
+    with pytest.raises(WsliError) as single:
+        staff.submit_lecture(reports[3])
+    assert (result["items"][3]["error"], result["items"][3]["message"]) == (single.value.code, single.value.message)
+    queued = [e["lecture_id"] for e in service.emitted("report_submitted")]
+    assert sorted(queued) == sorted(i["lecture_id"] for i in result["items"][:2])   # checks queued per report
+
+    again = staff.bulk_submit_lectures({"reports": reports[:2]})
+    assert [(i["outcome"], i["lecture_id"]) for i in again["items"]] == [
+        ("already", result["items"][0]["lecture_id"]), ("already", result["items"][1]["lecture_id"])]
+    assert len(service.emitted("report_submitted")) == 2
+    with pytest.raises(Forbidden):
+        service.as_("lecturer", person="x").bulk_submit_lectures({"reports": reports[:1]})
+
+
+def test_a_report_with_its_files_in_one_request_names_each_refused_part(service, ready):
+    import io
+
+    from werkzeug.test import EnvironBuilder
+    from werkzeug.wrappers import Request
+
+    from gateway.routes import ALL_ROUTES
+    from gateway.service import TooLarge, _multipart_body
+
+    staff, id_number, files, day = ready
+    form = report(CYCLE, L1, id_number, files, day, venue="多文件会场")
+    form.pop("video"), form.pop("photos")
+    form["signin_sheet"] = {"head_count": 30}
+    route = next(r for r in ALL_ROUTES if r.rpc == "submit_lecture_with_evidence")
+
+    def parse(parts):
+        data = {"report": json.dumps(form)}
+        data.update({name: [(io.BytesIO(raw), fname) for fname, raw in items] for name, items in parts.items()})
+        request = Request(EnvironBuilder(method="POST", path="/", data=data).get_environ())
+        return _multipart_body(request, dict(route.multipart), route.max_upload_bytes)
+
+    big = {"photos": [("big.png", PNG + b"\0" * (16 * 1024 * 1024))]}
+    with pytest.raises(TooLarge) as too_large:
+        parse(big)
+    assert too_large.value.http_status == 413 and list(too_large.value.fields) == ["photos.0"]
+    with pytest.raises(ValidationFailed) as unknown:
+        parse({"selfie": [("s.png", PNG)]})
+    assert "selfie" in unknown.value.fields
+
+    parts = {"signin_sheet": [("签到表.jpg", JPEG + b"mp-s")], "video": [("v.mp4", MP4 + b"mp")],
+             "banner_photos": [("横幅.png", PNG + b"mp-b")],
+             "photos": [(f"{n}.png", PNG + f"mp{n}".encode()) for n in range(3)]}
+    with pytest.raises(RuleViolation) as wrong_type:
+        staff.submit_lecture_with_evidence(parse(dict(parts, photos=[("x.gif", b"GIF89a-mp")])))
+    assert wrong_type.value.rule == "evidence_type" and list(wrong_type.value.fields) == ["photos.0"]
+    lecture = staff.submit_lecture_with_evidence(parse(parts))
+    assert lecture["status"] == "received" and len(lecture["photos"]) == 4
+    assert [p["shows_banner"] for p in lecture["photos"]].count(True) == 1
+    check(service, lecture)
+    assert staff.lecture_checks(lecture["id"], {})["checks"] == "passed"

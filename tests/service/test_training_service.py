@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.errors import Conflict, Forbidden, NotFound, RuleViolation
+from shared.errors import Conflict, Forbidden, NotFound, RuleViolation, ValidationFailed
 from shared.pii import get_vault
 from tests.support import resident_id
 
@@ -131,3 +131,145 @@ def test_a_class_runs_from_seats_to_certificates(service):
     with pytest.raises(Conflict):
         staff.revoke_certificate(number, {"reason": "again"})
     assert service.as_("public").verify_certificate(number)["message"] == "revoked: 冒名"
+
+
+def test_bulk_panels_put_each_expert_on_each_group_once(service):
+    staff = service.as_("operator")
+    staff.create_stages(CYCLE, {"plan": "2022"})
+    for cid in (21, 22):
+        approve(service, cid)
+        service.deliver("on_candidate_advanced", {"cycle": CYCLE, "candidate_id": cid, "from_stage": "basic",
+                                                  "to_stage": "key", "rank": 1, "score": "90.00"})
+    groups = staff.assign_groups(CYCLE, "key")["groups"]
+    g1, g2 = groups[0]["id"], groups[1]["id"]
+    pairs = [{"group_id": g1, "expert": "exp-1", "name": "专家甲"}, {"group_id": g1, "expert": "exp-2"},
+             {"group_id": g2, "expert": "exp-1"}, {"group_id": 999999, "expert": "exp-1"}]
+    result = staff.bulk_add_group_experts({"items": pairs})
+    assert [(i["group_id"], i["expert"], i["ok"], i.get("outcome"), i.get("status")) for i in result["items"]] == [
+        (g1, "exp-1", True, "applied", None), (g1, "exp-2", True, "applied", None),
+        (g2, "exp-1", True, "applied", None), (999999, "exp-1", False, None, 404)]
+    assert result["items"][3]["message"] == "group 999999 not found"
+    again = staff.bulk_add_group_experts({"items": pairs[:3]})
+    assert again["applied"] == 0 and {i["outcome"] for i in again["items"]} == {"already"}
+    assert len(service.emitted("group_expert_assigned")) == 3
+    panel = {g["id"]: sorted(g["experts"]) for g in staff.list_groups(CYCLE, "key")}
+    assert panel[g1] == ["exp-1", "exp-2"] and panel[g2] == ["exp-1"]
+    with pytest.raises(ValidationFailed):
+        staff.bulk_add_group_experts({"items": [pairs[0], pairs[0]]})
+    with pytest.raises(Forbidden):
+        service.as_("expert", person="exp-1").bulk_add_group_experts({"items": pairs[:1]})
+
+
+def _key_groups(service, ids):
+    staff = service.as_("operator")
+    staff.create_stages(CYCLE, {"plan": "2022"})
+    for cid in ids:
+        approve(service, cid)
+        service.deliver("on_candidate_advanced", {"cycle": CYCLE, "candidate_id": cid, "from_stage": "basic",
+                                                  "to_stage": "key", "rank": 1, "score": "90.00"})
+    return staff, staff.assign_groups(CYCLE, "key")["groups"]
+
+
+def test_staff_enter_a_panels_paper_score_sheet_with_the_expert_rules_and_named_rows(service):
+    staff, groups = _key_groups(service, [31, 32])
+    group = next(g for g in groups if g["members"])
+    member = group["members"][0]["candidate_id"]
+    outsider = next(c for c in (31, 32) if c != member) if len(group["members"]) == 1 else None
+    staff.bulk_add_group_experts({"items": [{"group_id": group["id"], "expert": e} for e in ("e1", "e2", "e3")]})
+
+    with pytest.raises(ValidationFailed) as shape:
+        staff.enter_score_sheet(group["id"], {"part": "key_expert", "rows": [
+            {"expert": "e1", "candidate_id": member, "score": "80"},
+            {"expert": "e2", "candidate_id": member, "score": "100.5"},
+            {"expert": "e1", "candidate_id": member, "score": "81"}]})
+    assert shape.value.fields == {"rows.1.score": ["must be between 0 and 100 (score_range)"],
+                                  "rows.2.candidate_id": ["scored twice by e1 on this sheet (also rows.0)"]}
+    rows = [{"expert": "e1", "candidate_id": member, "score": "80"},
+            {"expert": "stranger", "candidate_id": member, "score": "80"}]
+    if outsider:
+        rows.append({"expert": "e2", "candidate_id": outsider, "score": "80"})
+    with pytest.raises(RuleViolation) as rules:
+        staff.enter_score_sheet(group["id"], {"part": "key_expert", "rows": rows})
+    assert rules.value.rule == "expert_group" and "rows.1.expert" in rules.value.fields
+    assert not outsider or "rows.2.candidate_id" in rules.value.fields
+    assert service.emitted("expert_scored") == []          # a refused sheet changes nothing
+    with pytest.raises(RuleViolation) as wrong_part:
+        staff.enter_score_sheet(group["id"], {"part": "intensive_review", "rows": rows[:1]})
+    assert wrong_part.value.rule == "score_sheet_part"
+
+    sheet = staff.enter_score_sheet(group["id"], {"part": "key_expert", "reference": "纸质评分表 K-01", "rows": [
+        {"expert": e, "candidate_id": member, "score": s} for e, s in (("e1", "80"), ("e2", "85.5"), ("e3", 90))]})
+    assert (sheet["rows"], sheet["candidates"], sheet["panel"], sheet["entered_by"]) == (
+        3, 1, ["e1", "e2", "e3"], "test-operator")
+    (event,) = service.emitted("expert_scored")             # one mean per candidate, not one per row
+    assert (event["candidate_id"], event["score"], event["panel_size"]) == (member, "85.17", 3)
+    trail = [a for a in staff.audit_trail("trainee", member) if a["action"].startswith("expert_score.")]
+    assert {(a["actor"], a["detail"]["on_behalf_of"], a["detail"]["source"]) for a in trail} == {
+        ("test-operator", e, "paper_sheet") for e in ("e1", "e2", "e3")}
+    (entered,) = [a for a in staff.audit_trail("group", group["id"]) if a["action"] == "score_sheet.enter"]
+    assert entered["detail"]["panel"] == ["e1", "e2", "e3"] and entered["detail"]["reference"] == "纸质评分表 K-01"
+    with pytest.raises(Forbidden):
+        service.as_("expert", person="e1").enter_score_sheet(group["id"], {"part": "key_expert", "rows": rows[:1]})
+
+
+def test_a_score_sheet_file_is_read_as_csv_or_xlsx_and_names_the_spreadsheet_row(service):
+    import base64
+
+    from shared.documents import csv_bytes, xlsx_bytes
+
+    staff, groups = _key_groups(service, [41])
+    group = next(g for g in groups if g["members"])
+    member = group["members"][0]["candidate_id"]
+    staff.add_group_expert(group["id"], {"expert": "e1"})
+
+    def upload(raw, name, **query):
+        return staff.upload_score_sheet(group["id"], {"filename": name, "content_type": "", "query": query,
+                                                      "data_base64": base64.b64encode(raw).decode()})
+    header = ["专家", "学员编号", "分数", "评语"]
+    with pytest.raises(ValidationFailed) as bad:
+        upload(csv_bytes(header, [["e1", member, "70", ""], ["e1", "abc", "101", ""]]), "sheet.csv",
+               part="key_expert")
+    assert set(bad.value.fields) == {"row 3.candidate_id"}
+    with pytest.raises(ValidationFailed) as no_part:
+        upload(csv_bytes(header, [["e1", member, "70", ""]]), "sheet.csv")
+    assert "part" in no_part.value.fields
+    done = upload(xlsx_bytes("评分表", header, [["e1", member, 77.5, "表达清楚"]]), "sheet.xlsx",
+                  part="key_expert")
+    assert (done["rows"], done["reference"]) == (1, "sheet.xlsx")
+    assert service.emitted("expert_scored")[-1]["score"] == "77.50"
+
+
+def test_external_test_results_become_exam_scores_with_their_source_and_import_again_safely(service):
+    import base64
+
+    from shared.documents import csv_bytes
+
+    staff = service.as_("operator")
+    id_number = resident_id()
+    approve(service, 51)
+    approve(service, 52, person_key=get_vault().blind_index(id_number))
+    source = {"exam": "basic_test", "platform": "安责险学习小程序", "reference": "2022-08-26 导出"}
+    rows = [{"candidate_id": 51, "score": "88.5"}, {"id_number": id_number, "score": 92},
+            {"candidate_id": 999, "score": "70"}, {"candidate_id": 51, "score": "101"}, {"score": "60"}]
+    result = staff.import_external_results(CYCLE, dict(source, rows=rows))
+    assert (result["imported"], result["unchanged"], result["platform"]) == (2, 0, "安责险学习小程序")
+    assert [(e["row"], sorted(e["fields"])) for e in result["errors"]] == [
+        (3, ["candidate_id"]), (4, ["score"]), (5, ["candidate_id"])]
+    scored = service.emitted("exam_scored")
+    assert [(e["candidate_id"], e["score"], e["exam"], e["stage"]) for e in scored] == [
+        (51, "88.50", "basic_test", "basic"), (52, "92.00", "basic_test", "basic")]
+    assert staff.list_questions({})["total"] == 0                     # no question bank was invented
+
+    again = staff.import_external_results(CYCLE, dict(source, rows=rows[:2]))
+    assert (again["imported"], again["unchanged"], again["exam_id"]) == (0, 2, result["exam_id"])
+    changed = staff.import_external_results(CYCLE, dict(source, rows=[{"candidate_id": 51, "score": "70"}]))
+    assert changed["errors"][0]["rule"] == "one_attempt" and len(service.emitted("exam_scored")) == 2
+    (trail,) = [a for a in staff.audit_trail("exam", result["exam_id"])][:1]
+    assert trail["detail"]["platform"] == "安责险学习小程序" and trail["detail"]["reference"] == "2022-08-26 导出"
+
+    raw = csv_bytes(["学员编号", "分数"], [[51, "88.5"], ["x", "1"]])
+    from_file = staff.upload_external_results(CYCLE, {"filename": "export.csv", "content_type": "text/csv",
+                                                      "data_base64": base64.b64encode(raw).decode(), "query": source})
+    assert from_file["unchanged"] == 1 and from_file["errors"][0]["row"] == 3
+    with pytest.raises(ValidationFailed):
+        staff.import_external_results(CYCLE, dict(source, platform="", rows=rows))

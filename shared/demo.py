@@ -1,12 +1,18 @@
 """A small, realistic data set loaded through the gateway of a running stack, narrated as it goes.
 
-    make up && make demo
-    python -m tests.demo --url http://127.0.0.1:8000 --token <admin token>
+    make up && make demo          (runs `wsli demo`)
+    wsli demo [--url http://HOST:PORT] [--token <admin token>] [--no-accounts]
+
+The gateway is --url, else the configured one (gateway/config.yml: WEB_SERVER_ADDRESS, which
+GATEWAY_ADDRESS overrides).
 
 Everything goes through the HTTP API, as a unit, the operation center or a district
 regulator would use it: cycles, the five kinds of nominating unit, eight candidates
 and their seals, the rules that refuse bad forms, the 2018 district training quotas
-and a few enrolments, then the reports.
+and a few enrolments, then the reports; then one step in every other service (training's
+stages, the scoring scheme, the tour's subsidy window, the case campaign with an organisation,
+the risk service's insurer and enterprise), so that every console page has something to show,
+and one console account per role, printed at the end.
 
 It can run again on the same stack: what an earlier run created is found and reported
 as already there. It exits non-zero only when a call returns a status it did not expect.
@@ -14,18 +20,34 @@ as already there. It exits non-zero only when a call returns a status it did not
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import subprocess
 import sys
 import time
 from datetime import datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import requests
 
-from tests.support import credit_code, resident_id
+from stdnum.cn import ric, uscc
+
+_serial = itertools.count(100)
+
+
+def resident_id(region: str = "110101", birth: str = "19900307", gender: str = "male") -> str:
+    """A valid GB 11643 number (check digit computed); the same calls in order give the same numbers."""
+    n = next(_serial)
+    seq = f"{(2 * n + (1 if gender == 'male' else 0)) % 1000:03d}"
+    first17 = region + birth[:6] + f"{int(birth[6:]):02d}" + seq
+    return first17 + ric.calc_check_digit(first17 + "0")
+
+
+def credit_code(seed: int) -> str:
+    first17 = f"91110000{seed:09d}"[:17]
+    return first17 + uscc.calc_check_digit(first17)
+
 
 REQUEST_TIMEOUT_S = 30
 MAX_PAGES = 50          # lookups page through at most this many pages of 200
@@ -113,17 +135,21 @@ class Unreachable(Exception):
 
 
 class Demo:
-    def __init__(self, base: str, admin_token: str):
+    def __init__(self, base: str, admin_token: str, with_accounts: bool = True):
+        self.with_accounts = with_accounts
         self.base = base.rstrip("/")
         self.admin = admin_token
         self.session = requests.Session()
         self.unexpected: list[str] = []
+        self.calls = 0           # HTTP requests made, retries after 429 included
+        self.accounts: list[tuple[str, str, str]] = []
 
     # ---- HTTP ---------------------------------------------------------------------------------
 
     def call(self, method: str, path: str, body=None, token: str | None = None, params=None):
         headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token or self.admin}"}
         for _ in range(30):  # a polite client: on 429 wait as told, then ask again
+            self.calls += 1
             try:
                 response = self.session.request(method, self.base + path, params=params, headers=headers,
                                                 data=None if body is None else json.dumps(body),
@@ -174,7 +200,9 @@ class Demo:
         self.rules(current, units)
         self.enrolment()
         self.reports(current)
-        self.console_accounts(units["dongcheng"])
+        self.other_services(current, units)
+        if self.with_accounts:
+            self.console_accounts(units["dongcheng"])
 
     def cycles(self) -> str:
         heading("1. 培养周期")
@@ -371,23 +399,116 @@ class Demo:
             print(f"  {body['status']}（机构 {body['agency']}）：{parts}")
 
 
+    def step(self, what: str, method: str, path: str, body=None, ok=(200, 201), again=(409,), token=None):
+        """One call that may have been made by an earlier run (``again``): says which, returns the body."""
+        status, answer = self.call(method, path, body, token=token)
+        if status in ok:
+            print(f"  ✓ {what}")
+            return answer
+        if status in again:
+            print(f"  • {what}：已存在（之前运行过）")
+            return None
+        self.expect(what, status, answer, *ok, *again)
+        return None
+
+    def other_services(self, cycle: str, units: dict) -> None:
+        heading(f"12. 培训：{cycle} 周期的三个阶段（附件2–4 课程计划）")
+        self.step("建立基础 / 重点 / 强化培训阶段", "POST", f"/api/v1/cycles/{cycle}/stages", {"plan": "2022"})
+        status, stages = self.call("GET", f"/api/v1/cycles/{cycle}/stages")
+        if self.expect("读取培训阶段", status, stages, 200):
+            for stage in stages:
+                print(f"    - {stage['stage']}（{stage['mode']}）：{len(stage.get('sessions') or [])} 次课，"
+                      f"学员 {stage.get('trainees', 0)} 人")
+
+        heading("13. 评分：2022 年公布的评分方案")
+        scheme = self.step(f"{cycle} 周期载入评分方案（基础前150，重点前80，最终前50）", "PUT",
+                           f"/api/v1/scoring/schemes/{cycle}", {"published": "2022"}, again=(409, 422))
+        if scheme:
+            print("    " + "；".join(f"{s['name']} 前 {s['cutoff']} 名" for s in scheme["stages"]))
+
+        heading("14. 宣讲补贴：巡讲期与每场补贴")
+        self.step(f"{cycle} 周期巡讲期 {TODAY.year}-01-01 至 {TODAY.year}-12-31，每场补贴 300.00 元", "PUT",
+                  f"/api/v1/subsidy-cycles/{cycle}", {"tour_start": f"{TODAY.year}-01-01",
+                                                      "tour_end": f"{TODAY.year}-12-31",
+                                                      "lecture_subsidy_fen": 30000})
+
+        heading("15. 事故预防典型案例征集（2023 年活动）")
+        self.step("载入 2023 年征集活动（截止日期、类别、评审原则）", "PUT", "/api/v1/case-campaigns/2023",
+                  {"published": 2023}, again=(409, 422))
+        self.step("登记申报单位 北京安信安全技术服务有限公司", "POST", "/api/v1/case-organisations", {
+            "name": "北京安信安全技术服务有限公司", "short_name": "安信安全", "credit_code": credit_code(911100003),
+            "kind": "service_org", "declared_no_bad_record": True, "declared_not_dishonest": True,
+            "contact_name": "周敏", "contact_phone": "13511084455"})
+
+        heading("16. 风险服务：保险机构与参保企业")
+        base = "/api/v1/risk"
+        self.step("登记保险机构 人保财险北京分公司", "POST", f"{base}/insurers",
+                  {"name": "人保财险北京分公司"})
+        header = "统一社会信用代码,企业名称,区,镇街,行业,从业人数,联系人,联系电话"
+        rows = [f"{credit_code(911100002)},北京朝阳建工集团有限公司,朝阳,建外街道,建筑施工,320,孙磊,13611052233",
+                f"{credit_code(911100004)},北京通运物流有限公司,通州,永顺镇,道路货物运输,86,马春生,13701120022"]
+        raw = ("\ufeff" + "\n".join([header] + rows) + "\n").encode("utf-8")
+        self.calls += 1
+        try:
+            response = self.session.post(self.base + f"{base}/enterprise-imports", data=raw, timeout=REQUEST_TIMEOUT_S,
+                                         params={"filename": "enterprises.csv"},
+                                         headers={"Authorization": f"Bearer {self.admin}", "Content-Type": "text/csv"})
+        except requests.RequestException as exc:
+            raise Unreachable(f"POST {base}/enterprise-imports: {exc}") from None
+        body = response.json() if response.headers.get("Content-Type", "").startswith("application/json") else {}
+        if self.expect("导入参保企业名单", response.status_code, body, 200):
+            print(f"  ✓ 企业名单：新增 {body.get('created', 0)}，未变 {body.get('unchanged', 0)}，"
+                  f"错误 {len(body.get('errors', []))}")
+
     def console_accounts(self, unit: dict) -> None:
-        """Accounts for the web console (``wsli user create``), printed with their password."""
-        heading("11. 网页控制台账户（wsli user create）")
-        wsli = Path(sys.executable).with_name("wsli")
-        accounts = [("zhongxin", "operator", "中心审核员", []), ("dongcheng", "unit", f"{unit['name']}经办人",
-                                                                    ["--unit-id", str(unit["id"])])]
-        for username, role, name, binding in accounts:
-            done = subprocess.run([str(wsli), "user", "create", "--username", username, "--role", role,
-                                   "--name", name, "--password-stdin", *binding],
-                                  input=DEMO_PASSWORD + "\n", capture_output=True, text=True, timeout=60)
-            if done.returncode == 0:
-                print(f"  ✓ {username} / {DEMO_PASSWORD}（{name}，角色 {role}）")
-            elif "已存在" in done.stderr:
-                print(f"  • {username} 已存在（之前运行过；忘记密码：wsli user password --username {username}）")
-            else:
-                self.fail(f"新建控制台账户 {username}", done.stderr.strip())
-        print("  登录：http://127.0.0.1:8001/（本地演示密码，勿用于生产）")
+        """One console account per role (``wsli user create``), printed with the password at the end."""
+        heading("17. 网页控制台账户（wsli user create）")
+        accounts = [("zhongxin", "operator", "中心审核员", []), ("guanli", "admin", "系统管理员", []),
+                    ("dongcheng", "unit", f"{unit['name']}经办人", ["--unit-id", str(unit["id"])]),
+                    ("jianguan", "regulator", "东城区应急管理局监管员", ["--district", "东城"]),
+                    ("zhuanjia", "expert", "专家甲", ["--person", "exp-demo-1"]),
+                    ("jiangshi", "lecturer", "王建国", ["--person", "demo-lecturer"]),
+                    ("caiwu", "finance", "财务经办", []), ("jieru", "integrator", "对接系统", [])]
+        # in this process, as `wsli user create` does it, into the console's database (WEB_DB_URI)
+        from sqlalchemy import select
+        from sqlalchemy.orm import Session
+
+        from gateway.web.accounts import create_user
+        from gateway.web.models import WebUser
+        from shared.catalogue import WEB
+        from shared.config import load_config
+        from shared.db import make_engine
+        from shared.errors import WsliError
+        from shared.workdays import utcnow
+
+        config = load_config(WEB.config_path)
+        engine = make_engine(config["DB_URI"])
+        try:
+            with Session(engine, expire_on_commit=False) as session:
+                for username, role, name, binding in accounts:
+                    found = session.scalar(select(WebUser.id).where(WebUser.agency_id == config["AGENCY_ID"],
+                                                                    WebUser.username == username))
+                    if found is not None:
+                        print(f"  • {username} 已存在（之前运行过；忘记密码：wsli user password --username {username}）")
+                        self.accounts.append((username, role, name))
+                        continue
+                    bound = dict(zip(("unit_id" if b == "--unit-id" else b[2:] for b in binding[::2]), binding[1::2]))
+                    if "unit_id" in bound:
+                        bound["unit_id"] = int(bound["unit_id"])
+                    try:
+                        create_user(session, agency=config["AGENCY_ID"], username=username, password=DEMO_PASSWORD,
+                                    role=role, display_name=name, now=utcnow(), **bound)
+                        session.commit()
+                    except WsliError as exc:
+                        session.rollback()
+                        self.fail(f"新建控制台账户 {username}", exc.to_dict())
+                        continue
+                    print(f"  ✓ {username}（{name}，角色 {role}）")
+                    self.accounts.append((username, role, name))
+        except Exception as exc:  # the console's database is not reachable from here: say so, go on
+            self.fail("网页控制台数据库（WEB_DB_URI）", str(exc))
+        finally:
+            engine.dispose()
 
 
 DEMO_PASSWORD = "wsli-demo-2026"
@@ -414,10 +535,9 @@ def admin_token(args) -> str:
     """--token, else $WSLI_TOKEN, else a new admin token minted in the local gateway database."""
     if args.token or os.environ.get("WSLI_TOKEN"):
         return args.token or os.environ["WSLI_TOKEN"]
-    wsli = Path(sys.executable).with_name("wsli")
     print("未提供令牌（--token 或 WSLI_TOKEN）：运行 `wsli token create --role admin --name demo` 新建一个管理员令牌，"
           "它写入本机网关数据库（gateway/config.yml 的 DB_URI，可由 GATEWAY_DB_URI 覆盖）。")
-    done = subprocess.run([str(wsli), "token", "create", "--role", "admin", "--name", "demo"],
+    done = subprocess.run([sys.executable, "-m", "shared.cli", "token", "create", "--role", "admin", "--name", "demo"],
                           capture_output=True, text=True, timeout=60)
     if done.returncode != 0 or not done.stdout.strip():
         raise SystemExit(f"wsli token create failed ({done.returncode}): {done.stderr.strip()}")
@@ -426,14 +546,31 @@ def admin_token(args) -> str:
     return token
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m tests.demo", description=__doc__.split("\n\n")[0])
-    p.add_argument("--url", default="http://127.0.0.1:8000", help="the gateway (default http://127.0.0.1:8000)")
-    p.add_argument("--token", help="an admin token (default: $WSLI_TOKEN, else one is minted with `wsli token create`)")
-    args = p.parse_args(argv)
+def gateway_url() -> str:
+    """The configured gateway: gateway/config.yml's WEB_SERVER_ADDRESS (GATEWAY_ADDRESS overrides it)."""
+    from shared.catalogue import GATEWAY
+    from shared.config import load_config
 
-    print(f"wsli 演示数据 → {args.url}（今天 {TODAY.isoformat()}，北京时间）")
-    demo = Demo(args.url, admin_token(args))
+    return "http://" + load_config(GATEWAY.config_path)["WEB_SERVER_ADDRESS"]
+
+
+def console_url() -> str:
+    from shared.catalogue import WEB
+    from shared.config import load_config
+
+    return "http://" + load_config(WEB.config_path)["WEB_SERVER_ADDRESS"] + "/"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--url", help="the gateway (default: the configured address, GATEWAY_ADDRESS)")
+    p.add_argument("--token", help="an admin token (default: $WSLI_TOKEN, else one is minted with `wsli token create`)")
+    p.add_argument("--no-accounts", action="store_true", help="do not create console accounts")
+
+
+def run(args) -> int:
+    url = args.url or gateway_url()
+    print(f"wsli 演示数据 → {url}（今天 {TODAY.isoformat()}，北京时间）")
+    demo = Demo(url, admin_token(args), with_accounts=not args.no_accounts)
     try:
         status, body = demo.call("GET", "/api/v1/cycles")
         if status == 401:
@@ -447,6 +584,12 @@ def main(argv=None) -> int:
     except Stop as exc:
         print(f"\n中止：{exc}")
 
+    if demo.accounts:
+        heading("演示账户（网页控制台，本地演示密码，勿用于生产）")
+        print(f"  登录：{console_url()}")
+        for username, role, name in demo.accounts:
+            print(f"  {username:<10} / {DEMO_PASSWORD}   {role:<10} {name}")
+    print(f"\n共发出 {demo.calls} 个 HTTP 请求。")
     if demo.unexpected:
         print(f"\n✗ {len(demo.unexpected)} 个请求返回了意外的状态：")
         for line in demo.unexpected:
@@ -454,6 +597,12 @@ def main(argv=None) -> int:
         return 1
     print("\n✓ 演示完成：所有请求都返回了预期的状态。")
     return 0
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="wsli demo", description=__doc__.split("\n\n")[0])
+    add_arguments(p)
+    return run(p.parse_args(argv))
 
 
 if __name__ == "__main__":
