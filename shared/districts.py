@@ -98,12 +98,26 @@ def configure_agency(agency: str) -> None:
 
 
 class District(fields.String):
-    """A district given in any common form, loaded as its official name (this deployment's table)."""
+    """A district given in any common form, loaded as its official name (this deployment's table).
+
+    ``lenient``: a name the table does not know is kept as given (trimmed) instead of refused.
+    Risk tracking uses it: insured enterprises sit in towns and districts of any agency (Nanhai's
+    seed is not Beijing's), but a Beijing district written 朝阳 must still meet a regulator of 朝阳区.
+    """
+
+    def __init__(self, *args, lenient: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lenient = lenient
 
     def _deserialize(self, value, attr, data, **kwargs) -> str:
         text = super()._deserialize(value, attr, data, **kwargs)
         if len(text) > 40:
             raise ValidationError("must be at most 40 characters")
+        if self.lenient:
+            trimmed = "".join(text.split())
+            if not trimmed:
+                raise ValidationError("must be a district name")
+            return official_or_none(trimmed, _deployment_agency)
         try:
             return official_district(text, _deployment_agency)
         except ValueError as exc:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from shared.districts import District
 from shared.schemas import AuditOut, PageQuery, page_schema  # noqa: F401  (the route table names it per service)
 from shared.validators import MobilePhone, SocialCreditCode
 
@@ -28,7 +29,7 @@ Photos = lambda: fields.List(fields.String(validate=FILE_KEY), load_default=list
 class EnterpriseIn(Schema):
     credit_code = SocialCreditCode(required=True, metadata={"description": "统一社会信用代码"})
     name = Text(200, required=True)
-    district = Text(40, required=True)
+    district = District(lenient=True, required=True)
     town = Text(60, required=True, metadata={"description": "镇/街道"})
     industry = Text(40, required=True)
     staff_count = fields.Integer(strict=True, required=True, validate=validate.Range(0, 10**6))
@@ -40,7 +41,7 @@ class EnterpriseIn(Schema):
 
 
 class EnterpriseQuery(PageQuery):
-    district = Text(40)
+    district = District(lenient=True)
     town = Text(60)
     industry = Text(40)
     tier = fields.String(validate=validate.OneOf(list(domain.TIER_LABELS)))
@@ -112,7 +113,7 @@ class TechnicianOut(Schema):
 
 class SubstationIn(Schema):
     name = Text(200, required=True)
-    district = Text(40, required=True)
+    district = District(lenient=True, required=True)
     town = Text(60, required=True)
     organisation_id = Id(load_default=None)
 
@@ -205,7 +206,7 @@ class FundDebitIn(Schema):
     amount_fen = Fen(required=True)
     reference = Text(80, required=True, metadata={"description": "what was paid for; posting it twice is a no-op"})
     memo = Text(200, required=True)
-    district = Text(40, load_default=None)
+    district = District(lenient=True, load_default=None)
 
 
 class FundQuery(Schema):
@@ -352,7 +353,7 @@ class HazardQuery(PageQuery):
     status = fields.String(validate=validate.OneOf(list(domain.HAZARD_STATUSES)))
     level = fields.String(validate=validate.OneOf(list(domain.HAZARD_LEVELS)))
     enterprise_id = QId()
-    district = Text(40)
+    district = District(lenient=True)
     overdue = fields.Boolean()
 
 

@@ -50,3 +50,24 @@ def test_district_field_loads_the_official_name():
     assert "is not a district of beijing" in excinfo.value.messages["district"][0]
     with pytest.raises(ValidationError):
         _Form().load({"district": "朝" * 41})
+
+
+def test_a_lenient_district_keeps_unknown_names_and_maps_known_ones():
+    """Risk tracking serves agencies beyond Beijing's table: their districts are kept as given."""
+    from marshmallow import Schema, ValidationError
+
+    from shared.districts import District
+
+    class Place(Schema):
+        district = District(lenient=True, required=True)
+
+    assert Place().load({"district": " 朝阳 "}) == {"district": "朝阳区"}
+    assert Place().load({"district": "北京市经开区"}) == {"district": "北京经济技术开发区"}
+    assert Place().load({"district": "南海区"}) == {"district": "南海区"}
+    for bad in ("", "   ", "区" * 41):
+        try:
+            Place().load({"district": bad})
+        except ValidationError as exc:
+            assert "district" in exc.messages
+        else:
+            raise AssertionError(f"{bad!r} was accepted")
