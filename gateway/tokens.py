@@ -11,7 +11,7 @@ from datetime import timedelta
 from sqlalchemy import select, update
 
 from shared.auth import ROLES, Principal
-from shared.districts import official_district, official_or_none
+from shared.districts import binding_district, official_or_none
 from shared.errors import Forbidden, Unauthenticated, ValidationFailed
 from shared.workdays import utcnow
 
@@ -53,7 +53,7 @@ def create_token(session, role: str, agency: str, name: str | None = None, unit_
     binding = BINDINGS.get(role)
     if district is not None:  # stored as the official name: 朝阳 and 朝阳区 are one fence
         try:
-            district = official_district(district, agency)
+            district = binding_district(district, agency)
         except ValueError as exc:
             raise ValidationFailed("unknown district", {"district": [str(exc)]}) from None
     values = {"unit_id": unit_id, "district": district, "person": person}

@@ -88,6 +88,18 @@ def official_or_none(name: str | None, agency: str | None = None) -> str | None:
         return name
 
 
+def binding_district(name: str, agency: str | None = None) -> str:
+    """The district a token or console account is bound to: official when the table knows it.
+
+    A name the table does not know is kept as given (trimmed), as risk tracking keeps it: a
+    regulator of Nanhai's 南海区 must be able to hold a token in a deployment that serves it.
+    Blank is refused."""
+    text = "".join((name or "").split())
+    if not text:
+        raise ValueError("must be a district name")
+    return official_or_none(text, agency)
+
+
 _deployment_agency = "beijing"
 
 

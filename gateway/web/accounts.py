@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from gateway.tokens import BINDINGS
 from shared.auth import ROLES, Principal
-from shared.districts import official_district, official_or_none
+from shared.districts import binding_district, official_or_none
 from shared.errors import ValidationFailed
 
 from .models import WebSession, WebUser
@@ -85,7 +85,7 @@ def create_user(session, agency: str, username: str, password: str, role: str, d
     binding = BINDINGS.get(role)
     if district is not None:  # stored as the official name, as a token's binding
         try:
-            district = official_district(district, agency)
+            district = binding_district(district, agency)
         except ValueError as exc:
             errors["district"] = [f"区：{exc}"]
     values = {"unit_id": unit_id, "district": district, "person": person}

@@ -71,3 +71,14 @@ def test_a_lenient_district_keeps_unknown_names_and_maps_known_ones():
             assert "district" in exc.messages
         else:
             raise AssertionError(f"{bad!r} was accepted")
+
+
+def test_a_binding_district_is_official_when_known_and_kept_when_not():
+    from shared.districts import binding_district
+
+    assert binding_district(" 朝阳 ", "beijing") == "朝阳区"
+    assert binding_district("亦庄", "beijing") == "北京经济技术开发区"
+    assert binding_district("南海区", "beijing") == "南海区"
+    for blank in ("", "  ", None):
+        with pytest.raises(ValueError):
+            binding_district(blank, "beijing")
