@@ -79,18 +79,14 @@ class SetupRpc(Lookups):
 
     @rpc(roles=roles.ORG_READERS)
     def get_organisation(self, org_id):
-        org = self._org(org_id)
-        if self.caller.role == "organisation" and org.id != self.caller.unit_id:
-            raise Forbidden("an organisation sees itself only")
+        org = self._visible_org(org_id)
         return self._org_out(org)
 
     @rpc(roles=roles.ORG)
     @transactional
     def declare_eligibility(self, org_id, payload):
         """The organisation's own declaration (申报条件 二); staff may record it from the signed form."""
-        org = self._org(org_id)
-        if self.caller.role == "organisation" and org.id != self.caller.unit_id:
-            raise Forbidden("an organisation declares for itself only")
+        org = self._visible_org(org_id)
         data = load(schemas.DeclarationIn, payload)
         org.declared_no_bad_record = data["declared_no_bad_record"]
         org.declared_not_dishonest = data["declared_not_dishonest"]

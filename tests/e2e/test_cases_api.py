@@ -356,7 +356,8 @@ def test_dishonest_organisations_are_refused_at_submission_and_release(admin, wo
     # eligibility is declared by the organisation itself
     org_id = world.orgs["b"]["id"]
     assert org_b.put(f"/api/v1/case-organisations/{world.orgs['a']['id']}/declaration",
-                     {"declared_no_bad_record": True, "declared_not_dishonest": True})[0] == 403
+                     {"declared_no_bad_record": True, "declared_not_dishonest": True})[0] == 404
+    assert org_b.get(f"/api/v1/case-organisations/{world.orgs['a']['id']}")[0] == 404, "another's: as if missing"
     status, body = org_b.put(f"/api/v1/case-organisations/{org_id}/declaration",
                              {"declared_no_bad_record": False, "declared_not_dishonest": True})
     assert status == 200 and body["declared_no_bad_record"] is False
