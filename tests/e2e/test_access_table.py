@@ -1,13 +1,17 @@
 """Every route with an object id, every role and binding, against the access table (gateway/routes/access.py).
 
-Three walks over one stack per database, the data made once:
+Four walks over one stack per database, the data made once:
 
 - every such route has an entry in the table, and the table fences only roles the route admits;
-- for an id that names nothing, every role gets 403 (not admitted) or the table's ``missing``
-  answer, never a 2xx, never a 5xx: a role's refusal does not depend on whether the object exists;
-- for real objects owned by side A (a unit, a district, a person, an organisation, an
-  enterprise, an integrator), every persona of side A and side B reads each one by id: 403
-  for a role the route does not admit, 404 for a fenced role outside its scope, 200 otherwise.
+- for an id that names nothing, every persona calls every such route: 401 without a token, 403 for
+  another agency's token or a role the route does not admit, else the table's ``missing`` answer
+  (never a 5xx): a role's refusal does not depend on whether the object exists;
+- for real objects owned by side A (a unit, a district, a person, an organisation, an expert,
+  an enterprise's order, an integrator's endpoint), every persona of side A and side B reads each
+  one by id: 403 for a role the route does not admit, 404 for a fenced role outside its scope,
+  200 otherwise;
+- the same personas write to those objects with an empty body: the same fence, and anyone inside
+  it gets past it (a 400/409/422 for the empty body is fine).
 """
 from __future__ import annotations
 
@@ -116,6 +120,10 @@ def world(stack):
         assert status == 201, org
         orgs[side] = org
 
+    status, expert = admin.post("/api/v1/case-experts", {
+        "code": f"expert-A-{tag}", "name": "专家甲", "employer_credit_code": credit_code(), "phone": "13900139000"})
+    assert status == 201, expert
+
     integrator_a = admin.as_(admin.token_for("integrator", name=f"integrator-A-{tag}"))
     status, endpoint = integrator_a.post("/api/v1/webhooks/endpoints", {
         "url": "http://127.0.0.1:9/hook", "event_types": [{"service": "registration", "event": "cycle_created"}]})
@@ -154,6 +162,11 @@ def world(stack):
         "GET /api/v1/cycles/<code>": {"code": cycle},
         "GET /api/v1/units/<unit_id>": {"unit_id": units["A"]["id"]},
         "GET /api/v1/candidates/<candidate_id>": {"candidate_id": cand["id"]},
+        "GET /api/v1/candidates/<candidate_id>/identity": {"candidate_id": cand["id"]},
+        "GET /api/v1/cycles/<code>/quota-report": {"code": cycle},
+        "GET /api/v1/audit/registration/<entity_type>/<entity_id>": {"entity_type": "candidate",
+                                                                     "entity_id": cand["id"]},
+        "GET /api/v1/case-experts/<code>/conflicts": {"code": expert["code"]},
         "GET /api/v1/scoring/cycles/<cycle>/candidates/<candidate_id>": {"cycle": cycle, "candidate_id": cand["id"]},
         "GET /api/v1/trainees/<candidate_id>": {"candidate_id": cand["id"]},
         "GET /api/v1/classes/<class_id>": {"class_id": klass["id"]},
@@ -249,4 +262,45 @@ def test_every_persona_reads_side_as_objects_as_the_table_says(world):
             calls.append(((route_key, persona.role, persona.side, expected), api, "GET", path, None, None))
     wrong = [(*label, status, str(body)[:160]) for label, status, body in _walk(calls) if status != label[-1]]
     assert len(calls) >= len(world["objects"]) * 15
+    assert wrong == [], "\n".join(map(str, wrong))
+
+
+def _object_prefix(path: str) -> str:
+    """The path up to its first id: /api/v1/candidates/<candidate_id>/unit-approval -> /api/v1/candidates/<candidate_id>."""
+    head, _, rest = path.partition("<")
+    return head + "<" + rest.partition(">")[0] + ">"
+
+
+def test_every_persona_writing_to_side_as_objects_is_fenced_as_the_table_says(world):
+    """Writes with an empty body: nothing changes (the body is refused), so only the fence is asserted.
+    403 for a role not admitted; a fenced role outside its scope gets what a missing id gets; anyone
+    else gets past the fence: neither 403 nor 404 (a 400/409/422 for the empty body is fine), never 5xx."""
+    by_prefix = {}
+    for route_key, values in world["objects"].items():
+        by_prefix.setdefault(_object_prefix(route_key.split(" ", 1)[1]), values)
+    writes = [r for r in ID_ROUTES if r.method in ("POST", "PUT", "PATCH") and r.body_required
+              and not (r.upload or r.multipart) and _object_prefix(r.path) in by_prefix]
+    calls = []
+    for route in writes:
+        fence = ACCESS[key(route)]
+        values = by_prefix[_object_prefix(route.path)]
+        if not set(route.path_args) <= set(values):
+            continue
+        path = _path(route, values)
+        for persona, api in world["apis"].items():
+            if persona.role == "public":
+                continue
+            if persona.side == "foreign":
+                expected = 403
+            else:
+                scope = fence.scoped.get(persona.role)
+                in_scope = (persona.side == "A" and scope != "panel") or scope in values.get("open", ())
+                expected = _expected(route, persona, fence, in_scope)
+                if expected == 404:
+                    expected = fence.missing
+            calls.append(((key(route), persona.role, persona.side, expected), api, route.method, path, {}, None))
+    answers = _walk(calls)
+    wrong = [(*label, status, str(body)[:160]) for label, status, body in answers
+             if (status != label[-1] if label[-1] is not None else status in (403, 404) or status >= 500)]
+    assert len(writes) >= 10 and len(calls) >= len(writes) * 15
     assert wrong == [], "\n".join(map(str, wrong))
