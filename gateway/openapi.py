@@ -17,6 +17,8 @@ ERRORS = {
     "404": "Not found (or not visible to this caller)",
     "409": "Conflict: duplicate or changed meanwhile",
     "422": "A rule of the domain refused it: `rule` names it",
+    "429": "Too many requests from this token or address: retry after `Retry-After` seconds",
+    "503": "The service behind this route did not answer in time; retry later",
 }
 
 

@@ -48,12 +48,19 @@ class ServiceHealth(Schema):
     error = fields.String()
 
 
+class CalendarHealth(Schema):
+    last_day = fields.String(metadata={"description": "the last day the working-day calendar covers"})
+    days_left = fields.Integer()
+    warning = fields.String(allow_none=True, metadata={"description": "said well before the calendar runs out"})
+
+
 class HealthOut(Schema):
     status = fields.String(metadata={"description": "ok, or degraded when a service is down"})
     agency = fields.String()
     services = fields.Dict(keys=fields.String(), values=fields.Nested(ServiceHealth))
     warnings = fields.List(fields.String(), metadata={
         "description": "present when something is unsafe beyond this machine, e.g. the published default PII keys"})
+    calendar = fields.Nested(CalendarHealth)
 
 
 class DashboardQuery(Schema):

@@ -49,6 +49,20 @@ class Lookups:
             raise NotFound(f"organisation {org_id} not found")
         return org
 
+    def _visible_org(self, org_id) -> Organisation:
+        """An organisation by id as the caller may see it: another organisation's answers 404, as a missing one."""
+        org = self._org(org_id)
+        if self.caller.role == "organisation" and org.id != self.caller.unit_id:
+            raise NotFound(f"organisation {org_id} not found")
+        return org
+
+    def _own_expert(self, code) -> Expert:
+        """An expert by code; an expert principal reaches its own only, another's answers 404 as a missing one."""
+        expert = self._expert_by_code(code)
+        if self.caller.role == "expert" and self.caller.person != expert.code:
+            raise NotFound(f"expert {str(code)[:64]} not found")
+        return expert
+
     def _acting_org(self, org_id) -> Organisation:
         """The organisation a write is for: an organisation principal acts for itself only."""
         if self.caller.role == "organisation":

@@ -5,7 +5,7 @@ from sqlalchemy import delete, func, insert, select
 
 from shared.db import transactional
 from shared.entrypoints import rpc
-from shared.errors import Conflict, Forbidden, ValidationFailed
+from shared.errors import Conflict, ValidationFailed
 from shared.pii import mask_phone
 from shared.schemas import load, with_values
 from shared.workdays import utcnow
@@ -79,18 +79,14 @@ class SetupRpc(Lookups):
 
     @rpc(roles=roles.ORG_READERS)
     def get_organisation(self, org_id):
-        org = self._org(org_id)
-        if self.caller.role == "organisation" and org.id != self.caller.unit_id:
-            raise Forbidden("an organisation sees itself only")
+        org = self._visible_org(org_id)
         return self._org_out(org)
 
     @rpc(roles=roles.ORG)
     @transactional
     def declare_eligibility(self, org_id, payload):
         """The organisation's own declaration (申报条件 二); staff may record it from the signed form."""
-        org = self._org(org_id)
-        if self.caller.role == "organisation" and org.id != self.caller.unit_id:
-            raise Forbidden("an organisation declares for itself only")
+        org = self._visible_org(org_id)
         data = load(schemas.DeclarationIn, payload)
         org.declared_no_bad_record = data["declared_no_bad_record"]
         org.declared_not_dishonest = data["declared_not_dishonest"]
@@ -146,9 +142,7 @@ class SetupRpc(Lookups):
     @transactional
     def declare_conflict(self, code, payload):
         """An expert (or staff for them) declares a conflict with an organisation or a case."""
-        expert = self._expert_by_code(code)
-        if self.caller.role == "expert" and self.caller.person != expert.code:
-            raise Forbidden("an expert declares their own conflicts only")
+        expert = self._own_expert(code)
         data = load(schemas.ConflictIn, payload)
         row = ExpertConflict(expert_id=expert.id, credit_code=data["credit_code"], case_id=data["case_id"],
                              reason=data["reason"], declared_at=utcnow())
@@ -183,9 +177,7 @@ class SetupRpc(Lookups):
 
     @rpc(roles=roles.EXPERT_STAFF)
     def list_conflicts(self, code):
-        expert = self._expert_by_code(code)
-        if self.caller.role == "expert" and self.caller.person != expert.code:
-            raise Forbidden("an expert sees their own conflicts only")
+        expert = self._own_expert(code)
         rows = self.db.session.scalars(select(ExpertConflict).where(ExpertConflict.expert_id == expert.id)
                                        .order_by(ExpertConflict.id)).all()
         return schemas.ConflictOut(many=True).dump(rows)

@@ -7,7 +7,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, vali
 
 from shared.bulk import MAX_ITEMS as MAX_BULK, bulk_out, ids_field
 from shared.events import event_type
-from shared.schemas import CODE, AuditOut  # noqa: F401  (one definition for all; route tables name AuditOut per service)
+from shared.schemas import CODE, MAX_ID, AuditOut  # noqa: F401  (one definition for all; route tables name AuditOut per service)
 from shared.validators import ResidentId, SocialCreditCode
 
 from . import domain
@@ -224,7 +224,7 @@ class TrainingCompletedData(Schema):
         unknown = EXCLUDE
     person_key = fields.String(required=True, validate=validate.Length(equal=64))
     person_name = fields.String(required=True, validate=validate.Length(min=1, max=50))
-    class_id = fields.Integer(required=True, validate=validate.Range(min=1))
+    class_id = fields.Integer(required=True, validate=validate.Range(min=1, max=MAX_ID))
     year = fields.Integer(required=True)
     class_hours = fields.Integer(allow_none=True, load_default=None)
     passed = fields.Boolean(required=True)

@@ -6,7 +6,7 @@ from decimal import Decimal
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from shared.bulk import MAX_ITEMS as MAX_BULK, bulk_out
-from shared.schemas import CODE, AuditOut, PageQuery, page_schema  # noqa: F401  (one definition for all; route tables name AuditOut per service)
+from shared.schemas import CODE, MAX_ID, AuditOut, PageQuery, page_schema  # noqa: F401  (one definition for all; route tables name AuditOut per service)
 from shared.districts import District
 from shared.validators import MobilePhone, ResidentId
 
@@ -108,7 +108,7 @@ class ExpertIn(Schema):
 
 
 class BulkExpertItem(ExpertIn):
-    group_id = fields.Integer(required=True, strict=False, validate=validate.Range(min=1))
+    group_id = fields.Integer(required=True, strict=False, validate=validate.Range(min=1, max=MAX_ID))
 
 
 class BulkExpertsIn(Schema):
@@ -262,7 +262,7 @@ class ExternalSource(Schema):
 
 
 class ExternalRow(Schema):
-    candidate_id = fields.Integer(load_default=None, validate=validate.Range(min=1))
+    candidate_id = fields.Integer(load_default=None, validate=validate.Range(min=1, max=MAX_ID))
     id_number = ResidentId(load_default=None)
     score = ScoreIn(required=True)
 

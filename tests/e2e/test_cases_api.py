@@ -293,8 +293,8 @@ def test_release_waits_for_the_notice_window_and_objections_are_rate_limited(adm
     assert world.experts[leaving].get(f"/api/v1/cases/{case_id}")[0] == 404
     other = plan["assigned"][str(case_id)][1]
     assert world.experts[other].post(f"/api/v1/case-experts/{leaving}/conflicts",
-                                     {"case_id": case_id, "reason": "x"})[0] == 403
-    assert world.experts[other].get(f"/api/v1/case-experts/{leaving}/conflicts")[0] == 403
+                                     {"case_id": case_id, "reason": "x"})[0] == 404
+    assert world.experts[other].get(f"/api/v1/case-experts/{leaving}/conflicts")[0] == 404
     status, plan = op.post(f"/api/v1/case-campaigns/{world.year}/assignments")   # the panel is topped up
     assert status == 200 and len(plan["assigned"][str(case_id)]) == 1 and leaving not in plan["assigned"][str(case_id)]
     status, body = op.get(f"/api/v1/cases/{case_id}/scores")
@@ -356,7 +356,8 @@ def test_dishonest_organisations_are_refused_at_submission_and_release(admin, wo
     # eligibility is declared by the organisation itself
     org_id = world.orgs["b"]["id"]
     assert org_b.put(f"/api/v1/case-organisations/{world.orgs['a']['id']}/declaration",
-                     {"declared_no_bad_record": True, "declared_not_dishonest": True})[0] == 403
+                     {"declared_no_bad_record": True, "declared_not_dishonest": True})[0] == 404
+    assert org_b.get(f"/api/v1/case-organisations/{world.orgs['a']['id']}")[0] == 404, "another's: as if missing"
     status, body = org_b.put(f"/api/v1/case-organisations/{org_id}/declaration",
                              {"declared_no_bad_record": False, "declared_not_dishonest": True})
     assert status == 200 and body["declared_no_bad_record"] is False
