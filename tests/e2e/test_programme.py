@@ -9,7 +9,7 @@ import pytest
 
 from shared import demo, programme
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]   # ~2 min on SQLite, ~4.5 on PostgreSQL on a loaded machine
 
 CALL_BOUND = 600
 
