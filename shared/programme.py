@@ -71,12 +71,12 @@ class Programme(Demo):
         self.single += stands_for + (self.calls - before - 1)   # 429 retries count in both figures
         return out
 
-    def must(self, what, method, path, body=None, ok=(200, 201), stands_for=1, params=None):
+    def must(self, what, method, path, body=None, ok=(200, 201), stands_for=1, params=None, retry=False):
         status, answer = self.call(method, path, body, params=params, stands_for=stands_for)
-        for _ in range(RETRIES_503):
-            if status != 503 or method == "GET":
+        for _ in range(RETRIES_503 if retry else 0):
+            if status != 503:
                 break
-            # the service did not answer in time; every call here is repeat-safe, so ask again once
+            # the service did not answer in time; this call is repeat-safe, so ask again once
             # the first attempt had time to finish (the retry counts as a call, in both figures)
             time.sleep(2)
             status, answer = self.call(method, path, body, params=params)
@@ -87,7 +87,7 @@ class Programme(Demo):
 
     def bulk(self, what, path, body, items: int, key="items"):
         """A bulk call; every item must come back ok (applied, or already there)."""
-        answer = self.must(what, "POST", path, body, stands_for=items)
+        answer = self.must(what, "POST", path, body, stands_for=items, retry=True)
         refused = [i for i in answer.get(key, []) if not i.get("ok", True)]
         if refused:
             self.fail(f"{what}: {len(refused)} 项被拒", refused[:3])
@@ -193,7 +193,7 @@ class Programme(Demo):
             part = rows[start:start + EXTERNAL_ROWS_PER_CALL]
             answer = self.must(f"导入 {exam}", "POST", f"/api/v1/cycles/{self.cycle}/external-exam-results",
                                {"exam": exam, "platform": "安责险学习小程序", "reference": f"{self.cycle}-{exam}",
-                                "rows": part}, stands_for=len(part))
+                                "rows": part}, stands_for=len(part), retry=True)
             if answer["errors"]:
                 self.fail(f"导入 {exam}：{len(answer['errors'])} 行被拒", answer["errors"][:3])
                 raise Stop(exam)
@@ -218,7 +218,7 @@ class Programme(Demo):
                           for e, d in zip(panel[g["id"]], (-1, 0, 1))]
             self.must(f"小组 {g['id']} 评分表", "POST", f"/api/v1/groups/{g['id']}/score-sheets",
                       {"part": part, "reference": f"{self.cycle}-{part}-{g['id']}", "rows": sheet}, ok=(201,),
-                      stands_for=len(sheet))
+                      stands_for=len(sheet), retry=True)
             rows += len(sheet)
         print(f"  ✓ {len(groups)} 张评分表，{rows} 行（{n} 名学员 × {PANEL} 名专家）")
 
