@@ -6,7 +6,7 @@ STAMP   = $(VENV)/.installed-stamp
 ASYNCAPI_TOOL = tools/asyncapi
 NODE_STAMP    = $(ASYNCAPI_TOOL)/node_modules/.installed-stamp
 
-.PHONY: up down status test broker-plugins test-unit test-sqlite install migrate demo bench bench-registration bench-scoring bench-training bench-subsidies bench-cases bench-risk bench-webhooks bench-gateway asyncapi clean
+.PHONY: up down status test broker-plugins test-unit test-sqlite install migrate demo demo-programme bench bench-registration bench-scoring bench-training bench-subsidies bench-cases bench-risk bench-webhooks bench-gateway asyncapi clean
 
 # The packages are installed without --quiet: a line per package, not a minute of silence on the first `make up`.
 $(STAMP): pyproject.toml requirements.lock
@@ -57,6 +57,9 @@ asyncapi: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/wsli demo
+
+demo-programme: $(STAMP)
+	$(BIN)/wsli demo --programme
 
 bench: bench-registration bench-scoring bench-training bench-subsidies bench-cases bench-risk bench-webhooks
 

@@ -9,6 +9,7 @@
     wsli dlq list | replay | discard parked event messages
     wsli asyncapi [--check]          write or verify docs/asyncapi.yaml
     wsli demo [--url U] [--token T]  load a small data set through the gateway, create console accounts
+    wsli demo --programme            the 2022 programme for 180 candidates with the bulk routes, calls counted
     wsli calendar list | show Y | add FILE [--replace] | status
                                      official holiday arrangements added for new years
 """

@@ -2,6 +2,7 @@
 
     make up && make demo          (runs `wsli demo`)
     wsli demo [--url http://HOST:PORT] [--token <admin token>] [--no-accounts]
+    wsli demo --programme         (the whole 180-candidate 2022 programme: shared/programme.py)
 
 The gateway is --url, else the configured one (gateway/config.yml: WEB_SERVER_ADDRESS, which
 GATEWAY_ADDRESS overrides).
@@ -565,9 +566,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--url", help="the gateway (default: the configured address, GATEWAY_ADDRESS)")
     p.add_argument("--token", help="an admin token (default: $WSLI_TOKEN, else one is minted with `wsli token create`)")
     p.add_argument("--no-accounts", action="store_true", help="do not create console accounts")
+    p.add_argument("--programme", action="store_true",
+                   help="instead: the whole 2022 programme for 180 candidates with the bulk routes "
+                        "(shared/programme.py); prints the HTTP calls it took")
+    p.add_argument("--cycle", help="--programme: the cycle code to use (default: a new one)")
 
 
 def run(args) -> int:
+    if getattr(args, "programme", False):
+        from shared import programme
+        return programme.run(args)
     url = args.url or gateway_url()
     print(f"wsli 演示数据 → {url}（今天 {TODAY.isoformat()}，北京时间）")
     demo = Demo(url, admin_token(args), with_accounts=not args.no_accounts)

@@ -61,7 +61,7 @@ ROUTES: list[Route] = [
     Route("POST", "/api/v1/cycles/<cycle>/external-exam-results", T, "import_external_results",
           "Import a test taken on another platform as exam scores (platform, reference); refused rows named, "
           "good rows kept, the same reference again changes nothing", "exams", body=tr.ExternalResultsIn,
-          response=tr.ExternalResultsOut, roles=STAFF),
+          response=tr.ExternalResultsOut, roles=STAFF, timeout_scale=BULK_TIMEOUT_SCALE),
     Route("POST", "/api/v1/cycles/<cycle>/external-exam-files", T, "upload_external_results",
           "The same as a CSV/XLSX export (?exam=basic_test&platform=&reference=; header 学员编号 or 身份证号, 分数)",
           "exams", query=tr.ExternalResultsQuery, response=tr.ExternalResultsOut, upload=True,
@@ -72,7 +72,8 @@ ROUTES: list[Route] = [
     Route("POST", "/api/v1/groups/<group_id>/score-sheets", T, "enter_score_sheet",
           "Staff enter a panel's paper score sheet (rows of expert, candidate, score): the expert rules apply, "
           "every refused row is named; audited as entered on the experts' behalf", "exams",
-          body=tr.ScoreSheetIn, response=tr.ScoreSheetOut, status=201, roles=STAFF),
+          body=tr.ScoreSheetIn, response=tr.ScoreSheetOut, status=201, roles=STAFF,
+          timeout_scale=BULK_TIMEOUT_SCALE),
     Route("POST", "/api/v1/groups/<group_id>/score-sheet-files", T, "upload_score_sheet",
           "The same sheet as CSV or XLSX (?part=key_expert|intensive_review; header 专家,学员编号,分数[,评语])",
           "exams", query=tr.ScoreSheetQuery, response=tr.ScoreSheetOut, status=201, upload=True,
