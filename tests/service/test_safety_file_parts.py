@@ -43,8 +43,8 @@ def test_registration_answers_a_units_enrolled_people_as_the_role_allows(service
     assert all("*" in (p["phone"] or "*") for p in own["enrolments"])
     with pytest.raises(NotFound):
         service.as_("enterprise", person=OTHER).unit_enrolments(UNIT)
-    assert len(service.as_("regulator", district="朝阳").unit_enrolments(UNIT)["enrolments"]) == 3
-    assert service.as_("regulator", district="东城").unit_enrolments(UNIT)["enrolments"] == []
+    assert len(service.as_("regulator", district="朝阳区").unit_enrolments(UNIT)["enrolments"]) == 3
+    assert service.as_("regulator", district="东城区").unit_enrolments(UNIT)["enrolments"] == []
     with pytest.raises(Forbidden):
         service.as_("insurer", unit_id=1).unit_enrolments(UNIT)
     with pytest.raises(ValidationFailed) as junk:
@@ -59,8 +59,10 @@ def run_class(service, staff, people):
         "evaluation_mechanism": True, "seats": 60})
     teacher = staff.register_teacher({"name": "孙老师", "qualification": "registered_safety_engineer",
                                       "years_experience": 12})
+    manager = staff.register_class_manager({"institution_id": institution["id"], "name": "赵",
+                                            "id_number": resident_id(birth="19800101")})
     c = staff.create_class({"title": "第1期", "institution_id": institution["id"], "district": "朝阳",
-                            "days": ["2018-05-10", "2018-05-11"], "manager_name": "赵", "capacity": 5,
+                            "days": ["2018-05-10", "2018-05-11"], "manager_id": manager["id"], "capacity": 5,
                             "teacher_ids": [teacher["id"]]})
     seats = [(staff.add_seat(c["id"], {"enrolment_id": enrolment_id}), id_number) for enrolment_id, id_number in people]
     for seat, id_number in seats:
@@ -105,7 +107,7 @@ def test_training_answers_a_units_people_with_their_certificates_and_hours(servi
     assert seen["certificates"][0]["status"] == "revoked" and seen["name"] == "学****"
     with pytest.raises(NotFound):
         service.as_("enterprise", person=OTHER).unit_certificates(UNIT)
-    assert service.as_("regulator", district="东城").unit_certificates(UNIT)["people"] == []
+    assert service.as_("regulator", district="东城区").unit_certificates(UNIT)["people"] == []
     with pytest.raises(Forbidden):
         service.as_("insurer", unit_id=1).unit_certificates(UNIT)
 

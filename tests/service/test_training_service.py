@@ -122,10 +122,10 @@ def test_a_class_runs_from_seats_to_certificates(service):
     (number,) = done["certificates"]
     assert staff.get_certificate(number)["id_number"] == "110***********0000"
     # a regulator reads the certificates of its own district's classes only, as it reads the classes
-    assert service.as_("regulator", district="东城").get_certificate(number)["number"] == number
+    assert service.as_("regulator", district="东城区").get_certificate(number)["number"] == number
     for read in ("get_class", "get_certificate", "certificate_pdf"):
         with pytest.raises(NotFound):
-            getattr(service.as_("regulator", district="西城"), read)(c["id"] if read == "get_class" else number)
+            getattr(service.as_("regulator", district="西城区"), read)(c["id"] if read == "get_class" else number)
     assert service.as_("public").verify_certificate(number)["status"] == "valid"
     assert staff.revoke_certificate(number, {"reason": "冒名"})["status"] == "revoked"
     with pytest.raises(Conflict):
