@@ -213,7 +213,7 @@ def test_a_call_to_a_service_that_never_ran_fails_fast(amqp_uri, tmp_path):
         began = time.monotonic()
         status, body = admin.get("/api/v1/cycles/X1")
         took = time.monotonic() - began
-        assert status == 503 and "not running" in body["message"], body
+        assert status == 503 and body["fields"] == {"service": ["registration"]} and "未运行" in body["message"], body
         assert took < 2.0, f"took {took:.1f}s: waited instead of failing fast"
     finally:
         runner.kill()
