@@ -18,7 +18,9 @@ from urllib.parse import quote
 
 import pytest
 from kombu import Connection, Exchange, Producer
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
+
+from shared.db import make_engine
 
 from shared import agency, links
 from shared.auth import Principal
@@ -126,7 +128,7 @@ class Agencies:
         for a, b in (("beijing", "dongcheng"), ("dongcheng", "beijing")):
             links.add(self.admin, broker.uri(a), b, broker.link_uri(b), directed=False, facts=True)
         links.add(self.admin, broker.uri("rogue"), "national", broker.link_uri("national"), directed=True, facts=False)
-        self.engines = {key: create_engine(c["DB_URI"]) for key, c in self.configs.items()}
+        self.engines = {key: make_engine(c["DB_URI"]) for key, c in self.configs.items()}
 
     def call(self, name, svc, method, *args, role="operator", **principal):
         who = Principal(role=role, agency=name, name=f"test-{role}", **principal)
@@ -344,8 +346,10 @@ def issue(w, n: int, title: str) -> list[str]:
                                          "evaluation_mechanism": True, "seats": 60})
     teacher = call("register_teacher", {"name": "孙老师", "qualification": "registered_safety_engineer",
                                         "years_experience": 12})
+    manager = call("register_class_manager", {"institution_id": inst["id"], "name": "赵",
+                                              "id_number": resident_id(birth="19800101")})
     c = call("create_class", {"title": title, "institution_id": inst["id"], "district": "东城",
-                              "days": ["2018-05-10", "2018-05-11"], "manager_name": "赵", "capacity": n,
+                              "days": ["2018-05-10", "2018-05-11"], "manager_id": manager["id"], "capacity": n,
                               "teacher_ids": [teacher["id"]]})
     people = []
     load_all_event_schemas()
