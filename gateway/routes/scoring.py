@@ -4,7 +4,7 @@ from __future__ import annotations
 from services.scoring import roles as rl
 from services.scoring import schemas as sc
 
-from . import STAFF, Route
+from . import BULK_TIMEOUT_SCALE, STAFF, Route
 
 S = "scoring"
 BASE = "/api/v1/scoring"
@@ -28,7 +28,8 @@ ROUTES: list[Route] = [
           "Close a stage: apply the cut-off and publish the decisions (closing again changes nothing); "
           "409 not_ready with the readiness unless every score is in and nothing is in flight, or "
           "confirm_not_ready is true",
-          "scoring", body=sc.CloseIn, response=sc.CloseOut, roles=STAFF),
+          "scoring", body=sc.CloseIn, response=sc.CloseOut, roles=STAFF,
+          timeout_scale=BULK_TIMEOUT_SCALE),  # ranks and decides a whole cohort in one call
     Route("POST", f"{BASE}/cycles/<cycle>/stages/<stage>/reopen", S, "reopen_stage",
           "Re-open a closed stage, with a reason", "scoring", body=sc.ReopenIn, response=sc.StageStateOut, roles=STAFF),
     Route("GET", f"{BASE}/cycles/<cycle>/candidates/<candidate_id>", S, "explain",
