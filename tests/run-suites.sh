@@ -9,9 +9,9 @@ logs=${WSLI_TEST_LOGS:-var/test-logs}
 mkdir -p "$logs"
 started=$(date +%s)
 
-"$pytest" tests/e2e tests/web "$@" >"$logs/stacks.log" 2>&1 &
+"$pytest" tests/e2e tests/web --durations=25 "$@" >"$logs/stacks.log" 2>&1 &
 stacks=$!
-"$pytest" tests/unit tests/service tests/integration tests/faults "$@" >"$logs/core.log" 2>&1
+"$pytest" tests/unit tests/service tests/integration tests/faults --durations=25 "$@" >"$logs/core.log" 2>&1
 core=$?
 wait "$stacks"
 stacks=$?

@@ -682,6 +682,26 @@ def test_agency_links_are_what_wsli_agency_add_sets_up():
     assert "CHANGE-ME" in json.dumps(doc) and "guest" not in json.dumps(doc)
 
 
+def _beijing_partners_in_links() -> set[str]:
+    doc = json.loads((RABBITMQ_DIR / "agency-links.json").read_text(encoding="utf-8"))
+    return {p["name"].removeprefix("wsli-agency-to-") for p in doc["parameters"] if p["vhost"] == "beijing"}
+
+
+@pytest.mark.parametrize("c", [c for c in COMPONENTS if var_for(c, "AGENCY_PARTNERS")], ids=lambda c: c.name)
+def test_deployments_trust_the_partners_the_broker_links_to(c):
+    """A link without the partner in AGENCY_PARTNERS parks every message it carries; a partner
+    without a link never hears from us. Compose and k8s name the partners agency-links.json links."""
+    name = var_for(c, "AGENCY_PARTNERS")
+    linked = _beijing_partners_in_links()
+    assert linked == {"national", "dongcheng"}
+    compose_value = compose_env(compose_service(c.name)).get(name)
+    assert compose_value, f"compose service {c.name} leaves {name} unset: every partner's message would be parked"
+    default = re.fullmatch(r"\$\{" + name + r":-([^}]*)\}", compose_value)
+    assert default and set(default.group(1).split(",")) == linked
+    k8s_value = k8s_expand(k8s_env(deployment_container(c))[0]).get(name)
+    assert k8s_value and set(k8s_value.split(",")) == linked
+
+
 # ---- the image --------------------------------------------------------------------------------------
 
 def dockerfile_uid() -> int:
