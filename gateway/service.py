@@ -114,17 +114,18 @@ class RoutableServices:
     confirms every call.
     """
 
-    def __init__(self, ttl: float = 10.0):
+    def __init__(self, ttl: float = 10.0, clock=time.monotonic):
         self.ttl = ttl
+        self.clock = clock
         self._until: dict[str, float] = {}
 
     def fresh(self, key: tuple) -> bool:
         """``key``: (broker URI, service name)."""
-        return self.ttl > 0 and self._until.get(key, 0.0) > time.monotonic()
+        return self.ttl > 0 and self._until.get(key, 0.0) > self.clock()
 
     def seen(self, key: tuple) -> None:
         if self.ttl > 0:
-            self._until[key] = time.monotonic() + self.ttl
+            self._until[key] = self.clock() + self.ttl
 
     def forget(self, service: str) -> None:
         for key in [k for k in self._until if k[1] == service]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from services.risk import roles as rl
 from services.risk import schemas as rk
 
-from . import STAFF, Route
+from . import BULK_TIMEOUT_SCALE, STAFF, Route
 
 R = "risk"
 B = "/api/v1/risk"
@@ -77,7 +77,8 @@ ROUTES: list[Route] = [
           response=rk.InspectionOut, roles=rl.UNDERWRITERS),
     Route("POST", f"{B}/inspections/<inspection_id>/visit", R, "record_visit",
           "The visit record: time, technician, findings, photos, hazards found; a re-inspection's outcomes",
-          "risk-inspections", body=rk.VisitIn, response=rk.InspectionOut, roles=rl.VISITORS),
+          "risk-inspections", body=rk.VisitIn, response=rk.InspectionOut, roles=rl.VISITORS,
+          timeout_scale=BULK_TIMEOUT_SCALE),  # up to 200 hazards, each stored with its event
     Route("POST", f"{B}/inspections/<inspection_id>/reinspections", R, "create_reinspection",
           "A re-inspection linked to the original, carrying only the open hazards", "risk-inspections",
           body=rk.ReinspectionIn, response=rk.InspectionOut, status=201, roles=rl.UNDERWRITERS),

@@ -2,19 +2,32 @@
 ``RPC_ROUTE_CONFIRM_SECONDS``; the calls in between skip the confirm (and the mandatory flag)."""
 from __future__ import annotations
 
-import time
-
 import pytest
 from nameko.amqp.publish import Publisher
 
 from gateway import service as gw
 
 
+class Clock:
+    """Time that moves only when the test says so."""
+
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 @pytest.fixture
-def sent(monkeypatch):
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def sent(monkeypatch, clock):
     calls = []
     monkeypatch.setattr(Publisher, "publish", lambda self, payload, **kw: calls.append(kw))
-    monkeypatch.setattr(gw, "ROUTABLE", gw.RoutableServices(ttl=0.3))
+    monkeypatch.setattr(gw, "ROUTABLE", gw.RoutableServices(ttl=0.3, clock=clock))
     return calls
 
 
@@ -26,13 +39,16 @@ def confirmed(kw) -> bool:
     return kw.get("use_confirms", True) is not False and kw.get("mandatory") is True
 
 
-def test_first_call_is_confirmed_then_skipped_within_the_ttl_then_confirmed_again(sent):
+def test_first_call_is_confirmed_then_skipped_within_the_ttl_then_confirmed_again(sent, clock):
     call()
     call()
     call(service="scoring")
     call(uri="amqp://other-vhost/")
     assert [confirmed(kw) for kw in sent] == [True, False, True, True]
-    time.sleep(0.35)
+    clock.now += 0.29
+    call()
+    assert not confirmed(sent[-1]), "still within the ttl"
+    clock.now += 0.02
     call()
     assert confirmed(sent[-1]), "after the ttl a call is confirmed again"
 
