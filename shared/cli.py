@@ -313,7 +313,7 @@ def cmd_agency(args) -> int:
     if args.agency_command != "list" and not args.name:
         raise SystemExit(f"wsli: agency {args.agency_command} needs the partner's name")
     uri = args.amqp_uri or _amqp_uri()
-    admin = links.admin_for(uri, args.api)
+    admin = links.admin_for(uri, args.api or os.environ.get("RABBITMQ_API"))
     if args.agency_command == "list":
         rows = links.listing(admin, uri)
         if args.json:
@@ -633,7 +633,8 @@ def parser() -> argparse.ArgumentParser:
     ag.add_argument("name", nargs="?", help="the partner agency (add, remove)")
     ag.add_argument("--config", help="partner configuration (YAML); default AGENCIES_FILE or var/agencies.yml")
     ag.add_argument("--amqp-uri", help="this agency's broker and vhost; default AMQP_URI")
-    ag.add_argument("--api", help="management API base URL; default http://127.0.0.1:15672 (rabbitmqctl without it)")
+    ag.add_argument("--api", help="management API base URL; default RABBITMQ_API or http://127.0.0.1:15672 "
+                    "(rabbitmqctl when it does not answer)")
     ag.add_argument("--json", action="store_true")
     ag.set_defaults(func=cmd_agency)
 

@@ -52,15 +52,19 @@ def _rabbit_bin(name: str) -> str:
 class RabbitNode:
     """A RabbitMQ node of our own, stopped and started like a real broker restart."""
 
-    def __init__(self, base: Path):
+    def __init__(self, base: Path, plugins: tuple[str, ...] = ()):
         self.base = Path(base)
         self.base.mkdir(parents=True, exist_ok=True)
         self.name = f"wsli-fault-{uuid.uuid4().hex[:8]}@localhost"
         self.port = free_port()
         self.dist_port = free_port()
-        (self.base / "rabbitmq.conf").write_text(
-            f"listeners.tcp.local = 127.0.0.1:{self.port}\nloopback_users = none\n")
-        (self.base / "enabled_plugins").write_text("[].\n")
+        conf = f"listeners.tcp.local = 127.0.0.1:{self.port}\nloopback_users = none\n"
+        # the management API (when asked for) on a port of its own, never the shared broker's 15672
+        self.management_port = free_port() if "rabbitmq_management" in plugins else None
+        if self.management_port:
+            conf += f"management.tcp.ip = 127.0.0.1\nmanagement.tcp.port = {self.management_port}\n"
+        (self.base / "rabbitmq.conf").write_text(conf)
+        (self.base / "enabled_plugins").write_text("[" + ",".join(plugins) + "].\n")
         (self.base / "rabbitmq-env.conf").write_text("")
         self.env = dict(
             os.environ, HOME=str(self.base), RABBITMQ_NODENAME=self.name, RABBITMQ_NODE_PORT=str(self.port),
@@ -74,6 +78,13 @@ class RabbitNode:
     @property
     def amqp_uri(self) -> str:
         return f"pyamqp://guest:guest@127.0.0.1:{self.port}//"
+
+    def vhost_uri(self, vhost: str) -> str:
+        return f"amqp://guest:guest@127.0.0.1:{self.port}/{vhost}"
+
+    @property
+    def management_url(self) -> str:
+        return f"http://127.0.0.1:{self.management_port}"
 
     def _ctl(self, *args, timeout: float = 60) -> subprocess.CompletedProcess:
         return subprocess.run([_rabbit_bin("rabbitmqctl"), "-n", self.name, *args], env=self.env,
@@ -89,6 +100,17 @@ class RabbitNode:
         if result.returncode != 0:
             raise RuntimeError(f"could not stop {self.name}: {result.stderr.strip()}")
         poll(lambda: not port_open(self.port), 30, 0.1, f"RabbitMQ node {self.name} to close its port")
+
+    def discard(self):
+        """Throw the node away without the CLI's orderly stop (seconds of Erlang start-up on a busy machine)."""
+        pidfile = self.base / "node.pid"
+        if pidfile.exists() and pidfile.read_text().strip().isdigit():
+            try:
+                os.kill(int(pidfile.read_text().strip()), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            poll(lambda: not port_open(self.port), 30, 0.1, f"RabbitMQ node {self.name} to go away")
+        shutil.rmtree(self.base, ignore_errors=True)
 
     def destroy(self):
         if port_open(self.port):
