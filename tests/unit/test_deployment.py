@@ -10,6 +10,8 @@ its manifests and its database.
 from __future__ import annotations
 
 import base64
+import copy
+import functools
 import hashlib
 import importlib
 import json
@@ -51,8 +53,17 @@ service_ids = [c.name for c in SERVICES]
 
 # ---- reading the files ----------------------------------------------------------------------------
 
+# the files do not change during a run: parse each once (with libyaml when present), hand out copies
+SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@functools.cache
+def _parsed(path: Path) -> tuple:
+    return tuple(yaml.load_all(path.read_text(encoding="utf-8"), Loader=SafeLoader))
+
+
 def compose() -> dict:
-    return yaml.safe_load(COMPOSE_FILE.read_text(encoding="utf-8"))
+    return copy.deepcopy(_parsed(COMPOSE_FILE)[0])
 
 
 def compose_service(name: str) -> dict:
@@ -88,10 +99,8 @@ def k8s_objects() -> list[dict]:
     for path in k8s_files():
         if path.name.startswith("kustomization."):
             continue
-        for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")):
-            if doc:
-                found.append(doc)
-    return found
+        found.extend(doc for doc in _parsed(path) if doc)
+    return copy.deepcopy(found)
 
 
 def k8s_object(kind: str, name: str) -> dict:
