@@ -51,6 +51,7 @@ def credit_code(seed: int) -> str:
 
 
 REQUEST_TIMEOUT_S = 30
+POLL_S, WAIT_S = 0.5, 120   # waiting for events to travel between services
 MAX_PAGES = 50          # lookups page through at most this many pages of 200
 TODAY = datetime.now(ZoneInfo("Asia/Shanghai")).date()   # deadlines are Beijing dates
 
@@ -130,6 +131,24 @@ ENROLMENTS = [
 ]
 ROLE_LABEL = {"principal": "主要负责人", "safety_manager": "安全生产管理人员"}
 
+# The experts on the demo's panels: (the person their account and token are bound to, name).
+EXPERTS = [("exp-demo-1", "专家甲"), ("exp-demo-2", "专家乙"), ("exp-demo-3", "专家丙")]
+EXAM_LABEL = {"basic_test": "基础培训测试", "key_theory": "重点培训理论考核"}
+STAGE_LABEL = {"basic": "基础培训", "key": "重点培训", "intensive": "强化培训"}
+
+# The risk service's insured enterprises, with positions (the risk map draws each district as the area
+# its enterprises cover) and this year's policy with the insurer below.
+INSURER = "人保财险北京分公司"
+ENTERPRISES = [
+    (credit_code(911100002), "北京朝阳建工集团有限公司", "朝阳", "建外街道", "建筑施工", 320, "孙磊", "13611052233", 116.452, 39.909),
+    (credit_code(911100005), "北京望京商业管理有限公司", "朝阳", "望京街道", "人员密集场所", 140, "钱芳", "13611058899", 116.476, 40.001),
+    (credit_code(911100006), "北京东坝仓储有限公司", "朝阳", "东坝地区", "危险化学品", 60, "冯刚", "13611057788", 116.552, 39.967),
+    (credit_code(911100004), "北京通运物流有限公司", "通州", "永顺镇", "道路货物运输", 86, "马春生", "13701120022", 116.675, 39.913),
+]
+# a 1×1 PNG: the inspection's site photo
+DEMO_PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010802000000907753de0000000c4944415408d763f8cfc0000003"
+                         "01010018dd8db00000000049454e44ae426082")
+
 
 class Unreachable(Exception):
     pass
@@ -143,7 +162,10 @@ class Demo:
         self.session = requests.Session()
         self.unexpected: list[str] = []
         self.calls = 0           # HTTP requests made, retries after 429 included
-        self.accounts: list[tuple[str, str, str]] = []
+        self.accounts: list[tuple[str, str, str, str]] = []   # username, role, name, its main page
+        self.links: dict[str, str] = {}          # username -> the page that shows its demo data
+        self.public: dict[str, str] = {}         # what anyone may open, no login
+        self.risk_accounts: dict[str, dict] = {}  # role -> the risk-service party its account is bound to
 
     # ---- HTTP ---------------------------------------------------------------------------------
 
@@ -164,6 +186,38 @@ class Demo:
             return response.status_code, response.json()
         except ValueError:
             return response.status_code, response.text
+
+    def upload_raw(self, path: str, data: bytes, filename: str, content_type: str, token: str | None = None):
+        """A raw-body upload (CSV, photo, evidence file): (status, body)."""
+        self.calls += 1
+        try:
+            response = self.session.post(self.base + path, data=data, params={"filename": filename},
+                                         timeout=REQUEST_TIMEOUT_S,
+                                         headers={"Authorization": f"Bearer {token or self.admin}",
+                                                  "Content-Type": content_type})
+        except requests.RequestException as exc:
+            raise Unreachable(f"POST {path}: {exc}") from None
+        try:
+            return response.status_code, response.json()
+        except ValueError:
+            return response.status_code, response.text
+
+    def get(self, what: str, path: str, params=None):
+        """A read that must answer 200: its body, or None (recorded)."""
+        status, body = self.call("GET", path, params=params)
+        return body if self.expect(what, status, body, 200) else None
+
+    def poll(self, what: str, path: str, done, params=None, timeout: float = WAIT_S):
+        """Poll a read until ``done(body)`` (events travel between services): the body, or None (recorded)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            status, body = self.call("GET", path, params=params)
+            if status == 200 and done(body):
+                return body
+            if time.monotonic() > deadline:
+                self.fail(f"等待超时：{what}", body)
+                return None
+            time.sleep(POLL_S)
 
     def expect(self, what: str, status: int, body, *allowed: int) -> bool:
         """False, recorded and explained when the status is not one this step allows."""
@@ -202,8 +256,10 @@ class Demo:
         self.enrolment()
         self.reports(current)
         self.other_services(current, units)
+        self.tour(current, candidates)
+        self.risk()
         if self.with_accounts:
-            self.console_accounts(units["dongcheng"])
+            self.console_accounts(units["dongcheng"], candidates)
 
     def cycles(self) -> str:
         heading("1. 培养周期")
@@ -441,35 +497,238 @@ class Demo:
             "kind": "service_org", "declared_no_bad_record": True, "declared_not_dishonest": True,
             "contact_name": "周敏", "contact_phone": "13511084455"})
 
-        heading("16. 风险服务：保险机构与参保企业")
-        base = "/api/v1/risk"
-        self.step("登记保险机构 人保财险北京分公司", "POST", f"{base}/insurers",
-                  {"name": "人保财险北京分公司"})
-        header = "统一社会信用代码,企业名称,区,镇街,行业,从业人数,联系人,联系电话"
-        rows = [f"{credit_code(911100002)},北京朝阳建工集团有限公司,朝阳,建外街道,建筑施工,320,孙磊,13611052233",
-                f"{credit_code(911100004)},北京通运物流有限公司,通州,永顺镇,道路货物运输,86,马春生,13701120022"]
-        raw = ("\ufeff" + "\n".join([header] + rows) + "\n").encode("utf-8")
-        self.calls += 1
-        try:
-            response = self.session.post(self.base + f"{base}/enterprise-imports", data=raw, timeout=REQUEST_TIMEOUT_S,
-                                         params={"filename": "enterprises.csv"},
-                                         headers={"Authorization": f"Bearer {self.admin}", "Content-Type": "text/csv"})
-        except requests.RequestException as exc:
-            raise Unreachable(f"POST {base}/enterprise-imports: {exc}") from None
-        body = response.json() if response.headers.get("Content-Type", "").startswith("application/json") else {}
-        if self.expect("导入参保企业名单", response.status_code, body, 200):
-            print(f"  ✓ 企业名单：新增 {body.get('created', 0)}，未变 {body.get('unchanged', 0)}，"
-                  f"错误 {len(body.get('errors', []))}")
 
-    def console_accounts(self, unit: dict) -> None:
-        """One console account per role (``wsli user create``), printed with the password at the end."""
-        heading("17. 网页控制台账户（wsli user create）")
-        accounts = [("zhongxin", "operator", "中心审核员", []), ("guanli", "admin", "系统管理员", []),
-                    ("dongcheng", "unit", f"{unit['name']}经办人", ["--unit-id", str(unit["id"])]),
-                    ("jianguan", "regulator", "东城区应急管理局监管员", ["--district", "东城"]),
-                    ("zhuanjia", "expert", "专家甲", ["--person", "exp-demo-1"]),
-                    ("jiangshi", "lecturer", "王建国", ["--person", "demo-lecturer"]),
-                    ("caiwu", "finance", "财务经办", []), ("jieru", "integrator", "对接系统", [])]
+    # ---- the lecturer programme: two stages closed, the tour, an expert's open group ----------------
+
+    def tour(self, cycle: str, candidates: dict) -> None:
+        """The two center-approved candidates through the basic and key stages (scores imported and
+        entered from paper sheets, each stage closed when ready) into the tour; the demo expert gets
+        the intensive group to score; 王建国 reports two lectures with their evidence files."""
+        approved = [candidates[n] for n in ("王建国", "刘晓燕") if n in candidates]
+        if len(approved) < 2:
+            return
+        ids = [c["id"] for c in approved]
+        heading(f"16. 培训与评分：{cycle} 周期两名学员通过基础、重点培训")
+        trainees = f"/api/v1/cycles/{cycle}/trainees"
+        if not self.poll("学员进入基础培训", trainees, lambda b: b["total"] >= len(ids), {"per_page": 1}):
+            return
+        self.exam(cycle, "basic_test", {cid: 90 - 2 * n for n, cid in enumerate(ids)})
+        if not self.close_when_ready(cycle, "basic"):
+            return
+        if not self.poll("学员进入重点培训", trainees, lambda b: all(
+                t["stage"] != "basic" for t in b["items"] if t["candidate_id"] in ids), {"per_page": 200}):
+            return
+        self.exam(cycle, "key_theory", {cid: 86 - 3 * n for n, cid in enumerate(ids)})
+        self.panel(cycle, "key", EXPERTS, sheet="key_expert")
+        if not self.close_when_ready(cycle, "key"):
+            return
+        heading(f"17. 强化培训：专家 {EXPERTS[0][1]} 的小组（待评分）")
+        self.panel(cycle, "intensive", EXPERTS[:1], sheet=None)
+        self.links["zhuanjia"] = f"/groups?cycle={cycle}&stage=intensive"
+        self.lectures(cycle, approved[0])
+
+    def exam(self, cycle: str, exam: str, scores: dict) -> None:
+        """An online test taken on an external platform, imported; the same reference again is unchanged."""
+        rows = [{"candidate_id": cid, "score": f"{score:.2f}"} for cid, score in scores.items()]
+        body = self.step(f"导入{EXAM_LABEL[exam]}成绩 {len(rows)} 人（安责险学习小程序）", "POST",
+                         f"/api/v1/cycles/{cycle}/external-exam-results",
+                         {"exam": exam, "platform": "安责险学习小程序", "reference": f"demo-{cycle}-{exam}", "rows": rows})
+        if body and body.get("errors"):
+            self.fail(f"导入{EXAM_LABEL[exam]}：{len(body['errors'])} 行被拒", body["errors"][:3])
+
+    def close_when_ready(self, cycle: str, stage: str) -> bool:
+        """Wait until every score is in, then close the stage; True once it is closed."""
+        path = f"/api/v1/scoring/cycles/{cycle}/stages/{stage}"
+        ready = self.poll(f"{stage} 阶段成绩到齐", f"{path}/readiness", lambda b: b["ready"] or b["status"] == "closed")
+        if ready is None:
+            return False
+        if ready["status"] == "closed":
+            print(f"  • {STAGE_LABEL[stage]}已关闭（之前运行过）")
+            return True
+        closed = self.step(f"关闭{STAGE_LABEL[stage]}", "POST", f"{path}/close", {})
+        if closed:
+            print(f"    前 {closed['cutoff']} 名晋级：{closed['advanced']} 人")
+        return closed is not None
+
+    def panel(self, cycle: str, stage: str, experts, sheet: str | None) -> None:
+        """Groups for the stage, the experts on every group's panel and, with ``sheet``, their paper score sheet."""
+        placed = self.step(f"{STAGE_LABEL[stage]}分组", "POST", f"/api/v1/cycles/{cycle}/stages/{stage}/group-assignment",
+                           again=(409, 422))
+        if placed:
+            print(f"    新分入 {placed['assigned']} 人")
+        groups = [g for g in self.get(f"{stage} 小组", f"/api/v1/cycles/{cycle}/stages/{stage}/groups") or []
+                  if g["members"]]
+        items = [{"group_id": g["id"], "expert": person, "name": name} for g in groups for person, name in experts]
+        if items:
+            self.step(f"{len(groups)} 个小组的评审专家：{'、'.join(name for _, name in experts)}", "POST",
+                      "/api/v1/group-experts", {"items": items})
+        for g in groups if sheet else []:
+            rows = [{"expert": person, "candidate_id": m["candidate_id"], "score": f"{84 + d - n:.2f}"}
+                    for n, m in enumerate(g["members"]) for d, (person, _) in enumerate(experts)]
+            self.step(f"小组 {g['number']} 的纸质评分表（{len(rows)} 行）", "POST", f"/api/v1/groups/{g['id']}/score-sheets",
+                      {"part": sheet, "reference": f"demo-{cycle}-{sheet}-{g['id']}", "rows": rows}, again=(409, 422))
+
+    def lectures(self, cycle: str, lecturer: dict) -> None:
+        """Two 附件5 reports with their evidence files: one passes the checks and is approved (a subsidy,
+        then a payment batch), the other's head count disagrees with its sign-in sheet (the check fails)."""
+        from shared.programme import JPEG, MP4, recent_working_day
+
+        heading(f"18. 巡讲：{lecturer['name']} 的宣讲统计表与证据，审核，拨付批次")
+        if not self.poll("宣讲员进入巡讲", f"/api/v1/subsidy-cycles/{cycle}/compliance",
+                         lambda b: len(b.get("lecturers", [])) >= 1):
+            return
+        files = {}
+        for key, data, name, kind in (("signin", JPEG + b"demo-signin", "签到表.jpg", "image/jpeg"),
+                                      ("video", MP4 + b"demo-video", "宣讲全程.mp4", "video/mp4"),
+                                      *((f"photo{n}", JPEG + b"demo-photo%d" % n, f"现场{n}.jpg", "image/jpeg")
+                                        for n in range(4))):
+            status, body = self.upload_raw("/api/v1/lecture-files", data, name, "application/octet-stream")
+            if not self.expect(f"上传证据 {name}", status, body, 200, 201):
+                return
+            files[key] = body["sha256"]
+        day = recent_working_day().isoformat()
+        person = PERSON[lecturer["name"]]
+        reports = [{"cycle": cycle, "candidate_id": lecturer["id"], "kind": "self_hosted",
+                    "lecturer_name": lecturer["name"], "id_number": person["id_number"], "lecture_date": day,
+                    "venue": venue, "audience_count": audience, "bank": "中国工商银行", "branch": "北京东城支行",
+                    "account_number": "6222021234561234567", "contact": person["phone"],
+                    "signin_sheet": {"file": files["signin"], "head_count": 40}, "video": {"file": files["video"]},
+                    "photos": [{"file": files[f"photo{n}"], "shows_banner": n == 0} for n in range(4)]}
+                   for venue, audience in (("北京朝阳建工集团有限公司 项目部会议室", 40), ("东华门街道社区活动中心", 36))]
+        entered = self.step("录入两份宣讲统计表（附签到表、视频、现场照片）", "POST", "/api/v1/lectures/batch",
+                            {"reports": reports})
+        if not entered:
+            return
+        lecture_ids = [i.get("lecture_id") for i in entered["items"]]
+        if None in lecture_ids:
+            self.fail("宣讲统计表被拒", entered["items"])
+            return
+        states = {}
+        for lid in lecture_ids:
+            found = self.poll(f"宣讲 {lid} 自动检查", f"/api/v1/lectures/{lid}", lambda b: b["status"] != "received")
+            states[lid] = found and found["status"]
+        print("  " + "；".join(f"#{lid} {state}" for lid, state in states.items()))
+        if states[lecture_ids[0]] == "awaiting_review":
+            self.step("中心审核通过第一份", "POST", "/api/v1/lectures/approvals",
+                      {"lecture_ids": lecture_ids[:1], "signed_by": "运营中心 审核组"})
+        batch = self.step("生成宣讲补贴拨付批次", "POST", "/api/v1/payment-batches", {"cycle": cycle}, again=(422,))
+        batch_id = batch["id"] if batch else self.last_batch(cycle)
+        if batch_id:
+            print(f"    拨付批次 #{batch_id}：银行文件 /payments?batch={batch_id}")
+            self.links["caiwu"] = f"/payments?batch={batch_id}"
+
+    def last_batch(self, cycle: str) -> int | None:
+        """There is no list of batches: an earlier run's batch is found by number."""
+        last = None
+        for n in range(1, MAX_PAGES + 1):
+            status, body = self.call("GET", f"/api/v1/payment-batches/{n}")
+            if status != 200:
+                break
+            if body.get("cycle") == cycle:
+                last = n
+        return last
+
+    # ---- risk service: insured enterprises, an inspection with hazards, the 全安码 ---------------------
+
+    def risk(self) -> None:
+        heading("19. 风险服务：保险机构、参保企业、隐患排查、全安码")
+        base = "/api/v1/risk"
+        self.step(f"登记保险机构 {INSURER}", "POST", f"{base}/insurers", {"name": INSURER})
+        header = "统一社会信用代码,企业名称,区,镇街,行业,从业人数,联系人,联系电话,经度,纬度,保险机构,保单年度,起保日期,终保日期,参保人数"
+        year = TODAY.year
+        rows = [",".join(map(str, (*e, INSURER, year, f"{year}-01-01", f"{year}-12-31", e[5]))) for e in ENTERPRISES]
+        status, body = self.upload_raw(f"{base}/enterprise-imports",
+                                       ("\ufeff" + "\n".join([header] + rows) + "\n").encode("utf-8"),
+                                       "enterprises.csv", "text/csv")
+        if self.expect("导入参保企业名单", status, body, 200):
+            print(f"  ✓ 企业名单（含坐标与保单）：新增 {body.get('created', 0)}，未变 {body.get('unchanged', 0)}，"
+                  f"错误 {len(body.get('errors', []))}")
+        listed = self.get("参保企业", f"{base}/enterprises", {"per_page": 100}) or {"items": []}
+        by_code = {e["credit_code"]: e for e in listed["items"]}
+        builder = by_code.get(ENTERPRISES[0][0])
+        if builder is None:
+            self.fail("找不到导入的企业", ENTERPRISES[0][1])
+            return
+        self.risk_accounts = {"enterprise": builder}
+        self.step(f"{year} 年度排查计划", "POST", f"{base}/inspection-plans", {"year": year})
+        inspections = self.get("排查任务", f"{base}/inspections", {"year": year, "per_page": 100}) or {"items": []}
+        visit = next((i for i in inspections["items"] if i["enterprise_id"] == builder["id"]), None)
+        found = self.risk_organisation(base)
+        if found:
+            self.risk_accounts["service_org"] = found[0]
+        if visit is None or found is None:
+            self.fail("找不到排查任务或服务机构", visit)
+        elif visit["status"] not in ("planned", "assigned"):
+            print(f"  • {builder['name']} 已排查（之前运行过）")
+        else:
+            self.inspect(base, visit, *found, builder)
+        qr = self.call("GET", f"{base}/enterprises/{builder['id']}/qr-code")
+        qr = qr[1] if qr[0] == 200 else self.step(f"为 {builder['name']} 生成全安码", "POST",
+                                                  f"{base}/enterprises/{builder['id']}/qr-code", {})
+        if qr:
+            self.public["全安码（企业扫码页）"] = qr["url"]
+        insurer = next((i for i in self.get("保险机构", f"{base}/insurers") or [] if i["name"] == INSURER), None)
+        if insurer:
+            self.risk_accounts["insurer"] = insurer
+
+    def risk_organisation(self, base: str) -> tuple[dict, dict] | None:
+        """The safety-service organisation and its technician: (organisation, technician), found again on a later run."""
+        name = "北京安信安全技术服务有限公司"
+        org = next((o for o in self.get("服务机构", f"{base}/organisations") or [] if o["name"] == name), None) or \
+            self.step(f"登记服务机构 {name}", "POST", f"{base}/organisations", {"name": name})
+        if not org:
+            return None
+        techs = self.get("技术人员", f"{base}/organisations/{org['id']}/technicians") or []
+        tech = techs[0] if techs else self.step("登记技术人员 周敏", "POST", f"{base}/technicians",
+                                                {"organisation_id": org["id"], "name": "周敏", "phone": "13511084455"})
+        return (org, tech) if tech else None
+
+    def inspect(self, base: str, inspection: dict, org: dict, tech: dict, enterprise: dict) -> None:
+        from datetime import timedelta
+
+        self.step(f"派 {org['name']} 排查 {enterprise['name']}", "POST",
+                  f"{base}/inspections/{inspection['id']}/assignment",
+                  {"organisation_id": org["id"], "technician_id": tech["id"]})
+        status, photo = self.upload_raw(f"{base}/photos", DEMO_PNG, "现场.png", "image/png")
+        if not self.expect("上传现场照片", status, photo, 200, 201):
+            return
+        visited = (datetime.now(ZoneInfo("Asia/Shanghai")) - timedelta(days=1)).isoformat()
+        self.step("现场排查：一般隐患 1 项、重大隐患 1 项（重大隐患报区监管部门）", "POST",
+                  f"{base}/inspections/{inspection['id']}/visit", {
+                      "visited_at": visited, "technician_id": tech["id"], "findings": "脚手架未设防护栏；配电箱无漏电保护",
+                      "photos": [photo["key"]],
+                      "hazards": [{"level": "general", "description": "脚手架未设防护栏", "location": "3号楼",
+                                   "rectify_working_days": 5},
+                                  {"level": "major", "description": "配电箱无漏电保护", "location": "工地配电房"}]})
+
+    def account_plan(self, unit: dict, candidates: dict) -> list[tuple[str, str, str, dict, str]]:
+        """(username, role, name, binding, main page): one account per role, bound to the demo's own parties."""
+        cycle = str(TODAY.year)
+        lecturer = PERSON["王建国"]
+        plan = [("zhongxin", "operator", "中心审核员", {}, "/lectures?status=checks_failed"),
+                ("guanli", "admin", "系统管理员", {}, "/candidates"),
+                ("dongcheng", "unit", f"{unit['name']}经办人", {"unit_id": unit["id"]}, "/candidates"),
+                ("jianguan", "regulator", "朝阳区应急管理局监管员", {"district": "朝阳"}, "/hazards"),
+                ("zhuanjia", "expert", EXPERTS[0][1], {"person": EXPERTS[0][0]},
+                 self.links.get("zhuanjia", f"/groups?cycle={cycle}&stage=intensive")),
+                ("jiangshi", "lecturer", lecturer["name"], {"person": person_key(lecturer["id_number"])}, "/me"),
+                ("caiwu", "finance", "财务经办", {}, self.links.get("caiwu", "/payments")),
+                ("jieru", "integrator", "对接系统", {}, "/coverage")]
+        parties = self.risk_accounts
+        if "enterprise" in parties:
+            plan.append(("qiye", "enterprise", f"{parties['enterprise']['name']}安全员",
+                         {"person": parties["enterprise"]["credit_code"]}, "/hazards"))
+        if "insurer" in parties:
+            plan.append(("baoxian", "insurer", f"{parties['insurer']['name']}经办", {"unit_id": parties["insurer"]["id"]},
+                         "/hazards"))
+        if "service_org" in parties:
+            plan.append(("fuwu", "service_org", f"{parties['service_org']['name']}技术员",
+                         {"unit_id": parties["service_org"]["id"]}, "/hazards"))
+        return plan
+
+    def console_accounts(self, unit: dict, candidates: dict) -> None:
+        """One console account per role (as ``wsli user create`` makes them), printed with the password at the end."""
+        heading("20. 网页控制台账户（wsli user create）")
         # in this process, as `wsli user create` does it, into the console's database (WEB_DB_URI)
         from sqlalchemy import select
         from sqlalchemy.orm import Session
@@ -486,30 +745,41 @@ class Demo:
         engine = make_engine(config["DB_URI"])
         try:
             with Session(engine, expire_on_commit=False) as session:
-                for username, role, name, binding in accounts:
+                for username, role, name, binding, page in self.account_plan(unit, candidates):
                     found = session.scalar(select(WebUser.id).where(WebUser.agency_id == config["AGENCY_ID"],
                                                                     WebUser.username == username))
                     if found is not None:
                         print(f"  • {username} 已存在（之前运行过；忘记密码：wsli user password --username {username}）")
-                        self.accounts.append((username, role, name))
+                        self.accounts.append((username, role, name, page))
                         continue
-                    bound = dict(zip(("unit_id" if b == "--unit-id" else b[2:] for b in binding[::2]), binding[1::2]))
-                    if "unit_id" in bound:
-                        bound["unit_id"] = int(bound["unit_id"])
                     try:
                         create_user(session, agency=config["AGENCY_ID"], username=username, password=DEMO_PASSWORD,
-                                    role=role, display_name=name, now=utcnow(), **bound)
+                                    role=role, display_name=name, now=utcnow(), **binding)
                         session.commit()
                     except WsliError as exc:
                         session.rollback()
                         self.fail(f"新建控制台账户 {username}", exc.to_dict())
                         continue
                     print(f"  ✓ {username}（{name}，角色 {role}）")
-                    self.accounts.append((username, role, name))
+                    self.accounts.append((username, role, name, page))
         except Exception as exc:  # the console's database is not reachable from here: say so, go on
             self.fail("网页控制台数据库（WEB_DB_URI）", str(exc))
         finally:
             engine.dispose()
+
+
+def person_key(id_number: str) -> str:
+    """The key a lecturer's account is bound to: the ID number's keyed hash, with this process's vault
+    or else the configured one (the console's PII_INDEX_KEY)."""
+    from shared.pii import PiiVault, get_vault
+
+    try:
+        vault = get_vault()
+    except RuntimeError:
+        from shared.catalogue import WEB
+        from shared.config import load_config
+        vault = PiiVault.from_config(load_config(WEB.config_path))
+    return vault.blind_index(id_number)
 
 
 DEMO_PASSWORD = "wsli-demo-2026"
@@ -592,11 +862,17 @@ def run(args) -> int:
     except Stop as exc:
         print(f"\n中止：{exc}")
 
+    console = console_url().rstrip("/")
     if demo.accounts:
         heading("演示账户（网页控制台，本地演示密码，勿用于生产）")
-        print(f"  登录：{console_url()}")
-        for username, role, name in demo.accounts:
-            print(f"  {username:<10} / {DEMO_PASSWORD}   {role:<10} {name}")
+        print(f"  登录：{console}/")
+        print(f"  {'用户名':<8} / 密码               {'角色':<11} {'姓名':<16} 首页")
+        for username, role, name, page in demo.accounts:
+            print(f"  {username:<10} / {DEMO_PASSWORD}   {role:<12} {name:<16} {console}{page}")
+    if demo.public:
+        heading("公开页面（无需登录）")
+        for what, url in demo.public.items():
+            print(f"  {what}：{url}")
     print(f"\n共发出 {demo.calls} 个 HTTP 请求。")
     if demo.unexpected:
         print(f"\n✗ {len(demo.unexpected)} 个请求返回了意外的状态：")
