@@ -27,7 +27,7 @@ import os
 import subprocess
 import sys
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import requests
@@ -131,6 +131,34 @@ ENROLMENTS = [
 ]
 ROLE_LABEL = {"principal": "主要负责人", "safety_manager": "安全生产管理人员"}
 
+# The case campaign's reviewing experts: (code their token and account are bound to, name, phone).
+CASE_EXPERTS = [("case-exp-1", "评审专家甲", "13900139001"), ("case-exp-2", "评审专家乙", "13900139002"),
+                ("case-exp-3", "评审专家丙", "13900139003")]
+CASE_PRINCIPLES = ("authenticity", "compliance", "advancement", "replicability", "effectiveness")
+
+
+def case_campaign(year: int) -> dict:
+    """A campaign shaped as the 2023 one (categories, levels, the five principles' weights), open this year."""
+    return {"year": year, "title": f"{year}年安责险事故预防典型案例征集（演示）", "deadline": f"{year}-12-31",
+            "categories": [{"code": "tools_technology", "label": "工具技术产品类"}, {"code": "other", "label": "其他"}],
+            "levels": [{"level": "best", "count": 1}, {"level": "excellent", "count": 1}],
+            "scoring_form": [{"principle": p, "weight": w} for p, w in zip(CASE_PRINCIPLES,
+                                                                            ("0.2", "0.15", "0.2", "0.2", "0.25"))],
+            "experts_per_case": 3, "disagreement_threshold": "15", "notice_working_days": 5,
+            "ranking_basis": "normalised"}
+
+
+def last_working_day():
+    from shared.workdays import is_working_day, local_date, utcnow
+
+    day = local_date(utcnow())
+    while not is_working_day(day):
+        day -= timedelta(days=1)
+    return day
+
+
+CLASS_DAYS = ["2018-06-14", "2018-06-15"]     # a Thursday and a Friday: the class of the 2018 enrolments
+
 # The experts on the demo's panels: (the person their account and token are bound to, name).
 EXPERTS = [("exp-demo-1", "专家甲"), ("exp-demo-2", "专家乙"), ("exp-demo-3", "专家丙")]
 EXAM_LABEL = {"basic_test": "基础培训测试", "key_theory": "重点培训理论考核"}
@@ -166,6 +194,8 @@ class Demo:
         self.links: dict[str, str] = {}          # username -> the page that shows its demo data
         self.public: dict[str, str] = {}         # what anyone may open, no login
         self.risk_accounts: dict[str, dict] = {}  # role -> the risk-service party its account is bound to
+        self.case_accounts: dict[str, dict] = {}  # role -> the cases-service party its account is bound to
+        self.enrolled: list[tuple[int, str, str]] = []   # (enrolment id, ID number, credit code) made by this run
 
     # ---- HTTP ---------------------------------------------------------------------------------
 
@@ -187,11 +217,12 @@ class Demo:
         except ValueError:
             return response.status_code, response.text
 
-    def upload_raw(self, path: str, data: bytes, filename: str, content_type: str, token: str | None = None):
+    def upload_raw(self, path: str, data: bytes, filename: str, content_type: str, token: str | None = None,
+                   params: dict | None = None):
         """A raw-body upload (CSV, photo, evidence file): (status, body)."""
         self.calls += 1
         try:
-            response = self.session.post(self.base + path, data=data, params={"filename": filename},
+            response = self.session.post(self.base + path, data=data, params={"filename": filename, **(params or {})},
                                          timeout=REQUEST_TIMEOUT_S,
                                          headers={"Authorization": f"Bearer {token or self.admin}",
                                                   "Content-Type": content_type})
@@ -257,6 +288,8 @@ class Demo:
         self.reports(current)
         self.other_services(current, units)
         self.tour(current, candidates)
+        self.cases()
+        self.safety_class()
         self.risk()
         if self.with_accounts:
             self.console_accounts(units["dongcheng"], candidates)
@@ -422,6 +455,7 @@ class Demo:
                 who = f"{plan['unit']['name']} {ROLE_LABEL[role]} {name}"
                 if status == 201:
                     print(f"  ✓ #{body['id']} {district}：{who}（{body['person_id_number']}）")
+                    self.enrolled.append((body["id"], id_number, plan["unit"]["credit_code"]))
                 elif self.expect(f"报名 {who}", status, body, 201, 409):
                     print(f"  • {district}：{who} 已报名（之前运行过）")
 
@@ -469,7 +503,7 @@ class Demo:
         return None
 
     def other_services(self, cycle: str, units: dict) -> None:
-        heading(f"12. 培训：{cycle} 周期的三个阶段（附件2–4 课程计划）")
+        heading(f"11. 培训：{cycle} 周期的三个阶段（附件2–4 课程计划）")
         self.step("建立基础 / 重点 / 强化培训阶段", "POST", f"/api/v1/cycles/{cycle}/stages", {"plan": "2022"})
         status, stages = self.call("GET", f"/api/v1/cycles/{cycle}/stages")
         if self.expect("读取培训阶段", status, stages, 200):
@@ -477,26 +511,21 @@ class Demo:
                 print(f"    - {stage['stage']}（{stage['mode']}）：{len(stage.get('sessions') or [])} 次课，"
                       f"学员 {stage.get('trainees', 0)} 人")
 
-        heading("13. 评分：2022 年公布的评分方案")
+        heading("12. 评分：2022 年公布的评分方案")
         scheme = self.step(f"{cycle} 周期载入评分方案（基础前150，重点前80，最终前50）", "PUT",
                            f"/api/v1/scoring/schemes/{cycle}", {"published": "2022"}, again=(409, 422))
         if scheme:
             print("    " + "；".join(f"{s['name']} 前 {s['cutoff']} 名" for s in scheme["stages"]))
 
-        heading("14. 宣讲补贴：巡讲期与每场补贴")
+        heading("13. 宣讲补贴：巡讲期与每场补贴")
         self.step(f"{cycle} 周期巡讲期 {TODAY.year}-01-01 至 {TODAY.year}-12-31，每场补贴 300.00 元", "PUT",
                   f"/api/v1/subsidy-cycles/{cycle}", {"tour_start": f"{TODAY.year}-01-01",
                                                       "tour_end": f"{TODAY.year}-12-31",
                                                       "lecture_subsidy_fen": 30000})
 
-        heading("15. 事故预防典型案例征集（2023 年活动）")
+        heading("14. 事故预防典型案例征集（2023 年活动）")
         self.step("载入 2023 年征集活动（截止日期、类别、评审原则）", "PUT", "/api/v1/case-campaigns/2023",
                   {"published": 2023}, again=(409, 422))
-        self.step("登记申报单位 北京安信安全技术服务有限公司", "POST", "/api/v1/case-organisations", {
-            "name": "北京安信安全技术服务有限公司", "short_name": "安信安全", "credit_code": credit_code(911100003),
-            "kind": "service_org", "declared_no_bad_record": True, "declared_not_dishonest": True,
-            "contact_name": "周敏", "contact_phone": "13511084455"})
-
 
     # ---- the lecturer programme: two stages closed, the tour, an expert's open group ----------------
 
@@ -508,7 +537,7 @@ class Demo:
         if len(approved) < 2:
             return
         ids = [c["id"] for c in approved]
-        heading(f"16. 培训与评分：{cycle} 周期两名学员通过基础、重点培训")
+        heading(f"15. 培训与评分：{cycle} 周期两名学员通过基础、重点培训")
         trainees = f"/api/v1/cycles/{cycle}/trainees"
         if not self.poll("学员进入基础培训", trainees, lambda b: b["total"] >= len(ids), {"per_page": 1}):
             return
@@ -522,7 +551,7 @@ class Demo:
         self.panel(cycle, "key", EXPERTS, sheet="key_expert")
         if not self.close_when_ready(cycle, "key"):
             return
-        heading(f"17. 强化培训：专家 {EXPERTS[0][1]} 的小组（待评分）")
+        heading(f"16. 强化培训：专家 {EXPERTS[0][1]} 的小组（待评分）")
         self.panel(cycle, "intensive", EXPERTS[:1], sheet=None)
         self.links["zhuanjia"] = f"/groups?cycle={cycle}&stage=intensive"
         self.lectures(cycle, approved[0])
@@ -573,7 +602,7 @@ class Demo:
         then a payment batch), the other's head count disagrees with its sign-in sheet (the check fails)."""
         from shared.programme import JPEG, MP4, recent_working_day
 
-        heading(f"18. 巡讲：{lecturer['name']} 的宣讲统计表与证据，审核，拨付批次")
+        heading(f"17. 巡讲：{lecturer['name']} 的宣讲统计表与证据，审核，拨付批次")
         if not self.poll("宣讲员进入巡讲", f"/api/v1/subsidy-cycles/{cycle}/compliance",
                          lambda b: len(b.get("lecturers", [])) >= 1):
             return
@@ -628,10 +657,171 @@ class Demo:
                 last = n
         return last
 
+    # ---- the prevention-case campaign: one case in 公示, one in review --------------------------------
+
+    def cases(self) -> None:
+        """This year's campaign reviewed and levelled, its list on public notice (公示); next year's
+        campaign with a case whose assigned expert (the demo's case expert) has still to score it."""
+        year = TODAY.year
+        heading(f"18. 典型案例：{year} 年案例公示中，{year + 1} 年案例评审中")
+        org = self.case_organisation()
+        if org is None:
+            return
+        self.case_accounts["organisation"] = org
+        for code, name, phone in CASE_EXPERTS:
+            self.step(f"登记评审专家 {name}", "POST", "/api/v1/case-experts",
+                      {"code": code, "name": name, "employer_name": "北京市安全生产科学技术研究院", "phone": phone})
+        for campaign, title, scorers in ((year, "风险减量服务进工地", CASE_EXPERTS),
+                                         (year + 1, "小微企业安责险事故预防服务包", CASE_EXPERTS[1:])):
+            self.step(f"载入 {campaign} 年征集活动（演示）", "PUT", f"/api/v1/case-campaigns/{campaign}",
+                      case_campaign(campaign), again=(409, 422))
+            listed = self.get("案例列表", "/api/v1/cases", {"campaign": campaign}) or {"total": 0}
+            if listed["total"]:
+                print(f"  • {campaign} 年已有 {listed['total']} 个案例（之前运行过）")
+                continue
+            case = self.submit_case(org, campaign, title)
+            if case and self.review(case, scorers) and campaign == year:
+                self.step(f"{campaign} 年确定等次", "POST", f"/api/v1/case-campaigns/{campaign}/levels", {})
+                self.step(f"{campaign} 年名单公示（自 {last_working_day()} 起）", "POST",
+                          f"/api/v1/case-campaigns/{campaign}/notice", {"starts_on": last_working_day().isoformat()})
+        self.public["典型案例公示（可提异议）"] = console_url().rstrip("/") + f"/public/cases/{year}"
+
+    def case_organisation(self) -> dict | None:
+        name = "北京安信安全技术服务有限公司"
+        self.step(f"登记申报单位 {name}", "POST", "/api/v1/case-organisations", {
+            "name": name, "short_name": "安信安全", "credit_code": credit_code(911100003), "kind": "service_org",
+            "declared_no_bad_record": True, "declared_not_dishonest": True,
+            "contact_name": "周敏", "contact_phone": "13511084455"})
+        org = next((o for o in self.get("申报单位", "/api/v1/case-organisations") or [] if o["name"] == name), None)
+        if org is None:
+            self.fail("找不到申报单位", name)
+            return None
+        token = self.token("organisation", f"{name}经办", unit_id=org["id"])
+        return dict(org, token=token) if token else None
+
+    def token(self, role: str, name: str, **binding) -> str | None:
+        status, body = self.call("POST", "/api/v1/tokens", {"role": role, "name": name, **binding})
+        return body["token"] if self.expect(f"签发{role}令牌", status, body, 201) else None
+
+    def submit_case(self, org: dict, campaign: int, title: str) -> dict | None:
+        """The organisation uploads its report (.docx and PDF) and two photos, then submits the 附件一 form."""
+        from shared import demo_files
+
+        paragraphs = demo_files.report_paragraphs(title, org["name"])
+        files = {}
+        for kind, filename, data in (("report_docx", "案例报告.docx", demo_files.report_docx(paragraphs)),
+                                     ("report_pdf", "案例报告.pdf", demo_files.report_pdf(paragraphs)),
+                                     ("photo", "现场隐患排查.jpg", demo_files.site_photo()),
+                                     ("photo", "专家培训会.jpg", demo_files.site_photo((200, 120, 30)))):
+            status, body = self.upload_raw("/api/v1/case-files", data, filename, "application/octet-stream",
+                                           org["token"], {"kind": kind})
+            if not self.expect(f"上传 {filename}", status, body, 201):
+                return None
+            if kind == "photo":
+                files.setdefault("photos", []).append(body["id"])
+            else:
+                files[kind] = body["id"]
+        return self.step(f"{org['name']} 申报「{title}」（{campaign} 年）", "POST", "/api/v1/cases", {
+            "campaign": campaign, "channel": "self", "name": title, "category": "tools_technology",
+            "period_start": f"{campaign - 2}-03", "period_end": f"{campaign - 1}-12",
+            "summary": "以安责险为纽带，保险机构联合技术服务机构为投保企业开展风险辨识、隐患排查和整改跟踪。",
+            "creators": ["周敏"], "participants": ["孙磊", "刘洋"], "files": files}, token=org["token"])
+
+    def review(self, case: dict, scorers) -> bool:
+        """Screened, assigned to three experts with no conflict; ``scorers`` give their five-principle marks."""
+        campaign = case["campaign"]
+        self.step("形式审查通过", "POST", f"/api/v1/cases/{case['id']}/screening", {"result": "pass"})
+        plan = self.step(f"{campaign} 年分配评审专家", "POST", f"/api/v1/case-campaigns/{campaign}/assignments", {})
+        if not plan:
+            return False
+        for code, name, _ in scorers:
+            token = self.token("expert", name, person=code)
+            if token:
+                self.step(f"{name} 评分", "PUT", f"/api/v1/cases/{case['id']}/scores/mine", {
+                    "marks": {p: str(88 + n) for n, p in enumerate(CASE_PRINCIPLES)},
+                    "comment": "做法扎实，数据可信，可复制推广。"}, token=token)
+        return True
+
+    # ---- the mandatory safety training: a class, its attendance and exam, certificates ----------------
+
+    def safety_class(self) -> None:
+        """The 2018 class of 朝阳建工's two enrolled people (seed 004): two days, attendance checked in and
+        out, the closing exam on paper, completion; each passes with a certificate anyone can verify."""
+        heading("19. 安全培训班：朝阳区 2018 年第1期，考勤、结业考试、合格证")
+        credit = ENROLMENTS[0]["unit"]["credit_code"]
+        found = self.certificates_of(credit)
+        if found:
+            print(f"  • 合格证已发（之前运行过）：{'、'.join(c['number'] for c in found)}")
+        else:
+            found = self.hold_class([e for e in self.enrolled if e[2] == credit])
+        if found:
+            self.public["证书核验（扫合格证二维码）"] = found[0]["verify_url"]
+
+    def certificates_of(self, credit_code: str) -> list[dict]:
+        """The certificates of an enterprise's people, from its safety file (training's part)."""
+        status, body = self.call("GET", f"/api/v1/safety-files/{credit_code}")
+        if status != 200:
+            return []
+        part = body["parts"].get("training", {}).get("data") or {}
+        return [c for p in part.get("people", []) for c in p.get("certificates", [])]
+
+    def hold_class(self, people: list[tuple[int, str, str]]) -> list[dict]:
+        if not people:
+            self.fail("没有可安排的报名人员", "enrolments")
+            return []
+        inst = self.step("登记培训机构 朝阳区安全生产培训中心", "POST", "/api/v1/institutions", {
+            "name": "朝阳区安全生产培训中心", "full_time_managers": 3, "management_system": True,
+            "teacher_min_years": 6, "evaluation_mechanism": True, "seats": 60})
+        teacher = self.step("登记授课教师 孙老师（注册安全工程师）", "POST", "/api/v1/teachers", {
+            "name": "孙老师", "qualification": "registered_safety_engineer", "years_experience": 12})
+        manager = inst and self.step("登记班主任 韩梅", "POST", "/api/v1/class-managers", {
+            "institution_id": inst["id"], "name": "韩梅", "id_number": resident_id("110105", "19820611", "female")})
+        if not (inst and teacher and manager):
+            return []
+        days = CLASS_DAYS
+        klass = self.step(f"开班：{days[0]}–{days[1]}，每天 09:00–17:00", "POST", "/api/v1/classes", {
+            "title": "朝阳区2018年第1期安全生产培训班", "institution_id": inst["id"], "district": "朝阳", "days": days,
+            "manager_id": manager["id"], "capacity": 40, "teacher_ids": [teacher["id"]]})
+        if not klass:
+            return []
+        path = f"/api/v1/classes/{klass['id']}"
+        seats = {}
+        for enrolment_id, id_number, _ in people:
+            deadline = time.monotonic() + WAIT_S       # the enrolment travels from registration first
+            while True:
+                status, seat = self.call("POST", f"{path}/seats", {"enrolment_id": enrolment_id})
+                if status == 201 or time.monotonic() > deadline:
+                    break
+                time.sleep(POLL_S)
+            if self.expect(f"入座 报名 #{enrolment_id}", status, seat, 201):
+                seats[id_number] = seat
+        for id_number, seat in seats.items():
+            for day, date_text in enumerate(days, start=1):
+                for action, hhmm in (("check_in", "08:50"), ("check_out", "17:05")):
+                    status, body = self.call("POST", f"{path}/attendance", {
+                        "seat_id": seat["id"], "id_number": id_number, "day": day, "action": action,
+                        "at": f"{date_text}T{hhmm}:00+08:00"})
+                    self.expect(f"{seat['person_name']} 第{day}天 {action}", status, body, 200)
+        print(f"  ✓ {len(seats)} 人两天全勤（08:50 签到，17:05 签退）")
+        questions = [{"topic": "安责险结业", "kind": "single", "text": f"安责险结业题{i + 1}",
+                      "options": {"A": "是", "B": "否"}, "answer": ["A"]} for i in range(4)]
+        self.step("题库：4 道结业单选题", "POST", "/api/v1/questions/batch", {"questions": questions})
+        exam = self.step("结业考试（抽 2 题）", "POST", "/api/v1/exams", {
+            "kind": "class_exam", "title": "结业考试", "class_id": klass["id"],
+            "draw": [{"topic": "安责险结业", "count": 2}], "seed": 1})
+        if not exam:
+            return []
+        self.step("录入纸质考试成绩", "POST", f"/api/v1/exams/{exam['id']}/paper-scores",
+                  {"rows": [{"id_number": n, "score": "88"} for n in seats]})
+        done = self.step("结业：计学时、判合格、发证", "POST", f"{path}/completion", {})
+        if done:
+            print(f"    合格 {done['passed']} 人，合格证：{'、'.join(done['certificates'])}")
+        return self.certificates_of(people[0][2])
+
     # ---- risk service: insured enterprises, an inspection with hazards, the 全安码 ---------------------
 
     def risk(self) -> None:
-        heading("19. 风险服务：保险机构、参保企业、隐患排查、全安码")
+        heading("20. 风险服务：保险机构、参保企业、隐患排查、全安码")
         base = "/api/v1/risk"
         self.step(f"登记保险机构 {INSURER}", "POST", f"{base}/insurers", {"name": INSURER})
         header = "统一社会信用代码,企业名称,区,镇街,行业,从业人数,联系人,联系电话,经度,纬度,保险机构,保单年度,起保日期,终保日期,参保人数"
@@ -684,8 +874,6 @@ class Demo:
         return (org, tech) if tech else None
 
     def inspect(self, base: str, inspection: dict, org: dict, tech: dict, enterprise: dict) -> None:
-        from datetime import timedelta
-
         self.step(f"派 {org['name']} 排查 {enterprise['name']}", "POST",
                   f"{base}/inspections/{inspection['id']}/assignment",
                   {"organisation_id": org["id"], "technician_id": tech["id"]})
@@ -714,6 +902,10 @@ class Demo:
                 ("jiangshi", "lecturer", lecturer["name"], {"person": person_key(lecturer["id_number"])}, "/me"),
                 ("caiwu", "finance", "财务经办", {}, self.links.get("caiwu", "/payments")),
                 ("jieru", "integrator", "对接系统", {}, "/coverage")]
+        if "organisation" in self.case_accounts:
+            org = self.case_accounts["organisation"]
+            plan.append(("anli", "organisation", f"{org['name']}案例经办", {"unit_id": org["id"]}, "/cases"))
+            plan.append(("pingshen", "expert", CASE_EXPERTS[0][1], {"person": CASE_EXPERTS[0][0]}, "/cases"))
         parties = self.risk_accounts
         if "enterprise" in parties:
             plan.append(("qiye", "enterprise", f"{parties['enterprise']['name']}安全员",
@@ -728,7 +920,7 @@ class Demo:
 
     def console_accounts(self, unit: dict, candidates: dict) -> None:
         """One console account per role (as ``wsli user create`` makes them), printed with the password at the end."""
-        heading("20. 网页控制台账户（wsli user create）")
+        heading("21. 网页控制台账户（wsli user create）")
         # in this process, as `wsli user create` does it, into the console's database (WEB_DB_URI)
         from sqlalchemy import select
         from sqlalchemy.orm import Session
