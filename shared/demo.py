@@ -262,6 +262,19 @@ class Demo:
         self.unexpected.append(what)
         print(f"  ✗ {what} — {brief(body)}")
 
+    def create_or_find(self, what: str, path: str, body: dict, lookup, token: str | None = None):
+        """POST ``body``; a 409 means an earlier run made it: ``lookup()`` finds it. (item or None, created)."""
+        status, answer = self.call("POST", path, body, token=token)
+        if status == 201:
+            return answer, True
+        if status != 409:
+            self.expect(what, status, answer, 201, 409)
+            return None, False
+        found = lookup()
+        if found is None:
+            self.fail(f"{what}：返回 409，但在列表中找不到", answer)
+        return found, False
+
     def find(self, path: str, params: dict, match) -> dict | None:
         """The first listed item that ``match``es, paging through a bounded number of pages."""
         for page in range(1, MAX_PAGES + 1):
@@ -316,20 +329,15 @@ class Demo:
         heading("2. 推荐单位（五类）")
         found = {}
         for spec in UNITS:
-            payload = {k: v for k, v in spec.items() if k != "key"}
-            status, body = self.call("POST", "/api/v1/units", payload)
-            if status == 201:
-                print(f"  ✓ #{body['id']} {body['name']}（{body['kind_label']}，{body['district']}）")
-                found[spec["key"]] = body
-            elif status == 409:
-                unit = self.find("/api/v1/units", {"kind": spec["kind"]}, lambda u: u["name"] == spec["name"])
-                if unit:
-                    print(f"  • #{unit['id']} {unit['name']} 已存在（之前运行过）")
-                    found[spec["key"]] = unit
-                else:
-                    self.fail(f"单位 {spec['name']} 返回 409，但在列表中找不到", body)
-            else:
-                self.expect(f"登记单位 {spec['name']}", status, body, 201, 409)
+            unit, created = self.create_or_find(
+                f"登记单位 {spec['name']}", "/api/v1/units", {k: v for k, v in spec.items() if k != "key"},
+                lambda spec=spec: self.find("/api/v1/units", {"kind": spec["kind"]}, lambda u: u["name"] == spec["name"]))
+            if unit and created:
+                print(f"  ✓ #{unit['id']} {unit['name']}（{unit['kind_label']}，{unit['district']}）")
+            elif unit:
+                print(f"  • #{unit['id']} {unit['name']} 已存在（之前运行过）")
+            if unit:
+                found[spec["key"]] = unit
         if len(found) < len(UNITS):
             raise Stop("单位没有全部就绪，后面的步骤依赖它们")
         return found
@@ -353,21 +361,17 @@ class Demo:
                 token = unit_token          # the unit submits its own forms
             else:
                 token, form["unit_id"] = None, unit["id"]   # the center enters a paper form for the unit
-            status, body = self.call("POST", "/api/v1/candidates", form, token=token)
-            if status == 201:
+            body, created = self.create_or_find(
+                f"{person['name']} 报名", "/api/v1/candidates", form,
+                lambda n=person["name"], u=unit["id"]: self.find(
+                    "/api/v1/candidates", {"cycle": cycle, "unit_id": u, "q": n}, lambda c: c["name"] == n), token=token)
+            if body and created:
                 print(f"  ✓ #{body['id']} {body['name']}（{gender(body)}，{body['birth_month']}，"
                       f"身份证 {body['id_number']}）由 {unit['name']} 推荐")
+            elif body:
+                print(f"  • {person['name']} 已报名（#{body['id']}，状态 {body['status']}）")
+            if body:
                 registered[person["name"]] = body
-            elif status == 409:
-                found = self.find("/api/v1/candidates", {"cycle": cycle, "unit_id": unit["id"], "q": person["name"]},
-                                  lambda c, n=person["name"]: c["name"] == n)
-                if found:
-                    print(f"  • {person['name']} 已报名（#{found['id']}，状态 {found['status']}）")
-                    registered[person["name"]] = found
-                else:
-                    self.fail(f"{person['name']} 报名返回 409，但在列表中找不到", body)
-            else:
-                self.expect(f"{person['name']} 报名", status, body, 201, 409)
         return registered
 
     def workflow(self, candidates: dict, unit_token: str) -> None:
