@@ -7,13 +7,16 @@
 The gateway is --url, else the configured one (gateway/config.yml: WEB_SERVER_ADDRESS, which
 GATEWAY_ADDRESS overrides).
 
-Everything goes through the HTTP API, as a unit, the operation center or a district
-regulator would use it: cycles, the five kinds of nominating unit, eight candidates
-and their seals, the rules that refuse bad forms, the 2018 district training quotas
-and a few enrolments, then the reports; then one step in every other service (training's
-stages, the scoring scheme, the tour's subsidy window, the case campaign with an organisation,
-the risk service's insurer and enterprise), so that every console page has something to show,
-and one console account per role, printed at the end.
+Everything goes through the HTTP API, as a unit, the operation center, an expert, an
+organisation or a district regulator would use it: cycles, the five kinds of nominating unit,
+eight candidates and their seals, the rules that refuse bad forms, the 2018 district training
+quotas and a few enrolments, then the reports; then every other service far enough that each
+console page has something to show: two candidates through the basic and key stages into the
+tour (an expert's intensive group left to score), lecture reports with evidence (one approved
+and in a payment batch, one failing its check), a case on public notice and one in review, a
+safety class with certificates, insured enterprises with an inspection's general and major
+hazards and a 全安码. Then one console account per role, bound to those parties, printed at the
+end with the page that shows its data, and the public URLs.
 
 It can run again on the same stack: what an earlier run created is found and reported
 as already there. It exits non-zero only when a call returns a status it did not expect.
