@@ -91,7 +91,7 @@ def coverage(page):
 def risk_map(page):
     _require(page, *OVERSIGHT)
     found = page.call("risk", "risk_map", {})
-    return page.render("risk_map.html", features=found["features"])
+    return page.render("risk_map.html", features=found["features"], districts=found.get("districts") or [])
 
 
 def risk_map_json(page):

@@ -276,3 +276,49 @@ def appraise(scores: dict[str, Decimal], rules: dict | None = None) -> dict:
         lines.append({"dimension": dim, "label": APPRAISAL_DIMENSIONS[dim], "score": str(score.quantize(TWO)),
                       "weight": weight, "contribution": str(contribution)})
     return {"total": str(total.quantize(TWO)), "stars": stars_for(total, rules), "dimensions": lines}
+
+
+# ---- the risk map's district areas ---------------------------------------------------------------
+# No licensed boundary data ships with the platform (what the npm registry offers for China's districts
+# is AMap's, not free to redistribute), so a district is drawn as the area its insured enterprises
+# cover: the convex hull of their positions, each widened by a small margin so one or two enterprises
+# still give an area. It says where the district's enterprises are, not where its legal border runs.
+
+HULL_MARGIN_DEGREES = 0.01     # about 1 km around each enterprise
+_MARGIN_STEPS = 8
+
+
+def _cross(o, a, b) -> float:
+    return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
+
+
+def convex_hull(points) -> list[tuple[float, float]]:
+    """The convex hull of (lon, lat) points, counter-clockwise, first point not repeated (Andrew's monotone chain)."""
+    pts = sorted(set((float(x), float(y)) for x, y in points))
+    if len(pts) <= 2:
+        return pts
+    lower: list = []
+    for p in pts:
+        while len(lower) >= 2 and _cross(lower[-2], lower[-1], p) <= 0:
+            lower.pop()
+        lower.append(p)
+    upper: list = []
+    for p in reversed(pts):
+        while len(upper) >= 2 and _cross(upper[-2], upper[-1], p) <= 0:
+            upper.pop()
+        upper.append(p)
+    return lower[:-1] + upper[:-1]
+
+
+def enterprise_area(points, margin: float = HULL_MARGIN_DEGREES) -> dict | None:
+    """A GeoJSON Polygon around enterprise positions: the hull of each point widened to an octagon of
+    ``margin`` degrees; None without positions."""
+    import math
+
+    spread = [(x + margin * math.cos(2 * math.pi * k / _MARGIN_STEPS), y + margin * math.sin(2 * math.pi * k / _MARGIN_STEPS))
+              for x, y in points for k in range(_MARGIN_STEPS)]
+    ring = convex_hull(spread)
+    if len(ring) < 3:
+        return None
+    ring = [[round(x, 6), round(y, 6)] for x, y in ring]
+    return {"type": "Polygon", "coordinates": [ring + [ring[0]]]}

@@ -200,7 +200,29 @@ class HazardsMixin:
             features.append({"type": "Feature", "geometry": geometry, "properties": {
                 "district": district, "town": town, "open_general": cell["general"], "open_major": cell["major"],
                 "enterprises": len(cell["enterprises"])}})
-        return schemas.MapOut().dump({"type": "FeatureCollection", "features": features})
+        return schemas.MapOut().dump({"type": "FeatureCollection", "features": features,
+                                      "districts": self._district_areas(params, towns)})
+
+    def _district_areas(self, params, towns) -> list[dict]:
+        """One Polygon per district with enterprises: the area its enterprises cover (``domain.enterprise_area``),
+        with the district's open hazards for the map's colours."""
+        stmt = select(Enterprise.district, Enterprise.longitude, Enterprise.latitude).where(
+            Enterprise.agency_id == self.db.agency, self._enterprise_filter())
+        if "district" in params:
+            stmt = stmt.where(Enterprise.district == params["district"])
+        districts: dict = defaultdict(lambda: {"enterprises": 0, "points": []})
+        for district, lon, lat in self.db.session.execute(stmt):
+            districts[district]["enterprises"] += 1
+            if lon is not None and lat is not None:
+                districts[district]["points"].append((lon, lat))
+        areas = []
+        for district, cell in sorted(districts.items()):
+            open_general = sum(c["general"] for (d, _), c in towns.items() if d == district)
+            open_major = sum(c["major"] for (d, _), c in towns.items() if d == district)
+            areas.append({"type": "Feature", "geometry": domain.enterprise_area(cell["points"]), "properties": {
+                "district": district, "open_general": open_general, "open_major": open_major,
+                "enterprises": cell["enterprises"], "located": len(cell["points"]), "basis": "enterprise_hull"}})
+        return areas
 
     # ---- helpers -----------------------------------------------------------------------------
 

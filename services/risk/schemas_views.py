@@ -58,6 +58,9 @@ class MapQuery(Schema):
 class MapOut(Schema):
     type = fields.String(metadata={"example": "FeatureCollection"})
     features = fields.List(fields.Dict(), metadata={"description": "one Point per town with open hazards"})
+    districts = fields.List(fields.Dict(), metadata={
+        "description": "one Polygon per district with enterprises: the convex hull of its enterprises' positions "
+                       "(not a legal boundary), with its open hazards and enterprise count"})
 
 
 def _percent(value):

@@ -232,3 +232,18 @@ def test_coverage_targets():
     t = domain.targets("6.00", "99.99")
     assert t["insured_share"] == {"target": "6.00", "actual": "6.00", "met": True}
     assert t["mandatory_share"]["met"] is False
+
+
+def test_a_districts_area_is_the_hull_of_its_enterprises_widened_by_the_margin():
+    square = [(0, 0), (1, 0), (1, 1), (0, 1), (0.5, 0.5), (0.2, 0.7)]
+    assert domain.convex_hull(square) == [(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)]   # inner points dropped
+    assert domain.convex_hull([(0, 0), (1, 1), (2, 2)]) == [(0.0, 0.0), (2.0, 2.0)]        # collinear: the ends
+    area = domain.enterprise_area([(113.15, 23.03)])                                         # one enterprise
+    ring = area["coordinates"][0]
+    assert area["type"] == "Polygon" and ring[0] == ring[-1] and len(ring) == 9             # an octagon, closed
+    assert all(abs(((x - 113.15) ** 2 + (y - 23.03) ** 2) ** 0.5 - domain.HULL_MARGIN_DEGREES) < 1e-5
+               for x, y in ring)
+    two = domain.enterprise_area([(113.0, 23.0), (113.2, 23.0)])["coordinates"][0]
+    xs = [x for x, _ in two]
+    assert min(xs) == pytest.approx(112.99) and max(xs) == pytest.approx(113.21)
+    assert domain.enterprise_area([]) is None

@@ -313,6 +313,16 @@ def test_an_enterprise_opens_its_qr_page_logs_in_and_uploads_a_rectification(web
                      "the map drew one town")
     assert "桂城街道" in browser.find("#risk-table").text
     assert browser.driver.find_elements("css selector", "#risk-map path.leaflet-interactive")
+    # the district drawn as the area its enterprises cover, coloured by its open hazards (1 general + 1 major)
+    browser.wait_for(lambda d: d.find_element("css selector", "#risk-map").get_attribute("data-areas") == "1",
+                     "the map drew the district's area")
+    area = browser.find("#risk-map path.risk-area")
+    assert area.get_attribute("fill") == "#fde7a9" and len(area.get_attribute("d")) > 20   # the 1–2 class
+    legend = browser.find("#risk-legend").text
+    assert "不是行政区划边界" in legend
+    assert browser.find("#risk-legend .risk-c1").value_of_css_property("background-color") == "rgba(253, 231, 169, 1)"
+    row = browser.find("#district-1").text.split()
+    assert row == [enterprise["district"], "1", "1", "1", "按", "1", "家企业位置"], row
     browser.shoot("risk-map")
     browser.logout()
     browser.login(web_stack.user("regulator", district="别的区"))
