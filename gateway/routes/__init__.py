@@ -54,7 +54,7 @@ class Route:
     # An older URL kept answering for clients that use it; the document marks it deprecated.
     deprecated: bool = False
     # The field a path parameter holds when its name does not say it (see ``path_arg_field``).
-    args: dict = field(default_factory=dict)
+    args: dict = field(default_factory=dict, hash=False, compare=False)
 
     @property
     def body_required(self) -> bool:
