@@ -6,6 +6,8 @@ import re
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
+from apispec.ext.marshmallow.common import resolve_schema_cls
+from marshmallow import fields, validate
 
 from . import schemas
 from .routes import ALL_ROUTES
@@ -34,18 +36,58 @@ def _schema_name(schema) -> str:
     return name + "".join(modifiers)
 
 
+def _field_rules(self, field, **kwargs) -> dict:
+    """What a field checks beyond what apispec reads from its validators, so the document says what the
+    service's schema loads, from that schema:
+
+    - a custom field's class states its rules (``openapi``: shared.validators, shared.districts);
+    - a ``Dict`` whose keys are ``OneOf`` a few names is an object with those properties and no others
+      (OpenAPI 3.0 has no ``propertyNames``).
+    """
+    rules = dict(getattr(field, "openapi", None) or {})
+    if isinstance(field, fields.Dict) and field.key_field is not None:
+        choices = [v.choices for v in field.key_field.validators if isinstance(v, validate.OneOf)]
+        if choices:
+            value = self.field2property(field.value_field) if field.value_field is not None else {}
+            rules.update(properties={key: value for key in choices[0]}, additionalProperties=False)
+    return rules
+
+
+class _Plugin(MarshmallowPlugin):
+    """apispec's plugin, plus the rules a schema states across its fields (its ``openapi`` dict: ``anyOf``
+    for a field required with another's value, ``x-ordered`` for dates in order) beside its validators."""
+
+    def schema_helper(self, name, definition, schema=None, **kwargs):
+        json_schema = super().schema_helper(name, definition, schema=schema, **kwargs)
+        extra = getattr(resolve_schema_cls(schema), "openapi", None) if schema is not None else None
+        if json_schema is not None and isinstance(extra, dict):
+            required = sorted(set(json_schema.get("required", ())) | set(extra.get("required", ())))
+            json_schema = {**json_schema, **extra}
+            if required:
+                json_schema["required"] = required
+        return json_schema
+
+
 def _oa_path(path: str) -> str:
     return re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", path)
 
 
 @functools.lru_cache(maxsize=1)
 def openapi_document() -> dict:
+    marshmallow = _Plugin(schema_name_resolver=_schema_name)
     spec = APISpec(
         title="wsli API", version="1.0.0", openapi_version="3.0.3",
-        plugins=[MarshmallowPlugin(schema_name_resolver=_schema_name)],
+        plugins=[marshmallow],
         info={"description": "Work-safety liability insurance (安责险) programme services. "
                              "Bearer tokens bind a caller to an agency and a role."},
     )
+    marshmallow.converter.add_attribute_function(_field_rules)
+
+    def path_parameter(route, name: str) -> dict:
+        field = route.path_arg_field(name)
+        schema = marshmallow.converter.field2property(field) if field is not None else {"type": "string"}
+        return {"in": "path", "name": name, "required": True, "schema": schema}
+
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     spec.components.schema("Error", schema=schemas.ErrorOut)
     error_responses = {code: {"description": text, "content": {"application/json": {"schema": "Error"}}}
@@ -55,8 +97,7 @@ def openapi_document() -> dict:
     for route in ALL_ROUTES:
         op_id = f"{route.service}.{route.rpc}" + (".deprecated" if route.deprecated else "")
         op = {"summary": route.summary, "tags": [route.tag], "operationId": op_id,
-              "parameters": [{"in": "path", "name": n, "required": True, "schema": {"type": "string"}}
-                             for n in route.path_args],
+              "parameters": [path_parameter(route, n) for n in route.path_args],
               "responses": dict(error_responses)}
         if route.roles:
             op["description"] = "Roles: " + ", ".join(route.roles)
@@ -67,8 +108,9 @@ def openapi_document() -> dict:
         if route.query is not None and not route.upload:
             op["parameters"].append({"in": "query", "schema": route.query})
         if route.upload:
-            op["requestBody"] = {"required": True, "content": {"application/octet-stream": {
-                "schema": {"type": "string", "format": "binary"}}}}
+            op["requestBody"] = {"required": True, "content": {
+                media: {"schema": {"type": "string", "format": "binary"}}
+                for media in route.upload_types or ("application/octet-stream",)}}
             op["parameters"].append({"in": "query", "name": "filename", "schema": {"type": "string"}})
             if route.query is not None:
                 op["parameters"].append({"in": "query", "schema": route.query})
@@ -83,7 +125,8 @@ def openapi_document() -> dict:
                                  "content": {"application/json": {"schema": route.body}}}
         if route.file:
             op["responses"][str(route.status)] = {"description": "A file download", "content": {
-                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}
+                media: {"schema": {"type": "string", "format": "binary"}}
+                for media in route.file_types or ("application/octet-stream",)}}
         elif route.response is not None:
             body = {"type": "array", "items": route.response} if route.many else route.response
             op["responses"][str(route.status)] = {"description": "OK", "content": {"application/json": {"schema": body}}}

@@ -4,13 +4,21 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from shared.auth import ROLES
+from shared.calendar import MAX_YEAR, MIN_YEAR
+from shared.schemas import required_when
+
+from .tokens import BINDINGS
 
 
 class TokenIn(Schema):
+    # the binding a role's token carries (gateway.tokens.create_token refuses a token without it)
+    openapi = {"allOf": [required_when("role", [r for r, b in BINDINGS.items() if b == binding], binding)
+                         for binding in sorted(set(BINDINGS.values()))]}
     role = fields.String(required=True, validate=validate.OneOf([r for r in ROLES if r != "public"]))
     name = fields.String(validate=validate.Length(min=1, max=100), load_default=None)
     unit_id = fields.Integer(strict=True, validate=validate.Range(min=1, max=2**53), load_default=None)
-    district = fields.String(validate=validate.Length(min=1, max=40), load_default=None)
+    district = fields.String(validate=validate.Length(min=1, max=40), load_default=None,
+                             metadata={"pattern": r"\S", "description": "a regulator's district (not blank)"})
     person = fields.String(validate=validate.Length(min=1, max=64), load_default=None)
     expires_in_days = fields.Integer(strict=True, validate=validate.Range(min=1, max=730), load_default=None,
                                      metadata={"description": "default: by role (admin 30, operator and finance 90, "
@@ -81,6 +89,12 @@ class DashboardOut(Schema):
     missing = fields.List(fields.String(), metadata={"description": "parts whose service did not answer"})
 
 
+class SafetyFileOut(DashboardOut):
+    """An enterprise's safety file (gateway.safety_file.gather): the parts, for this credit code."""
+
+    credit_code = fields.String(metadata={"description": "compact, upper case"})
+
+
 class CalendarIn(Schema):
     """One year's official holiday arrangement (the State Council notice)."""
 
@@ -109,3 +123,7 @@ class CalendarOut(Schema):
     added_years = fields.List(fields.Integer())
     warning = fields.String(allow_none=True)
     years = fields.List(fields.Nested(CalendarYearOut))
+
+
+# the year in /api/v1/calendar/<int:year>: the years shared.calendar takes an arrangement for
+CALENDAR_YEAR = fields.Integer(validate=validate.Range(min=MIN_YEAR, max=MAX_YEAR))

@@ -10,6 +10,7 @@ therefore harmless: what was done is reported ``already``, what failed is tried 
 """
 from __future__ import annotations
 
+import sys
 from typing import Callable, Hashable, Iterable
 
 from marshmallow import Schema, fields, validate
@@ -84,9 +85,14 @@ class BulkItemOut(Schema):
     rule = fields.String()
 
 
-def bulk_out(item_fields: dict) -> type[Schema]:
-    """The response schema of a bulk route whose items carry ``item_fields`` beside the result."""
-    item = type("BulkItem", (BulkItemOut,), dict(item_fields))
-    return type("BulkOut", (Schema,), {
+def bulk_out(name: str, item_fields: dict) -> type[Schema]:
+    """The response schema ``name`` (``BulkSealOut``) of a bulk route whose items carry ``item_fields``.
+
+    Each bulk route's items differ, so each gets its own names (``BulkSealOut``, ``BulkSealItem``) in the
+    caller's module: the OpenAPI document then holds one component per route, not one name for several shapes.
+    """
+    module = sys._getframe(1).f_globals["__name__"]
+    item = type(name.removesuffix("Out") + "Item", (BulkItemOut,), {**item_fields, "__module__": module})
+    return type(name, (Schema,), {
         "total": fields.Integer(), "succeeded": fields.Integer(), "failed": fields.Integer(),
-        "applied": fields.Integer(), "items": fields.List(fields.Nested(item))})
+        "applied": fields.Integer(), "items": fields.List(fields.Nested(item)), "__module__": module})

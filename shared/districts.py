@@ -121,6 +121,17 @@ class District(fields.String):
         super().__init__(*args, **kwargs)
         self.lenient = lenient
 
+    @property
+    def openapi(self) -> dict:
+        """What this field takes, as JSON Schema (the gateway's OpenAPI document states it).
+
+        The official names of the deployment's table (other common forms are accepted and
+        loaded as these); a lenient field, or an agency without a table, takes any name.
+        """
+        if self.lenient or not has_table(_deployment_agency):
+            return {"minLength": 1, "maxLength": 40, "pattern": r"\S"}
+        return {"enum": official_names(_deployment_agency)}
+
     def _deserialize(self, value, attr, data, **kwargs) -> str:
         text = super()._deserialize(value, attr, data, **kwargs)
         if len(text) > 40:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from nameko.exceptions import deserialize_to_instance
+from nameko.exceptions import deserialize_to_instance, get_module_path, registry
 
 
 class WsliError(Exception):
@@ -21,6 +21,16 @@ class WsliError(Exception):
         super().__init__(message, fields or {})
         self.message = message
         self.fields = fields or {}
+
+    def __init_subclass__(cls, **kwargs):
+        """A subclass not registered itself (``shared.workdays.CalendarOutOfRange``) crosses RPC as its nearest
+        registered base, built from the base's args: the gateway still answers the base's status (a 422 with
+        its ``rule``), not a ``RemoteError`` (500). ``@deserialize_to_instance`` on the subclass overrides it."""
+        super().__init_subclass__(**kwargs)
+        for base in cls.__mro__[1:]:
+            if registry.get(get_module_path(base)) is base:
+                registry[get_module_path(cls)] = base
+                break
 
     def to_dict(self) -> dict:
         body = {"error": self.code, "message": self.message}

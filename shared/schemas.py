@@ -9,6 +9,46 @@ from shared.errors import ValidationFailed, from_marshmallow
 # A cycle (or other short business code) as it appears in URLs and bodies.
 CODE = validate.Regexp(r"^[0-9A-Za-z][0-9A-Za-z_-]{0,19}$", error="letters, digits, - and _ only (≤20)")
 MAX_ID = 2**62  # beyond any row id, and within every backend's bigint
+YEARS = validate.Range(min=2000, max=2100, error="Must be between 2000 and 2100.")
+
+# What a URL segment holds, as the fields the gateway's OpenAPI document states for its path
+# parameters; as_id and as_code below, and each service's year check, apply the same bounds.
+URL_ID = fields.Integer(validate=validate.Range(min=1, max=MAX_ID))
+URL_CODE = fields.String(validate=CODE)
+URL_YEAR = fields.Integer(validate=YEARS)
+
+
+def required_when(field: str, values, *required: str) -> dict:
+    """JSON Schema (OpenAPI 3.0) for "when ``field`` is one of ``values``, each of ``required`` is given".
+
+    A schema whose ``@validates_schema`` checks such a rule states it beside the validator, in its
+    ``openapi`` dict (``{"allOf": [required_when(...), ...]}``); the gateway's document carries it.
+    """
+    return {"anyOf": [{"properties": {field: {"not": {"enum": list(values)}}}},
+                      {"required": list(required), "properties": {name: {"not": {"enum": [None]}} for name in required}}]}
+
+
+def only_when(field: str, values, *names: str) -> dict:
+    """JSON Schema for "``names`` are given (not null) only when ``field`` is one of ``values``"."""
+    return {"anyOf": [{"required": [field], "properties": {field: {"enum": list(values)}}},
+                      {"properties": {name: {"enum": [None]} for name in names}}]}
+
+
+def one_of_required(*names: str) -> dict:
+    """JSON Schema for "exactly one of ``names``" (a schema's ``openapi`` dict, beside its validator)."""
+    return {"oneOf": [{"required": [name]} for name in names]}
+
+
+def any_of_required(*names: str) -> dict:
+    """JSON Schema for "at least one of ``names``, not null" (a schema's ``openapi`` dict, beside its validator)."""
+    return {"anyOf": [{"required": [name], "properties": {name: {"not": {"enum": [None]}}}} for name in names]}
+
+
+def ordered(earlier: str, later: str, strict: bool = True) -> list:
+    """An ``x-ordered`` rule of a schema's ``openapi`` dict: ``later`` (a date) comes after ``earlier`` (``strict``)
+    or not before it. JSON Schema cannot compare two values; the extension says it, and the suite's fuzzing
+    honours it. Paths are ``field`` or ``field/0`` (an item of a list)."""
+    return [earlier, later, "<" if strict else "<="]
 
 
 _INSTANCES: dict[tuple, Schema] = {}

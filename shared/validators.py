@@ -159,7 +159,15 @@ def normalize_email(value: str) -> str:
 
 
 class _NormalizedString(fields.String):
-    """A string field that strips whitespace, then applies ``normalizer``."""
+    """A string field that strips whitespace, then applies ``normalizer``.
+
+    ``openapi`` is what the normalizer accepts in its canonical form, as JSON Schema: the gateway's
+    OpenAPI document states it for every field of the class (``gateway.openapi``), so a client
+    generated from the document sends what the service takes. A ``format`` names a rule a pattern
+    cannot hold (a check digit); the pattern still holds its shape.
+    """
+
+    openapi: dict = {}
 
     @staticmethod
     def normalizer(value: str) -> str:  # pragma: no cover - overridden
@@ -174,21 +182,27 @@ class ResidentId(_NormalizedString):
     """Resident ID number (GB 11643), loaded as 18 chars with upper-case X."""
 
     normalizer = staticmethod(normalize_resident_id)
+    openapi = {"format": "cn-resident-id", "pattern": "^[1-9][0-9]{16}[0-9X]$", "minLength": 18, "maxLength": 18,
+               "description": "居民身份证号码（GB 11643，18 位）：地区码、出生日期、顺序码、校验码"}
 
 
 class SocialCreditCode(_NormalizedString):
     """Unified social credit code (GB 32100), loaded in compact upper-case form."""
 
     normalizer = staticmethod(normalize_uscc)
+    openapi = {"format": "cn-uscc", "pattern": "^[0-9A-HJ-NPQRTUWXY]{2}[0-9]{6}[0-9A-HJ-NPQRTUWXY]{10}$",
+               "minLength": 18, "maxLength": 18, "description": "统一社会信用代码（GB 32100，18 位，含校验码）"}
 
 
 class MobilePhone(_NormalizedString):
     """Mainland mobile number, loaded as 11 digits."""
 
     normalizer = staticmethod(normalize_mobile)
+    openapi = {"pattern": "^1[3-9][0-9]{9}$", "description": "中国大陆手机号（11 位，13–19 开头）"}
 
 
 class Email(_NormalizedString):
     """Email address, loaded with a lower-case domain."""
 
     normalizer = staticmethod(normalize_email)
+    openapi = {"format": "email", "maxLength": EMAIL_MAX_LENGTH}

@@ -38,9 +38,13 @@ class Route:
     roles: tuple[str, ...] = field(default=())   # checked by the gateway, and by the service again
     # The service answers {"filename", "content_type", "data_base64"}; the gateway sends the bytes.
     file: bool = False
+    # The media types such a file may be (the document lists them); application/octet-stream when empty.
+    file_types: tuple[str, ...] = ()
     # The request body is a raw file: the service gets {"filename", "content_type", "data_base64", "query"}.
     upload: bool = False
     max_upload_bytes: int = 64 * 1024 * 1024
+    # The media types an upload may be (the service sniffs the content and refuses others); any when empty.
+    upload_types: tuple[str, ...] = ()
     # A multipart/form-data body: (part, most bytes per file) for each file part; a JSON part "report".
     # The service gets {"report": {...}, "files": {part: [{filename, content_type, data_base64}, …]}};
     # max_upload_bytes bounds the whole request.
@@ -49,6 +53,8 @@ class Route:
     timeout_scale: float = 1.0
     # An older URL kept answering for clients that use it; the document marks it deprecated.
     deprecated: bool = False
+    # The field a path parameter holds when its name does not say it (see ``path_arg_field``).
+    args: dict = field(default_factory=dict, hash=False, compare=False)
 
     @property
     def body_required(self) -> bool:
@@ -60,6 +66,17 @@ class Route:
     @property
     def path_args(self) -> list[str]:
         return [m.split(":")[-1] for m in re.findall(r"<([^>]+)>", self.path)]
+
+    def path_arg_field(self, name: str):
+        """The marshmallow field the service checks this path parameter with (None: any text)."""
+        from shared.schemas import URL_CODE, URL_ID, URL_YEAR
+        from shared.validators import SocialCreditCode
+
+        if name in self.args:
+            return self.args[name]
+        if name.endswith("_id") and name != "entity_id":
+            return URL_ID
+        return {"year": URL_YEAR, "cycle": URL_CODE, "credit_code": SocialCreditCode()}.get(name)
 
 
 LOCAL = "gateway"  # a route the gateway answers itself

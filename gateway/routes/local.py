@@ -23,14 +23,14 @@ ROUTES: list[Route] = [
     Route("GET", "/api/v1/safety-files/<credit_code>", LOCAL, "safety_file",
           "An enterprise's safety file: risk (policies, inspections, hazards, requests) and the parts of other "
           "services, fetched concurrently; a part that cannot be fetched is reported", "aggregation",
-          response=gw.DashboardOut, roles=AUTHENTICATED),
+          response=gw.SafetyFileOut, roles=AUTHENTICATED),
     Route("GET", "/api/v1/calendar", LOCAL, "calendar",
           "The working-day calendar: its known range, a warning before it ends, the years the agency added",
           "operations", response=gw.CalendarOut, roles=AUTHENTICATED),
     Route("PUT", "/api/v1/calendar/<int:year>", LOCAL, "put_calendar_year",
           "Add (or, with replace, correct) a year's official holiday arrangement; audited; takes precedence "
           "over the calendar package for that year", "operations", body=gw.CalendarIn,
-          response=gw.CalendarYearOut, roles=STAFF),
+          response=gw.CalendarYearOut, roles=STAFF, args={"year": gw.CALENDAR_YEAR}),
     Route("GET", "/api/v1/audit/gateway/<entity_type>/<entity_id>", LOCAL, "gateway_audit_trail",
           "Audit trail of a gateway record (tokens, calendar years)", "audit", response=AuditOut, many=True,
           roles=STAFF),

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from services.registration import roles as rl
 from services.registration import schemas as reg
+from shared.schemas import URL_CODE
 
 from . import BULK_TIMEOUT_SCALE, STAFF, Route
 
@@ -16,12 +17,12 @@ ROUTES: list[Route] = [
     Route("POST", "/api/v1/cycles", R, "create_cycle", "Open a cycle (deadline, minimum quotas)", "cycles",
           body=reg.CycleIn, response=reg.CycleOut, status=201, roles=STAFF),
     Route("GET", "/api/v1/cycles/<code>", R, "get_cycle", "One cycle", "cycles", response=reg.CycleOut,
-          roles=rl.READERS),
+          roles=rl.READERS, args={"code": URL_CODE}),
     Route("PATCH", "/api/v1/cycles/<code>", R, "update_cycle", "Change a cycle", "cycles",
-          body=reg.CyclePatch, response=reg.CycleOut, roles=STAFF),
+          body=reg.CyclePatch, response=reg.CycleOut, roles=STAFF, args={"code": URL_CODE}),
     Route("GET", "/api/v1/cycles/<code>/quota-report", R, "quota_report",
           "Nominated vs minimum per unit; short units flagged after the deadline", "cycles",
-          response=reg.QuotaReportOut, roles=rl.QUOTA_READERS),
+          response=reg.QuotaReportOut, roles=rl.QUOTA_READERS, args={"code": URL_CODE}),
     # units
     Route("GET", "/api/v1/units", R, "list_units", "List nominating units", "units",
           query=reg.UnitQuery, response=reg.UnitPage, roles=rl.READERS),

@@ -38,7 +38,7 @@ ROUTES: list[Route] = [
     Route("GET", f"{B}/substations", R, "list_substations", "Town sub-stations", "risk-parties",
           response=rk.SubstationOut, many=True, roles=rl.READERS),
     Route("POST", f"{B}/photos", R, "upload_photo", "Upload a JPEG/PNG photo; put its key in a form", "risk-parties",
-          response=rk.FileOut, upload=True, max_upload_bytes=8 * 1024 * 1024,
+          response=rk.FileOut, upload=True, max_upload_bytes=8 * 1024 * 1024, upload_types=rk.PHOTO_TYPES,
           roles=rl.PHOTO_SENDERS),
     # policies, claims, fund
     Route("POST", f"{B}/policies", R, "issue_policy",
@@ -133,7 +133,7 @@ ROUTES: list[Route] = [
           "risk-qr", response=rk.QrOut, roles=rl.ENTERPRISE_DESK),
     Route("GET", f"{B}/enterprises/<enterprise_id>/qr-code/image", R, "qr_image",
           "The code as PNG, SVG or a printable PDF label (format=png|svg|pdf)", "risk-qr", query=rk.QrImageQuery,
-          file=True, roles=rl.ENTERPRISE_DESK),
+          file=True, file_types=tuple(rk.QR_IMAGE_TYPES.values()), roles=rl.ENTERPRISE_DESK),
     Route("GET", "/api/v1/qr/<token>", R, "scan",
           "Scan a 全安码: the minimum for anyone; with a bearer token the role's view (audited)", "risk-qr",
           response=rk.ScanOut, public=True),

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from services.subsidies import roles as rl
 from services.subsidies import schemas as sub
+from shared.schemas import URL_CODE
 
 from . import BULK_TIMEOUT_SCALE, STAFF, Route
 
@@ -15,16 +16,17 @@ ROUTES: list[Route] = [
     # per-cycle data
     Route("PUT", "/api/v1/subsidy-cycles/<code>", S, "set_cycle",
           "Set a cycle's tour window and subsidy per lecture (integer fen)", "subsidies",
-          body=sub.SubsidyCycleIn, response=sub.SubsidyCycleOut, roles=STAFF),
+          body=sub.SubsidyCycleIn, response=sub.SubsidyCycleOut, roles=STAFF, args={"code": URL_CODE}),
     Route("GET", "/api/v1/subsidy-cycles/<code>", S, "get_cycle", "A cycle's tour window and subsidy",
-          "subsidies", response=sub.SubsidyCycleOut, roles=rl.PARTIES),
+          "subsidies", response=sub.SubsidyCycleOut, roles=rl.PARTIES, args={"code": URL_CODE}),
     Route("GET", "/api/v1/subsidy-cycles/<code>/compliance", S, "compliance_report",
           "Approved lectures per lecturer and kind, self-hosted minimum, progress to the target", "subsidies",
-          response=sub.ComplianceOut, roles=rl.COMPLIANCE_READERS),
+          response=sub.ComplianceOut, roles=rl.COMPLIANCE_READERS, args={"code": URL_CODE}),
     # evidence and reports (附件5)
     Route("POST", "/api/v1/lecture-files", S, "upload_evidence",
           "Upload one evidence file (JPEG/PNG photo or sign-in sheet, PDF sheet, MP4 video); raw body",
           "lectures", response=sub.FileOut, status=201, upload=True, max_upload_bytes=VIDEO_MAX_BYTES,
+          upload_types=sub.UPLOAD_TYPES,
           roles=rl.REPORTERS),
     Route("POST", "/api/v1/lectures", S, "submit_lecture",
           "Report a lecture (附件5 form + evidence); the automatic checks run asynchronously", "lectures",

@@ -45,7 +45,7 @@ class Lookups:
         org = self.db.session.get(Organisation, as_id(org_id, field or "id"))
         if org is None or org.agency_id != self.db.agency:
             if field:
-                raise ValidationFailed("unknown organisation", {field: [f"no organisation {org_id}"]})
+                raise NotFound(f"organisation {org_id} not found", {field: [f"no organisation {org_id}"]})
             raise NotFound(f"organisation {org_id} not found")
         return org
 

@@ -76,7 +76,7 @@ class NoticeRpc(Lookups):
         data = load(schemas.ObjectionIn, payload)
         case = self.db.session.get(Case, data["case_id"])
         if case is None or case.agency_id != self.db.agency or case.status != domain.ON_NOTICE:
-            raise ValidationFailed("no such case on public notice", {"case_id": ["not a case on public notice"]})
+            raise NotFound("no such case on public notice", {"case_id": ["not a case on public notice"]})
         now = utcnow()
         received = data["received_on"]
         if received is not None:  # entered by staff from a letter or a call

@@ -4,7 +4,7 @@ from __future__ import annotations
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from shared.errors import ValidationFailed
-from shared.schemas import AuditOut  # noqa: F401  (the route tables name it per service)
+from shared.schemas import AuditOut, any_of_required, required_when  # noqa: F401  (the route tables name it per service)
 from shared.validators import Email, MobilePhone, SocialCreditCode
 
 from . import domain, report
@@ -104,6 +104,7 @@ class CampaignOut(Schema):
 # ---- organisations, dishonesty list, experts ------------------------------------------------------
 
 class OrganisationIn(Schema):
+    openapi = required_when("branch", [True], "parent_name")  # a branch names its parent (below)
     name = Text(200, required=True)
     short_name = Text(50, load_default=None)
     credit_code = SocialCreditCode(required=True)
@@ -175,6 +176,7 @@ class ExpertOut(Schema):
 
 
 class ConflictIn(Schema):
+    openapi = any_of_required("credit_code", "case_id")  # below
     credit_code = SocialCreditCode(load_default=None)
     case_id = Id(load_default=None)
     reason = Text(500, required=True)
@@ -481,6 +483,8 @@ class ObjectionIn(Schema):
 
 
 class ObjectionResolveIn(Schema):
+    openapi = {"allOf": [required_when("decision", ["upheld"], "outcome"),  # upheld_has_outcome below
+                         required_when("outcome", ["relevelled"], "new_level")]}
     decision = fields.String(required=True, validate=validate.OneOf(["upheld", "dismissed"]))
     resolution = Text(2000, required=True)
     outcome = fields.String(load_default=None, validate=validate.OneOf(["withdrawn", "relevelled"]))

@@ -25,8 +25,8 @@ class Lookups:
     def _cycle(self, code, field=None):
         cycle = self._cycle_or_none(code)
         if cycle is None:
-            if field:  # named in a body: the body is wrong, not the URL
-                raise ValidationFailed(f"no cycle {code}", {field: [f"unknown cycle {code!r}"]})
+            if field:  # named in a body: a well-formed code of no cycle, 404 naming the field
+                raise NotFound(f"cycle {code} not found", {field: [f"unknown cycle {code!r}"]})
             raise NotFound(f"cycle {code} not found")
         return cycle
 
@@ -43,7 +43,7 @@ class Lookups:
         try:
             return self._unit(unit_id)
         except NotFound:
-            raise ValidationFailed("unknown unit", {"unit_id": [f"no unit {unit_id}"]}) from None
+            raise NotFound(f"unit {unit_id} not found", {"unit_id": [f"no unit {unit_id}"]}) from None
 
     def _ensure_not_registered(self, cycle, id_index):
         existing = self.db.session.scalar(

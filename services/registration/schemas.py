@@ -84,6 +84,8 @@ _REQUIRED_ON_REGISTER = ("name", "email", "phone", "education", "id_number", "sc
 
 
 class CandidateIn(CandidateFields):
+    openapi = {"required": list(_REQUIRED_ON_REGISTER)}  # checked by required_fields below
+
     cycle = fields.String(required=True, validate=CODE)
     unit_id = fields.Integer(strict=True, validate=validate.Range(min=1, max=2**53), load_default=None,
                              metadata={"description": "the nominating unit; a unit token's own unit by default"})
@@ -98,6 +100,9 @@ class CandidateIn(CandidateFields):
 
 
 class LateEntryIn(CandidateIn):
+    # staff enter it (no unit token to default from): the nominating unit is named
+    openapi = {"required": [*_REQUIRED_ON_REGISTER, "unit_id"]}
+
     late_entry_reason = fields.String(required=True, validate=validate.Length(
         min=domain.LATE_ENTRY_REASON_MIN, max=2000,
         error=f"give the reason in {domain.LATE_ENTRY_REASON_MIN}–2000 characters"), metadata={
@@ -125,7 +130,7 @@ class BulkSealIn(Schema):
     opinion = Text(2000, min=0, load_default="")
 
 
-BulkSealOut = bulk_out({"candidate_id": fields.Integer(), "candidate_status": fields.String()})
+BulkSealOut = bulk_out("BulkSealOut", {"candidate_id": fields.Integer(), "candidate_status": fields.String()})
 
 
 class RejectIn(Schema):

@@ -68,11 +68,12 @@ class Lookups:
         return row
 
     def _ref(self, model, row_id, field: str, label: str):
-        """A referenced row in a body: unknown is a 400 naming the field, not a 404."""
+        """A referenced row in a body: a well-formed id of a row that does not exist is a 404 naming the field
+        (the request's shape is right; what it names is missing), a malformed one a 400 (``as_id``)."""
         try:
             return self._row(model, row_id, field, label)
         except NotFound:
-            raise ValidationFailed(f"unknown {label}", {field: [f"no {label} {row_id}"]}) from None
+            raise NotFound(f"{label} {row_id} not found", {field: [f"no {label} {row_id}"]}) from None
 
     def _insurer(self, insurer_id, field="insurer_id") -> Insurer:
         return self._ref(Insurer, insurer_id, field, "insurer")

@@ -17,7 +17,7 @@ from shared.workdays import utcnow
 from . import domain, roles, schemas, tables
 from .models import Enterprise, Insurer, Organisation, Policy, Substation, Technician
 
-PHOTO_TYPES = ("image/jpeg", "image/png")
+PHOTO_TYPES = schemas.PHOTO_TYPES
 PHOTO_MAX_BYTES = 8 * 1024 * 1024
 MAX_IMPORT_ROWS = 200_000
 

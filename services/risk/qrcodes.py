@@ -47,10 +47,10 @@ class QrMixin:
         enterprise = self._enterprise(enterprise_id)
         url = self._scan_url(self._active_qr(enterprise).token)
         if kind == "png":
-            return file_result(f"全安码-{enterprise.id}.png", "image/png", qr.png(url))
+            return file_result(f"全安码-{enterprise.id}.png", schemas.QR_IMAGE_TYPES[kind], qr.png(url))
         if kind == "svg":
-            return file_result(f"全安码-{enterprise.id}.svg", "image/svg+xml", qr.svg(url))
-        return file_result(f"全安码-{enterprise.id}.pdf", "application/pdf",
+            return file_result(f"全安码-{enterprise.id}.svg", schemas.QR_IMAGE_TYPES[kind], qr.svg(url))
+        return file_result(f"全安码-{enterprise.id}.pdf", schemas.QR_IMAGE_TYPES[kind],
                                qr.label_pdf("全安码", enterprise.name, "扫码查看企业安责险服务信息", url))
 
     @rpc

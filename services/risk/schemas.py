@@ -4,7 +4,7 @@ from __future__ import annotations
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from shared.districts import District
-from shared.schemas import AuditOut, PageQuery, page_schema  # noqa: F401  (the route table names it per service)
+from shared.schemas import AuditOut, PageQuery, ordered, page_schema  # noqa: F401  (the route table names it per service)
 from shared.validators import MobilePhone, SocialCreditCode
 
 from . import domain
@@ -16,6 +16,8 @@ Id = lambda **kw: fields.Integer(strict=True, validate=validate.Range(min=1, max
 QId = lambda **kw: fields.Integer(validate=validate.Range(min=1, max=2**53), **kw)  # noqa: E731
 QYear = lambda **kw: fields.Integer(validate=validate.Range(2000, 2100), **kw)  # noqa: E731
 Year = lambda **kw: fields.Integer(strict=True, validate=validate.Range(2000, 2100), **kw)  # noqa: E731
+# what a photo may be (its content is sniffed: shared.storage.sniff)
+PHOTO_TYPES = ("image/jpeg", "image/png")
 MAX_FEN = 10**12  # ten billion yuan: above any premium book, far below an overflow
 Fen = lambda **kw: fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_FEN), **kw)  # noqa: E731
 FILE_KEY = validate.Regexp(r"^[0-9a-f]{2}/[0-9a-f]{64}\.(jpg|png)$", error="a key an upload returned")
@@ -129,6 +131,7 @@ class SubstationOut(Schema):
 # ---- policies, claims, fund ------------------------------------------------------------------
 
 class PolicyIn(Schema):
+    openapi = {"x-ordered": [ordered("period_start", "period_end")]}  # _period below
     enterprise_id = Id(required=True)
     insurer_id = Id(required=True)
     year = Year(required=True)

@@ -72,7 +72,8 @@ def _percent(value):
 class AppraisalIn(Schema):
     scores = fields.Dict(keys=fields.String(validate=validate.OneOf(
         [d for d in domain.APPRAISAL_DIMENSIONS if d != "prevention"])),
-        values=fields.Decimal(places=2, allow_nan=False, validate=_percent, metadata={"type": "number"}),
+        values=fields.Decimal(places=2, allow_nan=False, validate=_percent,
+                              metadata={"type": "number", "minimum": 0, "maximum": 100}),
         required=True,
         metadata={"description": "0–100 for organisation, underwriting, claims, publicity, complaints"})
 
@@ -88,8 +89,12 @@ class AppraisalOut(Schema):
     facts = fields.Dict()
 
 
+# a code's image, by ?format= (qrcodes.qr_image)
+QR_IMAGE_TYPES = {"png": "image/png", "svg": "image/svg+xml", "pdf": "application/pdf"}
+
+
 class QrImageQuery(Schema):
-    format = fields.String(load_default="png", validate=validate.OneOf(["png", "svg", "pdf"]))
+    format = fields.String(load_default="png", validate=validate.OneOf(list(QR_IMAGE_TYPES)))
 
 
 class QrOut(Schema):

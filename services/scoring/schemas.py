@@ -7,12 +7,13 @@ registered as event types: their producers own them.
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 from shared.errors import ValidationFailed
 from shared.events import event_type
-from shared.schemas import CODE, AuditOut  # noqa: F401  (one definition for all; route tables name AuditOut per service)
+from shared.schemas import CODE, AuditOut, one_of_required  # noqa: F401  (one definition for all; route tables name AuditOut per service)
 
 from . import domain
 
@@ -76,12 +77,17 @@ class RoundingIn(Schema):
                                                               "unrounded (default); published: its two-place score"})
 
 
+# the schemes shipped with the service (data/scheme_<name>.yml), by name
+PUBLISHED_SCHEMES = sorted(p.stem.removeprefix("scheme_") for p in (Path(__file__).parent / "data").glob("scheme_*.yml"))
+
+
 class SchemeIn(Schema):
+    openapi = one_of_required("stages", "published")  # one_source below
     title = Text(200, min=0, load_default="")
     rounding = fields.Nested(RoundingIn, load_default=None, metadata={
         "description": "where rounding happens; every published stage score is rounded once, half up, to 2 places"})
     stages = fields.List(fields.Nested(StageIn), validate=validate.Length(min=1, max=10))
-    published = fields.String(validate=CODE, metadata={
+    published = fields.String(validate=validate.OneOf(PUBLISHED_SCHEMES), metadata={
         "description": "instead of stages: load the scheme shipped with the service, e.g. \"2022\""})
 
     @validates_schema(skip_on_field_errors=False)

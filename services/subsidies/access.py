@@ -25,7 +25,7 @@ class Lookups:
         cycle = self._cycle_or_none(code)
         if cycle is None:
             if field:
-                raise ValidationFailed(f"no subsidy cycle {code}", {field: [f"unknown cycle {code!r}: set it first"]})
+                raise NotFound(f"subsidy cycle {code} not found", {field: [f"unknown cycle {code!r}: set it first"]})
             raise NotFound(f"subsidy cycle {code} not found")
         return cycle
 

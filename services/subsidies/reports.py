@@ -26,7 +26,7 @@ from .roles import LECTURE_READERS, REPORTERS
 
 IMAGE_TYPES = ("image/jpeg", "image/png")
 SIGNIN_TYPES = ("image/jpeg", "image/png", "application/pdf")
-UPLOAD_TYPES = ("image/jpeg", "image/png", "application/pdf", "video/mp4")
+UPLOAD_TYPES = schemas.UPLOAD_TYPES
 IMAGE_MAX_BYTES = 16 * 1024 * 1024
 VIDEO_MAX_BYTES = 64 * 1024 * 1024     # the gateway route admits the same
 # the parts of a report sent with its files (multipart); the gateway enforces the same limits per file

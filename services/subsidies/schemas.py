@@ -7,7 +7,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, vali
 
 from shared.bulk import MAX_ITEMS as MAX_BULK, bulk_out, ids_field
 from shared.events import event_type
-from shared.schemas import CODE, MAX_ID, AuditOut  # noqa: F401  (one definition for all; route tables name AuditOut per service)
+from shared.schemas import CODE, MAX_ID, AuditOut, only_when, ordered, required_when  # noqa: F401  (one definition for all; route tables name AuditOut per service)
 from shared.validators import ResidentId, SocialCreditCode
 
 from . import domain
@@ -19,6 +19,10 @@ Id = lambda **kw: fields.Integer(strict=True, validate=validate.Range(min=1, max
 MAX_FEN = 10**9  # ten million yuan: far above any subsidy, below any overflow
 
 
+# what an evidence file may be (its content is sniffed: shared.storage.sniff)
+UPLOAD_TYPES = ("image/jpeg", "image/png", "application/pdf", "video/mp4")
+
+
 class BankAccount(fields.String):
     """A bank account number: 12–19 digits once spaces are removed.
 
@@ -27,6 +31,7 @@ class BankAccount(fields.String):
     """
 
     default_error_messages = {"account": "must be 12–19 digits (rule: bank_account_format)"}
+    openapi = {"pattern": "^[0-9]{12,19}$"}  # as loaded; spaces between groups are taken and removed
 
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs)
@@ -39,6 +44,7 @@ class BankAccount(fields.String):
 # ---- input -----------------------------------------------------------------------------------
 
 class SubsidyCycleIn(Schema):
+    openapi = {"x-ordered": [ordered("tour_start", "tour_end", strict=False)]}  # window below
     tour_start = fields.Date(required=True, metadata={"example": "2022-10-01"})
     tour_end = fields.Date(required=True, metadata={"example": "2023-04-30"})
     lecture_subsidy_fen = fields.Integer(strict=True, required=True, validate=validate.Range(0, MAX_FEN),
@@ -90,6 +96,10 @@ class LectureIn(Schema):
     received_at = fields.AwareDateTime(load_default=None, metadata={
         "description": "staff only: when emailed evidence arrived (default: now)"})
 
+    openapi = {"allOf": [required_when("kind", ["on_demand"], "order_id"), only_when("kind", ["on_demand"], "order_id"),
+                         required_when("kind", ["exchange"], "host_candidate_id"),
+                         only_when("kind", ["exchange"], "host_candidate_id")]}  # order_for_on_demand
+
     @validates_schema(skip_on_field_errors=True)
     def order_for_on_demand(self, data, **kwargs):
         if data["kind"] == "on_demand" and not data.get("order_id"):
@@ -131,11 +141,11 @@ class BulkLecturesIn(Schema):
         metadata={"description": "附件5 reports as for POST /api/v1/lectures (received_at: when the email came)"})
 
 
-BulkLecturesOut = bulk_out({"index": fields.Integer(), "lecture_id": fields.Integer(),
+BulkLecturesOut = bulk_out("BulkLecturesOut", {"index": fields.Integer(), "lecture_id": fields.Integer(),
                             "report_status": fields.String()})
 
 
-BulkReviewOut = bulk_out({"lecture_id": fields.Integer(), "report_status": fields.String()})
+BulkReviewOut = bulk_out("BulkReviewOut", {"lecture_id": fields.Integer(), "report_status": fields.String()})
 
 
 class RevokeIn(Schema):

@@ -80,7 +80,7 @@ class Lookups:
     def _institution(self, institution_id):
         institution = agency_row(self.db.session, Institution, self.db.agency, institution_id)
         if institution is None:
-            raise ValidationFailed("unknown institution", {"institution_id": [f"no institution {institution_id}"]})
+            raise NotFound(f"institution {institution_id} not found", {"institution_id": [f"no institution {institution_id}"]})
         return institution
 
     def _teacher(self, teacher_id):

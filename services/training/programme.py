@@ -25,7 +25,8 @@ class ProgrammeRpc:
     def create_stages(self, cycle, payload):
         data = load(schemas.StagesIn, payload)
         cycle = as_code(cycle)
-        plan = domain.load_plan(data["plan"])
+        plan = domain.load_plan(data["plan"])  # a malformed request is a 400 before anything is looked up
+        self.cycles.require(cycle)  # registration's cycle, else a 404 naming it
         if self.db.session.scalar(select(Stage.id).where(Stage.agency_id == self.db.agency, Stage.cycle == cycle)):
             raise Conflict(f"cycle {cycle} already has its stages", {"cycle": ["stages exist"]})
         now = utcnow()

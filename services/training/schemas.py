@@ -6,11 +6,14 @@ from decimal import Decimal
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from shared.bulk import MAX_ITEMS as MAX_BULK, bulk_out
-from shared.schemas import CODE, MAX_ID, AuditOut, PageQuery, page_schema  # noqa: F401  (one definition for all; route tables name AuditOut per service)
+from shared.schemas import CODE, MAX_ID, AuditOut, PageQuery, ordered, page_schema, required_when  # noqa: F401  (one definition for all; route tables name AuditOut per service)
 from shared.districts import District
 from shared.validators import MobilePhone, ResidentId
 
 from . import domain
+
+# a stage in a URL (/cycles/<cycle>/stages/<stage>/…): access._stage_or_400 refuses any other
+URL_STAGE = fields.String(validate=validate.OneOf(domain.STAGES))
 
 SERVICE = "training"
 
@@ -25,9 +28,12 @@ class ScoreText(fields.String):
 Text = lambda max_len, **kw: fields.String(validate=validate.Length(min=kw.pop("min", 1), max=max_len), **kw)  # noqa: E731
 HHMM = validate.Regexp(r"^([01][0-9]|2[0-3]):[0-5][0-9]$", error="HH:MM")
 Id = lambda **kw: fields.Integer(strict=True, validate=validate.Range(min=1, max=2**53), **kw)  # noqa: E731
-# Scores come in as decimal strings ("86.50") or numbers; the service checks range and places.
-ScoreIn = lambda **kw: fields.Raw(metadata={"description": "0–100, at most 2 decimal places", "example": "86.50"},  # noqa: E731
-                                  **kw)
+# Scores come in as decimal strings ("86.50") or numbers; the service checks range and places (domain.check_score).
+# The document states the forms a client can always send exactly: a whole number or a decimal string.
+SCORE_FORMS = {"anyOf": [{"type": "integer", "minimum": 0, "maximum": 100},
+                         {"type": "string", "pattern": r"^\s*(100(\.0{1,2})?|[0-9]{1,2}(\.[0-9]{1,2})?)\s*$"}]}
+ScoreIn = lambda **kw: fields.Raw(metadata={"description": "0–100, at most 2 decimal places (a number with at most 2 "  # noqa: E731
+                                            "decimal places is taken too)", "example": "86.50", **SCORE_FORMS}, **kw)
 
 
 
@@ -116,7 +122,7 @@ class BulkExpertsIn(Schema):
         min=1, max=MAX_BULK, error=f"between {{min}} and {{max}} items per call (bulk limit {MAX_BULK})"))
 
 
-BulkExpertsOut = bulk_out({"group_id": fields.Integer(), "expert": fields.String()})
+BulkExpertsOut = bulk_out("BulkExpertsOut", {"group_id": fields.Integer(), "expert": fields.String()})
 
 
 # ---- question bank and exams -------------------------------------------------------------------
@@ -162,6 +168,8 @@ class DrawIn(Schema):
 
 
 class ExamIn(Schema):
+    openapi = {"allOf": [required_when("kind", [domain.CLASS_EXAM], "class_id"),  # owner below
+                         required_when("kind", list(domain.EXAM_STAGE), "cycle")]}
     kind = fields.String(required=True, validate=validate.OneOf(domain.EXAM_KINDS))
     title = Text(200, required=True)
     cycle = fields.String(validate=CODE, load_default=None, metadata={"description": "programme exams"})
@@ -397,10 +405,12 @@ class ClassManagerOut(Schema):
 
 
 class ClassIn(Schema):
+    openapi = {"x-ordered": [ordered("days/0", "days/1")]}  # domain.ensure_class_days
     title = Text(200, required=True)
     institution_id = Id(required=True)
     district = District(required=True, metadata={"description": "any common form; stored and answered official"})
-    days = fields.List(fields.Date(), required=True, metadata={"description": "the two class days"})
+    days = fields.List(fields.Date(), required=True, metadata={"description": "the two class days",
+                                                               "minItems": domain.CLASS_DAYS, "maxItems": domain.CLASS_DAYS})
     day_start = fields.String(load_default="09:00", validate=HHMM)
     day_end = fields.String(load_default="17:00", validate=HHMM)
     manager_id = Id(required=True, metadata={"description": "班主任, the full-time class manager (POST /class-managers)"})

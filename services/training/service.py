@@ -23,6 +23,7 @@ from .access import Lookups
 from .certificates import CertificateRpc
 from .classes import ClassRpc
 from .consumers import EventHandlers
+from .cycles import CycleRegistry
 from .exams import ExamRpc
 from .models import Base, platform
 from .partners import PartnerFacts
@@ -35,3 +36,4 @@ class TrainingService(EventHandlers, PartnerFacts, ProgrammeRpc, ExamRpc, ClassR
     db = Database(Base.metadata, platform)
     caller = CallerProvider()
     config = Config()
+    cycles = CycleRegistry()

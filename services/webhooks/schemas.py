@@ -28,8 +28,10 @@ class EventTypeFilter(Schema):
                             metadata={"description": "producing service, e.g. registration; * for any"})
     event = fields.String(load_default="*", validate=PATTERN,
                           metadata={"description": "event name, e.g. candidate_approved or candidate_*; * for any"})
-    version = fields.Raw(load_default="1", validate=_version,
-                         metadata={"description": "the major version you are written against (default 1); * for all"})
+    version = fields.Raw(load_default="1", validate=_version, metadata={
+        "description": "the major version you are written against (default 1); * for all",
+        "anyOf": [{"type": "integer", "minimum": 1, "maximum": 999},  # as _version takes it
+                  {"type": "string", "pattern": r"^([1-9][0-9]{0,2}|\*)$"}]})
 
 
 class EndpointIn(Schema):

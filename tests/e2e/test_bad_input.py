@@ -70,10 +70,11 @@ def test_form_disagreeing_with_the_id_number(admin, ready):
 
 def test_unknown_references_and_ids(admin, ready):
     code, unit_id = ready
+    # a well-formed reference to nothing: the form is right, what it names is missing (404 naming the field)
     status, body = admin.post("/api/v1/candidates", candidate_form("NOPE", unit_id=unit_id))
-    assert status == 400 and "cycle" in body["fields"]
+    assert status == 404 and "cycle" in body["fields"]
     status, body = admin.post("/api/v1/candidates", candidate_form(code, unit_id=999999))
-    assert status == 400 and "unit_id" in body["fields"]
+    assert status == 404 and "unit_id" in body["fields"]
     assert admin.get("/api/v1/candidates/abc")[0] == 400
     assert admin.get("/api/v1/candidates/99999999999999999999999")[0] == 400
     assert admin.get("/api/v1/candidates/424242")[0] == 404

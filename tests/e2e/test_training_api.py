@@ -70,8 +70,12 @@ def outbox(stack, event):
 
 
 @pytest.fixture
-def cycle():
-    return "C" + uuid.uuid4().hex[:8]
+def cycle(admin):
+    """A cycle registration knows (training plans stages only for those)."""
+    code = "C" + uuid.uuid4().hex[:8]
+    status, body = admin.post("/api/v1/cycles", {"code": code, "title": f"培训批次 {code}", "deadline": "2099-12-31"})
+    assert status == 201, body
+    return code
 
 
 def base_ids():
@@ -90,6 +94,10 @@ def test_stages_trainees_and_group_assignment(stack, admin, cycle):
     assert admin.post(f"/api/v1/cycles/{cycle}/stages", {})[0] == 409
     status, bad = admin.post(f"/api/v1/cycles/{cycle}x/stages", {"plan": "1999"})
     assert status == 400 and "plan" in bad["fields"]
+    # a well-formed plan for a cycle registration never opened: 404 naming the cycle, nothing planned
+    status, missing = admin.post(f"/api/v1/cycles/{cycle}x/stages", {"plan": "2022"})
+    assert status == 404 and f"{cycle}x" in missing["message"] and "cycle" in missing["fields"], missing
+    assert admin.get(f"/api/v1/cycles/{cycle}x/stages")[0] == 404
 
     base = base_ids()
     ids = [base + i for i in range(151)]

@@ -273,3 +273,23 @@ def test_external_test_results_become_exam_scores_with_their_source_and_import_a
     assert from_file["unchanged"] == 1 and from_file["errors"][0]["row"] == 3
     with pytest.raises(ValidationFailed):
         staff.import_external_results(CYCLE, dict(source, platform="", rows=rows))
+
+
+def test_stages_are_planned_only_for_a_cycle_registration_knows(service):
+    asked = []
+
+    class Registry:  # registration's answer to get_cycle, as CycleRegistry relays it
+        def require(self, code):
+            asked.append(code)
+            if code != CYCLE:
+                raise NotFound(f"cycle {code} not found", {"cycle": [f"no cycle {code}: create it first"]})
+
+    service.extra["cycles"] = Registry()
+    staff = service.as_("operator")
+    with pytest.raises(NotFound) as missing:
+        staff.create_stages("NOPE2022", {"plan": "2022"})
+    assert "NOPE2022" in missing.value.message and "cycle" in missing.value.fields
+    with pytest.raises(NotFound):
+        staff.list_stages("NOPE2022")  # nothing was planned
+    assert [s["stage"] for s in staff.create_stages(CYCLE, {"plan": "2022"})] == ["basic", "key", "intensive"]
+    assert asked == ["NOPE2022", CYCLE]

@@ -211,6 +211,7 @@ def test_an_expert_sees_only_its_groups_and_enters_scores(web_stack, browser):
 
     admin = web_stack.admin
     cycle = "X" + uuid.uuid4().hex[:7]
+    assert admin.post("/api/v1/cycles", {"code": cycle, "title": "专家评分", "deadline": "2099-12-31"})[0] == 201
     assert admin.post(f"/api/v1/cycles/{cycle}/stages", {"plan": "2022"})[0] == 201
     base = int(uuid.uuid4().int % 10**9) * 1000
     ids = [base + i for i in range(12)]
