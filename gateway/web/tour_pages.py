@@ -135,6 +135,14 @@ def _label(name: str) -> str:
     return labels.field_label(name)
 
 
+# the refusals a person meets on this form, in Chinese (by rule, or by error code)
+REFUSALS = {
+    "evidence_type": "文件类型不被接受，须为 JPEG、PNG 照片，PDF 签到表或 MP4 视频",
+    "too_large": f"文件过大：照片或签到表每个不超过 {IMAGE_MAX_BYTES // 2**20} MiB，视频不超过 {VIDEO_MAX_BYTES // 2**20} MiB",
+    "duplicate_lecture": "该宣讲员在同一日期、同一地点已提交过报告，请修改原报告",
+}
+
+
 def _field_errors(exc) -> dict:
     """A refusal's fields on the form's inputs: ``photos.2`` on the photos, ``signin_sheet.head_count``
     on the head count, a check's rule (``evidence_type``) on the file it names."""
@@ -144,8 +152,8 @@ def _field_errors(exc) -> dict:
         name = "head_count" if field == "signin_sheet.head_count" else head
         if name not in dict((f[0], f) for f in LECTURE_FIELDS) and name not in EVIDENCE_LIMITS and name != "kind":
             name = "_form"
-        detail = labels.ERROR_TITLES.get(exc.code, "") if exc.code in ("too_large", "rule_violation") else ""
-        message = f"{_label(head) if name != '_form' else field}：{detail + '，' if detail else ''}{text}"
+        text = REFUSALS.get(getattr(exc, "rule", None) or exc.code, text)
+        message = f"{_label(head) if name != '_form' else field}：{text}"
         errors[name] = f"{errors[name]}；{message}" if name in errors else message
     return errors
 
@@ -216,7 +224,7 @@ def score_sheet_submit(page):
     # the service numbers the rows it was sent (rows.N, the N-th kept row) or a file's (row N)
     for out in result["results"]:
         out["row"] = _form_row(out["row"], kept)
-    return score_sheet(page, result=result, rows=typed)
+    return score_sheet(page, result=result)   # saved: a fresh sheet below the result
 
 
 def _form_row(label: str, kept) -> str:

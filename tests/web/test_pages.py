@@ -398,6 +398,14 @@ def test_a_lecturer_reports_with_several_files_in_one_form_and_the_operator_sees
                         ("branch", "北京东城支行"), ("account_number", "6222021234561234567"),
                         ("contact", "13812345678")):
         _set(browser, f"#f-{name}", value)
+    # a file of a type the service does not take: the form comes back naming it, what was typed kept
+    gif = tmp_path / "动图.gif"
+    gif.write_bytes(b"GIF89a" + cycle.encode())
+    browser.find("#f-photos").send_keys(str(gif))
+    browser.find("#lecture-submit").click()
+    browser.wait_text("#form-errors", "文件类型不被接受")
+    assert "现场照片" in browser.find("#e-photos").text
+    assert browser.find("#f-venue").get_attribute("value") == "多文件化工公司"
     browser.find("#f-signin_sheet").send_keys(signin)
     browser.find("#f-video").send_keys(str(video))
     browser.find("#f-photos").send_keys("\n".join(photos))          # several files in one input
