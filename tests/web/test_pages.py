@@ -362,6 +362,14 @@ def _image(path, color, size=(320, 200), fmt="PNG") -> str:
     return str(path)
 
 
+def _unlabelled(browser) -> list:
+    return browser.driver.execute_script("""
+        return Array.from(document.querySelectorAll('input, select, textarea'))
+          .filter(el => el.type !== 'hidden')
+          .filter(el => !(el.id && document.querySelector('label[for="' + el.id + '"]')) && !el.getAttribute('aria-label'))
+          .map(el => el.name || el.outerHTML);""")
+
+
 def _set(browser, css: str, value):
     """A value into an input as a person would leave it (date inputs included, whatever the locale)."""
     browser.driver.execute_script("arguments[0].value = arguments[1];", browser.find(css), str(value))
@@ -392,6 +400,7 @@ def test_a_lecturer_reports_with_several_files_in_one_form_and_the_operator_sees
     browser.find("#report-lecture").click()
     browser.wait_text("h1", "填报宣讲报告")
     assert browser.find("#lecture-form progress").get_attribute("hidden") is not None   # shown while sending
+    assert _unlabelled(browser) == []
     for name, value in (("cycle", cycle), ("candidate_id", L8), ("lecturer_name", "李宣讲"),
                         ("id_number", id_number), ("lecture_date", day.isoformat()), ("venue", "多文件化工公司"),
                         ("audience_count", 30), ("head_count", 30), ("bank", "中国工商银行"),
@@ -501,6 +510,7 @@ def test_staff_enter_a_panels_paper_score_sheet_and_see_each_rows_result(web_sta
     _set(browser, "#ss-cycle", cycle)
     browser.find("#sheet-group-picker button").click()
     browser.wait_for(lambda d: d.find_elements("css selector", "#ss-group"), "the groups to choose from")
+    assert _unlabelled(browser) == []
     browser.driver.execute_script(
         "arguments[0].value = arguments[1]; arguments[0].dispatchEvent(new Event('change'));",
         browser.find("#ss-group"), str(group["id"]))
