@@ -600,18 +600,29 @@ def _multipart_body(request, limits: dict[str, int], max_total: int) -> dict:
         report = json.loads(request.form.get("report") or "")
     except ValueError as exc:
         raise ValidationFailed("report is not JSON", {"report": [f"not valid JSON: {exc}"]}) from None
+    return {"report": report, "files": multipart_files(request, limits)}
+
+
+def multipart_files(request, limits: dict[str, int]) -> dict[str, list]:
+    """The file parts of a multipart request as a service takes them, each held to its part's limit
+    (413 naming ``part.n``); a part not in ``limits`` is a 400. An empty file input (no file chosen) is skipped.
+    The console's report form hands its files to the service the same way."""
     files: dict[str, list] = {}
     for part in request.files.keys():
         if part not in limits:
             raise ValidationFailed(f"unknown file part {part}", {part: [f"not one of {', '.join(limits)}"]})
-        for n, storage in enumerate(request.files.getlist(part)):
+        n = 0
+        for storage in request.files.getlist(part):
             data = storage.read(limits[part] + 1)
+            if not data and not storage.filename:
+                continue  # a file input left empty
             if len(data) > limits[part]:
                 raise TooLarge(f"{part}.{n} exceeds {limits[part]} bytes",
                                {f"{part}.{n}": [f"at most {limits[part]} bytes per file"]})
             files.setdefault(part, []).append({"filename": storage.filename or "", "content_type": storage.mimetype,
                                                "data_base64": base64.b64encode(data).decode("ascii")})
-    return {"report": report, "files": files}
+            n += 1
+    return files
 
 
 def _json_body(request, required: bool = False):

@@ -80,6 +80,7 @@ ACCESS: dict[str, Fence] = {
     "GET /api/v1/subsidy-cycles/<code>/compliance": OPEN,
     "GET /api/v1/lectures/<lecture_id>": Fence({"lecturer": "person"}),
     "GET /api/v1/lectures/<lecture_id>/checks": Fence({"lecturer": "person"}),
+    "GET /api/v1/lectures/<lecture_id>/evidence/<file_id>": Fence({"lecturer": "person"}),
     "PUT /api/v1/lectures/<lecture_id>": Fence({"lecturer": "person"}, missing=400),
     "POST /api/v1/lectures/<lecture_id>/approval": Fence(missing=400),
     "POST /api/v1/lectures/<lecture_id>/rejection": Fence(missing=400),

@@ -43,6 +43,10 @@ ROUTES: list[Route] = [
           query=sub.LectureQuery, response=sub.LecturePage, roles=rl.LECTURE_READERS),
     Route("GET", "/api/v1/lectures/<lecture_id>", S, "get_lecture", "One lecture report (masked)", "lectures",
           response=sub.LectureOut, roles=rl.LECTURE_READERS),
+    Route("GET", "/api/v1/lectures/<lecture_id>/evidence/<file_id>", S, "get_evidence_file",
+          "One evidence file of a report (file_id: its sha256 as the report lists it): the center, finance and "
+          "the lecturer who filed it; a file not of this report is 404", "lectures", file=True,
+          roles=rl.EVIDENCE_READERS),
     Route("GET", "/api/v1/lectures/<lecture_id>/checks", S, "lecture_checks",
           "Outcome of the automatic checks: 200 pending/passed, 422 with the failed rules (wait=seconds)",
           "lectures", query=sub.CheckQuery, response=sub.CheckOut, roles=rl.LECTURE_READERS),

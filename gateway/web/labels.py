@@ -51,6 +51,7 @@ LABELS: dict[str, dict[str, dict[str, str]]] = {
         "subsidy_status": {"unpaid": "未拨付", "in_batch": "拨付中", "paid": "已拨付", "revoked": "已撤销"},
         "batch_status": {"open": "待导出", "exported": "已导出", "settled": "已结算"},
         "item_status": {"pending": "待银行处理", "paid": "已到账", "failed": "失败"},
+        "check_outcome": {"passed": "通过", "failed": "未通过", "not_applicable": "不适用"},
         "check_rule": {
             "lecturer_not_in_tour": "宣讲员未进入本期巡讲（强化阶段）",
             "lecturer_id_mismatch": "身份证号与宣讲员报名信息不一致",
@@ -100,6 +101,11 @@ FIELDS = {
     "summary": "案例简介", "creators": "主要创造人", "participants": "参与创造人", "files": "案例材料",
     "case_id": "案例", "contact": "联系方式", "reasons": "异议理由", "note": "整改说明", "photos": "照片",
     "_db": "数据库", "_body": "请求内容", "_schema": "表单",
+    "expert": "专家", "rows": "评分行", "sheet": "评分表文件", "file": "文件", "file_id": "文件",
+    "lecture_date": "宣讲日期", "venue": "宣讲单位", "audience_count": "听众人数", "kind": "宣讲形式",
+    "lecturer_name": "宣讲员姓名", "bank": "开户行", "branch": "支行", "account_number": "银行账号",
+    "order_id": "点单编号", "host_candidate_id": "承办宣讲员编号", "head_count": "签到表人数",
+    "signin_sheet": "签到表", "video": "视频", "banner_photos": "横幅照片", "report": "宣讲报告",
 }
 
 # marshmallow's and our own most frequent English field messages

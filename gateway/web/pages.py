@@ -228,7 +228,7 @@ def lectures(page):
 def lecture(page, lecture_id):
     _require(page, "lecturer", "finance", "integrator", *STAFF)
     found = page.call("subsidies", "get_lecture", lecture_id)
-    return page.render("lecture.html", lecture=found)
+    return page.render("lecture.html", lecture=found, submitted=page.request.args.get("submitted") == "1")
 
 
 def lecture_action(page, lecture_id, action):

@@ -35,7 +35,7 @@ from shared.documents import http_content_type
 from shared.errors import WsliError
 from shared.workdays import utcnow
 
-from . import accounts, cases_pages, labels, pages, risk_pages
+from . import accounts, cases_pages, labels, pages, risk_pages, tour_pages
 from .models import Base, platform
 from .ratelimit import RateLimiter, client_of
 from .render import render_template
@@ -321,6 +321,27 @@ class WebService:
     def lectures(self, request):
         return self._page(request, pages.lectures)
 
+    @http("GET", "/lectures/new")
+    def lecture_new(self, request):
+        return self._page(request, tour_pages.lecture_form)
+
+    @http("POST", "/lectures/new")
+    def lecture_submit(self, request):
+        # a report with its video: the multipart API route's limit, each file held to its own (tour_pages)
+        return self._page(request, tour_pages.lecture_submit, max_body=tour_pages.REPORT_MAX_BYTES)
+
+    @http("GET", "/lectures/<lecture_id>/evidence/<file_id>")
+    def lecture_evidence(self, request, lecture_id, file_id):
+        return self._page(request, lambda p: tour_pages.evidence(p, lecture_id, file_id))
+
+    @http("GET", "/score-sheets")
+    def score_sheet(self, request):
+        return self._page(request, tour_pages.score_sheet)
+
+    @http("POST", "/score-sheets")
+    def score_sheet_submit(self, request):
+        return self._page(request, tour_pages.score_sheet_submit)
+
     @http("GET", "/lectures/<lecture_id>")
     def lecture(self, request, lecture_id):
         return self._page(request, lambda p: pages.lecture(p, lecture_id))
@@ -409,7 +430,7 @@ class WebService:
         return accounts.LoginPolicy.from_config(self.config)
 
     def _page(self, request, handler, public: bool = False, login: bool = False, logout: bool = False,
-              limit: str | None = None, public_form: bool = False) -> Response:
+              limit: str | None = None, public_form: bool = False, max_body: int = MAX_BODY_BYTES) -> Response:
         page = None
         try:
             found = accounts.find_session(self.db.session, request.cookies.get(SESSION_COOKIE), utcnow())
@@ -426,12 +447,12 @@ class WebService:
                 response.headers["Retry-After"] = str(int(wait) + 1)
                 return response
             if request.method == "POST":
-                if request.content_length and request.content_length > MAX_BODY_BYTES:
+                if request.content_length and request.content_length > max_body:
                     _drain(request)
                     return page.render("error.html", status=413, title="文件过大",
-                                       message=f"提交的内容超过 {MAX_BODY_BYTES // (1024 * 1024)} MiB")
+                                       message=f"提交的内容超过 {max_body // (1024 * 1024)} MiB")
                 # werkzeug refuses a longer body without a length (chunked) while parsing the form
-                request.max_content_length = MAX_BODY_BYTES
+                request.max_content_length = max_body
                 no_session = login or (public_form and page.session_row is None)
                 expected = request.cookies.get(LOGIN_CSRF_COOKIE) if no_session else page.csrf
                 given = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token")
@@ -447,7 +468,7 @@ class WebService:
         except RequestEntityTooLarge:
             self.db.rollback()
             return (page or Page(self, request)).render(
-                "error.html", status=413, title="文件过大", message=f"提交的内容超过 {MAX_BODY_BYTES // (1024 * 1024)} MiB")
+                "error.html", status=413, title="文件过大", message=f"提交的内容超过 {max_body // (1024 * 1024)} MiB")
         except WsliError as exc:
             self.db.rollback()
             page = page or Page(self, request)

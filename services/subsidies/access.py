@@ -149,11 +149,12 @@ class Lookups:
             due = None
         subsidy = self.db.session.scalar(select(Subsidy.amount_fen).where(
             Subsidy.lecture_id == lecture.id, Subsidy.status != domain.REVOKED))
-        files = {}
+        files, none = {}, (None, None)
         if lecture.signin_file_id or lecture.video_file_id:
             ids = [i for i in (lecture.signin_file_id, lecture.video_file_id) if i]
-            files = dict(self.db.session.execute(select(EvidenceFile.id, EvidenceFile.sha256)
-                                                 .where(EvidenceFile.id.in_(ids))).all())
+            files = {i: (sha, ctype) for i, sha, ctype in self.db.session.execute(
+                select(EvidenceFile.id, EvidenceFile.sha256, EvidenceFile.content_type)
+                .where(EvidenceFile.id.in_(ids))).all()}
         # the report's contact phone, whole: for the center (it reviews the report and calls back) and the
         # lecturer who filed it (a lecturer reads its own reports only); masked for integrator and finance,
         # who have no need for it (finance pays to the account, not to a phone)
@@ -161,9 +162,12 @@ class Lookups:
             mask_contact(lecture.contact)
         return schemas.LectureOut().dump(with_values(
             lecture, contact=contact, evidence_due=due, subsidy_fen=subsidy, failed_rules=lecture.failed_rules or [],
-            signin_sheet={"file": files.get(lecture.signin_file_id), "head_count": lecture.signin_head_count}
+            checks=domain.rule_outcomes(lecture.kind, lecture.failed_rules or []) if lecture.checked_at else [],
+            # the sheet may be a photo or a PDF: its type says how to show it
+            signin_sheet={"file": files.get(lecture.signin_file_id, none)[0], "head_count": lecture.signin_head_count,
+                          "content_type": files.get(lecture.signin_file_id, none)[1]}
             if lecture.signin_file_id else None,
-            video={"file": files.get(lecture.video_file_id)} if lecture.video_file_id else None,
+            video={"file": files.get(lecture.video_file_id, none)[0]} if lecture.video_file_id else None,
             photos=[{"file": p["sha256"], "shows_banner": p["shows_banner"]} for p in lecture.photos or []]))
 
     def _batch_out(self, batch) -> dict:

@@ -81,6 +81,27 @@ RULES = {
 }
 
 
+# rules that apply to one kind of lecture only; ``calendar_range`` is reported only when it fails
+KIND_RULES = {"order_mismatch": "on_demand", "exchange_host": "exchange"}
+
+
+def rule_outcomes(kind: str, failed_rules: list[dict]) -> list[dict]:
+    """The checks of a judged report rule by rule: ``failed`` (with the reason), ``passed``, or
+    ``not_applicable`` (a rule of another kind of lecture; the ID match when the lecturer is not in the tour)."""
+    failed = {f["rule"]: f.get("message") or "" for f in failed_rules}
+    out = []
+    for rule in RULES:
+        if rule in failed:
+            out.append({"rule": rule, "outcome": "failed", "message": failed[rule]})
+        elif rule == "calendar_range":
+            continue
+        elif KIND_RULES.get(rule, kind) != kind or (rule == "lecturer_id_mismatch" and "lecturer_not_in_tour" in failed):
+            out.append({"rule": rule, "outcome": "not_applicable", "message": ""})
+        else:
+            out.append({"rule": rule, "outcome": "passed", "message": ""})
+    return out
+
+
 REPORT = Lifecycle("a lecture report", REPORT_TRANSITIONS)
 ORDER = Lifecycle("an order", ORDER_TRANSITIONS)
 

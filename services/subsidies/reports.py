@@ -10,19 +10,19 @@ from sqlalchemy.exc import IntegrityError
 from shared.auth import STAFF
 from shared.bulk import ALREADY, APPLIED, apply_each
 from shared.db import transactional
-from shared.documents import decode_upload
+from shared.documents import decode_upload, file_result
 from shared.entrypoints import rpc
-from shared.errors import Forbidden, RuleViolation, ValidationFailed
+from shared.errors import Forbidden, NotFound, RuleViolation, ValidationFailed
 from shared.pii import get_vault, mask_account, mask_id_number
 from shared.polling import long_poll
 from shared.schemas import load, paginate
-from shared.storage import sniff
+from shared.storage import EXTENSIONS, sniff
 from shared.subscriber import subscribe
 from shared.workdays import utcnow
 
 from . import domain, schemas
 from .models import EvidenceFile, Lecture, Lecturer, LectureOrder
-from .roles import LECTURE_READERS, REPORTERS
+from .roles import EVIDENCE_READERS, LECTURE_READERS, REPORTERS
 
 IMAGE_TYPES = ("image/jpeg", "image/png")
 SIGNIN_TYPES = ("image/jpeg", "image/png", "application/pdf")
@@ -230,6 +230,19 @@ class ReportRpc:
         return schemas.CheckOut().dump({
             "id": lecture.id, "status": lecture.status, "failed_rules": [],
             "checks": "pending" if lecture.status == domain.RECEIVED else "passed"})
+
+    @rpc(roles=EVIDENCE_READERS)
+    def get_evidence_file(self, lecture_id, file_id):
+        """One evidence file of a report (``file_id``: its sha256, as the report lists it), with the report's
+        fence: a lecturer reads its own reports' files only; a file not of this report is not found."""
+        lecture = self._lecture(lecture_id)
+        ids = [i for i in (lecture.signin_file_id, lecture.video_file_id) if i] + \
+            [p["file_id"] for p in lecture.photos or []]
+        row = self._file_by_sha(str(file_id or "").lower()) if ids else None
+        if row is None or row.id not in ids:
+            raise NotFound(f"evidence file {file_id} of lecture {lecture_id} not found")
+        name = row.filename or f"{row.sha256[:12]}.{EXTENSIONS.get(row.content_type, 'bin')}"
+        return file_result(name, row.content_type, self.files.get(row.key))
 
     @rpc(roles=LECTURE_READERS)
     def get_lecture(self, lecture_id):

@@ -7,6 +7,9 @@ READERS = ("admin", "operator", "finance", "integrator")
 PAYERS = ("finance", *STAFF)
 REPORTERS = ("lecturer", *STAFF)                 # a lecturer reports and takes orders for itself
 LECTURE_READERS = ("lecturer", *READERS)         # a lecturer sees its own reports only
+# a report's evidence files (photos of people, the signed sheet): the center, finance and the lecturer
+# who filed it; an integrator reads the report's record, not the pictures
+EVIDENCE_READERS = ("lecturer", "finance", *STAFF)
 PARTIES = ("lecturer", "enterprise", *READERS)   # an enterprise sees its own orders only
 ORDERERS = ("enterprise", *STAFF)
 COMPLIANCE_READERS = ("regulator", *READERS)

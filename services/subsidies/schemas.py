@@ -274,6 +274,12 @@ class RuleOut(Schema):
     message = fields.String()
 
 
+class RuleOutcomeOut(Schema):
+    rule = fields.String()
+    outcome = fields.String(metadata={"description": "passed | failed | not_applicable"})
+    message = fields.String()
+
+
 class LectureOut(Schema):
     id = fields.Integer()
     cycle = fields.String()
@@ -299,6 +305,8 @@ class LectureOut(Schema):
     photos = fields.List(fields.Dict())
     received_at = fields.AwareDateTime()
     failed_rules = fields.List(fields.Nested(RuleOut))
+    checks = fields.List(fields.Nested(RuleOutcomeOut), metadata={
+        "description": "once checked: every rule with its outcome, in the order reported (empty while pending)"})
     checked_at = fields.AwareDateTime(allow_none=True)
     checked_by = fields.String(allow_none=True)
     reviewed_by = fields.String(allow_none=True)

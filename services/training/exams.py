@@ -346,25 +346,31 @@ class ExamRpc:
                 refused[f"{label}.expert"] = [f"not on the panel of group {group.id} (expert_group)"]
             if row["candidate_id"] not in members:
                 refused[f"{label}.candidate_id"] = [f"not a member of group {group.id} (expert_group)"]
-            scores.append((row, score))
+            scores.append((row, score, label))
         if shape:
             raise ValidationFailed(f"score sheet: {len(shape)} field(s) refused", shape)
         if refused:
             raise RuleViolation(f"score sheet: {len(refused)} field(s) refused", refused, rule="expert_group")
         now = utcnow()
-        for row, score in scores:
-            self._put_expert_score(members[row["candidate_id"]], part, row["expert"], score, row.get("comment"),
-                                   now, entered_by=self.caller, reference=reference)
-        scored = sorted({row["candidate_id"] for row, _ in scores})
+        results = []
+        for row, score, label in scores:
+            replaced = self._put_expert_score(members[row["candidate_id"]], part, row["expert"], score,
+                                              row.get("comment"), now, entered_by=self.caller, reference=reference)
+            results.append({"row": label, "expert": row["expert"], "candidate_id": row["candidate_id"],
+                            "score": domain.score_text(score), "replaced": replaced})
+        scored = sorted({row["candidate_id"] for row, _, _ in scores})
+        means = {}
         for candidate_id in scored:
-            self._emit_panel_mean(members[candidate_id], part, stage, now)
-        experts = sorted({row["expert"] for row, _ in scores})
+            means[candidate_id] = domain.score_text(self._emit_panel_mean(members[candidate_id], part, stage, now)[0])
+        for result in results:
+            result["panel_mean"] = means[result["candidate_id"]]
+        experts = sorted({row["expert"] for row, _, _ in scores})
         self.db.audit(self.caller, "score_sheet.enter", "group", group.id, {
             "part": part, "rows": len(scores), "panel": experts, "reference": reference,
             "entered_by": getattr(self.caller, "actor", None)})
         return schemas.ScoreSheetOut().dump({
             "group_id": group.id, "part": part, "rows": len(scores), "candidates": len(scored), "panel": experts,
-            "entered_by": getattr(self.caller, "actor", None), "reference": reference})
+            "entered_by": getattr(self.caller, "actor", None), "reference": reference, "results": results})
 
     def _put_expert_score(self, trainee, part, expert, score, comment, now, entered_by=None, reference=None):
         """Create or replace one expert's score of a trainee; audited as the expert's, or as entered for them."""

@@ -324,6 +324,15 @@ class ScoreSheetQuery(Schema):
     reference = Text(100, load_default=None)
 
 
+class ScoreSheetRowOut(Schema):
+    row = fields.String(metadata={"description": "the row as named in a refusal: rows.N (JSON) or row N (a file)"})
+    expert = fields.String()
+    candidate_id = fields.Integer()
+    score = fields.String()
+    replaced = fields.String(allow_none=True, metadata={"description": "the expert's previous score, if any"})
+    panel_mean = fields.String(metadata={"description": "the candidate's panel mean after the sheet"})
+
+
 class ScoreSheetOut(Schema):
     group_id = fields.Integer()
     part = fields.String()
@@ -332,6 +341,7 @@ class ScoreSheetOut(Schema):
     panel = fields.List(fields.String(), metadata={"description": "the experts whose scores the sheet carries"})
     entered_by = fields.String(metadata={"description": "the staff member who entered it"})
     reference = fields.String(allow_none=True)
+    results = fields.List(fields.Nested(ScoreSheetRowOut), metadata={"description": "one per row, in the sheet's order"})
 
 
 class ExpertScoreOut(Schema):

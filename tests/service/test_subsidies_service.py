@@ -243,3 +243,38 @@ def test_a_report_with_its_files_in_one_request_names_each_refused_part(service,
     assert [p["shows_banner"] for p in lecture["photos"]].count(True) == 1
     check(service, lecture)
     assert staff.lecture_checks(lecture["id"], {})["checks"] == "passed"
+
+
+def test_a_reports_evidence_files_are_read_behind_the_reports_fence_and_checks_are_listed_rule_by_rule(
+        service, ready):
+    staff, id_number, files, day = ready
+    lecture = staff.submit_lecture(report(CYCLE, L1, id_number, files, day, venue="佐证会场"))
+    assert lecture["checks"] == []   # not judged yet
+    photo = files["photos"][1]
+    lecturer = service.as_("lecturer", person=get_vault().blind_index(id_number))
+    for reader in (staff, service.as_("admin"), service.as_("finance"), lecturer):
+        got = reader.get_evidence_file(lecture["id"], photo)
+        assert got["content_type"] == "image/jpeg" and base64.b64decode(got["data_base64"]) == JPEG + b"p1"
+    video = staff.get_evidence_file(lecture["id"], files["video"])
+    assert (video["content_type"], video["filename"]) == ("video/mp4", "v.mp4")
+    # another lecturer: as if the report did not exist; a file that is not this report's: not found either
+    with pytest.raises(NotFound):
+        service.as_("lecturer", person="someone-else").get_evidence_file(lecture["id"], photo)
+    stray = upload(staff, PNG + b"not-this-report")
+    for lecture_id, file_id in ((lecture["id"], stray), (lecture["id"], "0" * 64), (987654321, photo)):
+        with pytest.raises(NotFound):
+            staff.get_evidence_file(lecture_id, file_id)
+    for role in ("integrator", "unit", "expert"):
+        with pytest.raises(Forbidden):
+            service.as_(role).get_evidence_file(lecture["id"], photo)
+
+    check(service, lecture)
+    checks = staff.get_lecture(lecture["id"])["checks"]
+    outcomes = {c["rule"]: c["outcome"] for c in checks}
+    assert outcomes["evidence_incomplete"] == "passed" and outcomes["audience_mismatch"] == "passed"
+    assert outcomes["order_mismatch"] == outcomes["exchange_host"] == "not_applicable"   # a self-hosted lecture
+    assert "calendar_range" not in outcomes
+    short = staff.submit_lecture(report(CYCLE, L1, id_number, files, day, venue="人数不符", audience_count=29))
+    check(service, short)
+    failed = [c for c in staff.get_lecture(short["id"])["checks"] if c["outcome"] == "failed"]
+    assert [c["rule"] for c in failed] == ["audience_mismatch"] and "29" in failed[0]["message"]

@@ -201,6 +201,9 @@ def test_staff_enter_a_panels_paper_score_sheet_with_the_expert_rules_and_named_
         {"expert": e, "candidate_id": member, "score": s} for e, s in (("e1", "80"), ("e2", "85.5"), ("e3", 90))]})
     assert (sheet["rows"], sheet["candidates"], sheet["panel"], sheet["entered_by"]) == (
         3, 1, ["e1", "e2", "e3"], "test-operator")
+    assert [(r["row"], r["expert"], r["score"], r["replaced"], r["panel_mean"]) for r in sheet["results"]] == [
+        ("rows.0", "e1", "80.00", None, "85.17"), ("rows.1", "e2", "85.50", None, "85.17"),
+        ("rows.2", "e3", "90.00", None, "85.17")]
     (event,) = service.emitted("expert_scored")             # one mean per candidate, not one per row
     assert (event["candidate_id"], event["score"], event["panel_size"]) == (member, "85.17", 3)
     trail = [a for a in staff.audit_trail("trainee", member) if a["action"].startswith("expert_score.")]
@@ -236,7 +239,10 @@ def test_a_score_sheet_file_is_read_as_csv_or_xlsx_and_names_the_spreadsheet_row
     done = upload(xlsx_bytes("评分表", header, [["e1", member, 77.5, "表达清楚"]]), "sheet.xlsx",
                   part="key_expert")
     assert (done["rows"], done["reference"]) == (1, "sheet.xlsx")
+    assert [(r["row"], r["candidate_id"], r["score"]) for r in done["results"]] == [("row 2", member, "77.50")]
     assert service.emitted("expert_scored")[-1]["score"] == "77.50"
+    again = upload(csv_bytes(header, [["e1", member, "78", ""]]), "sheet2.csv", part="key_expert")
+    assert (again["results"][0]["replaced"], again["results"][0]["panel_mean"]) == ("77.50", "78.00")
 
 
 def test_external_test_results_become_exam_scores_with_their_source_and_import_again_safely(service):

@@ -119,7 +119,7 @@ def test_operator_reviews_lecture_reports_lecturer_sees_them_and_finance_downloa
     browser.open("/lectures?status=checks_failed")
     browser.wait_text("main", "人数不符公司")
     browser.open(f"/lectures/{short['id']}")
-    browser.wait_text(".checks", "听众人数与签到表人数不一致")     # the failed rule, in Chinese
+    browser.wait_text("table.checks tr.fail", "听众人数与签到表人数不一致")     # the failed rule, in Chinese
     assert "audience_mismatch" in browser.text
     assert_no_full_id_number(browser, id_number)
     assert "6222 0212 3456 1234 567" not in browser.text and "62220212345612345 67" not in browser.text
@@ -352,3 +352,205 @@ def test_the_operator_approves_sealed_candidates_in_bulk_and_each_refusal_is_rep
     statuses = [admin.get(f"/api/v1/candidates/{i}")[1]["status"] for i in ids]
     assert statuses == ["approved", "withdrawn", "unit_approved"]
     assert admin.get(f"/api/v1/candidates/{ids[0]}")[1]["center_seal"]["signed_by"] == "批量审核员"
+
+
+def _image(path, color, size=(320, 200), fmt="PNG") -> str:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", size, color).save(buf, format=fmt)
+    path.write_bytes(buf.getvalue())
+    return str(path)
+
+
+def _unlabelled(browser) -> list:
+    return browser.driver.execute_script("""
+        return Array.from(document.querySelectorAll('input, select, textarea'))
+          .filter(el => el.type !== 'hidden')
+          .filter(el => !(el.id && document.querySelector('label[for="' + el.id + '"]')) && !el.getAttribute('aria-label'))
+          .map(el => el.name || el.outerHTML);""")
+
+
+def _set(browser, css: str, value):
+    """A value into an input as a person would leave it (date inputs included, whatever the locale)."""
+    browser.driver.execute_script("arguments[0].value = arguments[1];", browser.find(css), str(value))
+
+
+@pytest.mark.timeout(300)
+def test_a_lecturer_reports_with_several_files_in_one_form_and_the_operator_sees_the_evidence(
+        web_stack, browser, tmp_path):
+    from tests.integration.test_subsidies_flow import L8
+
+    admin = web_stack.admin
+    cycle, day = "V" + uuid.uuid4().hex[:7], recent_working_day()
+    assert admin.put(f"/api/v1/subsidy-cycles/{cycle}", {
+        "tour_start": (day - timedelta(days=30)).isoformat(), "tour_end": (day + timedelta(days=60)).isoformat(),
+        "lecture_subsidy_fen": 20000})[0] == 200
+    amqp, uri = web_stack.configs["subsidies"]["AMQP_URI"], web_stack.configs["subsidies"]["DB_URI"]
+    id_number = make_lecturer(amqp, cycle, L8)
+    wait_for(lambda: lecturer_ready(uri, cycle, L8), message="the lecturer reaches subsidies")
+    signin = _image(tmp_path / "签到表.jpg", (250, 250, 240), (600, 800), "JPEG")
+    photos = [_image(tmp_path / f"现场{n}.png", (40 * n, 120, 200)) for n in range(3)]
+    banner = _image(tmp_path / "横幅.png", (200, 20, 30))
+    video = tmp_path / "全程.mp4"
+    video.write_bytes(MP4 + cycle.encode() * 64)
+
+    person = get_vault().blind_index(id_number)
+    browser.login(web_stack.user("lecturer", person=person, display_name="李宣讲"))
+    browser.open("/me")
+    browser.find("#report-lecture").click()
+    browser.wait_text("h1", "填报宣讲报告")
+    assert browser.find("#lecture-form progress").get_attribute("hidden") is not None   # shown while sending
+    assert _unlabelled(browser) == []
+    for name, value in (("cycle", cycle), ("candidate_id", L8), ("lecturer_name", "李宣讲"),
+                        ("id_number", id_number), ("lecture_date", day.isoformat()), ("venue", "多文件化工公司"),
+                        ("audience_count", 30), ("head_count", 30), ("bank", "中国工商银行"),
+                        ("branch", "北京东城支行"), ("account_number", "6222021234561234567"),
+                        ("contact", "13812345678")):
+        _set(browser, f"#f-{name}", value)
+    # a file of a type the service does not take: the form comes back naming it, what was typed kept
+    gif = tmp_path / "动图.gif"
+    gif.write_bytes(b"GIF89a" + cycle.encode())
+    browser.find("#f-photos").send_keys(str(gif))
+    browser.find("#lecture-submit").click()
+    browser.wait_text("#form-errors", "文件类型不被接受")
+    assert "现场照片" in browser.find("#e-photos").text
+    assert browser.find("#f-venue").get_attribute("value") == "多文件化工公司"
+    browser.find("#f-signin_sheet").send_keys(signin)
+    browser.find("#f-video").send_keys(str(video))
+    browser.find("#f-photos").send_keys("\n".join(photos))          # several files in one input
+    browser.find("#f-banner_photos").send_keys(banner)
+    browser.find("#lecture-submit").click()
+    browser.wait_text("h1", "宣讲报告")
+    browser.wait_url("/lectures/")
+    browser.wait_text("#submitted", "已提交")
+    # sent by XMLHttpRequest (the upload bar's path): the page was written in place, no navigation
+    assert browser.driver.execute_script(
+        "return performance.getEntriesByType('navigation')[0].name").endswith("/lectures/new")
+    lecture_id = int(re.search(r"/lectures/(\d+)", browser.driver.current_url).group(1))
+    browser.wait_text("#checks", "全部通过")           # htmx refreshes the checks until they are done
+    rows = browser.driver.find_elements("css selector", "table.checks tbody tr")
+    assert len(rows) >= 7 and "听众人数与签到表人数不一致" in browser.find("table.checks").text
+    assert "不适用" in browser.find("table.checks").text            # the kinds' rules of another kind
+    browser.shoot("lecture-submitted-by-lecturer")
+    stored = admin.get(f"/api/v1/lectures/{lecture_id}")[1]
+    assert stored["status"] == "awaiting_review" and len(stored["photos"]) == 4
+    assert [p["shows_banner"] for p in stored["photos"]].count(True) == 1
+    browser.logout()
+
+    # the center opens the report: the pictures load, the video is there, the sheet too
+    browser.login(web_stack.user("operator", display_name="审核员乙"))
+    browser.open(f"/lectures/{lecture_id}")
+    browser.wait_text("#checks", "全部通过")
+    images = browser.driver.find_elements("css selector", "#evidence img")
+    assert len(images) == 5     # the sheet, one banner photo, three site photos
+    browser.wait_for(lambda d: all(d.execute_script(
+        "return arguments[0].complete && arguments[0].naturalWidth > 0", img) for img in images),
+        "every evidence picture loaded")
+    assert browser.driver.execute_script("return arguments[0].naturalWidth",
+                                         browser.find("#signin-sheet")) == 600
+    player = browser.find("video#lecture-video")
+    assert player.get_attribute("controls") is not None
+    assert player.get_attribute("src").endswith(f"/lectures/{lecture_id}/evidence/{stored['video']['file']}")
+    cookies = {c["name"]: c["value"] for c in browser.driver.get_cookies()}
+    shown = requests.get(player.get_attribute("src"), cookies=cookies, timeout=10)
+    assert shown.status_code == 200 and shown.headers["Content-Type"] == "video/mp4"
+    assert shown.headers["Content-Disposition"].startswith("inline") and shown.content == video.read_bytes()
+    browser.shoot("lecture-evidence")
+    browser.find("form[action$='/approve'] button").click()
+    browser.wait_text("h1", "已通过")
+    assert admin.get(f"/api/v1/lectures/{lecture_id}")[1]["reviewed_by"] == "审核员乙"
+
+    # the same file through the API: the center and the lecturer who filed it; another lecturer: 404
+    path = f"/api/v1/lectures/{lecture_id}/evidence/{stored['photos'][0]['file']}"
+    got = requests.get(web_stack.base + path, headers={"Authorization": f"Bearer {admin.token}"}, timeout=10)
+    assert got.status_code == 200 and got.headers["Content-Type"] == "image/png"
+    assert got.content in {open(p, "rb").read() for p in photos + [banner]}
+    for binding, expected in (({"person": person}, 200), ({"person": "someone-else"}, 404)):
+        token = admin.token_for("lecturer", **binding)
+        answer = requests.get(web_stack.base + path, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        assert answer.status_code == expected, (binding, answer.text[:200])
+    answer = requests.get(web_stack.base + path, headers={
+        "Authorization": f"Bearer {admin.token_for('integrator')}"}, timeout=10)
+    assert answer.status_code == 403
+    # the console's own route is fenced by the same service: another lecturer's page gets 404 too
+    browser.logout()
+    browser.login(web_stack.user("lecturer", person="someone-else"))
+    cookies = {c["name"]: c["value"] for c in browser.driver.get_cookies()}
+    assert requests.get(web_stack.web + f"/lectures/{lecture_id}/evidence/{stored['photos'][0]['file']}",
+                        cookies=cookies, timeout=10).status_code == 404
+
+
+def test_staff_enter_a_panels_paper_score_sheet_and_see_each_rows_result(web_stack, browser, tmp_path):
+    from shared.documents import csv_bytes
+    from tests.e2e.test_training_api import advance, approved, publish_all
+
+    admin = web_stack.admin
+    cycle = "P" + uuid.uuid4().hex[:7]
+    assert admin.post(f"/api/v1/cycles/{cycle}/stages", {"plan": "2022"})[0] == 201
+    base = int(uuid.uuid4().int % 10**9) * 1000
+    ids = [base + i for i in range(6)]
+    publish_all(web_stack, "registration", "candidate_approved",
+                [approved(cycle, cid, "东城", "insurer_branch") for cid in ids])
+    trainees = lambda **kw: admin.get(f"/api/v1/cycles/{cycle}/trainees", params=dict(kw, per_page=1))[1]["total"]  # noqa: E731
+    wait_for(lambda: trainees() == 6, timeout=20, message="6 trainees")
+    publish_all(web_stack, "scoring", "candidate_advanced", advance(cycle, ids, "key"))
+    wait_for(lambda: trainees(stage="key") == 6, timeout=20, message="6 at key")
+    status, assigned = admin.post(f"/api/v1/cycles/{cycle}/stages/key/group-assignment")
+    assert status == 200, assigned
+    group, other = [g for g in assigned["groups"] if g["members"]][:2]
+    experts = [f"纸{n}-{uuid.uuid4().hex[:4]}" for n in range(2)]
+    for code in experts:
+        assert admin.post(f"/api/v1/groups/{group['id']}/experts", {"expert": code, "name": code})[0] == 200
+    member, outsider = group["members"][0]["candidate_id"], other["members"][0]["candidate_id"]
+
+    browser.login(web_stack.user("operator", display_name="录入员"))
+    browser.open("/console")
+    browser.find("nav a[href='/score-sheets']").click()
+    browser.wait_text("h1", "录入纸质评分表")
+    _set(browser, "#ss-cycle", cycle)
+    browser.find("#sheet-group-picker button").click()
+    browser.wait_for(lambda d: d.find_elements("css selector", "#ss-group"), "the groups to choose from")
+    assert _unlabelled(browser) == []
+    browser.driver.execute_script(
+        "arguments[0].value = arguments[1]; arguments[0].dispatchEvent(new Event('change'));",
+        browser.find("#ss-group"), str(group["id"]))
+    rows = [(experts[0], member, "88"), ("不在本组", member, "70"), (experts[1], outsider, "75"),
+            (experts[1], member, "101")]
+    for n, (expert, candidate, score) in enumerate(rows):
+        _set(browser, f"#ss-expert-{n}", expert)
+        _set(browser, f"#ss-candidate-{n}", candidate)
+        _set(browser, f"#ss-score-{n}", score)
+    browser.find("#sheet-submit").click()
+    browser.wait_text("#sheet-result", "评分表未保存")
+    result = browser.find("#sheet-result").text
+    # a score out of range first: the sheet's shape is checked before the panel
+    assert "第 4 行" in result and "须在 0 到 100 之间" in result
+    assert browser.find("#ss-expert-1").get_attribute("value") == "不在本组"     # what was typed stays
+    _set(browser, "#ss-score-3", "90.5")
+    browser.find("#sheet-submit").click()
+    browser.wait_text("#sheet-result", "整张表未保存")
+    result = browser.find("#sheet-result").text
+    assert "第 2 行" in result and "不是本组的评审专家" in result
+    assert "第 3 行" in result and "不是本组学员" in result
+    assert "第 1 行" not in result and "第 4 行" not in result
+    browser.shoot("score-sheet-refused")
+    for n in (1, 2):
+        for field in ("expert", "candidate", "score"):
+            _set(browser, f"#ss-{field}-{n}", "")
+    browser.find("#sheet-submit").click()
+    browser.wait_text("#sheet-result", "评分表已保存")
+    saved = [r.text for r in browser.driver.find_elements("css selector", "#sheet-result tbody tr")]
+    assert len(saved) == 2 and saved[0].startswith("第 1 行") and saved[1].startswith("第 4 行")
+    assert all("已保存" in r and "89.25" in r for r in saved)          # the panel mean of 88 and 90.5
+    browser.shoot("score-sheet-saved")
+
+    # the same panel again from a file: each spreadsheet row's result, the replaced score named
+    sheet = tmp_path / "评分表.csv"
+    sheet.write_bytes(csv_bytes(["专家", "学员编号", "分数"], [[experts[0], member, "80"]]))
+    browser.find("#ss-file").send_keys(str(sheet))
+    browser.find("#sheet-submit").click()
+    browser.wait_text("#sheet-result", "文件第 2 行")
+    assert "替换原分数 88.00" in browser.find("#sheet-result").text
+    trail = admin.get(f"/api/v1/training-audit/trainee/{member}")[1]
+    assert sum(a["action"].startswith("expert_score.") for a in trail) == 3
