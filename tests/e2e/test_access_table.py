@@ -1,18 +1,24 @@
 """Every route with an object id, every role and binding, against the access table (gateway/routes/access.py).
 
-That every such route has an entry, fencing only roles it admits, is tests/service/test_route_roles.py's.
+That every such route has an entry, fencing only roles it admits, is tests/service/test_route_roles.py's;
+that every such route is also walked here on a real object (or says why not) is this module's first test.
 
-Three walks over one stack per database, the data made once:
+Walks over one stack per database, the objects made once (tests/e2e/access_world.py):
 
 - for an id that names nothing, every persona calls every such route: 401 without a token, 403 for
   another agency's token or a role the route does not admit, else the table's ``missing`` answer
   (never a 5xx): a role's refusal does not depend on whether the object exists;
-- for real objects owned by side A (a unit, a district, a person, an organisation, an expert,
-  an enterprise's order, an integrator's endpoint), every persona of side A and side B reads each
-  one by id: 403 for a role the route does not admit, 404 for a fenced role outside its scope,
-  200 otherwise;
-- the same personas write to those objects with an empty body: the same fence, and anyone inside
-  it gets past it (a 400/409/422 for the empty body is fine).
+- for the real objects of side A (units, candidates, trainees, panels, classes and certificates, exam
+  attempts, lecture reports, orders and payment batches, enterprises, policies, claims, inspections,
+  hazards, major reports, the fund, cases, objections and case certificates, webhook endpoints and
+  deliveries), the personas read each one by id: every role bound to side A, the fenced roles also
+  bound to side B (and an expert on no panel), another agency's admin and no token at all. The answer
+  is ``access.expect``'s: 403 for a role the route does not admit, 404 for a fenced role outside its
+  binding (a list that ``narrows`` answers 200 without side A's part), 200 otherwise;
+- the same personas write to those objects: the same fence (see the write walk for what is sent).
+
+A hole found by the walk is fixed in the service, which enforces access; its case stays in the walk
+(a service organisation listing another organisation's technicians was one).
 """
 from __future__ import annotations
 
@@ -27,7 +33,7 @@ from shared.auth import ROLES
 from tests.e2e.access_world import NOT_WALKED, World
 from tests.support import credit_code
 
-# the walk makes about 2,000 requests over one stack; the data is made once per database
+# the walks make about 6,000 requests over one stack; the data is made once per database
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
 ID_ROUTES = [r for r in ALL_ROUTES if r.path_args]
@@ -85,12 +91,17 @@ def _foreign_token(stack) -> str:
 
 
 def _walk(calls):
-    """(label, api, method, path, body, raw, params) -> (label, status, body); a few at a time, as browsers would."""
+    """(label, api, method, path, body, raw, params) -> (label, status, body); a few at a time, as browsers would.
+    A 503 (a service not answering within the RPC timeout on a loaded machine) is no answer of the fence:
+    the call is made again, at most twice; none of the walk's calls changes anything the fence looks at."""
     def one(call):
         label, api, method, path, body, raw, params = call
-        status, answer = api.call(method, path, body=body, raw=raw, params=params)
+        for _ in range(3):
+            status, answer = api.call(method, path, body=body, raw=raw, params=params)
+            if status != 503:
+                break
         return label, status, answer
-    with ThreadPoolExecutor(max_workers=6) as pool:
+    with ThreadPoolExecutor(max_workers=4) as pool:
         return list(pool.map(one, calls))
 
 
