@@ -33,7 +33,7 @@ from shared.auth import ROLES
 from tests.e2e.access_world import NOT_WALKED, World
 from tests.support import credit_code
 
-# the walks make about 6,000 requests over one stack; the data is made once per database
+# the walks make about 4,100 requests over one stack; the data is made once per database
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
 ID_ROUTES = [r for r in ALL_ROUTES if r.path_args]
