@@ -22,6 +22,7 @@ A hole found by the walk is fixed in the service, which enforces access; its cas
 """
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -92,14 +93,16 @@ def _foreign_token(stack) -> str:
 
 def _walk(calls):
     """(label, api, method, path, body, raw, params) -> (label, status, body); a few at a time, as browsers would.
-    A 503 (a service not answering within the RPC timeout on a loaded machine) is no answer of the fence:
-    the call is made again, at most twice; none of the walk's calls changes anything the fence looks at."""
+    A 503 (a service not answering within the RPC timeout, or out of database connections, on a loaded
+    machine) is no answer of the fence: the call is made again, at most three times, a little later each
+    time; none of the walk's calls changes anything the fence looks at."""
     def one(call):
         label, api, method, path, body, raw, params = call
-        for _ in range(3):
+        for attempt in range(4):
             status, answer = api.call(method, path, body=body, raw=raw, params=params)
             if status != 503:
                 break
+            time.sleep(0.5 * (attempt + 1))
         return label, status, answer
     with ThreadPoolExecutor(max_workers=4) as pool:
         return list(pool.map(one, calls))
