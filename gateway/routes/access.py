@@ -30,8 +30,8 @@ For a write, ``missing`` is 400 where the service reads the (empty) body before 
 201 where the id is a key the write creates (a cycle's training stages: training plans any
 cycle code it is given). ``tests/service/test_route_roles.py`` fails for a route with an id
 in its path and no entry here; ``tests/e2e/test_access_table.py`` calls every such route on
-a running stack, as every role and binding, on real objects and on ids that name nothing,
-and checks the answers against this table.
+a running stack, as every role and binding, on ids that name nothing and on a real object of
+every kind (``tests/e2e/access_world.py``), and checks the answers against ``expect`` below.
 """
 from __future__ import annotations
 

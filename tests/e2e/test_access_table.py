@@ -191,8 +191,8 @@ def _callers(route, world):
 def test_every_persona_reads_side_as_objects_as_the_table_says(world):
     """Every read of side A's objects by every persona: the table's answer, 200 inside the fence. A route
     that narrows a list answers outsiders 200 too, without side A's object (``hidden``), and insiders with it."""
-    calls = []
-    for route_key, values in _targets(world).items():
+    calls, targets = [], _targets(world)
+    for route_key, values in targets.items():
         route = BY_KEY[route_key]
         if route.method != "GET":
             continue
@@ -204,7 +204,7 @@ def test_every_persona_reads_side_as_objects_as_the_table_says(world):
     wrong = []
     for label, status, body in _walk(calls):
         route_key, role, side, expected = label
-        values, fence = _targets(world)[route_key], ACCESS[route_key]
+        values, fence = targets[route_key], ACCESS[route_key]
         if status != expected:
             wrong.append((*label, status, str(body)[:160]))
         elif fence.narrows and "hidden" in values and role in fence.scoped:
