@@ -21,14 +21,17 @@ Scopes (what binds the token, ``wsli token create --unit-id/--district/--person`
   may take one) or taken by this lecturer;
 - ``owner``: an integrator's own webhook endpoints and their deliveries.
 
+``narrows`` marks a route that answers a list under the id: a fenced role gets the part inside
+its binding (perhaps nothing), 200, instead of a 404 for what is outside it.
+
 ``missing`` is what a caller the route admits gets for an id that names nothing: 404, or
 for a few routes the empty answer of a question that has one (a person's class hours).
 For a write, ``missing`` is 400 where the service reads the (empty) body before the object;
 201 where the id is a key the write creates (a cycle's training stages: training plans any
 cycle code it is given). ``tests/service/test_route_roles.py`` fails for a route with an id
 in its path and no entry here; ``tests/e2e/test_access_table.py`` calls every such route on
-a running stack, as every role and binding, on real objects and on ids that name nothing,
-and checks the answers against this table.
+a running stack, as every role and binding, on ids that name nothing and on a real object of
+every kind (``tests/e2e/access_world.py``), and checks the answers against ``expect`` below.
 """
 from __future__ import annotations
 
@@ -39,6 +42,9 @@ from dataclasses import dataclass, field
 class Fence:
     scoped: dict[str, str] = field(default_factory=dict)   # role -> scope (see above)
     missing: int = 404
+    # a list under the id (a cycle's trainees, a stage's groups, a person's hours): a fenced role outside
+    # its binding is answered 200 with only what is inside it, never 404
+    narrows: bool = False
 
 
 OPEN = Fence()
@@ -98,11 +104,12 @@ ACCESS: dict[str, Fence] = {
     # training
     "POST /api/v1/cycles/<cycle>/stages": Fence(missing=201),  # training plans any cycle code it is given
     "GET /api/v1/cycles/<cycle>/stages": OPEN,
-    "GET /api/v1/cycles/<cycle>/trainees": Fence({"regulator": "district", "expert": "panel"}, missing=200),
+    "GET /api/v1/cycles/<cycle>/trainees": Fence({"regulator": "district", "expert": "panel"}, missing=200,
+                                                 narrows=True),
     "GET /api/v1/trainees/<candidate_id>": Fence({"regulator": "district", "expert": "panel",
                                                   "lecturer": "person"}),
     "POST /api/v1/cycles/<cycle>/stages/<stage>/group-assignment": Fence(missing=400),
-    "GET /api/v1/cycles/<cycle>/stages/<stage>/groups": Fence({"expert": "panel"}, missing=400),
+    "GET /api/v1/cycles/<cycle>/stages/<stage>/groups": Fence({"expert": "panel"}, missing=400, narrows=True),
     "PUT /api/v1/groups/<group_id>/members/<candidate_id>": OPEN,
     "POST /api/v1/groups/<group_id>/experts": Fence(missing=400),
     "POST /api/v1/groups/<group_id>/score-sheets": Fence(missing=400),
@@ -121,7 +128,7 @@ ACCESS: dict[str, Fence] = {
     "POST /api/v1/classes/<class_id>/attendance": Fence({"regulator": "district"}, missing=400),
     "POST /api/v1/classes/<class_id>/completion": Fence({"regulator": "district"}),
     "POST /api/v1/classes/<class_id>/seats/<seat_id>/excusal": Fence({"regulator": "district"}, missing=400),
-    "GET /api/v1/people/<person_key>/class-hours": Fence({"regulator": "district"}, missing=200),
+    "GET /api/v1/people/<person_key>/class-hours": Fence({"regulator": "district"}, missing=200, narrows=True),
     "POST /api/v1/classes/<class_id>/ratings": Fence(missing=400),
     "GET /api/v1/training-audit/<entity_type>/<entity_id>": Fence(missing=200),
     "GET /api/v1/certificates/<number>/verify": Fence(missing=200),   # public: "unknown"
@@ -205,3 +212,18 @@ for _service in ("registration", "scoring", "subsidies", "training", "cases", "r
 
 def key(route) -> str:
     return f"{route.method} {route.path}"
+
+
+def expect(route, role: str, in_scope: bool) -> int | None:
+    """What the table says a caller of ``role`` gets from ``route`` for a real object: 403 for a role the
+    route does not admit (before any service is asked); 404 for a fenced role whose binding does not
+    reach the object (a route that ``narrows`` answers it with its own part instead); ``None`` for a
+    caller past the fence (the object's own answer: 200 for a read). A public route answers everyone."""
+    if route.public:
+        return None
+    if role not in route.roles:
+        return 403
+    fence = ACCESS[key(route)]
+    if role in fence.scoped and not in_scope and not fence.narrows:
+        return 404
+    return None

@@ -58,6 +58,10 @@ class Lookups:
     def _own_insurer(self, insurer_id: int) -> bool:
         return self.caller.role != "insurer" or insurer_id in self._insurer_ids()
 
+    def _own_organisation(self, organisation_id: int) -> bool:
+        """A service organisation sees its own records (its technicians) only; other roles are not bound to one."""
+        return self.caller.role != "service_org" or organisation_id == self.caller.unit_id
+
     # ---- lookups -----------------------------------------------------------------------------
 
     def _row(self, model, row_id, field: str, label: str):

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from shared.db import transactional
 from shared.entrypoints import rpc
-from shared.errors import Conflict, ValidationFailed
+from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.pii import mask_phone
 from shared.documents import decode_upload
 from shared.schemas import load, paginate
@@ -231,6 +231,8 @@ class EnterprisesMixin:
     @rpc(roles=roles.READERS)
     def list_technicians(self, organisation_id):
         org = self._row(Organisation, organisation_id, "organisation_id", "organisation")
+        if not self._own_organisation(org.id):   # another organisation's staff do not exist for it
+            raise NotFound(f"organisation {org.id} not found", {"organisation_id": ["not found"]})
         return schemas.TechnicianOut(many=True).dump(self.db.session.scalars(
             select(Technician).where(Technician.organisation_id == org.id).order_by(Technician.id)).all())
 

@@ -1,42 +1,47 @@
 """Every route with an object id, every role and binding, against the access table (gateway/routes/access.py).
 
-That every such route has an entry, fencing only roles it admits, is tests/service/test_route_roles.py's.
+That every such route has an entry, fencing only roles it admits, is tests/service/test_route_roles.py's;
+that every such route is also walked here on a real object (or says why not) is this module's first test.
 
-Three walks over one stack per database, the data made once:
+Walks over one stack per database, the objects made once (tests/e2e/access_world.py):
 
 - for an id that names nothing, every persona calls every such route: 401 without a token, 403 for
   another agency's token or a role the route does not admit, else the table's ``missing`` answer
   (never a 5xx): a role's refusal does not depend on whether the object exists;
-- for real objects owned by side A (a unit, a district, a person, an organisation, an expert,
-  an enterprise's order, an integrator's endpoint), every persona of side A and side B reads each
-  one by id: 403 for a role the route does not admit, 404 for a fenced role outside its scope,
-  200 otherwise;
-- the same personas write to those objects with an empty body: the same fence, and anyone inside
-  it gets past it (a 400/409/422 for the empty body is fine).
+- for the real objects of side A (units, candidates, trainees, panels, classes and certificates, exam
+  attempts, lecture reports, orders and payment batches, enterprises, policies, claims, inspections,
+  hazards, major reports, the fund, cases, objections and case certificates, webhook endpoints and
+  deliveries), the personas read each one by id: every role bound to side A, the fenced roles also
+  bound to side B (and an expert on no panel), another agency's admin and no token at all. The answer
+  is ``access.expect``'s: 403 for a role the route does not admit, 404 for a fenced role outside its
+  binding (a list that ``narrows`` answers 200 without side A's part), 200 otherwise;
+- the same personas write to those objects: the same fence (see the write walk for what is sent).
+
+A hole found by the walk is fixed in the service, which enforces access; its case stays in the walk
+(a service organisation listing another organisation's technicians was one).
 """
 from __future__ import annotations
 
-import uuid
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import pytest
 
 from gateway.routes import ALL_ROUTES
-from gateway.routes.access import ACCESS, key
+from gateway.routes.access import ACCESS, expect, key
 from shared.auth import ROLES
-from shared.pii import PiiVault
-from tests.conftest import INDEX_KEY, PII_KEY, wait_for
-from tests.support import candidate_form, credit_code, resident_id
+from tests.e2e.access_world import NOT_WALKED, World
+from tests.support import credit_code
 
-# the walk makes about 2,000 requests over one stack; the data is made once per database
+# the walks make about 4,100 requests over one stack; the data is made once per database
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
 ID_ROUTES = [r for r in ALL_ROUTES if r.path_args]
+BY_KEY = {key(r): r for r in ID_ROUTES}
 MISSING = "987654321"
 # an id that names nothing but passes the path's own format checks
 MISSING_BY_ARG = {"year": "2099", "credit_code": credit_code(seed=424242)}
-DISTRICTS = {"A": "东城区", "B": "西城区"}
 
 
 def _id(route) -> str:
@@ -58,116 +63,18 @@ class Persona:
 
 @pytest.fixture(scope="module")
 def world(stack):
-    """Side A's objects and a token per persona, made once per database."""
-    admin = stack.admin
-    tag = uuid.uuid4().hex[:6]
-    vault = PiiVault([PII_KEY], INDEX_KEY)
-    cycle = "AC" + tag
-    assert admin.post("/api/v1/cycles", {"code": cycle, "title": "访问表", "deadline": "2099-12-31"})[0] == 201
-    units = {}
-    for side, district in DISTRICTS.items():
-        status, unit = admin.post("/api/v1/units", {"name": f"{district}应急管理局{tag}",
-                                                    "kind": "district_safety_office", "district": district})
-        assert status == 201, unit
-        units[side] = unit
-    id_number = resident_id()
-    unit_a = admin.as_(admin.token_for("unit", unit_id=units["A"]["id"]))
-    status, cand = unit_a.post("/api/v1/candidates", candidate_form(cycle, id_number, unit_id=units["A"]["id"]))
-    assert status == 201, cand
-    assert unit_a.post(f"/api/v1/candidates/{cand['id']}/unit-approval", {"signed_by": "王五"})[0] == 200
-    assert admin.post(f"/api/v1/candidates/{cand['id']}/center-approval", {"signed_by": "中心"})[0] == 200
-    wait_for(lambda: admin.get(f"/api/v1/trainees/{cand['id']}")[0] == 200
-             and admin.get(f"/api/v1/scoring/cycles/{cycle}/candidates/{cand['id']}")[0] == 200,
-             timeout=30, message="the approval reached training and scoring")
-
-    status, inst = admin.post("/api/v1/institutions", {
-        "name": f"培训中心{tag}", "full_time_managers": 3, "management_system": True, "teacher_min_years": 6,
-        "evaluation_mechanism": True, "seats": 60})
-    assert status == 201, inst
-    status, teacher = admin.post("/api/v1/teachers", {"name": "孙老师", "qualification": "registered_safety_engineer",
-                                                       "years_experience": 12})
-    assert status == 201, teacher
-    status, manager = admin.post("/api/v1/class-managers", {"institution_id": inst["id"], "name": "班主任",
-                                                             "id_number": resident_id(birth="19800101")})
-    assert status == 201, manager
-    status, klass = admin.post("/api/v1/classes", {
-        "title": f"第{tag}期", "institution_id": inst["id"], "district": DISTRICTS["A"],
-        "days": ["2099-05-11", "2099-05-12"], "manager_id": manager["id"], "capacity": 10, "teacher_ids": [teacher["id"]]})
-    assert status == 201, klass
-
-    assert admin.put(f"/api/v1/subsidy-cycles/{cycle}", {"tour_start": "2022-09-01", "tour_end": "2099-04-30",
-                                                         "lecture_subsidy_fen": 30000})[0] == 200
-    enterprise_a = admin.as_(admin.token_for("enterprise", person=f"ent-A-{tag}"))
-    status, order = enterprise_a.post("/api/v1/lecture-orders", {
-        "cycle": cycle, "enterprise_name": "北京某燃气有限公司", "topic": "安责险", "wished_dates": ["2099-03-01"],
-        "audience_size": 40, "address": "朝阳区某路1号", "contact": "王经理 13812345678"})
-    assert status == 201, order
-
-    orgs = {}
-    for side in "AB":
-        status, org = admin.post("/api/v1/case-organisations", {
-            "name": f"{side}安全科技有限公司{tag}", "credit_code": credit_code(), "kind": "service_org"})
-        assert status == 201, org
-        orgs[side] = org
-
-    status, expert = admin.post("/api/v1/case-experts", {
-        "code": f"expert-A-{tag}", "name": "专家甲", "employer_credit_code": credit_code(), "phone": "13900139000"})
-    assert status == 201, expert
-
-    integrator_a = admin.as_(admin.token_for("integrator", name=f"integrator-A-{tag}"))
-    status, endpoint = integrator_a.post("/api/v1/webhooks/endpoints", {
-        "url": "http://127.0.0.1:9/hook", "event_types": [{"service": "registration", "event": "cycle_created"}]})
-    assert status == 201, endpoint
-
-    bindings = {
-        "unit": lambda side: {"unit_id": units[side]["id"]},
-        "regulator": lambda side: {"district": DISTRICTS[side]},
-        "lecturer": lambda side: {"person": vault.blind_index(id_number) if side == "A" else f"pk-B-{tag}"},
-        "expert": lambda side: {"person": f"expert-{side}-{tag}"},   # on no panel, for either side
-        "enterprise": lambda side: {"person": f"ent-{side}-{tag}"},
-        "organisation": lambda side: {"unit_id": orgs[side]["id"]},
-        "integrator": lambda side: {"name": f"integrator-{side}-{tag}"},
-    }
+    """Every side's objects and a token per persona, made once per database (tests/e2e/access_world.py)."""
+    built = World(stack).build()
     apis = {}
     for role in ROLES:
         if role == "public":
             continue
-        for side in "AB":
-            if side == "B" and role not in bindings:
-                continue   # an unbound role has one persona
-            # risk's parties are bound to a party that insures or inspects nothing walked here
-            binding = bindings[role](side) if role in bindings else (
-                {"unit_id": 987001} if role in ("insurer", "service_org") else {})
-            if (role, side) == ("enterprise", "A"):
-                apis[Persona(role, side)] = enterprise_a
-            elif (role, side) == ("integrator", "A"):
-                apis[Persona(role, side)] = integrator_a
-            else:
-                apis[Persona(role, side)] = admin.as_(admin.token_for(role, **binding))
+        sides = sorted(built.bindings.get(role, {"A": {}}))
+        for side in sides:
+            apis[Persona(role, side)] = built.token(role, side)
     apis[Persona("public", "A")] = stack.anonymous
-    apis[Persona("admin", "foreign")] = admin.as_(_foreign_token(stack))
-
-    # route -> path values of side A's object; ``open`` names scopes in which side B is in scope too
-    objects = {
-        "GET /api/v1/cycles/<code>": {"code": cycle},
-        "GET /api/v1/units/<unit_id>": {"unit_id": units["A"]["id"]},
-        "GET /api/v1/candidates/<candidate_id>": {"candidate_id": cand["id"]},
-        "GET /api/v1/candidates/<candidate_id>/identity": {"candidate_id": cand["id"]},
-        "GET /api/v1/cycles/<code>/quota-report": {"code": cycle},
-        "GET /api/v1/audit/registration/<entity_type>/<entity_id>": {"entity_type": "candidate",
-                                                                     "entity_id": cand["id"]},
-        "GET /api/v1/case-experts/<code>/conflicts": {"code": expert["code"]},
-        "GET /api/v1/scoring/cycles/<cycle>/candidates/<candidate_id>": {"cycle": cycle, "candidate_id": cand["id"]},
-        "GET /api/v1/trainees/<candidate_id>": {"candidate_id": cand["id"]},
-        "GET /api/v1/classes/<class_id>": {"class_id": klass["id"]},
-        "GET /api/v1/teachers/<teacher_id>": {"teacher_id": teacher["id"]},
-        "GET /api/v1/subsidy-cycles/<code>": {"code": cycle},
-        "GET /api/v1/lecture-orders/<order_id>": {"order_id": order["id"], "open": {"taker"}},
-        "GET /api/v1/case-organisations/<org_id>": {"org_id": orgs["A"]["id"]},
-        "GET /api/v1/webhooks/endpoints/<endpoint_id>": {"endpoint_id": endpoint["id"]},
-        "GET /api/v1/webhooks/endpoints/<endpoint_id>/deliveries": {"endpoint_id": endpoint["id"]},
-    }
-    return {"apis": apis, "objects": objects}
+    apis[Persona("admin", "foreign")] = stack.admin.as_(_foreign_token(stack))
+    return {"apis": apis, "targets": built.targets}
 
 
 def _foreign_token(stack) -> str:
@@ -185,23 +92,53 @@ def _foreign_token(stack) -> str:
 
 
 def _walk(calls):
-    """(label, api, method, path, body, raw) -> (label, status, body); a few at a time, as browsers would."""
+    """(label, api, method, path, body, raw, params) -> (label, status, body); a few at a time, as browsers would.
+    A 503 (a service not answering within the RPC timeout, or out of database connections, on a loaded
+    machine) is no answer of the fence: the call is made again, at most three times, a little later each
+    time; none of the walk's calls changes anything the fence looks at."""
     def one(call):
-        label, api, method, path, body, raw = call
-        status, answer = api.call(method, path, body=body, raw=raw)
+        label, api, method, path, body, raw, params = call
+        for attempt in range(4):
+            status, answer = api.call(method, path, body=body, raw=raw, params=params)
+            if status != 503:
+                break
+            time.sleep(0.5 * (attempt + 1))
         return label, status, answer
     with ThreadPoolExecutor(max_workers=4) as pool:
         return list(pool.map(one, calls))
 
 
-def _expected(route, persona: Persona, fence, in_scope: bool) -> int:
-    if route.public:
-        return None
-    if persona.role not in route.roles:
-        return 403
-    if persona.role in fence.scoped and not in_scope:
-        return 404
-    return None   # admitted and in scope: the caller's answer
+def _object_prefix(path: str) -> str:
+    """The path up to its first id: /api/v1/candidates/<candidate_id>/unit-approval -> /api/v1/candidates/<candidate_id>."""
+    head, _, rest = path.partition("<")
+    return head + "<" + rest.partition(">")[0].split(":")[-1] + ">"
+
+
+def _targets(world) -> dict:
+    """route key -> the values of side A's object for every id route the world reaches."""
+    out = {}
+    for route in ID_ROUTES:
+        values = world["targets"].get(_object_prefix(route.path))
+        if values is not None and set(route.path_args) <= set(values):
+            out[key(route)] = values
+    return out
+
+
+def _in_scope(persona: Persona, fence, values) -> bool:
+    """Side A's personas are inside every binding of side A's objects; side B (and expert N) only where the
+    object is open to its scope (an order still open is any lecturer's to take)."""
+    return persona.side == "A" or fence.scoped.get(persona.role) in values.get("open", ())
+
+
+def test_every_id_route_is_walked_on_a_real_object_or_says_why_not(world):
+    """A new route with an id fails here until the world builds its object (tests/e2e/access_world.py) or
+    NOT_WALKED says why it cannot."""
+    walked = set(_targets(world))
+    ids = {key(r) for r in ID_ROUTES}
+    assert sorted(ids - walked - set(NOT_WALKED)) == [], "id routes neither walked nor excused"
+    assert sorted(walked & set(NOT_WALKED)) == [], "walked routes still excused in NOT_WALKED"
+    assert sorted(set(NOT_WALKED) - ids) == [], "NOT_WALKED names routes that do not exist"
+    assert len(walked) >= 120
 
 
 def test_an_id_that_names_nothing_is_refused_the_same_way_for_everyone(world):
@@ -212,17 +149,18 @@ def test_an_id_that_names_nothing_is_refused_the_same_way_for_everyone(world):
         fence = ACCESS[key(route)]
         path = _path(route, {arg: MISSING_BY_ARG.get(arg, MISSING) for arg in route.path_args})
         for persona, api in world["apis"].items():
-            if persona.side == "B":
+            if persona.side not in ("A", "foreign"):
                 continue
             if persona.side == "foreign":
                 expected = 403
             elif persona.role == "public" and not route.public:
                 expected = 401
             else:
-                expected = _expected(route, persona, fence, in_scope=True) or fence.missing
+                expected = expect(route, persona.role, in_scope=True) or fence.missing
             raw = b"" if route.upload else None
             body = None if route.upload or route.method == "GET" else {}
-            calls.append(((key(route), persona.role, persona.side, expected), api, route.method, path, body, raw))
+            calls.append(((key(route), persona.role, persona.side, expected), api, route.method, path, body, raw,
+                          None))
     # reads first: a write that creates under the id (missing 201) must not change what the reads see
     calls.sort(key=lambda c: c[2] != "GET")
     # a creating write answers 201 to the first caller and 409 to the next ones
@@ -232,65 +170,78 @@ def test_an_id_that_names_nothing_is_refused_the_same_way_for_everyone(world):
     assert wrong == [], "\n".join(map(str, wrong))
 
 
+def _persona_expected(route, persona: Persona, values) -> int | None:
+    if persona.side == "foreign":
+        return 403
+    if persona.role == "public":
+        return None if route.public else 401
+    return expect(route, persona.role, _in_scope(persona, ACCESS[key(route)], values))
+
+
+def _callers(route, world):
+    """The personas that call a route on a real object: each of a fenced role's bindings; a role the route
+    admits unfenced, or does not admit, once (its other binding would get the same answer: the missing-id
+    walk shows a refusal does not depend on the object)."""
+    fence = ACCESS[key(route)]
+    for persona, api in world["apis"].items():
+        if persona.side in ("A", "foreign") or persona.role in fence.scoped:
+            yield persona, api
+
+
 def test_every_persona_reads_side_as_objects_as_the_table_says(world):
-    by_key = {key(r): r for r in ID_ROUTES}
-    calls = []
-    for route_key, values in world["objects"].items():
-        route = by_key[route_key]
-        fence = ACCESS[route_key]
+    """Every read of side A's objects by every persona: the table's answer, 200 inside the fence. A route
+    that narrows a list answers outsiders 200 too, without side A's object (``hidden``), and insiders with it."""
+    calls, targets = [], _targets(world)
+    for route_key, values in targets.items():
+        route = BY_KEY[route_key]
+        if route.method != "GET":
+            continue
         path = _path(route, values)
-        for persona, api in world["apis"].items():
-            if persona.role == "public":
-                continue
-            if persona.side == "foreign":
-                expected = 403
-            else:
-                scope = fence.scoped.get(persona.role)
-                # the expert sits on no panel: outside every "panel" scope, whichever side
-                in_scope = (persona.side == "A" and scope != "panel") or scope in values.get("open", ())
-                expected = _expected(route, persona, fence, in_scope) or 200
-            calls.append(((route_key, persona.role, persona.side, expected), api, "GET", path, None, None))
-    wrong = [(*label, status, str(body)[:160]) for label, status, body in _walk(calls) if status != label[-1]]
-    assert len(calls) >= len(world["objects"]) * 15
+        for persona, api in _callers(route, world):
+            expected = _persona_expected(route, persona, values) or 200
+            calls.append(((route_key, persona.role, persona.side, expected), api, "GET", path, None, None,
+                          values.get("query")))
+    wrong = []
+    for label, status, body in _walk(calls):
+        route_key, role, side, expected = label
+        values, fence = targets[route_key], ACCESS[route_key]
+        if status != expected:
+            wrong.append((*label, status, str(body)[:160]))
+        elif fence.narrows and "hidden" in values and role in fence.scoped:
+            inside = _in_scope(Persona(role, side), fence, values)
+            if (values["hidden"] in str(body)) != inside:
+                wrong.append((*label, "inside" if inside else "outside", "sees" if not inside else "misses",
+                              str(body)[:160]))
+    assert len({c[0][0] for c in calls}) >= 60 and len(calls) >= 60 * 12
     assert wrong == [], "\n".join(map(str, wrong))
 
 
-def _object_prefix(path: str) -> str:
-    """The path up to its first id: /api/v1/candidates/<candidate_id>/unit-approval -> /api/v1/candidates/<candidate_id>."""
-    head, _, rest = path.partition("<")
-    return head + "<" + rest.partition(">")[0] + ">"
-
-
 def test_every_persona_writing_to_side_as_objects_is_fenced_as_the_table_says(world):
-    """Writes with an empty body: nothing changes (the body is refused), so only the fence is asserted.
-    403 for a role not admitted; a fenced role outside its scope gets what a missing id gets; anyone
-    else gets past the fence: neither 403 nor 404 (a 400/409/422 for the empty body is fine), never 5xx."""
-    by_prefix = {}
-    for route_key, values in world["objects"].items():
-        by_prefix.setdefault(_object_prefix(route_key.split(" ", 1)[1]), values)
-    writes = [r for r in ID_ROUTES if r.method in ("POST", "PUT", "PATCH") and r.body_required
-              and not (r.upload or r.multipart) and _object_prefix(r.path) in by_prefix]
+    """Writes to side A's objects. With a required body, every persona sends an empty one: nothing changes
+    (the body is refused), so only the fence is asserted: 403 for a role not admitted, a fenced role
+    outside its scope gets what a missing id gets, anyone else gets past the fence (a 400/409/422 for the
+    empty body is fine, never 403/404/5xx). A write that needs no body would act: only the personas the
+    table keeps out call it, and each must be refused."""
     calls = []
-    for route in writes:
-        fence = ACCESS[key(route)]
-        values = by_prefix[_object_prefix(route.path)]
-        if not set(route.path_args) <= set(values):
+    for route_key, values in _targets(world).items():
+        route = BY_KEY[route_key]
+        if route.method == "GET":
             continue
+        fence = ACCESS[route_key]
         path = _path(route, values)
-        for persona, api in world["apis"].items():
-            if persona.role == "public":
+        acts = not route.body_required   # an empty body would not stop it
+        for persona, api in _callers(route, world):
+            expected = _persona_expected(route, persona, values)
+            if expected == 404:
+                expected = fence.missing
+            if acts and expected is None:
                 continue
-            if persona.side == "foreign":
-                expected = 403
-            else:
-                scope = fence.scoped.get(persona.role)
-                in_scope = (persona.side == "A" and scope != "panel") or scope in values.get("open", ())
-                expected = _expected(route, persona, fence, in_scope)
-                if expected == 404:
-                    expected = fence.missing
-            calls.append(((key(route), persona.role, persona.side, expected), api, route.method, path, {}, None))
+            raw = b"" if route.upload else None
+            body = None if route.upload else {}
+            calls.append(((route_key, persona.role, persona.side, expected), api, route.method, path, body, raw,
+                          values.get("query")))
     answers = _walk(calls)
     wrong = [(*label, status, str(body)[:160]) for label, status, body in answers
              if (status != label[-1] if label[-1] is not None else status in (403, 404) or status >= 500)]
-    assert len(writes) >= 10 and len(calls) >= len(writes) * 15
+    assert len({c[0][0] for c in calls}) >= 50 and len(calls) >= 50 * 15
     assert wrong == [], "\n".join(map(str, wrong))

@@ -79,3 +79,20 @@ def test_an_expert_sees_only_the_trainees_of_the_groups_on_its_panel(service):
         with pytest.raises(NotFound):
             idle.get_trainee(candidate_id)
     assert staff.list_trainees(CYCLE, {})["total"] == 3
+
+
+@pytest.mark.parametrize("service", ["risk"], indirect=True)
+def test_a_service_organisation_lists_its_own_technicians_only(service):
+    """Found by the access walk (tests/e2e/test_access_table.py): another organisation's technicians answered 200."""
+    staff = service.as_("operator")
+    orgs = [staff.create_organisation({"name": f"安全技术服务{n}"}) for n in (1, 2)]
+    for org in orgs:
+        staff.create_technician({"organisation_id": org["id"], "name": "李工", "phone": "13912345678"})
+    own = service.as_("service_org", unit_id=orgs[0]["id"])
+    assert [t["organisation_id"] for t in own.list_technicians(orgs[0]["id"])] == [orgs[0]["id"]]
+    for foreign in (orgs[1]["id"], 99):   # another organisation's, none at all: the same answer
+        with pytest.raises(NotFound):
+            own.list_technicians(foreign)
+    # the roles the table leaves unfenced on this route still see any organisation's
+    assert len(service.as_("insurer", unit_id=1).list_technicians(orgs[1]["id"])) == 1
+    assert len(staff.list_technicians(orgs[1]["id"])) == 1
