@@ -378,7 +378,12 @@ class Database(DependencyProvider):
         configure_vault(PiiVault.from_config(config))
         if config.get("CALENDAR_DIR"):
             configure_calendar(config["CALENDAR_DIR"])
-        self.engine = make_engine(config["DB_URI"])
+        pool = {}
+        if config.get("DB_POOL_SIZE") and make_url(config["DB_URI"]).get_backend_name() == "postgresql":
+            # a smaller pool where many components share one server (the test stacks side by side)
+            size = int(config["DB_POOL_SIZE"])
+            pool = {"pool_size": size, "max_overflow": size}
+        self.engine = make_engine(config["DB_URI"], **pool)
         self.sessionmaker = sessionmaker(bind=self.engine, expire_on_commit=False)
         if as_bool(config.get("OUTBOX_RELAY"), default=True):
             # PostgreSQL: the relay holds its rows locked while the broker confirms them, on a

@@ -102,7 +102,7 @@ ACCESS: dict[str, Fence] = {
     "GET /api/v1/training-subsidies/<person_key>": OPEN,
     "GET /api/v1/subsidies-audit/<entity_type>/<entity_id>": Fence(missing=200),
     # training
-    "POST /api/v1/cycles/<cycle>/stages": Fence(missing=201),  # training plans any cycle code it is given
+    "POST /api/v1/cycles/<cycle>/stages": OPEN,  # training plans only a cycle registration knows
     "GET /api/v1/cycles/<cycle>/stages": OPEN,
     "GET /api/v1/cycles/<cycle>/trainees": Fence({"regulator": "district", "expert": "panel"}, missing=200,
                                                  narrows=True),
@@ -118,7 +118,7 @@ ACCESS: dict[str, Fence] = {
     "POST /api/v1/cycles/<cycle>/external-exam-files": Fence(missing=400),
     "GET /api/v1/exams/<exam_id>": OPEN,
     "POST /api/v1/exams/<exam_id>/attempts": Fence({"lecturer": "person"}),
-    "GET /api/v1/attempts/<attempt_id>": Fence({"lecturer": "person"}),
+    "GET /api/v1/attempts/<attempt_id>": Fence({"lecturer": "person", "regulator": "district"}),
     "POST /api/v1/attempts/<attempt_id>/submission": Fence({"lecturer": "person"}, missing=400),
     "POST /api/v1/attempts/<attempt_id>/reopening": Fence(missing=400),
     "POST /api/v1/exams/<exam_id>/paper-scores": Fence(missing=400),

@@ -464,6 +464,16 @@ class ExamRpc:
                 raise NotFound(f"attempt {attempt.id} not found")
         else:
             self.caller.require(*CLASS_STAFF)
+            if self.caller.role == "regulator":
+                # a regulator reads its own district's attempts: the class's district, or the trainee's
+                exam = self._exam(attempt.exam_id)
+                try:
+                    if exam.class_id is not None:
+                        self._class(exam.class_id)
+                    else:
+                        self._trainee(attempt.candidate_id)
+                except NotFound:
+                    raise NotFound(f"attempt {attempt.id} not found") from None
 
     def _grade(self, attempt, exam, answers, now):
         right, score = domain.grade(exam.paper, {int(k): v for k, v in exam.answer_key.items()}, answers)

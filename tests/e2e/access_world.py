@@ -339,7 +339,8 @@ class World:
         assert lecturer_a.get(f"/api/v1/lectures/{lecture['id']}")[0] == 200
         self.targets.update({
             "/api/v1/subsidy-cycles/<code>": {"code": cycle},
-            "/api/v1/lectures/<lecture_id>": {"lecture_id": lecture["id"]},
+            # one of the report's evidence files too (GET .../evidence/<file_id>)
+            "/api/v1/lectures/<lecture_id>": {"lecture_id": lecture["id"], "file_id": shas["signin"]},
             "/api/v1/lecture-orders/<order_id>": {"order_id": order["id"], "open": {"taker"}},
             "/api/v1/payment-batches/<batch_id>": {"batch_id": batch["id"]},
             "/api/v1/subsidies-audit/<entity_type>": {"entity_type": "lecture", "entity_id": lecture["id"]},

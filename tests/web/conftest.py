@@ -46,6 +46,8 @@ class WebStack:
         self.web = f"http://127.0.0.1:{self.web_port}"
         common = {"AMQP_URI": amqp_uri, "AGENCY_ID": AGENCY, "PII_KEYS": PII_KEY, "PII_INDEX_KEY": INDEX_KEY,
                   "serializer": "json", "max_workers": 10, "OUTBOX_POLL_SECONDS": 0.2,
+                  # stacks of the e2e and browser suites run side by side on one PostgreSQL
+                  "DB_POOL_SIZE": 4,
                   "EVENT_RETRY_DELAYS_MS": "100,200", "FILE_STORE": str(self.dbs.tmp_path / "files"),
                   "RPC_TIMEOUT_SECONDS": 5, "HEALTH_TIMEOUT_SECONDS": 1, "PUBLIC_BASE_URL": self.web}
         self.configs = {c.name: dict(common, DB_URI=self.dbs.migrated(c.name)) for c in SERVICES}
