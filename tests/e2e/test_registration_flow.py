@@ -229,8 +229,9 @@ def test_enrolment_by_district_with_progress(admin):
     assert mine["total"] >= 3 and {e["district"] for e in mine["items"]} == {"通州区"}
 
 
-def test_two_concurrent_bulk_approvals_over_the_same_candidates_apply_each_once(stack, admin, code):
-    """Two operators tick overlapping candidates at the same moment: every one is approved once."""
+def test_concurrent_bulk_seals_and_approvals_over_the_same_candidates_apply_each_once(stack, admin, code):
+    """A unit and the center seal, then two operators approve, overlapping candidates at the same moment:
+    every one is sealed and approved once, each event once, and repeating changes nothing."""
     from concurrent.futures import ThreadPoolExecutor
 
     open_cycle(admin, code)
@@ -240,31 +241,47 @@ def test_two_concurrent_bulk_approvals_over_the_same_candidates_apply_each_once(
         status, cand = admin.post("/api/v1/candidates", candidate_form(code, unit_id=unit["id"]))
         assert status == 201, cand
         ids.append(cand["id"])
-    status, sealed = admin.post("/api/v1/candidates/unit-approvals", {"candidate_ids": ids, "signed_by": "主任"})
-    assert status == 200 and sealed["applied"] == 24, sealed
-
     # overlapping halves in opposite orders: locks taken in id order, so they wait instead of deadlocking
     first, second = ids[:16], list(reversed(ids[8:]))
+    unit_api = admin.as_(admin.token_for("unit", unit_id=unit["id"]))
+
+    def at_once(path, signed_by, api=admin):
+        with ThreadPoolExecutor(2) as pool:
+            answers = list(pool.map(lambda batch: api.as_(api.token).post(
+                path, {"candidate_ids": batch, "signed_by": signed_by}), [first, second]))
+        assert [a[0] for a in answers] == [200, 200], answers
+        assert all(item["ok"] for _, body in answers for item in body["items"])
+        applied = [i["candidate_id"] for _, body in answers for i in body["items"] if i["outcome"] == "applied"]
+        assert sorted(applied) == sorted(ids)                       # nothing doubled, nothing missed
+        return answers
+
+    # the unit seals (its own token) while the center's operator seals the same forms for it
     with ThreadPoolExecutor(2) as pool:
-        answers = list(pool.map(lambda batch: admin.as_(admin.token).post(
-            "/api/v1/candidates/center-approvals", {"candidate_ids": batch, "signed_by": "中心"}), [first, second]))
-    assert [a[0] for a in answers] == [200, 200], answers
-    assert all(item["ok"] for _, body in answers for item in body["items"])
-    assert sum(body["applied"] for _, body in answers) == 24          # nothing doubled, nothing missed
+        answers = list(pool.map(lambda call: call[0].as_(call[0].token).post(
+            "/api/v1/candidates/unit-approvals", {"candidate_ids": call[1], "signed_by": "主任"}),
+            [(unit_api, first), (admin, second)]))
+    assert [a[0] for a in answers] == [200, 200] and all(i["ok"] for _, b in answers for i in b["items"]), answers
+    assert sorted(i["candidate_id"] for _, b in answers for i in b["items"] if i["outcome"] == "applied") == ids
+    at_once("/api/v1/candidates/center-approvals", "中心")
     engine = make_engine(stack.configs["registration"]["DB_URI"])
     try:
         with engine.connect() as conn:
-            emitted = conn.execute(text("SELECT count(*) FROM outbox WHERE event_type = "
-                                        "'wsli.registration.candidate_approved.v1' AND subject IN (%s)"
-                                        % ",".join(f"'{i}'" for i in ids))).scalar()
+            emitted = dict(conn.execute(text(
+                "SELECT event_type, count(*) FROM outbox WHERE event_type IN "
+                "('wsli.registration.candidate_approved.v1', 'wsli.registration.candidate_unit_approved.v1') "
+                "AND subject IN (%s) GROUP BY event_type" % ",".join(f"'{i}'" for i in ids))).all())
     finally:
         engine.dispose()
-    assert emitted == 24
+    assert emitted == {"wsli.registration.candidate_approved.v1": 24,
+                       "wsli.registration.candidate_unit_approved.v1": 24}
+    status, trail = admin.get(f"/api/v1/audit/candidate/{ids[10]}")
+    assert [t["action"] for t in trail].count("candidate.unit_approve") == 1
+    status, repeat = unit_api.post("/api/v1/candidates/unit-approvals", {"candidate_ids": ids, "signed_by": "主任"})
+    assert status == 200 and repeat["applied"] == 0 and {i["outcome"] for i in repeat["items"]} == {"already"}
     status, listed = admin.get("/api/v1/candidates", params={"cycle": code, "status": "approved", "per_page": 50})
     assert listed["total"] == 24
 
     status, big = admin.post("/api/v1/candidates/center-approvals",
                              {"candidate_ids": list(range(1, 502)), "signed_by": "中心"})
     assert status == 400 and "bulk limit 500" in big["fields"]["candidate_ids"][0]
-    unit_api = admin.as_(admin.token_for("unit", unit_id=unit["id"]))
     assert unit_api.post("/api/v1/candidates/center-approvals", {"candidate_ids": ids, "signed_by": "x"})[0] == 403
