@@ -278,6 +278,14 @@ def test_concurrent_bulk_seals_and_approvals_over_the_same_candidates_apply_each
     assert [t["action"] for t in trail].count("candidate.unit_approve") == 1
     status, repeat = unit_api.post("/api/v1/candidates/unit-approvals", {"candidate_ids": ids, "signed_by": "主任"})
     assert status == 200 and repeat["applied"] == 0 and {i["outcome"] for i in repeat["items"]} == {"already"}
+    # each item answers what its single route would: a missing candidate is that item's 404, the rest stand
+    status, mixed = admin.post("/api/v1/candidates/center-approvals",
+                               {"candidate_ids": [999999999, ids[0]], "signed_by": "中心"})
+    missing, done = mixed["items"]
+    single = admin.post("/api/v1/candidates/999999999/center-approval", {"signed_by": "中心"})
+    assert status == 200 and (mixed["succeeded"], mixed["failed"]) == (1, 1) and done["outcome"] == "already"
+    assert (missing["candidate_id"], missing["ok"], missing["status"]) == (999999999, False, single[0])
+    assert (missing["error"], missing["message"]) == (single[1]["error"], single[1]["message"])
     status, listed = admin.get("/api/v1/candidates", params={"cycle": code, "status": "approved", "per_page": 50})
     assert listed["total"] == 24
 

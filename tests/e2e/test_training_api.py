@@ -13,6 +13,7 @@ from sqlalchemy import text
 
 from shared.catalogue import component
 from shared.db import make_engine
+from shared.documents import csv_bytes, xlsx_bytes
 from shared.events import build_envelope, specs_for
 from shared.pii import PiiVault
 from shared.workdays import utcnow
@@ -313,8 +314,14 @@ def test_concurrent_panels_score_sheets_and_external_imports_store_everything_on
     finally:
         engine.dispose()
     assert [tuple(r) for r in stored] == [("安责险学习小程序", f"导出-{cycle}")] and attempts == 6
-    status, again = admin.post(f"/api/v1/cycles/{cycle}/external-exam-results", dict(source, rows=rows))
-    assert status == 200 and (again["imported"], again["unchanged"]) == (0, 6)
+    # the same export as the platform's CSV file (学员编号 or 身份证号): nothing new; a bad row named by its line
+    table = [[cid, "", f"{80 + i}.5"] for i, cid in enumerate(ids[:5])] + [["", id_number, "79"], [ids[0], "", "abc"]]
+    status, again = admin.call("POST", f"/api/v1/cycles/{cycle}/external-exam-files",
+                               raw=csv_bytes(["学员编号", "身份证号", "分数"], table),
+                               params=dict(source, filename="export.csv"), headers={"Content-Type": "text/csv"})
+    assert status == 200 and (again["imported"], again["unchanged"]) == (0, 6), again
+    assert [(e["row"], list(e["fields"])) for e in again["errors"]] == [(8, ["score"])]
+    assert len([e for e in outbox(stack, "exam_scored") if e["cycle"] == cycle]) == 6
     # the score keeps its source in scoring's sheet: the explanation says where the test was taken
     def explained():
         status, body = admin.get(f"/api/v1/scoring/cycles/{cycle}/candidates/{ids[0]}")
@@ -366,10 +373,15 @@ def test_concurrent_panels_score_sheets_and_external_imports_store_everything_on
     status, trail = admin.get(f"/api/v1/training-audit/trainee/{members[0]}")
     assert sorted(a["detail"]["on_behalf_of"] for a in trail if a["action"] == "expert_score.create") == [
         "e1", "e2", "e3"]
-    # one score corrected on the sheet: only that candidate's mean goes out again
+    # one score corrected on the paper sheet, sent as the spreadsheet: only that candidate's mean goes out again
     sheet["rows"][0]["score"] = "99"
-    status, corrected = admin.post(f"/api/v1/groups/{g1['id']}/score-sheets", sheet)
-    assert status == 201 and (corrected["changed"], corrected["candidates"]) == (1, 1)
+    raw = xlsx_bytes("评分表", ["专家", "学员编号", "分数"],
+                     [[r["expert"], r["candidate_id"], float(r["score"])] for r in sheet["rows"]])
+    status, corrected = admin.call("POST", f"/api/v1/groups/{g1['id']}/score-sheet-files", raw=raw,
+                                   params={"part": "key_expert", "filename": "K-复核.xlsx"},
+                                   headers={"Content-Type": "application/octet-stream"})
+    assert status == 201 and (corrected["changed"], corrected["candidates"], corrected["reference"]) == (
+        1, 1, "K-复核.xlsx"), corrected
     means = [e for e in outbox(stack, "expert_scored") if e["cycle"] == cycle]
     assert len(means) == len(members) + 1 and means[-1]["candidate_id"] == members[0]
 
