@@ -224,9 +224,17 @@ class Authenticator(DependencyProvider):
 
 
 def _in_language(request, response: Response) -> Response:
-    """An error's message in the language the client prefers (gateway/messages.py); codes unchanged."""
-    if response.status_code < 400 or response.mimetype != "application/json":
+    """An error's message in the language the client prefers (gateway/messages.py); codes unchanged.
+
+    A bulk route's refused items (``ok: false``, shared/bulk.py) are errors too: each one's message
+    is the one its single route would have answered, in the same language."""
+    if response.mimetype != "application/json":
         return response
+    if response.status_code < 400:
+        data = response.get_data()
+        if b'"ok": false' not in data and b'"ok":false' not in data:
+            return response
+        return _bulk_in_language(request, response, data)
     lang = messages.language(request.headers.get("Accept-Language"))
     try:
         body = json.loads(response.get_data())
@@ -234,6 +242,23 @@ def _in_language(request, response: Response) -> Response:
         return response
     if isinstance(body, dict) and "message" in body:
         response.set_data(json.dumps(messages.localise(body, lang), ensure_ascii=False, default=str))
+    response.headers["Content-Language"] = lang
+    response.headers.add("Vary", "Accept-Language")
+    return response
+
+
+def _bulk_in_language(request, response: Response, data: bytes) -> Response:
+    try:
+        body = json.loads(data)
+    except ValueError:
+        return response
+    items = body.get("items") if isinstance(body, dict) else None
+    if not isinstance(items, list):
+        return response
+    lang = messages.language(request.headers.get("Accept-Language"))
+    body["items"] = [messages.localise(item, lang) if isinstance(item, dict) and item.get("ok") is False
+                     and "message" in item else item for item in items]
+    response.set_data(json.dumps(body, ensure_ascii=False, default=str))
     response.headers["Content-Language"] = lang
     response.headers.add("Vary", "Accept-Language")
     return response

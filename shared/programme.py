@@ -3,8 +3,7 @@
     wsli demo --programme [--url http://HOST:PORT] [--token <admin token>] [--cycle CODE]
 
 Through the gateway, as the operation center runs it, with the bulk routes wherever they exist:
-180 forms (one POST each: there is no bulk registration), the units' seals and the center's
-approval in bulk, the basic test imported as an external test, the key stage (theory imported
+180 forms in one bulk call, the units' seals and the center's approval in bulk, the basic test imported as an external test, the key stage (theory imported
 the same way, 18 groups with 3-expert panels entered as paper score sheets), the intensive stage
 (5 groups, likewise), 160 tour lectures with evidence entered and approved in bulk, and before
 each of the three closes the stage's readiness. It checks the cut-offs 150 / 80 / 50 (exit 1
@@ -124,15 +123,15 @@ class Programme(Demo):
             "lecture_subsidy_fen": 30000})
         print("  ✓ 周期、5 个单位、阶段、评分方案、巡讲期")
 
-        heading(f"2. 报名 {CANDIDATES} 人（没有批量报名：每人一个请求）")
-        people = {}
-        for i in range(CANDIDATES):
-            form = {"cycle": c, "unit_id": units[i % 5], "name": f"候选人{i + 1:03d}", "id_number": id_number(i),
-                    "email": f"p{i + 1:03d}@example.com", "phone": f"139{i + 1:08d}", "education": "本科",
-                    "school_major": "北京科技大学 安全工程", "employer_position": "安全管理员",
-                    "deeds": "长期从事安全生产宣传培训。", "recommendation_reason": "讲解通俗易懂。"}
-            people[self.must(f"报名 {form['name']}", "POST", "/api/v1/candidates", form)["id"]] = form
-        ids = list(people)       # registration order = the order of the scores below
+        heading(f"2. 报名 {CANDIDATES} 人（批量报名：一个请求）")
+        forms = [{"cycle": c, "unit_id": units[i % 5], "name": f"候选人{i + 1:03d}", "id_number": id_number(i),
+                  "email": f"p{i + 1:03d}@example.com", "phone": f"139{i + 1:08d}", "education": "本科",
+                  "school_major": "北京科技大学 安全工程", "employer_position": "安全管理员",
+                  "deeds": "长期从事安全生产宣传培训。", "recommendation_reason": "讲解通俗易懂。"}
+                 for i in range(CANDIDATES)]
+        answer = self.bulk("报名表", "/api/v1/candidates/batch", {"forms": forms}, len(forms))
+        ids = [item["candidate_id"] for item in answer["items"]]   # in the order sent = the order of the scores
+        people = dict(zip(ids, forms))
         print(f"  ✓ {len(ids)} 人报名")
 
         heading("3. 单位盖章、中心审核（批量）")

@@ -34,6 +34,11 @@ ROUTES: list[Route] = [
           query=reg.CandidateQuery, response=reg.CandidatePage, roles=rl.READERS),
     Route("POST", "/api/v1/candidates", R, "register_candidate", "Submit a registration form (附件1)",
           "candidates", body=reg.CandidateIn, response=reg.CandidateOut, status=201, roles=rl.NOMINATORS),
+    Route("POST", "/api/v1/candidates/batch", R, "bulk_register",
+          "Many registration forms (附件1, ≤ 500) in one call: a result per form, each registered whole or not at "
+          "all; a form this unit already registered in the cycle (same ID number) is `already` with its id",
+          "candidates", body=reg.BulkCandidatesIn, response=reg.BulkCandidatesOut, roles=rl.NOMINATORS,
+          timeout_scale=BULK_TIMEOUT_SCALE),
     Route("POST", "/api/v1/candidates/late-entries", R, "late_entry",
           "The center enters one form after the deadline, with a reason (audited; the form is marked late)",
           "candidates", body=reg.LateEntryIn, response=reg.CandidateOut, status=201, roles=STAFF),

@@ -5,6 +5,7 @@ import base64
 import binascii
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from shared.auth import STAFF
 from shared.bulk import ALREADY, APPLIED, apply_each, unique
@@ -119,6 +120,55 @@ class NominationRpc:
         cycle = self._cycle(data.pop("cycle"), field="cycle")
         domain.ensure_registration_open(cycle.code, cycle.deadline, utcnow())
         return self._register(cycle, data)
+
+    @rpc(roles=NOMINATORS)
+    @transactional
+    def bulk_register(self, payload):
+        """Many registration forms (附件1) in one call: one result per form (shared.bulk), in the order sent.
+
+        Each form is what ``register_candidate`` takes and is answered as it would be, except that a
+        form whose ID number the same unit already registered in the cycle is ``already`` with that
+        candidate's id: sending the same batch again, or twice at once, registers nobody twice.
+        """
+        data = load(schemas.BulkCandidatesIn, payload)
+        forms = data["forms"]
+
+        def apply(key):
+            try:
+                form = load(schemas.CandidateIn, forms[key[-1]])
+            except ValidationFailed as exc:
+                raise ValidationFailed(exc.message, exc.fields) from None
+            cycle = self._cycle(form.pop("cycle"), field="cycle")
+            domain.ensure_registration_open(cycle.code, cycle.deadline, utcnow())
+            id_index = get_vault().blind_index(form["id_number"])
+
+            def stored():
+                return self.db.session.scalar(select(Candidate).where(
+                    Candidate.cycle_id == cycle.id, Candidate.id_index == id_index))
+
+            existing = stored()
+            if existing is None:
+                try:
+                    with self.db.session.begin_nested():
+                        out = self._register(cycle, dict(form))
+                    return APPLIED, {"candidate_id": out["id"], "candidate_status": out["status"]}
+                except IntegrityError:  # the same form registered by a concurrent call, now committed
+                    existing = stored()
+                    if existing is None:
+                        raise
+            if existing.unit_id != self._nominating_unit(form.get("unit_id")).id:
+                self._ensure_not_registered(cycle, id_index)  # another unit's: the single route's 409
+            return ALREADY, {"candidate_id": existing.id, "candidate_status": existing.status}
+
+        def natural(index):
+            """Forms are registered in (cycle, ID number) order, whatever order they came in: two calls
+            with the same forms wait for each other on the unique key instead of deadlocking."""
+            raw = forms[index] if isinstance(forms[index], dict) else {}
+            return str(raw.get("cycle")), str(raw.get("id_number")).strip().upper(), index
+
+        result = apply_each(self.db, [natural(i) for i in range(len(forms))], apply,
+                            lambda key: {"index": key[-1]})
+        return schemas.BulkCandidatesOut().dump(result)
 
     @rpc(roles=STAFF)
     @transactional

@@ -5,7 +5,7 @@ from datetime import date, datetime, time, timedelta, timezone
 
 from marshmallow import Schema, ValidationError, fields, pre_dump, validate, validates_schema
 
-from shared.bulk import bulk_out, ids_field
+from shared.bulk import MAX_ITEMS, bulk_out, ids_field
 from shared.districts import District
 from shared.events import event_type
 from shared.schemas import CODE, AuditOut  # noqa: F401  (one definition for all; route tables name AuditOut per service)
@@ -131,6 +131,16 @@ class BulkSealIn(Schema):
 
 
 BulkSealOut = bulk_out("BulkSealOut", {"candidate_id": fields.Integer(), "candidate_status": fields.String()})
+
+
+class BulkCandidatesIn(Schema):
+    forms = fields.List(fields.Dict(), required=True, validate=validate.Length(
+        min=1, max=MAX_ITEMS, error=f"between {{min}} and {{max}} forms per call (bulk limit {MAX_ITEMS})"),
+        metadata={"description": "附件1 forms as for POST /api/v1/candidates (at most 500)"})
+
+
+BulkCandidatesOut = bulk_out({"index": fields.Integer(metadata={"description": "the form's place in the call"}),
+                              "candidate_id": fields.Integer(), "candidate_status": fields.String()})
 
 
 class RejectIn(Schema):

@@ -389,6 +389,8 @@ def fold(candidate_id: int, events) -> Sheet:
         sheet.withdrawn = status["registration"][1].name == WITHDRAWN
     for part, (_, e) in sorted(parts.items()):
         detail = {k: e.data[k] for k in ("source", "panel_size", "attempt_id", "stage") if k in e.data}
+        # an external test's source stays with its score (the explanation shows where it was taken)
+        detail.update({k: e.data[k] for k in ("platform", "reference") if e.data.get(k) is not None})
         if e.data.get("panel_total") is not None:
             detail["panel_total"] = str(e.data["panel_total"])
         sheet.parts[part] = PartScore(parse_score(e.data["score"]), e.event_id, e.data["scored_at"], detail)

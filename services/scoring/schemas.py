@@ -154,6 +154,9 @@ class ExamScoredData(Consumed):
     attempt_id = fields.Raw(load_default=None)
     scored_at = fields.AwareDateTime(required=True)
     source = fields.String(load_default=None, validate=validate.OneOf(["online", "paper"]))
+    # a test taken on another platform: where, and the export it came in (absent from older events)
+    platform = fields.String(load_default=None, allow_none=True)
+    reference = fields.String(load_default=None, allow_none=True)
 
 
 class ExpertScoredData(Consumed):

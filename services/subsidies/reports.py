@@ -132,23 +132,44 @@ class ReportRpc:
         data = load(schemas.BulkLecturesIn, payload)
         reports, now = data["reports"], utcnow()
 
-        def apply(index):
+        def apply(key):
+            index = key[-1]
             try:
                 report = load(schemas.LectureIn, reports[index])
             except ValidationFailed as exc:
                 raise ValidationFailed(exc.message, exc.fields) from None
-            existing = self.db.session.scalar(select(Lecture).where(
-                Lecture.agency_id == self.db.agency, Lecture.cycle == report["cycle"],
-                Lecture.candidate_id == report["candidate_id"], Lecture.lecture_date == report["lecture_date"],
-                Lecture.venue_key == domain.venue_key(report["venue"])))
+
+            def stored():
+                return self.db.session.scalar(select(Lecture).where(
+                    Lecture.agency_id == self.db.agency, Lecture.cycle == report["cycle"],
+                    Lecture.candidate_id == report["candidate_id"], Lecture.lecture_date == report["lecture_date"],
+                    Lecture.venue_key == domain.venue_key(report["venue"])))
+
+            existing = stored()
+            if existing is None:
+                try:
+                    with self.db.session.begin_nested():
+                        lecture = self._new_report(report, now)
+                        self.db.session.flush()
+                except IntegrityError:
+                    # a concurrent call entered the same report (it has committed): that one stands
+                    existing = stored()
+                    if existing is None:
+                        raise
             if existing is not None:
                 return ALREADY, {"lecture_id": existing.id, "report_status": existing.status}
-            lecture = self._new_report(report, now)
-            self.db.session.flush()  # inside the item's savepoint: a concurrent twin is this item's 409 alone
             self._after_new_report(lecture)
             return APPLIED, {"lecture_id": lecture.id, "report_status": lecture.status}
 
-        result = apply_each(self.db, range(len(reports)), apply, lambda index: {"index": index})
+        def natural(index):
+            """Reports are stored in (cycle, lecturer, date, venue) order, whatever order they came in:
+            two calls entering the same reports wait for each other instead of deadlocking."""
+            raw = reports[index] if isinstance(reports[index], dict) else {}
+            return (str(raw.get("cycle")), str(raw.get("candidate_id")), str(raw.get("lecture_date")),
+                    domain.venue_key(str(raw.get("venue"))), index)
+
+        result = apply_each(self.db, [natural(i) for i in range(len(reports))], apply,
+                            lambda key: {"index": key[-1]})
         return schemas.BulkLecturesOut().dump(result)
 
     def _new_report(self, data, now) -> Lecture:

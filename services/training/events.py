@@ -104,8 +104,19 @@ class QuestionsAddedEvent(Schema):
     question_ids = fields.List(fields.Integer(), required=True)
 
 
-@event_type(SERVICE, "exam_created", description="An exam paper was drawn from the bank (reproducible from its seed).")
-class ExamCreatedEvent(Schema):
+class ExternalSourceFields(Schema):
+    """Where an external test was taken and the reference of the export its results came in
+    (both null for an exam drawn from this bank; absent from events before these fields)."""
+    platform = fields.String(allow_none=True, load_default=None, metadata={
+        "description": "the platform the test was taken on (e.g. 安责险学习小程序); null for an exam drawn here"})
+    reference = fields.String(allow_none=True, load_default=None, metadata={
+        "description": "the platform's export or batch reference; null for an exam drawn here"})
+
+
+@event_type(SERVICE, "exam_created",
+            description="An exam paper was drawn from the bank (reproducible from its seed), "
+                        "or results of a test taken on another platform were first imported (platform, reference).")
+class ExamCreatedEvent(ExternalSourceFields):
     exam_id = fields.Integer(required=True)
     kind = fields.String(required=True)
     cycle = fields.String(allow_none=True)
@@ -179,8 +190,9 @@ class TeacherRatedEvent(Schema):
 
 
 @event_type(SERVICE, "exam_scored",
-            description="A programme exam was graded (online) or imported (paper); the latest scored_at wins.")
-class ExamScoredEvent(Schema):
+            description="A programme exam was graded (online), imported (paper) or imported from another platform "
+                        "(online, with platform and reference); the latest scored_at wins.")
+class ExamScoredEvent(ExternalSourceFields):
     cycle = fields.String(required=True)
     candidate_id = fields.Integer(required=True)
     stage = fields.String(required=True, validate=validate.OneOf([domain.BASIC, domain.KEY]))

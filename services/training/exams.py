@@ -7,6 +7,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from shared.auth import STAFF
 from shared.db import transactional
@@ -83,7 +84,8 @@ class ExamRpc:
         self.db.session.add(exam)
         self.db.session.flush()
         self.db.emit("exam_created", exam.id, {"exam_id": exam.id, "kind": exam.kind, "cycle": exam.cycle,
-                                               "class_id": exam.class_id, "question_count": len(paper)})
+                                               "class_id": exam.class_id, "question_count": len(paper),
+                                               "platform": None, "reference": None})
         self.db.audit(self.caller, "exam.create", "exam", exam.id, {"kind": exam.kind, "seed": seed})
         return self._exam_out(exam)
 
@@ -246,20 +248,33 @@ class ExamRpc:
         return found
 
     def _external_exam(self, cycle, source):
-        """The exam row standing for one platform import; found again by (cycle, kind, platform, reference)."""
-        marker = [{"platform": source["platform"], "reference": source["reference"]}]
-        for exam in self.db.session.scalars(select(Exam).where(
+        """The exam row standing for one platform import, found again by (cycle, kind, platform, reference).
+
+        Locked for the import: a second import of the same export waits, then finds the rows in. Two
+        first imports racing both insert; the unique key lets one through and the other takes its row.
+        """
+        def find():
+            return self.db.session.scalar(select(Exam).where(
                 Exam.agency_id == self.db.agency, Exam.cycle == cycle, Exam.kind == source["exam"],
-                Exam.seed == 0).with_for_update()):
-            if exam.draw == marker:
-                return exam
-        exam = Exam(agency_id=self.db.agency, kind=source["exam"], cycle=cycle, class_id=None, seed=0, draw=marker,
+                Exam.platform == source["platform"], Exam.reference == source["reference"]).with_for_update())
+
+        exam = find()
+        if exam is not None:
+            return exam
+        exam = Exam(agency_id=self.db.agency, kind=source["exam"], cycle=cycle, class_id=None, seed=0,
+                    draw=[{"platform": source["platform"], "reference": source["reference"]}],
+                    platform=source["platform"], reference=source["reference"],
                     title=f"{source['platform']} {source['reference']}"[:200], paper=[], answer_key={},
                     duration_minutes=0, pass_mark=domain.DEFAULT_PASS_MARK, created_at=utcnow())
-        self.db.session.add(exam)
-        self.db.session.flush()
+        try:
+            with self.db.session.begin_nested():
+                self.db.session.add(exam)
+                self.db.session.flush()
+        except IntegrityError:  # a concurrent import of the same export made it first (and has committed)
+            return find()
         self.db.emit("exam_created", exam.id, {"exam_id": exam.id, "kind": exam.kind, "cycle": exam.cycle,
-                                               "class_id": None, "question_count": 0})
+                                               "class_id": None, "question_count": 0,
+                                               "platform": exam.platform, "reference": exam.reference})
         return exam
 
     @rpc(roles=EXPERTS)
@@ -321,6 +336,9 @@ class ExamRpc:
 
     def _score_sheet(self, group_id, part, rows, labels, reference):
         group = agency_row(self.db.session, Group, self.db.agency, group_id, not_found="group")
+        # the group row is the sheet's lock: two entries of the same sheet wait for each other, and the
+        # second finds the first one's scores in (each score stored once, each mean emitted once)
+        self.db.session.get(Group, group.id, with_for_update=True, populate_existing=True)
         stage = domain.PART_STAGE[part]
         if group.stage != stage:
             raise RuleViolation(f"part {part} is scored in the {stage} stage, group {group.id} is {group.stage}",
@@ -352,24 +370,38 @@ class ExamRpc:
         if refused:
             raise RuleViolation(f"score sheet: {len(refused)} field(s) refused", refused, rule="expert_group")
         now = utcnow()
-        results = []
+        stored = {(s.trainee_id, s.expert): s for s in self.db.session.scalars(select(ExpertScore).where(
+            ExpertScore.trainee_id.in_([t.id for t in members.values()]), ExpertScore.part == part))}
+        results, changed = [], []
         for row, score, label in scores:
-            replaced = self._put_expert_score(members[row["candidate_id"]], part, row["expert"], score,
-                                              row.get("comment"), now, entered_by=self.caller, reference=reference)
-            results.append({"row": label, "expert": row["expert"], "candidate_id": row["candidate_id"],
-                            "score": domain.score_text(score), "replaced": replaced})
-        scored = sorted({row["candidate_id"] for row, _, _ in scores})
+            trainee = members[row["candidate_id"]]
+            same = stored.get((trainee.id, row["expert"]))
+            result = {"row": label, "expert": row["expert"], "candidate_id": row["candidate_id"],
+                      "score": domain.score_text(score), "replaced": None, "unchanged": True}
+            results.append(result)
+            if same is not None and same.score == score and (same.comment or None) == (row.get("comment") or None):
+                continue  # already in, as on this sheet: entering it again changes nothing
+            result["replaced"] = self._put_expert_score(trainee, part, row["expert"], score, row.get("comment"),
+                                                        now, entered_by=self.caller, reference=reference)
+            result["unchanged"] = False
+            changed.append(row)
+        scored = sorted({row["candidate_id"] for row in changed})
         means = {}
         for candidate_id in scored:
             means[candidate_id] = domain.score_text(self._emit_panel_mean(members[candidate_id], part, stage, now)[0])
         for result in results:
+            if result["candidate_id"] not in means:  # nothing new for this candidate: no event, the mean as it is
+                panel = self._panel_scores(members[result["candidate_id"]], part)
+                means[result["candidate_id"]] = domain.score_text(domain.panel_mean([Decimal(p) for p in panel]))
             result["panel_mean"] = means[result["candidate_id"]]
         experts = sorted({row["expert"] for row, _, _ in scores})
-        self.db.audit(self.caller, "score_sheet.enter", "group", group.id, {
-            "part": part, "rows": len(scores), "panel": experts, "reference": reference,
-            "entered_by": getattr(self.caller, "actor", None)})
+        if changed:  # a sheet entered again as it was is no new entry
+            self.db.audit(self.caller, "score_sheet.enter", "group", group.id, {
+                "part": part, "rows": len(scores), "changed": len(changed), "panel": experts,
+                "reference": reference, "entered_by": getattr(self.caller, "actor", None)})
         return schemas.ScoreSheetOut().dump({
-            "group_id": group.id, "part": part, "rows": len(scores), "candidates": len(scored), "panel": experts,
+            "group_id": group.id, "part": part, "rows": len(scores), "changed": len(changed),
+            "unchanged": len(scores) - len(changed), "candidates": len(scored), "panel": experts,
             "entered_by": getattr(self.caller, "actor", None), "reference": reference, "results": results})
 
     def _put_expert_score(self, trainee, part, expert, score, comment, now, entered_by=None, reference=None):
@@ -392,9 +424,12 @@ class ExamRpc:
                       trainee.candidate_id, detail)
         return replaced
 
-    def _emit_panel_mean(self, trainee, part, stage, now):
-        panel = list(self.db.session.scalars(select(ExpertScore.score).where(
+    def _panel_scores(self, trainee, part) -> list:
+        return list(self.db.session.scalars(select(ExpertScore.score).where(
             ExpertScore.trainee_id == trainee.id, ExpertScore.part == part)))
+
+    def _emit_panel_mean(self, trainee, part, stage, now):
+        panel = self._panel_scores(trainee, part)
         mean = domain.panel_mean([Decimal(s) for s in panel])
         self.db.emit("expert_scored", trainee.candidate_id, {
             "cycle": trainee.cycle, "candidate_id": trainee.candidate_id, "stage": stage, "part": part,
@@ -487,7 +522,9 @@ class ExamRpc:
         self.db.emit("exam_scored", attempt.candidate_id, {
             "cycle": exam.cycle, "candidate_id": attempt.candidate_id, "stage": domain.EXAM_STAGE[exam.kind],
             "exam": exam.kind, "score": domain.score_text(attempt.score), "attempt_id": attempt.id,
-            "scored_at": attempt.submitted_at, "source": attempt.source})
+            "scored_at": attempt.submitted_at, "source": attempt.source,
+            # an external test's source: the platform it was taken on and its export's reference
+            "platform": exam.platform, "reference": exam.reference})
 
 
 def _prefix_row(exc, i):

@@ -135,7 +135,11 @@ class Question(Base):
 
 
 class Exam(Base):
+    """A drawn paper, or (seed 0, no paper) one import of results from another platform."""
     __tablename__ = "exams"
+    # one exam per platform import: two imports of the same export wait for each other on this key
+    __table_args__ = (UniqueConstraint("agency_id", "cycle", "kind", "platform", "reference",
+                                       name="uq_exams_external_source"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     agency_id: Mapped[str] = mapped_column(String(64), index=True)
@@ -150,6 +154,9 @@ class Exam(Base):
     duration_minutes: Mapped[int] = mapped_column(Integer)
     pass_mark: Mapped[Decimal] = mapped_column(Score)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # an external test's source (null for an exam drawn here): where it was taken, the export's reference
+    platform: Mapped[str | None] = mapped_column(String(60))
+    reference: Mapped[str | None] = mapped_column(String(100))
 
 
 class Attempt(Base):

@@ -330,14 +330,17 @@ class ScoreSheetRowOut(Schema):
     candidate_id = fields.Integer()
     score = fields.String()
     replaced = fields.String(allow_none=True, metadata={"description": "the expert's previous score, if any"})
+    unchanged = fields.Boolean(metadata={"description": "already stored as on the sheet: nothing done"})
     panel_mean = fields.String(metadata={"description": "the candidate's panel mean after the sheet"})
 
 
 class ScoreSheetOut(Schema):
     group_id = fields.Integer()
     part = fields.String()
-    rows = fields.Integer()
-    candidates = fields.Integer()
+    rows = fields.Integer(metadata={"description": "the score rows on the sheet"})
+    changed = fields.Integer(metadata={"description": "rows stored now (new scores or scores that differ)"})
+    unchanged = fields.Integer(metadata={"description": "rows already stored as on the sheet: nothing done"})
+    candidates = fields.Integer(metadata={"description": "candidates whose panel mean was emitted again"})
     panel = fields.List(fields.String(), metadata={"description": "the experts whose scores the sheet carries"})
     entered_by = fields.String(metadata={"description": "the staff member who entered it"})
     reference = fields.String(allow_none=True)

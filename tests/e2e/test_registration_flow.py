@@ -229,42 +229,112 @@ def test_enrolment_by_district_with_progress(admin):
     assert mine["total"] >= 3 and {e["district"] for e in mine["items"]} == {"通州区"}
 
 
-def test_two_concurrent_bulk_approvals_over_the_same_candidates_apply_each_once(stack, admin, code):
-    """Two operators tick overlapping candidates at the same moment: every one is approved once."""
+def test_concurrent_bulk_seals_and_approvals_over_the_same_candidates_apply_each_once(stack, admin, code):
+    """A unit and the center seal, then two operators approve, overlapping candidates at the same moment:
+    every one is sealed and approved once, each event once, and repeating changes nothing."""
     from concurrent.futures import ThreadPoolExecutor
 
     open_cycle(admin, code)
     unit = new_unit(admin)
-    ids = []
-    for _ in range(24):
-        status, cand = admin.post("/api/v1/candidates", candidate_form(code, unit_id=unit["id"]))
-        assert status == 201, cand
-        ids.append(cand["id"])
-    status, sealed = admin.post("/api/v1/candidates/unit-approvals", {"candidate_ids": ids, "signed_by": "主任"})
-    assert status == 200 and sealed["applied"] == 24, sealed
-
+    # the 24 forms arrive in one batch, sent twice at once (the second in the opposite order)
+    forms = [candidate_form(code, unit_id=unit["id"]) for _ in range(24)]
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(lambda batch: admin.as_(admin.token).post("/api/v1/candidates/batch", {
+            "forms": batch}), [forms, list(reversed(forms))]))
+    assert [a[0] for a in answers] == [200, 200], answers
+    assert all(i["ok"] for _, body in answers for i in body["items"]), answers
+    assert sum(body["applied"] for _, body in answers) == 24
+    ids = [i["candidate_id"] for i in answers[0][1]["items"]]
+    assert ids == list(reversed([i["candidate_id"] for i in answers[1][1]["items"]])) and len(set(ids)) == 24
+    assert [i["index"] for i in answers[0][1]["items"]] == list(range(24))
     # overlapping halves in opposite orders: locks taken in id order, so they wait instead of deadlocking
     first, second = ids[:16], list(reversed(ids[8:]))
+    unit_api = admin.as_(admin.token_for("unit", unit_id=unit["id"]))
+
+    def at_once(path, signed_by, api=admin):
+        with ThreadPoolExecutor(2) as pool:
+            answers = list(pool.map(lambda batch: api.as_(api.token).post(
+                path, {"candidate_ids": batch, "signed_by": signed_by}), [first, second]))
+        assert [a[0] for a in answers] == [200, 200], answers
+        assert all(item["ok"] for _, body in answers for item in body["items"])
+        applied = [i["candidate_id"] for _, body in answers for i in body["items"] if i["outcome"] == "applied"]
+        assert sorted(applied) == sorted(ids)                       # nothing doubled, nothing missed
+        return answers
+
+    # the unit seals (its own token) while the center's operator seals the same forms for it
     with ThreadPoolExecutor(2) as pool:
-        answers = list(pool.map(lambda batch: admin.as_(admin.token).post(
-            "/api/v1/candidates/center-approvals", {"candidate_ids": batch, "signed_by": "中心"}), [first, second]))
-    assert [a[0] for a in answers] == [200, 200], answers
-    assert all(item["ok"] for _, body in answers for item in body["items"])
-    assert sum(body["applied"] for _, body in answers) == 24          # nothing doubled, nothing missed
+        answers = list(pool.map(lambda call: call[0].as_(call[0].token).post(
+            "/api/v1/candidates/unit-approvals", {"candidate_ids": call[1], "signed_by": "主任"}),
+            [(unit_api, first), (admin, second)]))
+    assert [a[0] for a in answers] == [200, 200] and all(i["ok"] for _, b in answers for i in b["items"]), answers
+    assert sorted(i["candidate_id"] for _, b in answers for i in b["items"] if i["outcome"] == "applied") == ids
+    at_once("/api/v1/candidates/center-approvals", "中心")
     engine = make_engine(stack.configs["registration"]["DB_URI"])
     try:
         with engine.connect() as conn:
-            emitted = conn.execute(text("SELECT count(*) FROM outbox WHERE event_type = "
-                                        "'wsli.registration.candidate_approved.v1' AND subject IN (%s)"
-                                        % ",".join(f"'{i}'" for i in ids))).scalar()
+            emitted = dict(conn.execute(text(
+                "SELECT event_type, count(*) FROM outbox WHERE event_type IN "
+                "('wsli.registration.candidate_approved.v1', 'wsli.registration.candidate_unit_approved.v1', "
+                "'wsli.registration.candidate_registered.v1') "
+                "AND subject IN (%s) GROUP BY event_type" % ",".join(f"'{i}'" for i in ids))).all())
     finally:
         engine.dispose()
-    assert emitted == 24
+    assert emitted == {"wsli.registration.candidate_approved.v1": 24, "wsli.registration.candidate_registered.v1": 24,
+                       "wsli.registration.candidate_unit_approved.v1": 24}
+    status, listed = admin.get("/api/v1/candidates", params={"cycle": code, "per_page": 50})
+    assert listed["total"] == 24 and sorted(c["id"] for c in listed["items"]) == sorted(ids)
+    status, trail = admin.get(f"/api/v1/audit/candidate/{ids[10]}")
+    assert [t["action"] for t in trail].count("candidate.unit_approve") == 1
+    status, repeat = unit_api.post("/api/v1/candidates/unit-approvals", {"candidate_ids": ids, "signed_by": "主任"})
+    assert status == 200 and repeat["applied"] == 0 and {i["outcome"] for i in repeat["items"]} == {"already"}
+    # each item answers what its single route would: a missing candidate is that item's 404, the rest stand
+    status, mixed = admin.post("/api/v1/candidates/center-approvals",
+                               {"candidate_ids": [999999999, ids[0]], "signed_by": "中心"})
+    missing, done = mixed["items"]
+    single = admin.post("/api/v1/candidates/999999999/center-approval", {"signed_by": "中心"})
+    assert status == 200 and (mixed["succeeded"], mixed["failed"]) == (1, 1) and done["outcome"] == "already"
+    assert (missing["candidate_id"], missing["ok"], missing["status"]) == (999999999, False, single[0])
+    assert (missing["error"], missing["message"]) == (single[1]["error"], single[1]["message"])
     status, listed = admin.get("/api/v1/candidates", params={"cycle": code, "status": "approved", "per_page": 50})
     assert listed["total"] == 24
 
     status, big = admin.post("/api/v1/candidates/center-approvals",
                              {"candidate_ids": list(range(1, 502)), "signed_by": "中心"})
     assert status == 400 and "bulk limit 500" in big["fields"]["candidate_ids"][0]
-    unit_api = admin.as_(admin.token_for("unit", unit_id=unit["id"]))
     assert unit_api.post("/api/v1/candidates/center-approvals", {"candidate_ids": ids, "signed_by": "x"})[0] == 403
+
+
+def test_a_unit_sends_its_forms_in_one_batch_and_each_answers_as_alone(stack, admin, code):
+    """Forms in bulk: each registered whole or refused with the single route's answer; a form the
+    unit already sent is `already` with its id; another unit's registration of the number stays a 409."""
+    open_cycle(admin, code)
+    unit, other = new_unit(admin), new_unit(admin, kind="insurer_branch")
+    unit_api = admin.as_(admin.token_for("unit", unit_id=unit["id"]))
+    other_api = admin.as_(admin.token_for("unit", unit_id=other["id"]))
+    taken = candidate_form(code)
+    assert other_api.post("/api/v1/candidates", taken)[0] == 201
+    forms = [candidate_form(code, external_ref="DC-1"), candidate_form(code, phone="12"),
+             dict(taken, name="李四"),                      # the other unit registered this ID number
+             candidate_form(code, unit_id=other["id"])]     # a unit nominates for itself only
+    status, batch = unit_api.post("/api/v1/candidates/batch", {"forms": forms})
+    assert status == 200, batch
+    first, bad, twin, foreign = batch["items"]
+    assert (first["ok"], first["outcome"], batch["applied"]) == (True, "applied", 1)
+    for item, form in ((bad, forms[1]), (twin, forms[2]), (foreign, forms[3])):
+        single = unit_api.post("/api/v1/candidates", form)
+        assert (item["ok"], item["status"], item["error"], item["message"]) == (
+            False, single[0], single[1]["error"], single[1]["message"]), (item, single)
+    assert (bad["status"], "phone" in bad["fields"], twin["status"], foreign["status"]) == (400, True, 409, 403)
+
+    status, again = unit_api.post("/api/v1/candidates/batch", {"forms": forms[:1]})
+    assert status == 200 and (again["applied"], again["items"][0]["outcome"]) == (0, "already")
+    assert again["items"][0]["candidate_id"] == first["candidate_id"]
+    _, mine = unit_api.get("/api/v1/candidates", params={"cycle": code})
+    assert [c["id"] for c in mine["items"]] == [first["candidate_id"]] and mine["items"][0]["external_ref"] == "DC-1"
+    status, trail = admin.get(f"/api/v1/audit/candidate/{first['candidate_id']}")
+    assert [t["action"] for t in trail] == ["candidate.register"]
+
+    status, big = unit_api.post("/api/v1/candidates/batch", {"forms": [forms[0]] * 501})
+    assert status == 400 and "bulk limit 500" in big["fields"]["forms"][0]
+    regulator = admin.as_(admin.token_for("regulator", district="东城"))
+    assert regulator.post("/api/v1/candidates/batch", {"forms": forms[:1]})[0] == 403

@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import uuid
+from collections import Counter
 from datetime import timedelta
 
 import pytest
@@ -239,3 +240,68 @@ def test_a_report_with_all_its_evidence_in_one_multipart_request(stack, admin, t
     status, checked = outcome(admin, lecture["id"])
     assert status == 200 and checked["checks"] == "passed", checked     # ≥4 photos, banner, video, sheet
     assert send(files)[1]["rule"] == "duplicate_lecture"   # the same report again: the same rule as the JSON route
+
+
+def test_concurrent_bulk_entry_approval_and_rejection_apply_each_report_once(stack, admin, tour):
+    """Two operators send the same bulk calls at the same moment: each report stored once, each
+    approval made once with one subsidy, each event once; the losers report what the winners did."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def at_once(path, bodies):
+        with ThreadPoolExecutor(len(bodies)) as pool:
+            return list(pool.map(lambda body: admin.as_(admin.token).post(path, body), bodies))
+
+    cycle, ids, day = tour["cycle"], tour["ids"], tour["day"]
+    files = uploaded(admin, "c")
+    reports = [dict(report(cycle, L7, ids[7], files, day, venue=f"邮件会场{n}"),
+                    received_at=f"{day.isoformat()}T10:00:00+08:00") for n in range(6)]
+    # the same batch twice at once, the second in the opposite order
+    answers = at_once("/api/v1/lectures/batch", [{"reports": reports}, {"reports": list(reversed(reports))}])
+    assert [a[0] for a in answers] == [200, 200], answers
+    assert all(i["ok"] for _, body in answers for i in body["items"]), answers
+    assert sorted(body["applied"] for _, body in answers) in ([0, 6], [1, 5], [2, 4], [3, 3])
+    assert sum(body["applied"] for _, body in answers) == 6
+    first = [i["lecture_id"] for i in answers[0][1]["items"]]
+    assert first == list(reversed([i["lecture_id"] for i in answers[1][1]["items"]])) and len(set(first)) == 6
+    for lecture_id in first:
+        status, checked = outcome(admin, lecture_id)
+        assert status == 200 and checked["checks"] == "passed", checked
+
+    # approvals: overlapping sets in opposite orders; rejections: the same set twice, one already approved
+    approve_a, approve_b = first[:4], list(reversed(first[1:5]))
+    with ThreadPoolExecutor(4) as pool:
+        calls = [("/api/v1/lectures/approvals", {"lecture_ids": approve_a, "signed_by": "甲审核"}),
+                 ("/api/v1/lectures/approvals", {"lecture_ids": approve_b, "signed_by": "乙审核"}),
+                 ("/api/v1/lectures/rejections", {"lecture_ids": [first[5]], "signed_by": "甲审核",
+                                                   "reasons": ["签到表不清"]}),
+                 ("/api/v1/lectures/rejections", {"lecture_ids": [first[5]], "signed_by": "乙审核",
+                                                   "reasons": ["签到表不清"]})]
+        answers = list(pool.map(lambda call: admin.as_(admin.token).post(*call), calls))
+    assert [a[0] for a in answers] == [200] * 4, answers
+    assert all(i["ok"] for _, body in answers for i in body["items"]), answers
+    approved = Counter(i["lecture_id"] for _, body in answers[:2] for i in body["items"] if i["outcome"] == "applied")
+    assert sorted(approved) == sorted(first[:5]) and set(approved.values()) == {1}
+    assert sorted(i["outcome"] for _, body in answers[2:] for i in body["items"]) == ["already", "applied"]
+
+    status, late = admin.post("/api/v1/lectures/rejections", {"lecture_ids": [first[0], first[5]],
+                                                              "signed_by": "丙", "reasons": ["复核"]})
+    refused, again = late["items"]
+    assert status == 200 and (refused["ok"], refused["status"]) == (False, 422) and again["outcome"] == "already"
+    status, repeat = admin.post("/api/v1/lectures/approvals", {"lecture_ids": first[:5], "signed_by": "甲审核"})
+    assert status == 200 and repeat["applied"] == 0 and {i["outcome"] for i in repeat["items"]} == {"already"}
+
+    engine = make_engine(tour["uri"])
+    try:
+        with engine.connect() as conn:
+            subsidies = conn.execute(text("SELECT lecture_id FROM subsidies WHERE cycle = :c"), {"c": cycle}).scalars()
+            subsidies = sorted(subsidies)
+            events = Counter(conn.execute(text(
+                "SELECT event_type FROM outbox WHERE event_type IN (:a, :r, :s) AND subject IN (%s)"
+                % ",".join(f"'{i}'" for i in first)), {
+                "a": "wsli.subsidies.lecture_approved.v1", "r": "wsli.subsidies.lecture_rejected.v1",
+                "s": "wsli.subsidies.report_submitted.v1"}).scalars())
+    finally:
+        engine.dispose()
+    assert subsidies == sorted(first[:5])                                 # one subsidy per approval
+    assert events == {"wsli.subsidies.lecture_approved.v1": 5, "wsli.subsidies.lecture_rejected.v1": 1,
+                      "wsli.subsidies.report_submitted.v1": 6}

@@ -13,6 +13,7 @@ from sqlalchemy import text
 
 from shared.catalogue import component
 from shared.db import make_engine
+from shared.documents import csv_bytes, xlsx_bytes
 from shared.events import build_envelope, specs_for
 from shared.pii import PiiVault
 from shared.workdays import utcnow
@@ -274,6 +275,123 @@ def test_exam_attempts_grading_reopening_and_paper_import(stack, admin, cycle):
     reopened = [e for e in outbox(stack, "attempt_reopened") if e["exam_id"] in exams]
     assert started and reopened and all(e["reason"] for e in reopened)
     assert outbox(stack, "questions_added")
+
+
+def both_at_once(api, method, calls):
+    """Send the calls at the same moment, each on its own connection; their (status, body) in order."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(len(calls)) as pool:
+        return list(pool.map(lambda call: getattr(api.as_(api.token), method)(*call), calls))
+
+
+def test_concurrent_panels_score_sheets_and_external_imports_store_everything_once(stack, admin, cycle):
+    """Two operators send the same bulk work at the same moment: each expert is put on a panel once,
+    each score stored once, each event emitted once per change, and repeating changes nothing."""
+    assert admin.post(f"/api/v1/cycles/{cycle}/stages", {"plan": "2022"})[0] == 201
+    base = base_ids()
+    ids = [base + i for i in range(6)]
+    id_number = resident_id()
+    people = [approved(cycle, cid, DISTRICTS[n % 5], KINDS[n % 3]) for n, cid in enumerate(ids)]
+    people[5]["person_key"] = VAULT.blind_index(id_number)   # the platform knows this one by ID number
+    publish_all(stack, "registration", "candidate_approved", people)
+    wait_for(lambda: count(admin, cycle) == 6, timeout=30, message="6 trainees")
+
+    # external online test: the same export imported twice at once (the first import of that reference)
+    source = {"exam": "basic_test", "platform": "安责险学习小程序", "reference": f"导出-{cycle}"}
+    rows = [{"candidate_id": cid, "score": f"{80 + i}.5"} for i, cid in enumerate(ids[:5])] + [
+        {"id_number": id_number, "score": "79"}]
+    answers = both_at_once(admin, "post", [(f"/api/v1/cycles/{cycle}/external-exam-results", dict(source, rows=rows))
+                                           for _ in range(2)])
+    assert [a[0] for a in answers] == [200, 200], answers
+    assert sorted((b["imported"], b["unchanged"], b["errors"]) for _, b in answers) == [(0, 6, []), (6, 0, [])]
+    assert answers[0][1]["exam_id"] == answers[1][1]["exam_id"], "one exam stands for one platform import"
+    scored = [e for e in outbox(stack, "exam_scored") if e["cycle"] == cycle]
+    assert sorted(e["candidate_id"] for e in scored) == ids                 # each score once
+    assert {(e["source"], e["platform"], e["reference"]) for e in scored} == {
+        ("online", "安责险学习小程序", f"导出-{cycle}")}
+    created = [e for e in outbox(stack, "exam_created") if e["cycle"] == cycle]
+    assert [(e["platform"], e["reference"], e["question_count"]) for e in created] == [
+        ("安责险学习小程序", f"导出-{cycle}", 0)]
+    engine = make_engine(stack.configs["training"]["DB_URI"])
+    try:
+        with engine.connect() as conn:
+            stored = conn.execute(text("SELECT platform, reference FROM exams WHERE cycle = :c"), {"c": cycle}).all()
+            attempts = conn.execute(text("SELECT count(*) FROM attempts a JOIN exams e ON e.id = a.exam_id "
+                                         "WHERE e.cycle = :c"), {"c": cycle}).scalar()
+    finally:
+        engine.dispose()
+    assert [tuple(r) for r in stored] == [("安责险学习小程序", f"导出-{cycle}")] and attempts == 6
+    # the same export as the platform's CSV file (学员编号 or 身份证号): nothing new; a bad row named by its line
+    table = [[cid, "", f"{80 + i}.5"] for i, cid in enumerate(ids[:5])] + [["", id_number, "79"], [ids[0], "", "abc"]]
+    status, again = admin.call("POST", f"/api/v1/cycles/{cycle}/external-exam-files",
+                               raw=csv_bytes(["学员编号", "身份证号", "分数"], table),
+                               params=dict(source, filename="export.csv"), headers={"Content-Type": "text/csv"})
+    assert status == 200 and (again["imported"], again["unchanged"]) == (0, 6), again
+    assert [(e["row"], list(e["fields"])) for e in again["errors"]] == [(8, ["score"])]
+    assert len([e for e in outbox(stack, "exam_scored") if e["cycle"] == cycle]) == 6
+    # the score keeps its source in scoring's sheet: the explanation says where the test was taken
+    def explained():
+        status, body = admin.get(f"/api/v1/scoring/cycles/{cycle}/candidates/{ids[0]}")
+        return status == 200 and body["parts"] and body["parts"][0]
+    part = wait_for(explained, timeout=20, message="scoring folds the imported score")
+    assert (part["part"], part["score"], part["detail"]["platform"], part["detail"]["reference"]) == (
+        "basic_test", "80.50", "安责险学习小程序", f"导出-{cycle}")
+
+    publish_all(stack, "scoring", "candidate_advanced", advance(cycle, ids, "key"))
+    wait_for(lambda: count(admin, cycle, stage="key") == 6, timeout=30, message="6 at key")
+    status, assigned = admin.post(f"/api/v1/cycles/{cycle}/stages/key/group-assignment")
+    assert status == 200, assigned
+    g1, g2 = [g for g in assigned["groups"] if g["members"]][:2]
+
+    # panels: overlapping pairs in opposite orders, at once
+    first = [{"group_id": g1["id"], "expert": e, "name": f"专家{e}"} for e in ("e1", "e2", "e3")] + [
+        {"group_id": g2["id"], "expert": "e1"}]
+    second = list(reversed([{"group_id": g1["id"], "expert": e} for e in ("e2", "e3")]
+                           + [{"group_id": g2["id"], "expert": e} for e in ("e1", "e2", "e3")]))
+    answers = both_at_once(admin, "post", [("/api/v1/group-experts", {"items": first}),
+                                           ("/api/v1/group-experts", {"items": second})])
+    assert [a[0] for a in answers] == [200, 200], answers
+    assert all(item["ok"] for _, body in answers for item in body["items"])
+    applied = Counter((i["group_id"], i["expert"]) for _, body in answers for i in body["items"]
+                      if i["outcome"] == "applied")
+    assert sum(applied.values()) == 6 and set(applied.values()) == {1}    # each pair applied by one call only
+    assigned_events = [(e["group_id"], e["expert"]) for e in outbox(stack, "group_expert_assigned")
+                       if e["group_id"] in (g1["id"], g2["id"])]
+    assert sorted(assigned_events) == sorted(applied)
+    status, repeat = admin.post("/api/v1/group-experts", {"items": first})
+    assert status == 200 and repeat["applied"] == 0 and {i["outcome"] for i in repeat["items"]} == {"already"}
+    panels = {g["id"]: sorted(g["experts"]) for g in admin.get(f"/api/v1/cycles/{cycle}/stages/key/groups")[1]}
+    assert panels[g1["id"]] == panels[g2["id"]] == ["e1", "e2", "e3"]
+
+    # a paper score sheet entered twice at once: stored once, one panel mean per candidate
+    members = [m["candidate_id"] for m in g1["members"]]
+    sheet = {"part": "key_expert", "reference": f"K-{cycle}", "rows": [
+        {"expert": e, "candidate_id": cid, "score": str(70 + n + k)}
+        for n, cid in enumerate(members) for k, e in enumerate(("e1", "e2", "e3"))]}
+    answers = both_at_once(admin, "post", [(f"/api/v1/groups/{g1['id']}/score-sheets", sheet)] * 2)
+    assert [a[0] for a in answers] == [201, 201], answers
+    assert sorted((b["changed"], b["unchanged"]) for _, b in answers) == [(0, len(sheet["rows"])),
+                                                                         (len(sheet["rows"]), 0)]
+    means = [e for e in outbox(stack, "expert_scored") if e["cycle"] == cycle]
+    assert sorted(e["candidate_id"] for e in means) == sorted(members)     # once per candidate
+    assert {e["panel_size"] for e in means} == {3}
+    status, trail = admin.get(f"/api/v1/training-audit/group/{g1['id']}")
+    assert status == 200 and [a["action"] for a in trail].count("score_sheet.enter") == 1
+    status, trail = admin.get(f"/api/v1/training-audit/trainee/{members[0]}")
+    assert sorted(a["detail"]["on_behalf_of"] for a in trail if a["action"] == "expert_score.create") == [
+        "e1", "e2", "e3"]
+    # one score corrected on the paper sheet, sent as the spreadsheet: only that candidate's mean goes out again
+    sheet["rows"][0]["score"] = "99"
+    raw = xlsx_bytes("评分表", ["专家", "学员编号", "分数"],
+                     [[r["expert"], r["candidate_id"], float(r["score"])] for r in sheet["rows"]])
+    status, corrected = admin.call("POST", f"/api/v1/groups/{g1['id']}/score-sheet-files", raw=raw,
+                                   params={"part": "key_expert", "filename": "K-复核.xlsx"},
+                                   headers={"Content-Type": "application/octet-stream"})
+    assert status == 201 and (corrected["changed"], corrected["candidates"], corrected["reference"]) == (
+        1, 1, "K-复核.xlsx"), corrected
+    means = [e for e in outbox(stack, "expert_scored") if e["cycle"] == cycle]
+    assert len(means) == len(members) + 1 and means[-1]["candidate_id"] == members[0]
 
 
 # ---- safety-training classes -------------------------------------------------------------------------

@@ -55,3 +55,30 @@ def test_stored_district_names_become_official(databases):
         assert stored == {2018: "朝阳区", 2019: "北京经济技术开发区", 2020: "海淀区", 2021: "雄安"}
     finally:
         engine.dispose()
+
+
+def test_an_external_imports_source_moves_into_its_columns(databases):
+    """Training 0005: imports made before kept (platform, reference) as the draw marker; drawn exams stay null."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from shared.catalogue import component
+
+    training = component("training")
+    uri = databases.new("training")
+    command.upgrade(alembic_config(training, uri), "0004")
+    engine = make_engine(uri)
+    try:
+        with engine.begin() as conn:
+            for seed, draw in ((0, '[{"platform": "小程序", "reference": "导出 1"}]'),
+                               (7, '[{"topic": "安责险", "count": 8}]')):
+                conn.execute(text(
+                    "INSERT INTO exams (agency_id, kind, title, cycle, seed, draw, paper, answer_key, "
+                    "duration_minutes, pass_mark, created_at) VALUES ('beijing', 'basic_test', 't', 'C1', :s, :d, "
+                    "'[]', '{}', 0, 60, '2022-08-26 00:00:00')"), {"s": seed, "d": draw})
+        command.upgrade(alembic_config(training, uri), "head")
+        with engine.connect() as conn:
+            stored = conn.execute(text("SELECT seed, platform, reference FROM exams ORDER BY seed")).all()
+        assert [tuple(r) for r in stored] == [(0, "小程序", "导出 1"), (7, None, None)]
+    finally:
+        engine.dispose()

@@ -211,6 +211,12 @@ def test_staff_enter_a_panels_paper_score_sheet_with_the_expert_rules_and_named_
         ("test-operator", e, "paper_sheet") for e in ("e1", "e2", "e3")}
     (entered,) = [a for a in staff.audit_trail("group", group["id"]) if a["action"] == "score_sheet.enter"]
     assert entered["detail"]["panel"] == ["e1", "e2", "e3"] and entered["detail"]["reference"] == "纸质评分表 K-01"
+    # the same sheet again changes nothing: no score rewritten, no mean announced, no new entry in the audit
+    again = staff.enter_score_sheet(group["id"], {"part": "key_expert", "reference": "纸质评分表 K-01", "rows": [
+        {"expert": e, "candidate_id": member, "score": s} for e, s in (("e1", "80.00"), ("e2", "85.5"), ("e3", 90))]})
+    assert (again["rows"], again["changed"], again["unchanged"], again["candidates"]) == (3, 0, 3, 0)
+    assert len(service.emitted("expert_scored")) == 1
+    assert [a["action"] for a in staff.audit_trail("group", group["id"])].count("score_sheet.enter") == 1
     with pytest.raises(Forbidden):
         service.as_("expert", person="e1").enter_score_sheet(group["id"], {"part": "key_expert", "rows": rows[:1]})
 
@@ -264,6 +270,11 @@ def test_external_test_results_become_exam_scores_with_their_source_and_import_a
     scored = service.emitted("exam_scored")
     assert [(e["candidate_id"], e["score"], e["exam"], e["stage"]) for e in scored] == [
         (51, "88.50", "basic_test", "basic"), (52, "92.00", "basic_test", "basic")]
+    assert {(e["source"], e["platform"], e["reference"]) for e in scored} == {
+        ("online", "安责险学习小程序", "2022-08-26 导出")}                  # the score's source travels with it
+    (created,) = service.emitted("exam_created")
+    assert (created["platform"], created["reference"], created["question_count"]) == (
+        "安责险学习小程序", "2022-08-26 导出", 0)
     assert staff.list_questions({})["total"] == 0                     # no question bank was invented
 
     again = staff.import_external_results(CYCLE, dict(source, rows=rows[:2]))
