@@ -139,8 +139,9 @@ class BulkCandidatesIn(Schema):
         metadata={"description": "附件1 forms as for POST /api/v1/candidates (at most 500)"})
 
 
-BulkCandidatesOut = bulk_out({"index": fields.Integer(metadata={"description": "the form's place in the call"}),
-                              "candidate_id": fields.Integer(), "candidate_status": fields.String()})
+BulkCandidatesOut = bulk_out("BulkCandidatesOut", {
+    "index": fields.Integer(metadata={"description": "the form's place in the call"}),
+    "candidate_id": fields.Integer(), "candidate_status": fields.String()})
 
 
 class RejectIn(Schema):
