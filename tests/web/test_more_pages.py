@@ -351,4 +351,5 @@ def test_the_api_documentation_and_error_messages_in_the_clients_language(web_st
     status, body = web_stack.admin.post("/api/v1/public/case-objections", {"case_id": 999999999, "name": "x",
                                                                           "contact": "13700137000",
                                                                           "reasons": "理由足够长的一段话。"})
-    assert status == 400 and "fields" in body and not body["message"].startswith("no such")
+    # a case that is not on notice is a missing record, named by its field
+    assert status == 404 and body["fields"].get("case_id") and not body["message"].startswith("no such")

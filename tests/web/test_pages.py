@@ -487,6 +487,8 @@ def test_staff_enter_a_panels_paper_score_sheet_and_see_each_rows_result(web_sta
 
     admin = web_stack.admin
     cycle = "P" + uuid.uuid4().hex[:7]
+    # training plans stages only for a cycle registration knows
+    assert admin.post("/api/v1/cycles", {"code": cycle, "title": f"培训批次 {cycle}", "deadline": "2099-12-31"})[0] == 201
     assert admin.post(f"/api/v1/cycles/{cycle}/stages", {"plan": "2022"})[0] == 201
     base = int(uuid.uuid4().int % 10**9) * 1000
     ids = [base + i for i in range(6)]
