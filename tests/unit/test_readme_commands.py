@@ -32,9 +32,21 @@ def test_the_readme_api_address_is_the_gateway_address_when_set():
             assert out == expected, (setter, env, out)
 
 
+# A rule code as the code writes it: ``rule="…"`` at a RuleViolation or a Lifecycle, a dataclass
+# default ``rule: str = "…"``, a module constant ``…_RULE = "…"``, or the code a service's file
+# reader hands to its RuleViolation (``UnreadableFile("…", "code")``).
+RULE_CODE = re.compile(r'\brule(?:: str)?\s*=\s*"([a-z_0-9]+)"|\b[A-Z_]*RULE\s*=\s*"([a-z_0-9]+)"'
+                       r'|UnreadableFile\([^\n]*?,\s*"([a-z_0-9]+)"\)')
+
+
+def rule_codes(directory: Path) -> set[str]:
+    return {code for module in directory.rglob("*.py")
+            for found in RULE_CODE.findall(module.read_text(encoding="utf-8")) for code in found if code}
+
+
 def test_the_rules_page_lives_in_the_repository_and_names_every_programme_rule():
-    """docs/rules.md, not a digest elsewhere: every rule code the lecturer programme's services refuse
-    with is on it, beside its number and source document."""
+    """docs/rules.md, not a digest elsewhere: every rule code any service, the gateway or a shared
+    module refuses with is on it, beside its number and source document."""
     root = README.parent
     readme = README.read_text(encoding="utf-8")
     assert "docs/rules.md" in readme
@@ -42,12 +54,27 @@ def test_the_rules_page_lives_in_the_repository_and_names_every_programme_rule()
     page = (root / "docs" / "rules.md").read_text(encoding="utf-8")
     for source in ("Lecturer plan 2022", "Case campaign 2023", "Nanhai model", "Beijing opinion", "Training plan 2018"):
         assert f"**{source}**" in page, source
-    missing = {}
-    for service in ("registration", "training", "scoring", "subsidies"):
-        codes = set()
-        for module in (root / "services" / service).glob("*.py"):
-            codes |= set(re.findall(r'rule="([a-z_0-9]+)"', module.read_text(encoding="utf-8")))
-        assert codes, service
+    services = sorted(d for d in (root / "services").iterdir() if (d / "__init__.py").exists())
+    assert {d.name for d in services} >= {"registration", "training", "scoring", "subsidies", "cases", "risk",
+                                          "webhooks"}
+    missing, counted = {}, {}
+    for directory in [*services, root / "shared", root / "gateway"]:
+        codes = rule_codes(directory)
+        counted[directory.name] = len(codes)
         if absent := sorted(c for c in codes if f"`{c}`" not in page):
-            missing[service] = absent
+            missing[directory.name] = absent
+    for where in ("registration", "training", "scoring", "subsidies", "cases", "risk", "webhooks", "shared"):
+        assert counted[where], f"no rule code found in {where}: the pattern no longer reads the code"
     assert missing == {}
+
+
+def test_the_rule_code_pattern_reads_every_way_a_code_is_written():
+    written = ('raise RuleViolation("late", {}, rule="registration_deadline")\n'
+               'X = Lifecycle("a hazard", T, rule="hazard_transition")\n'
+               '    rule: str = "status_transition"\n'
+               'TARGET_RULE = "webhook_target"\n'
+               'raise UnreadableFile(f"图片无法读取（{exc}）", "unreadable_file") from None\n'
+               'rule = failures[0]\n')
+    found = {code for match in RULE_CODE.findall(written) for code in match if code}
+    assert found == {"registration_deadline", "hazard_transition", "status_transition", "webhook_target",
+                     "unreadable_file"}
