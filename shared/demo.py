@@ -202,39 +202,36 @@ class Demo:
 
     # ---- HTTP ---------------------------------------------------------------------------------
 
-    def call(self, method: str, path: str, body=None, token: str | None = None, params=None):
-        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token or self.admin}"}
+    def _send(self, method: str, path: str, **kwargs) -> requests.Response:
         for _ in range(30):  # a polite client: on 429 wait as told, then ask again
             self.calls += 1
             try:
-                response = self.session.request(method, self.base + path, params=params, headers=headers,
-                                                data=None if body is None else json.dumps(body),
-                                                timeout=REQUEST_TIMEOUT_S)
+                response = self.session.request(method, self.base + path, timeout=REQUEST_TIMEOUT_S, **kwargs)
             except requests.RequestException as exc:
                 raise Unreachable(f"{method} {path}: {exc}") from None
             if response.status_code != 429:
                 break
             time.sleep(min(5.0, float(response.headers.get("Retry-After") or 1)))
+        return response
+
+    @staticmethod
+    def _answer(response: requests.Response):
         try:
             return response.status_code, response.json()
         except ValueError:
             return response.status_code, response.text
 
+    def call(self, method: str, path: str, body=None, token: str | None = None, params=None):
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token or self.admin}"}
+        return self._answer(self._send(method, path, params=params, headers=headers,
+                                       data=None if body is None else json.dumps(body)))
+
     def upload_raw(self, path: str, data: bytes, filename: str, content_type: str, token: str | None = None,
                    params: dict | None = None):
         """A raw-body upload (CSV, photo, evidence file): (status, body)."""
-        self.calls += 1
-        try:
-            response = self.session.post(self.base + path, data=data, params={"filename": filename, **(params or {})},
-                                         timeout=REQUEST_TIMEOUT_S,
-                                         headers={"Authorization": f"Bearer {token or self.admin}",
-                                                  "Content-Type": content_type})
-        except requests.RequestException as exc:
-            raise Unreachable(f"POST {path}: {exc}") from None
-        try:
-            return response.status_code, response.json()
-        except ValueError:
-            return response.status_code, response.text
+        return self._answer(self._send("POST", path, data=data, params={"filename": filename, **(params or {})},
+                                       headers={"Authorization": f"Bearer {token or self.admin}",
+                                                "Content-Type": content_type}))
 
     def get(self, what: str, path: str, params=None):
         """A read that must answer 200: its body, or None (recorded)."""

@@ -222,11 +222,10 @@ class Programme(Demo):
         print(f"  ✓ {len(groups)} 张评分表，{rows} 行（{n} 名学员 × {PANEL} 名专家）")
 
     def upload(self, data: bytes, name: str) -> str:
-        self.calls += 1
         self.single += 1
-        response = self.session.post(self.base + "/api/v1/lecture-files", data=data, params={"filename": name},
-                                     headers={"Authorization": f"Bearer {self.admin}",
-                                              "Content-Type": "application/octet-stream"}, timeout=30)
+        response = self._send("POST", "/api/v1/lecture-files", data=data, params={"filename": name},
+                              headers={"Authorization": f"Bearer {self.admin}",
+                                       "Content-Type": "application/octet-stream"})
         if response.status_code not in (200, 201):   # 200: the same file uploaded before
             self.expect(f"上传证据 {name}", response.status_code, response.text, 201)
             raise Stop("evidence")
