@@ -184,6 +184,7 @@ def base_config(amqp_uri, tmp_path):
             "AMQP_URI": amqp_uri, "AGENCY_ID": AGENCY, "DB_URI": db_uri,
             "PII_KEYS": PII_KEY, "PII_INDEX_KEY": INDEX_KEY, "serializer": "json", "max_workers": 10,
             "OUTBOX_POLL_SECONDS": 0.2, "EVENT_RETRY_DELAYS_MS": "100,200",
+            "DB_POOL_SIZE": 4,  # the suites run side by side on one PostgreSQL
             "FILE_STORE": str(tmp_path / "files"), "RPC_TIMEOUT_SECONDS": 10, "HEALTH_TIMEOUT_SECONDS": 1,
         }
         config.update(extra)

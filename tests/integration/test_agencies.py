@@ -114,7 +114,7 @@ class Agencies:
             for svc, cls in wanted.items():
                 config = {"AMQP_URI": broker.uri(name), "AGENCY_ID": name, "AGENCY_PARTNERS": PARTNERS[name],
                           "DB_URI": self.dbs.migrated(svc), "PII_KEYS": PII_KEY, "PII_INDEX_KEY": INDEX_KEY,
-                          "serializer": "json", "max_workers": 6, "OUTBOX_POLL_SECONDS": 0.2,
+                          "serializer": "json", "max_workers": 6, "OUTBOX_POLL_SECONDS": 0.2, "DB_POOL_SIZE": 3,
                           "EVENT_RETRY_DELAYS_MS": "100,200", "FILE_STORE": str(tmp_path / name / svc),
                           "CALENDAR_DIR": str(tmp_path / "calendar"), "RPC_TIMEOUT_SECONDS": 20}
                 self.configs[(name, svc)] = config

@@ -77,7 +77,9 @@ def consumers(amqp_uri, queue):
 def replicas(amqp_uri, tmp_path):
     dbs = Databases("postgresql", tmp_path)
     uri = dbs.migrated("subsidies")
+    # four replicas on a PostgreSQL that the other suites share: 4 × (4 + 4) connections at most
     env = dict(os.environ, AMQP_URI=amqp_uri, AGENCY_ID=AGENCY, SUBSIDIES_DB_URI=uri, PII_KEYS=PII_KEY,
+               SUBSIDIES_DB_POOL_SIZE="4",
                PII_INDEX_KEY=INDEX_KEY, FILE_STORE=str(tmp_path / "files"), OUTBOX_POLL_SECONDS="0.2",
                EVENT_RETRY_DELAYS_MS="200,500", LOG_LEVEL="WARNING", SUBSIDIES_MAX_WORKERS="10")
     procs = start_replicas(REPLICAS, env, tmp_path)
