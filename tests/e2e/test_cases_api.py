@@ -30,12 +30,16 @@ def campaign_body(year, deadline="2026-12-31", experts=3):
             "ranking_basis": "normalised"}
 
 
+# the module's tests share a stack: each world takes a campaign year no other world of it takes
+CAMPAIGN_YEARS = iter(random.sample(range(2030, 2100), 70))
+
+
 class World:
     """One campaign's people: staff, organisations with tokens, experts with tokens."""
 
     def __init__(self, admin, seed):
         self.admin = admin
-        self.year = 2030 + seed % 70
+        self.year = next(CAMPAIGN_YEARS)  # a campaign of its own: one with cases can no longer be replaced
         self.seed = seed
         status, body = admin.put(f"/api/v1/case-campaigns/{self.year}", campaign_body(self.year))
         assert status == 200, body
