@@ -25,14 +25,19 @@ def report_paragraphs(title: str, org: str) -> list[str]:
             "三、实施效果", prose(500, 3)]
 
 
-def report_docx(paragraphs: list[str]) -> bytes:
+def report_docx(paragraphs: list[str], images=(), page_mm=(210, 297)) -> bytes:
+    """``images``: (JPEG bytes, displayed width in inches) placed after the title; A4 portrait by default
+    (python-docx's own template is US Letter)."""
     import docx
-    from docx.shared import Mm
+    from docx.shared import Inches, Mm
 
     document = docx.Document()
-    document.sections[0].page_width, document.sections[0].page_height = Mm(210), Mm(297)   # A4
-    for text in paragraphs:
+    document.sections[0].page_width, document.sections[0].page_height = Mm(page_mm[0]), Mm(page_mm[1])
+    for i, text in enumerate(paragraphs):
         document.add_paragraph(text)
+        if i == 0:
+            for data, width in images:
+                document.add_picture(io.BytesIO(data), width=Inches(width))
     buf = io.BytesIO()
     document.save(buf)
     return buf.getvalue()

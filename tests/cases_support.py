@@ -7,14 +7,8 @@ from __future__ import annotations
 
 import io
 
-FILLER = ("保险机构组织专业团队深入投保企业开展风险辨识与隐患排查，建立问题清单并跟踪整改闭环，"
-          "通过线上平台与现场服务相结合提升事故预防服务质量和企业获得感。")
-
-
-def chinese(n: int, offset: int = 0) -> str:
-    """Exactly ``n`` characters (字数 n) of plausible report prose."""
-    text = (FILLER * (n // len(FILLER) + 2))[offset % len(FILLER):]
-    return text[:n]
+from shared.demo_files import prose as chinese  # exactly n characters (字数 n) of plausible report prose
+from shared.demo_files import report_docx, report_pdf
 
 
 def report_paragraphs(title="风险减量服务新模式", org="北京安全科技有限公司", profile=350, background=500,
@@ -43,48 +37,12 @@ def report_paragraphs(title="风险减量服务新模式", org="北京安全科�
 
 
 def build_docx(paragraphs, images=(), page_mm=(210, 297)) -> bytes:
-    """images: (jpeg bytes, displayed width in inches) placed inline after the title; A4 portrait by default
-    (python-docx's own template is US Letter)."""
-    import docx
-    from docx.shared import Inches, Mm
-
-    document = docx.Document()
-    document.sections[0].page_width, document.sections[0].page_height = Mm(page_mm[0]), Mm(page_mm[1])
-    for i, (text, style) in enumerate(paragraphs):
-        document.add_paragraph(text)
-        if i == 0:
-            for data, width in images:
-                document.add_picture(io.BytesIO(data), width=Inches(width))
-    buf = io.BytesIO()
-    document.save(buf)
-    return buf.getvalue()
+    """(text, style) pairs as a .docx; images after the title (see shared.demo_files.report_docx)."""
+    return report_docx([text for text, _ in paragraphs], images, page_mm)
 
 
 def build_pdf(paragraphs, per_line: int = 36) -> bytes:
-    from reportlab.lib.pagesizes import A4
-    from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
-    from reportlab.pdfgen import canvas
-
-    if "STSong-Light" not in pdfmetrics.getRegisteredFontNames():
-        pdfmetrics.registerFont(UnicodeCIDFont("STSong-Light"))
-    buf = io.BytesIO()
-    c = canvas.Canvas(buf, pagesize=A4)
-    width, height = A4
-    y = height - 60
-    c.setFont("STSong-Light", 12)
-    for text, _ in paragraphs:
-        lines = [text[i:i + per_line] for i in range(0, len(text), per_line)] or [""]
-        for line in lines:
-            if y < 60:
-                c.showPage()
-                c.setFont("STSong-Light", 12)
-                y = height - 60
-            c.drawString(50, y, line)
-            y -= 20
-        y -= 6
-    c.save()
-    return buf.getvalue()
+    return report_pdf([text for text, _ in paragraphs], per_line)
 
 
 def photo(dpi=(300, 300), size=(1200, 800), fmt="JPEG", color=(30, 120, 200)) -> bytes:
