@@ -9,24 +9,19 @@ from __future__ import annotations
 
 import logging
 
-from nameko.extensions import DependencyProvider
-
 from shared.auth import CONTEXT_KEY
 from shared.lag import combine, queue_depths, queue_name, service_stats
+from shared.peers import PeerRpc
 
 log = logging.getLogger(__name__)
 
 
-class InFlight(DependencyProvider):
+class InFlight(PeerRpc):
     """``self.in_flight.report(service, feeding)``: the lag of the events ``feeding`` names."""
 
-    def setup(self):
-        config = self.container.config
-        self.amqp_uri = config.get("AMQP_URI")
-        self.rpc_config = {"AMQP_URI": self.amqp_uri, "serializer": config.get("serializer", "json")}
+    def rpc_timeout(self, config) -> float:
         # well inside the gateway's own wait for this answer (RPC_TIMEOUT_SECONDS)
-        rpc_timeout = float(config.get("RPC_TIMEOUT_SECONDS") or 15.0)
-        self.timeout = float(config.get("READINESS_TIMEOUT_SECONDS") or min(3.0, rpc_timeout / 3))
+        return float(config.get("READINESS_TIMEOUT_SECONDS") or min(3.0, super().rpc_timeout(config) / 3))
 
     def get_dependency(self, worker_ctx):
         return Probe(self, worker_ctx.data.get(CONTEXT_KEY))
@@ -47,12 +42,9 @@ class Probe:
         return consumers, unavailable, self._queued(consumers)
 
     def _source_stats(self, sources):
-        from nameko.standalone.rpc import ClusterRpcProxy
-
         stats, unavailable = {}, []
         try:
-            with ClusterRpcProxy(self.provider.rpc_config, timeout=self.provider.timeout,
-                                 context_data={CONTEXT_KEY: self.principal_context}) as cluster:
+            with self.provider.cluster(self.principal_context) as cluster:
                 calls = {s: getattr(cluster, s).lag_report.call_async() for s in sources}
                 for source, call in calls.items():
                     try:

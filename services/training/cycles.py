@@ -7,19 +7,13 @@ answering makes the call the gateway's 503, never a plan for a cycle nobody open
 """
 from __future__ import annotations
 
-from nameko.extensions import DependencyProvider
-
 from shared.auth import CONTEXT_KEY
 from shared.errors import NotFound
+from shared.peers import PeerRpc
 
 
-class CycleRegistry(DependencyProvider):
+class CycleRegistry(PeerRpc):
     """``self.cycles.require(code)``: registration's record of the cycle, else ``NotFound`` on ``cycle``."""
-
-    def setup(self):
-        config = self.container.config
-        self.rpc_config = {"AMQP_URI": config.get("AMQP_URI"), "serializer": config.get("serializer", "json")}
-        self.timeout = float(config.get("RPC_TIMEOUT_SECONDS") or 15.0)
 
     def get_dependency(self, worker_ctx):
         return _Cycles(self, worker_ctx.data.get(CONTEXT_KEY))
@@ -30,11 +24,8 @@ class _Cycles:
         self.provider, self.principal_context = provider, principal_context
 
     def require(self, code: str) -> dict:
-        from nameko.standalone.rpc import ClusterRpcProxy
-
         try:
-            with ClusterRpcProxy(self.provider.rpc_config, timeout=self.provider.timeout,
-                                 context_data={CONTEXT_KEY: self.principal_context}) as cluster:
+            with self.provider.cluster(self.principal_context) as cluster:
                 return cluster.registration.get_cycle(code)
         except NotFound:
             raise NotFound(f"cycle {code} not found", {"cycle": [f"no cycle {code}: create it first"]}) from None
