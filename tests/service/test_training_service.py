@@ -215,6 +215,8 @@ def test_staff_enter_a_panels_paper_score_sheet_with_the_expert_rules_and_named_
     again = staff.enter_score_sheet(group["id"], {"part": "key_expert", "reference": "纸质评分表 K-01", "rows": [
         {"expert": e, "candidate_id": member, "score": s} for e, s in (("e1", "80.00"), ("e2", "85.5"), ("e3", 90))]})
     assert (again["rows"], again["changed"], again["unchanged"], again["candidates"]) == (3, 0, 3, 0)
+    # each row says so, with the panel mean as it stands
+    assert [(r["unchanged"], r["replaced"], r["panel_mean"]) for r in again["results"]] == [(True, None, "85.17")] * 3
     assert len(service.emitted("expert_scored")) == 1
     assert [a["action"] for a in staff.audit_trail("group", group["id"])].count("score_sheet.enter") == 1
     with pytest.raises(Forbidden):
