@@ -18,7 +18,6 @@ import eventlet
 from nameko.exceptions import RemoteError, UnknownService
 from nameko.dependency_providers import Config
 from nameko.extensions import DependencyProvider
-from nameko.amqp.publish import Publisher
 from nameko.rpc import MethodProxy, ServiceProxy
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
@@ -26,7 +25,7 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound as NoRoute
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Response
 
-from shared.amqp import CONNECTION_ERRORS, SafeReplyListener
+from shared.amqp import CONNECTION_ERRORS, LeanPublisher, SafeReplyListener
 from shared.auth import CONTEXT_KEY, Principal, anonymous
 from shared.catalogue import SERVICE_NAMES
 from shared.config import agency_of
@@ -35,7 +34,7 @@ from shared.documents import http_content_type
 from shared.errors import NotFound, ValidationFailed, WsliError
 from shared.metrics import DEAD_LETTERS, exposition
 from shared.pii import check_published_keys
-from shared.schemas import load
+from shared.schemas import load, schema_instance
 from shared.telemetry import Telemetry
 from shared.web import http
 from shared.workdays import utcnow
@@ -83,7 +82,7 @@ class TooLarge(WsliError):
     code = "too_large"
 
 
-class _QuickPublisher(Publisher):
+class _QuickPublisher(LeanPublisher):
     # nameko's defaults retry a dead broker for ~10 s per call; a client is better
     # served by a prompt 503 with Retry-After.
     transport_options = {"max_retries": 1, "interval_start": 0.2, "interval_step": 0.2, "interval_max": 0.5}
@@ -489,7 +488,7 @@ class GatewayService:
         rows = self.db.session.execute(
             select(audit).where(audit.c.agency_id == self.db.agency, audit.c.entity_type == str(entity_type),
                                 audit.c.entity_id == str(entity_id)).order_by(audit.c.id)).mappings().all()
-        return json_response(AuditOut(many=True).dump(
+        return json_response(schema_instance(AuditOut, many=True).dump(
             [dict(r, detail=json.loads(r["detail"] or "{}")) for r in rows]))
 
     def _safety_file(self, principal, request, credit_code):

@@ -24,6 +24,8 @@ from functools import partial
 
 from amqp.exceptions import ConnectionError as AmqpConnectionError, RecoverableConnectionError
 from kombu.exceptions import OperationalError as KombuOperationalError
+from kombu import Connection
+from kombu.pools import producers
 from nameko.amqp.publish import Publisher
 from nameko.messaging import QueueConsumer
 from nameko.rpc import Rpc, RpcConsumer, ReplyListener, Responder
@@ -85,6 +87,7 @@ class SafeQueueConsumer(QueueConsumer):
                 # both the structured CloudEvents form and the older plain JSON one
                 accept=list(dict.fromkeys([*self.accept, *ACCEPTED_CONTENT_TYPES])),
                 on_decode_error=partial(self._on_decode_error, provider),
+                no_ack=getattr(provider, "auto_ack", False),
             )
             consumer.qos(prefetch_count=self.prefetch_count)
             self._consumers[provider] = consumer
@@ -106,7 +109,52 @@ class SafeQueueConsumer(QueueConsumer):
         self.ack_message(message)
 
 
-class _UnconfirmedPublisher(Publisher):
+_POOL_KEYS: dict[tuple, Connection] = {}
+
+
+def _pool_key(amqp_uri: str, ssl, login_method, transport_options: dict) -> Connection:
+    """The one ``Connection`` object naming a producer pool for these settings.
+
+    nameko builds a new ``Connection`` for every publish only to look its pool up
+    (~36 µs of the ~160 µs a publish cost); the pool behind it is the same each time.
+    """
+    key = (amqp_uri, repr(ssl), login_method, tuple(sorted(transport_options.items())))
+    connection = _POOL_KEYS.get(key)
+    if connection is None:
+        connection = _POOL_KEYS[key] = Connection(amqp_uri, transport_options=dict(transport_options), ssl=ssl,
+                                                  login_method=login_method)
+    return connection
+
+
+class LeanPublisher(Publisher):
+    """nameko's publisher; an unconfirmed publish takes a shorter path.
+
+    Same message, headers, retry policy and pooled connections as nameko's, without
+    building a throwaway ``Connection`` per message. A confirmed publish (the caller
+    needs the broker's word: routing checks, ``UndeliverableMessage``) goes nameko's way.
+    """
+
+    def publish(self, payload, **kwargs):
+        if kwargs.get("use_confirms", self.use_confirms) or kwargs.get("mandatory", self.mandatory):
+            return super().publish(payload, **kwargs)
+        kwargs.pop("use_confirms", None)
+        kwargs.pop("mandatory", None)
+        options = dict(kwargs.pop("transport_options", self.transport_options), confirm_publish=False)
+        publish_kwargs = dict(self.publish_kwargs)
+        headers = dict(publish_kwargs.pop("headers", {}))
+        headers.update(kwargs.pop("headers", {}))
+        headers.update(kwargs.pop("extra_headers", {}))
+        declare = [*self.declare, *kwargs.pop("declare", ())]
+        for name in ("delivery_mode", "priority", "expiration", "serializer", "compression", "retry",
+                     "retry_policy"):
+            kwargs.setdefault(name, getattr(self, name))
+        publish_kwargs.update(kwargs)
+        pool = producers[_pool_key(self.amqp_uri, self.ssl, self.login_method, options)]
+        with pool.acquire(block=True) as producer:
+            producer.publish(payload, headers=headers, declare=declare, **publish_kwargs)
+
+
+class _UnconfirmedPublisher(LeanPublisher):
     # A reply goes to the caller's own (transient) reply queue: a confirm would only tell
     # that the broker took it, which changes nothing for the caller, who times out (503)
     # on a lost reply either way. Waiting for it cost ~13 % of a service's CPU per call.
@@ -141,9 +189,22 @@ class SafeRpc(Rpc):
 
 
 class SafeReplyListener(ReplyListener):
-    """The caller's side (the gateway): a reply's ack on a dead connection is harmless too."""
+    """The caller's side (the gateway): replies are consumed without acks.
+
+    The reply queue is this process's own and transient: an ack would tell the broker
+    nothing it needs (a reply lost with the connection is a timeout, a 503, acked or not)
+    and cost a frame each way per call.
+    """
 
     queue_consumer = SafeQueueConsumer()
+    auto_ack = True
+
+    def handle_message(self, body, message):
+        event = self._reply_events.pop(message.properties.get("correlation_id"), None)
+        if event is not None:
+            event.send(body)
+        else:  # the caller gave up (timed out) before the reply came
+            log.debug("reply for an unknown correlation id %s", message.properties.get("correlation_id"))
 
 
 rpc = SafeRpc.decorator
@@ -156,6 +217,4 @@ def confirming_connection(amqp_uri: str):
     marks a message done only after the broker confirmed it, so a crash in
     between repeats a delivery and never loses one.
     """
-    from kombu import Connection
-
     return Connection(amqp_uri, transport_options={"confirm_publish": True})

@@ -21,6 +21,7 @@ from shared.amqp import rpc as _rpc
 from shared.auth import STAFF
 from shared.errors import WsliError
 from shared.telemetry import Telemetry
+from shared.schemas import schema_instance
 
 
 def rpc(fn=None, *, roles: tuple[str, ...] | None = None, **options):
@@ -87,4 +88,4 @@ class PlatformRpc:
             select(audit).where(audit.c.agency_id == self.db.agency, audit.c.entity_type == str(entity_type),
                                 audit.c.entity_id == str(entity_id)).order_by(audit.c.id)
         ).mappings().all()
-        return AuditOut(many=True).dump([dict(r, detail=json.loads(r["detail"] or "{}")) for r in rows])
+        return schema_instance(AuditOut, many=True).dump([dict(r, detail=json.loads(r["detail"] or "{}")) for r in rows])

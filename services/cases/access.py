@@ -13,7 +13,7 @@ from sqlalchemy import select
 from shared.auth import STAFF
 from shared.errors import Forbidden, NotFound, ValidationFailed
 from shared.pii import mask_phone
-from shared.schemas import as_id, with_values
+from shared.schemas import as_id, schema_instance, with_values
 from shared.workdays import date_deadline_passed, utcnow
 
 from . import domain, schemas
@@ -39,7 +39,7 @@ class Lookups:
 
     @staticmethod
     def _campaign(row: CampaignRow) -> domain.Campaign:
-        return domain.campaign_from_data(schemas.CampaignIn().load(_loadable(row.data)))
+        return domain.campaign_from_data(schema_instance(schemas.CampaignIn).load(_loadable(row.data)))
 
     def _org(self, org_id, field=None) -> Organisation:
         org = self.db.session.get(Organisation, as_id(org_id, field or "id"))
@@ -121,12 +121,12 @@ class Lookups:
 
     def _org_out(self, org: Organisation) -> dict:
         phone = org.contact_phone if self._sees_contact(org.id) else mask_phone(org.contact_phone)
-        return schemas.OrganisationOut().dump(with_values(org, kind_label=domain.ORG_KINDS[org.kind],
+        return schema_instance(schemas.OrganisationOut).dump(with_values(org, kind_label=domain.ORG_KINDS[org.kind],
                                                           contact_phone=phone))
 
     def _campaign_out(self, row: CampaignRow) -> dict:
         deadline = domain.date.fromisoformat(row.data["deadline"])
-        return schemas.CampaignOut().dump(dict(
+        return schema_instance(schemas.CampaignOut).dump(dict(
             row.data, deadline=deadline, open=not date_deadline_passed(deadline, utcnow()),
             counting_rule=domain.COUNTING_RULE, levels_confirmed_at=row.levels_confirmed_at,
             notice_first_day=row.notice_first_day, notice_ends_on=row.notice_ends_on, released_at=row.released_at))
@@ -142,7 +142,7 @@ class Lookups:
             contact = dict(recommendation.get("contact") or {})
             contact.update(mobile=c.recommender_mobile, office_phone=c.recommender_office_phone)
             recommendation["contact"] = contact
-        return schemas.CaseOut().dump(with_values(
+        return schema_instance(schemas.CaseOut).dump(with_values(
             c, campaign=c.campaign.year, organisation_name=c.organisation.name,
             status_label=domain.STATUS_LABELS[c.status], channel_label=domain.CHANNELS[c.channel],
             category_label=categories.get(c.category, c.category), recommendation=recommendation, files=files,

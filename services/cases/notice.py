@@ -11,7 +11,7 @@ from shared.entrypoints import rpc
 from shared.errors import NotFound, RuleViolation, ValidationFailed
 from shared.pii import get_vault, mask_email, mask_phone
 from shared.documents import XLSX_TYPE, decode_base64, file_result
-from shared.schemas import as_id, load, paginate, with_values
+from shared.schemas import as_id, load, paginate, schema_instance, with_values
 from shared.workdays import local_date, utcnow
 
 from . import domain, exports, roles, schemas
@@ -59,7 +59,7 @@ class NoticeRpc(Lookups):
         cases = self.db.session.scalars(select(Case).where(Case.campaign_id == row.id, Case.status == status)).all()
         cases = sorted(cases, key=lambda c: (LEVEL_ORDER[c.level], c.id))
         categories = {x["code"]: x["label"] for x in row.data["categories"]}
-        return schemas.PublicListOut().dump({
+        return schema_instance(schemas.PublicListOut).dump({
             "campaign": row.year, "title": row.data["title"], "notice_first_day": row.notice_first_day,
             "notice_ends_on": row.notice_ends_on, "released": row.released_at is not None,
             "cases": [{"case_id": c.id, "name": c.name, "organisation_name": c.organisation.name,
@@ -155,7 +155,7 @@ class NoticeRpc(Lookups):
     def _objection_out(self, o: Objection) -> dict:
         masked = mask_email(o.contact) if "@" in o.contact else mask_phone(o.contact)
         files = [{"filename": f["filename"], "sha256": f["sha256"], "size": f["size"]} for f in o.files]
-        return schemas.ObjectionOut().dump(with_values(o, contact=masked, files=files))
+        return schema_instance(schemas.ObjectionOut).dump(with_values(o, contact=masked, files=files))
 
     # ---- release ---------------------------------------------------------------------------------
 
@@ -192,7 +192,7 @@ class NoticeRpc(Lookups):
                 released_at=now))
             self.db.audit(self.caller, "case.release", "case", case.id, {"certificate": case.certificate_number})
         row.released_at = now
-        return schemas.ReleaseOut().dump({"campaign": row.year, "released": len(numbers), "certificates": numbers})
+        return schema_instance(schemas.ReleaseOut).dump({"campaign": row.year, "released": len(numbers), "certificates": numbers})
 
     @rpc
     def verify_certificate(self, number):
@@ -200,8 +200,8 @@ class NoticeRpc(Lookups):
         case = self.db.session.scalar(select(Case).where(Case.agency_id == self.db.agency,
                                                          Case.certificate_number == number))
         if case is None or case.status != domain.RELEASED:
-            return schemas.VerifyOut().dump({"number": number, "status": "unknown"})
-        return schemas.VerifyOut().dump({"number": number, "status": "valid", "case_name": case.name,
+            return schema_instance(schemas.VerifyOut).dump({"number": number, "status": "unknown"})
+        return schema_instance(schemas.VerifyOut).dump({"number": number, "status": "valid", "case_name": case.name,
                                          "organisation_name": case.organisation.name,
                                          "level_label": domain.LEVELS[case.level], "campaign": case.campaign.year})
 

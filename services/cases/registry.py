@@ -7,7 +7,7 @@ from shared.db import transactional
 from shared.entrypoints import rpc
 from shared.errors import Conflict, ValidationFailed
 from shared.pii import mask_phone
-from shared.schemas import load, with_values
+from shared.schemas import load, schema_instance, with_values
 from shared.workdays import utcnow
 
 from . import domain, roles, schemas
@@ -113,7 +113,7 @@ class SetupRpc(Lookups):
                 {"agency_id": self.db.agency, "credit_code": c, "loaded_at": now} for c in codes])
         self.db.emit("dishonesty_list_loaded", self.db.agency, {"codes": len(codes)})
         self.db.audit(self.caller, "dishonesty_list.load", "dishonesty_list", self.db.agency, {"codes": len(codes)})
-        return schemas.DishonestyListOut().dump({"codes": len(codes), "loaded_at": now})
+        return schema_instance(schemas.DishonestyListOut).dump({"codes": len(codes), "loaded_at": now})
 
     # ---- experts ------------------------------------------------------------------------------------
 
@@ -152,7 +152,7 @@ class SetupRpc(Lookups):
         self.db.audit(self.caller, "expert.declare_conflict", "expert", expert.code,
                       {"credit_code": row.credit_code, "case_id": row.case_id})
         self._strike_off(expert, row)
-        return schemas.ConflictOut().dump(row)
+        return schema_instance(schemas.ConflictOut).dump(row)
 
     def _strike_off(self, expert, conflict):
         """A conflict declared after assignment takes the expert (and any sheet) off panels still in review;
@@ -180,8 +180,8 @@ class SetupRpc(Lookups):
         expert = self._own_expert(code)
         rows = self.db.session.scalars(select(ExpertConflict).where(ExpertConflict.expert_id == expert.id)
                                        .order_by(ExpertConflict.id)).all()
-        return schemas.ConflictOut(many=True).dump(rows)
+        return schema_instance(schemas.ConflictOut, many=True).dump(rows)
 
     def _expert_out(self, e: Expert, assigned: int) -> dict:
         phone = e.phone if self.caller.is_staff else mask_phone(e.phone)
-        return schemas.ExpertOut().dump(with_values(e, phone=phone, assigned=assigned))
+        return schema_instance(schemas.ExpertOut).dump(with_values(e, phone=phone, assigned=assigned))

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from shared.db import transactional
 from shared.entrypoints import rpc
 from shared.errors import RuleViolation, ValidationFailed
-from shared.schemas import load
+from shared.schemas import load, schema_instance
 from shared.workdays import utcnow
 
 from . import domain, review, roles, schemas
@@ -84,7 +84,7 @@ class ReviewRpc(Lookups):
                 self.db.session.add(Assignment(case_id=case_id, expert_id=ids[code].id, assigned_at=now))
             self.db.emit("case_review_started", case_id, dict(self._ref(case), experts=len(codes) + len(already[case_id])))
             self.db.audit(self.caller, "case.assign", "case", case_id, {"experts": codes})
-        return schemas.AssignmentOut().dump({"assigned": {str(k): v for k, v in plan.items()}, "cases": len(plan)})
+        return schema_instance(schemas.AssignmentOut).dump({"assigned": {str(k): v for k, v in plan.items()}, "cases": len(plan)})
 
     def _profiles(self) -> list[domain.ExpertProfile]:
         experts = self.db.session.scalars(select(Expert).where(Expert.agency_id == self.db.agency)).all()
@@ -147,7 +147,7 @@ class ReviewRpc(Lookups):
         own_done = mine is not None and mine.total is not None
         if self.caller.role == "expert" and not own_done:
             rows = [r for r in rows if mine is not None and r.id == mine.id]
-        return schemas.ScoresOut().dump({"case_id": case.id, "own_submitted": own_done, "scores": [
+        return schema_instance(schemas.ScoresOut).dump({"case_id": case.id, "own_submitted": own_done, "scores": [
             {"expert": r.expert.code, "marks": r.marks, "total": r.total and str(review.half_up(Decimal(r.total))),
              "comment": r.comment, "scored_at": r.scored_at} for r in rows]})
 
@@ -172,7 +172,7 @@ class ReviewRpc(Lookups):
     @rpc(roles=roles.STAFF)
     def campaign_results(self, year):
         _, cases, results, counts = self._results(self._campaign_row(year))
-        return schemas.ResultOut(many=True).dump([_result_dump(r, cases[r.case_id], counts.get(r.case_id, 0))
+        return schema_instance(schemas.ResultOut, many=True).dump([_result_dump(r, cases[r.case_id], counts.get(r.case_id, 0))
                                                   for r in results])
 
     @rpc(roles=roles.STAFF)
@@ -181,8 +181,8 @@ class ReviewRpc(Lookups):
         campaign, _, results, _ = self._results(case.campaign)
         found = next((r for r in results if r.case_id == case.id), None)
         if found is None:
-            return schemas.ExplainOut().dump({"case_id": case.id, "lines": ["案例尚未进入专家评审"]})
-        return schemas.ExplainOut().dump(review.explain(campaign, found))
+            return schema_instance(schemas.ExplainOut).dump({"case_id": case.id, "lines": ["案例尚未进入专家评审"]})
+        return schema_instance(schemas.ExplainOut).dump(review.explain(campaign, found))
 
     @rpc(roles=roles.STAFF)
     @transactional
@@ -218,7 +218,7 @@ class ReviewRpc(Lookups):
             self.db.audit(self.caller, "case.level", "case", case.id,
                           {"level": case.level, "rank": result.rank, "override": bool(o)})
         row.levels_confirmed_at = utcnow()
-        return schemas.LevelsOut().dump(dict(counts, levelled=sum(counts.values())))
+        return schema_instance(schemas.LevelsOut).dump(dict(counts, levelled=sum(counts.values())))
 
 
 def _result_dump(r: review.CaseResult, case: Case, assigned: int) -> dict:

@@ -10,7 +10,7 @@ from shared.entrypoints import rpc
 from shared.errors import RuleViolation, ValidationFailed
 from shared.pii import mask_phone
 from shared.documents import decode_base64, decode_upload
-from shared.schemas import load, paginate
+from shared.schemas import load, paginate, schema_instance
 from shared.workdays import local_date, utcnow
 
 from . import domain, report, roles, schemas
@@ -52,7 +52,7 @@ class CaseRpc(Lookups):
         self.db.session.add(row)
         self.db.session.flush()
         self.db.audit(self.caller, "file.upload", "case_file", row.id, {"kind": kind, "sha256": digest})
-        return schemas.FileOut().dump(row)
+        return schema_instance(schemas.FileOut).dump(row)
 
     @staticmethod
     def _inspect(kind, data: bytes):
@@ -111,7 +111,7 @@ class CaseRpc(Lookups):
             submitted_on=data["submitted_on"] or local_date(now), period_start=data["period_start"],
             period_end=data["period_end"], summary=data["summary"], honours=data["honours"],
             creators=data["creators"], participants=data["participants"], recommender=rec,
-            findings=schemas.FindingOut(many=True).dump(findings), created_at=now, updated_at=now)
+            findings=schema_instance(schemas.FindingOut, many=True).dump(findings), created_at=now, updated_at=now)
         case.campaign, case.organisation = row, org
         self.db.session.add(case)
         self.db.session.flush()
@@ -262,7 +262,7 @@ class CaseRpc(Lookups):
 
 def _check_out(findings) -> dict:
     refused = report.refusals(findings)
-    return schemas.CheckOut().dump({
+    return schema_instance(schemas.CheckOut).dump({
         "acceptable": not refused, "refusals": len(refused),
         "warnings": sum(1 for f in findings if f.kind == report.WARNING and f.outcome != report.PASS),
         "counting_rule": domain.COUNTING_RULE, "findings": findings})

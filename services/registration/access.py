@@ -6,7 +6,7 @@ from sqlalchemy import select
 from shared.auth import STAFF
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from shared.pii import mask_phone
-from shared.schemas import agency_row, as_id, paginate, with_values
+from shared.schemas import agency_row, as_id, paginate, schema_instance, with_values
 from shared.workdays import date_deadline_passed, utcnow
 
 from . import domain, schemas
@@ -118,24 +118,24 @@ class Lookups:
         return {"cycle": cycle.code, "title": cycle.title, "deadline": cycle.deadline, "minimums": cycle.minimums}
 
     def _cycle_out(self, cycle) -> dict:
-        return schemas.CycleOut().dump(with_values(cycle, open=not date_deadline_passed(cycle.deadline, utcnow())))
+        return schema_instance(schemas.CycleOut).dump(with_values(cycle, open=not date_deadline_passed(cycle.deadline, utcnow())))
 
     def _sees_contact(self, unit_id) -> bool:
         return self.caller.is_staff or (self.caller.role == "unit" and self.caller.unit_id == unit_id)
 
     def _unit_out(self, unit) -> dict:
         phone = unit.contact_phone
-        return schemas.UnitOut().dump(with_values(
+        return schema_instance(schemas.UnitOut).dump(with_values(
             unit, kind_label=domain.UNIT_KINDS[unit.kind],
             contact_phone=phone if self._sees_contact(unit.id) else mask_phone(phone)))
 
     def _candidate_out(self, c) -> dict:
-        return schemas.CandidateOut().dump(with_values(
+        return schema_instance(schemas.CandidateOut).dump(with_values(
             c, phone=c.phone if self._sees_contact(c.unit_id) else mask_phone(c.phone),
             unit_seal={"signed_by": c.unit_signed_by, "opinion": c.unit_opinion, "sealed_at": c.unit_sealed_at},
             center_seal={"signed_by": c.center_signed_by, "opinion": c.center_opinion,
                          "sealed_at": c.center_sealed_at}))
 
     def _enrolment_out(self, e) -> dict:
-        return schemas.EnrolmentOut().dump(with_values(
+        return schema_instance(schemas.EnrolmentOut).dump(with_values(
             e, person_phone=e.person_phone if self.caller.is_staff else mask_phone(e.person_phone)))

@@ -9,7 +9,7 @@ from shared.entrypoints import rpc
 from shared.districts import official_names, official_or_none
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from shared.pii import get_vault, mask_id_number, mask_name, mask_phone
-from shared.schemas import as_credit_code, load
+from shared.schemas import as_credit_code, load, schema_instance
 from shared.workdays import local_date, utcnow
 
 from . import domain, schemas
@@ -60,7 +60,7 @@ class EnrolmentRpc:
 
     def _quota_answer(self, year, table, replaced, previous_total):
         stored = self._quotas(year)  # the answer is what is stored, not what was sent
-        return schemas.QuotaTableOut().dump({"year": year, "districts": len(stored), "total": sum(stored.values()),
+        return schema_instance(schemas.QuotaTableOut).dump({"year": year, "districts": len(stored), "total": sum(stored.values()),
                                              "replaced": replaced, "previous_total": previous_total})
 
     @rpc(roles=ENROLLERS)
@@ -144,7 +144,7 @@ class EnrolmentRpc:
         progress = domain.enrolment_progress(quotas, enrolled)
         if self.caller.role == "regulator":
             progress["rows"] = [r for r in progress["rows"] if r.district == self.caller.district]
-        return schemas.ProgressOut().dump(dict(progress, year=year))
+        return schema_instance(schemas.ProgressOut).dump(dict(progress, year=year))
 
     @rpc(roles=SAFETY_FILE_READERS)
     def unit_enrolments(self, credit_code):
@@ -172,7 +172,7 @@ class EnrolmentRpc:
         for person in people:   # newest year first: the first enrolled row per role is the current one
             if person["status"] == domain.ENROLLED:
                 current.setdefault(person["role"], person["enrolment_id"])
-        return schemas.UnitEnrolmentsOut().dump({
+        return schema_instance(schemas.UnitEnrolmentsOut).dump({
             "credit_code": code, "unit_name": rows[0].unit_name if rows else None,
             "principal": current.get("principal"), "safety_manager": current.get("safety_manager"),
             "enrolments": people})

@@ -13,7 +13,7 @@ from shared.db import transactional
 from shared.entrypoints import rpc
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from shared.pii import get_vault, mask_id_number
-from shared.schemas import load
+from shared.schemas import load, schema_instance
 from shared.workdays import utcnow
 
 from . import domain, schemas
@@ -168,7 +168,7 @@ class NominationRpc:
 
         result = apply_each(self.db, [natural(i) for i in range(len(forms))], apply,
                             lambda key: {"index": key[-1]})
-        return schemas.BulkCandidatesOut().dump(result)
+        return schema_instance(schemas.BulkCandidatesOut).dump(result)
 
     @rpc(roles=STAFF)
     @transactional
@@ -354,7 +354,7 @@ class NominationRpc:
     def _bulk(self, candidate_ids, apply):
         result = apply_each(self.db, unique(candidate_ids, "candidate_ids"), apply,
                             lambda key: {"candidate_id": key})
-        return schemas.BulkSealOut().dump(result)
+        return schema_instance(schemas.BulkSealOut).dump(result)
 
     def _unit_seal(self, candidate, data):
         candidate.status = domain.next_status(candidate.status, "unit_approve")
@@ -417,7 +417,7 @@ class NominationRpc:
                 Candidate.cycle_id == cycle.id, Candidate.status.in_(domain.ACTIVE)).group_by(Candidate.unit_id)
         ).all())
         report = domain.quota_report(units, counts, cycle.minimums, cycle.deadline, utcnow())
-        return schemas.QuotaReportOut().dump(dict(report, cycle=cycle.code, deadline=cycle.deadline))
+        return schema_instance(schemas.QuotaReportOut).dump(dict(report, cycle=cycle.code, deadline=cycle.deadline))
 
     def _store_photo(self, photo):
         if not photo:

@@ -11,7 +11,7 @@ from shared.entrypoints import rpc
 from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.pii import mask_phone
 from shared.documents import decode_upload
-from shared.schemas import load, paginate
+from shared.schemas import load, paginate, schema_instance
 from shared.workdays import utcnow
 
 from . import domain, roles, schemas, tables
@@ -48,7 +48,7 @@ class EnterprisesMixin:
         self.db.emit("enterprises_imported", enterprise.id, {"created": 1, "updated": 0,
                                                              "credit_codes": [enterprise.credit_code]})
         self.db.audit(self.caller, "enterprise.register", "enterprise", enterprise.id, {"name": enterprise.name})
-        return schemas.EnterpriseOut().dump(enterprise)
+        return schema_instance(schemas.EnterpriseOut).dump(enterprise)
 
     def _new_enterprise(self, data) -> Enterprise:
         now = utcnow()
@@ -61,7 +61,7 @@ class EnterprisesMixin:
 
     @rpc(roles=roles.READERS)
     def get_enterprise(self, enterprise_id):
-        return schemas.EnterpriseOut().dump(self._enterprise(enterprise_id))
+        return schema_instance(schemas.EnterpriseOut).dump(self._enterprise(enterprise_id))
 
     @rpc(roles=roles.READERS)
     def list_enterprises(self, query=None):
@@ -134,7 +134,7 @@ class EnterprisesMixin:
                                                             "policies": result["policies"]})
         self.db.audit(self.caller, "enterprise.import", "enterprise", "import",
                       {k: v for k, v in result.items() if k != "errors"} | {"errors": len(result["errors"])})
-        return schemas.ImportOut().dump(result)
+        return schema_instance(schemas.ImportOut).dump(result)
 
     def _refresh(self, enterprise, data) -> bool:
         changed = False
@@ -156,7 +156,7 @@ class EnterprisesMixin:
         if insurer is None:
             raise ValidationFailed("unknown insurer", {"insurer": [f"no insurer named {part['insurer']}"]})
         try:
-            data = schemas.PolicyIn().load({
+            data = schema_instance(schemas.PolicyIn).load({
                 "enterprise_id": 1, "insurer_id": insurer.id, "year": int(part["year"]),
                 "period_start": _iso(part["period_start"]), "period_end": _iso(part["period_end"]),
                 "insured_workers": int(float(part["insured_workers"]))})
@@ -200,21 +200,21 @@ class EnterprisesMixin:
         if data["parent_id"] is not None:
             self._insurer(data["parent_id"], "parent_id")
         row = self._unique_named(Insurer, data)
-        return schemas.InsurerOut().dump(row)
+        return schema_instance(schemas.InsurerOut).dump(row)
 
     @rpc(roles=roles.READERS)
     def list_insurers(self):
-        return schemas.InsurerOut(many=True).dump(self.db.session.scalars(
+        return schema_instance(schemas.InsurerOut, many=True).dump(self.db.session.scalars(
             select(Insurer).where(Insurer.agency_id == self.db.agency).order_by(Insurer.id)).all())
 
     @rpc(roles=roles.STAFF)
     @transactional
     def create_organisation(self, payload):
-        return schemas.OrganisationOut().dump(self._unique_named(Organisation, load(schemas.OrganisationIn, payload)))
+        return schema_instance(schemas.OrganisationOut).dump(self._unique_named(Organisation, load(schemas.OrganisationIn, payload)))
 
     @rpc(roles=roles.READERS)
     def list_organisations(self):
-        return schemas.OrganisationOut(many=True).dump(self.db.session.scalars(
+        return schema_instance(schemas.OrganisationOut, many=True).dump(self.db.session.scalars(
             select(Organisation).where(Organisation.agency_id == self.db.agency).order_by(Organisation.id)).all())
 
     @rpc(roles=roles.STAFF)
@@ -226,14 +226,14 @@ class EnterprisesMixin:
         self.db.session.add(tech)
         self.db.session.flush()
         self.db.audit(self.caller, "technician.create", "technician", tech.id, {"organisation_id": tech.organisation_id})
-        return schemas.TechnicianOut().dump(tech)
+        return schema_instance(schemas.TechnicianOut).dump(tech)
 
     @rpc(roles=roles.READERS)
     def list_technicians(self, organisation_id):
         org = self._row(Organisation, organisation_id, "organisation_id", "organisation")
         if not self._own_organisation(org.id):   # another organisation's staff do not exist for it
             raise NotFound(f"organisation {org.id} not found", {"organisation_id": ["not found"]})
-        return schemas.TechnicianOut(many=True).dump(self.db.session.scalars(
+        return schema_instance(schemas.TechnicianOut, many=True).dump(self.db.session.scalars(
             select(Technician).where(Technician.organisation_id == org.id).order_by(Technician.id)).all())
 
     @rpc(roles=roles.STAFF)
@@ -242,11 +242,11 @@ class EnterprisesMixin:
         data = load(schemas.SubstationIn, payload)
         if data["organisation_id"] is not None:
             self._organisation(data["organisation_id"])
-        return schemas.SubstationOut().dump(self._unique_named(Substation, data))
+        return schema_instance(schemas.SubstationOut).dump(self._unique_named(Substation, data))
 
     @rpc(roles=roles.READERS)
     def list_substations(self):
-        return schemas.SubstationOut(many=True).dump(self.db.session.scalars(
+        return schema_instance(schemas.SubstationOut, many=True).dump(self.db.session.scalars(
             select(Substation).where(Substation.agency_id == self.db.agency).order_by(Substation.id)).all())
 
     def _unique_named(self, model, data):
@@ -264,7 +264,7 @@ class EnterprisesMixin:
     def upload_photo(self, upload):
         """A photo for a visit record, a hazard or rectification evidence; the key goes in the form."""
         stored = self.files.put(decode_upload(upload), "file", PHOTO_TYPES, PHOTO_MAX_BYTES)
-        return schemas.FileOut().dump(stored)
+        return schema_instance(schemas.FileOut).dump(stored)
 
 
 def _numbers(row: dict) -> dict:

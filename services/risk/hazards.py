@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from shared.db import transactional
 from shared.entrypoints import rpc
 from shared.errors import NotFound
-from shared.schemas import load, paginate, with_values
+from shared.schemas import load, paginate, schema_instance, with_values
 from shared.workdays import utcnow
 
 from . import domain, roles, schemas
@@ -35,11 +35,11 @@ class HazardsMixin:
             clause = Hazard.status.in_(domain.OPEN_HAZARD) & Hazard.deadline.is_not(None) & (Hazard.deadline < today)
             stmt = stmt.where(clause if params["overdue"] else ~clause)
         return paginate(self.db.session, stmt, Hazard.id, params,
-                        lambda h: schemas.HazardOut().dump(self._with_overdue(h)))
+                        lambda h: schema_instance(schemas.HazardOut).dump(self._with_overdue(h)))
 
     @rpc(roles=roles.READERS)
     def get_hazard(self, hazard_id):
-        return schemas.HazardOut().dump(self._with_overdue(self._hazard(hazard_id)))
+        return schema_instance(schemas.HazardOut).dump(self._with_overdue(self._hazard(hazard_id)))
 
     @rpc(roles=roles.ENTERPRISE_DESK)
     @transactional
@@ -57,7 +57,7 @@ class HazardsMixin:
         hazard.updated_at = utcnow()
         self._hazard_changed(hazard, action)
         self.db.audit(self.caller, "hazard.evidence", "hazard", hazard.id, {"done": data["done"]})
-        return schemas.HazardOut().dump(self._with_overdue(hazard))
+        return schema_instance(schemas.HazardOut).dump(self._with_overdue(hazard))
 
     # ---- major hazards -----------------------------------------------------------------------
 
@@ -66,7 +66,7 @@ class HazardsMixin:
         stmt = select(MajorReport).where(MajorReport.agency_id == self.db.agency)
         if self.caller.role == "regulator":
             stmt = stmt.where(MajorReport.district == (self.caller.district or ""))
-        return schemas.MajorReportOut(many=True).dump(self.db.session.scalars(stmt.order_by(MajorReport.id)).all())
+        return schema_instance(schemas.MajorReportOut, many=True).dump(self.db.session.scalars(stmt.order_by(MajorReport.id)).all())
 
     @rpc(roles=roles.ACKNOWLEDGERS)
     @transactional
@@ -80,7 +80,7 @@ class HazardsMixin:
             report.acknowledged_at, report.acknowledged_by = utcnow(), self.caller.actor
             hazard = self.db.session.get(Hazard, report.hazard_id)
             self._major_event(report, hazard, self.db.session.get(Enterprise, hazard.enterprise_id), "acknowledged")
-        return schemas.MajorReportOut().dump(report)
+        return schema_instance(schemas.MajorReportOut).dump(report)
 
     # ---- the sweep ---------------------------------------------------------------------------
 
@@ -91,7 +91,7 @@ class HazardsMixin:
     @rpc(roles=roles.STAFF)
     def sweep(self, payload=None):
         """Emit what time made true: hazards gone overdue, major reports left unacknowledged."""
-        return schemas.SweepOut().dump(self._sweep())
+        return schema_instance(schemas.SweepOut).dump(self._sweep())
 
     @transactional
     def _sweep(self) -> dict:
@@ -165,7 +165,7 @@ class HazardsMixin:
             h_where.append(Hazard.enterprise_id.in_(select(Enterprise.id).where(*e_where)))
         counts = dict(((lvl, st), n) for lvl, st, n in self.db.session.execute(
             select(Hazard.level, Hazard.status, func.count()).where(*h_where).group_by(Hazard.level, Hazard.status)))
-        return schemas.CoverageOut().dump({
+        return schema_instance(schemas.CoverageOut).dump({
             "year": year, "enterprises": total, "insured": insured, "insured_share": domain.share(insured, total),
             "mandatory_enterprises": m_total, "mandatory_insured": m_insured,
             "mandatory_share": domain.share(m_insured, m_total),
@@ -200,7 +200,7 @@ class HazardsMixin:
             features.append({"type": "Feature", "geometry": geometry, "properties": {
                 "district": district, "town": town, "open_general": cell["general"], "open_major": cell["major"],
                 "enterprises": len(cell["enterprises"])}})
-        return schemas.MapOut().dump({"type": "FeatureCollection", "features": features,
+        return schema_instance(schemas.MapOut).dump({"type": "FeatureCollection", "features": features,
                                       "districts": self._district_areas(params, towns)})
 
     def _district_areas(self, params, towns) -> list[dict]:

@@ -8,7 +8,7 @@ from sqlalchemy import insert, select
 from shared.db import transactional
 from shared.entrypoints import rpc
 from shared.errors import NotFound, RuleViolation, ValidationFailed
-from shared.schemas import load, paginate, with_values
+from shared.schemas import load, paginate, schema_instance, with_values
 from shared.workdays import local_date, utcnow
 
 from . import domain, roles, schemas
@@ -36,7 +36,7 @@ class InspectionsMixin:
         result = {"year": year, "created": len(rows), "due": len(policies)}
         self.db.emit("inspection_plan_generated", year, result)
         self.db.audit(self.caller, "inspection.plan", "plan", year, result)
-        return schemas.PlanOut().dump(result)
+        return schema_instance(schemas.PlanOut).dump(result)
 
     @rpc(roles=roles.READERS)
     def list_inspections(self, query=None):
@@ -177,7 +177,7 @@ class InspectionsMixin:
         self.db.audit(self.caller, action, "inspection", inspection.id, detail)
 
     def _inspections_out(self, rows) -> list[dict]:
-        return schemas.InspectionOut(many=True).dump(self._attach(rows))
+        return schema_instance(schemas.InspectionOut, many=True).dump(self._attach(rows))
 
     def _attach(self, rows):
         """Each inspection with its hazards and re-inspection items, as the schema dumps it."""

@@ -7,7 +7,7 @@ from sqlalchemy.exc import IntegrityError
 from shared.db import transactional
 from shared.entrypoints import rpc
 from shared.errors import Conflict, Forbidden, NotFound, RuleViolation
-from shared.schemas import load, paginate
+from shared.schemas import load, paginate, schema_instance
 from shared.workdays import utcnow
 
 from . import domain, roles, schemas
@@ -28,7 +28,7 @@ class PoliciesMixin:
             raise Forbidden("an insurer issues its own policies", {"insurer_id": ["not this token's insurer"]})
         policy = self._issue(enterprise, insurer, data, self._previous_claims([enterprise.id], data["year"]))
         self.db.audit(self.caller, "policy.issue", "policy", policy.id, {"year": policy.year})
-        return schemas.PolicyOut().dump(policy)
+        return schema_instance(schemas.PolicyOut).dump(policy)
 
     def _previous_claims(self, enterprise_ids: list[int], year: int) -> dict[int, tuple[int, int]]:
         """enterprise id -> (previous year's policy id, its claim count), for those insured last year."""
@@ -71,7 +71,7 @@ class PoliciesMixin:
 
     @rpc(roles=roles.READERS)
     def get_policy(self, policy_id):
-        return schemas.PolicyOut().dump(self._policy(policy_id))
+        return schema_instance(schemas.PolicyOut).dump(self._policy(policy_id))
 
     @rpc(roles=roles.READERS)
     def list_policies(self, query=None):
@@ -105,7 +105,7 @@ class PoliciesMixin:
         self.db.session.add(claim)
         self.db.session.flush()
         self._claim_event(claim, "reported", None)
-        return schemas.ClaimOut().dump(claim)
+        return schema_instance(schemas.ClaimOut).dump(claim)
 
     @rpc(roles=roles.UNDERWRITERS)
     @transactional
@@ -115,7 +115,7 @@ class PoliciesMixin:
         claim.status = domain.next_claim_status(claim.status, "survey")
         claim.survey_notes, claim.updated_at = data["notes"], utcnow()
         self._claim_event(claim, "surveyed", None)
-        return schemas.ClaimOut().dump(claim)
+        return schema_instance(schemas.ClaimOut).dump(claim)
 
     @rpc(roles=roles.UNDERWRITERS)
     @transactional
@@ -126,7 +126,7 @@ class PoliciesMixin:
         claim.advance_paid_fen += data["amount_fen"]
         claim.updated_at = utcnow()
         self._claim_event(claim, "advanced", data["amount_fen"])
-        return schemas.ClaimOut().dump(claim)
+        return schema_instance(schemas.ClaimOut).dump(claim)
 
     @rpc(roles=roles.UNDERWRITERS)
     @transactional
@@ -139,7 +139,7 @@ class PoliciesMixin:
         claim.status = domain.next_claim_status(claim.status, "settle")
         claim.settled_fen, claim.updated_at = data["amount_fen"], utcnow()
         self._claim_event(claim, "settled", data["amount_fen"])
-        return schemas.ClaimOut().dump(claim)
+        return schema_instance(schemas.ClaimOut).dump(claim)
 
     def _claim(self, claim_id) -> Claim:
         claim = self._row(Claim, claim_id, "claim_id", "claim")
@@ -246,7 +246,7 @@ class PoliciesMixin:
         entry = self._post(insurer.id, data["year"], "debit", data["amount_fen"], data["reference"], data["memo"],
                            data["district"])
         self.db.audit(self.caller, "fund.debit", "fund_entry", entry.id, {"amount_fen": entry.amount_fen})
-        return schemas.FundEntryOut().dump(entry)
+        return schema_instance(schemas.FundEntryOut).dump(entry)
 
     @rpc(roles=roles.FUND_READERS)
     def fund_statement(self, insurer_id, query=None):
@@ -264,7 +264,7 @@ class PoliciesMixin:
         for e in entries:
             row = districts.setdefault(e.district, {"district": e.district, "credited_fen": 0, "debited_fen": 0})
             row["credited_fen" if e.kind == "credit" else "debited_fen"] += e.amount_fen
-        return schemas.FundOut().dump({
+        return schema_instance(schemas.FundOut).dump({
             "insurer_id": insurer.id, "year": params["year"],
             "credited_fen": account.credited_fen if account else 0, "debited_fen": account.debited_fen if account else 0,
             "balance_fen": account.balance_fen if account else 0,

@@ -9,7 +9,7 @@ from shared.db import transactional
 from shared.entrypoints import rpc
 from shared.errors import NotFound
 from shared.documents import file_result
-from shared.schemas import load
+from shared.schemas import load, schema_instance
 from shared.workdays import local_date, utcnow
 
 from . import qr, roles, schemas
@@ -83,7 +83,7 @@ class QrMixin:
             if entitled:
                 out["view"] = self.caller.role
                 out["file"] = self._safety_file(enterprise)
-        return schemas.ScanOut().dump(out)
+        return schema_instance(schemas.ScanOut).dump(out)
 
     @rpc(roles=roles.READERS)
     def safety_file(self, credit_code):
@@ -99,7 +99,7 @@ class QrMixin:
         session = self.db.session
         inspections = session.scalars(select(Inspection).where(Inspection.enterprise_id == enterprise.id)
                                       .order_by(Inspection.id)).all()
-        return schemas.SafetyFileOut().dump({
+        return schema_instance(schemas.SafetyFileOut).dump({
             "enterprise": enterprise,
             "policies": session.scalars(select(Policy).where(Policy.enterprise_id == enterprise.id)
                                         .order_by(Policy.year)).all(),
@@ -123,4 +123,4 @@ class QrMixin:
 
     def _qr_out(self, code) -> dict:
         code.url = self._scan_url(code.token)
-        return schemas.QrOut().dump(code)
+        return schema_instance(schemas.QrOut).dump(code)

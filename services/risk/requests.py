@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from shared.db import transactional
 from shared.entrypoints import rpc
 from shared.errors import Conflict, NotFound, RuleViolation, ValidationFailed
-from shared.schemas import load, paginate
+from shared.schemas import load, paginate, schema_instance
 from shared.workdays import utcnow
 
 from . import domain, roles, schemas
@@ -45,7 +45,7 @@ class RequestsMixin:
                 request_id=req.id, enterprise_name=enterprise.name, credit_code=enterprise.credit_code,
                 district=enterprise.district, town=enterprise.town, topic=req.description[:200], wished_date=req.wished_date,
                 audience_size=max(1, enterprise.staff_count)))
-        return schemas.RequestOut().dump(req)
+        return schema_instance(schemas.RequestOut).dump(req)
 
     @rpc(roles=roles.READERS)
     def list_requests(self, query=None):
@@ -66,7 +66,7 @@ class RequestsMixin:
         req.status = domain.next_request_status(req.status, "assign")
         req.organisation_id, req.technician_id = org.id, data["technician_id"]
         self._request_changed(req, "request.assign")
-        return schemas.RequestOut().dump(req)
+        return schema_instance(schemas.RequestOut).dump(req)
 
     @rpc(roles=roles.VISITORS)
     @transactional
@@ -87,7 +87,7 @@ class RequestsMixin:
             self._post(policy.insurer_id, policy.year, "debit", data["cost_fen"], f"request:{req.id}",
                        f"企业{enterprise.id}{domain.SERVICE_KINDS[req.kind]}服务", enterprise.district)
         self._request_changed(req, "request.close")
-        return schemas.RequestOut().dump(req)
+        return schema_instance(schemas.RequestOut).dump(req)
 
     @rpc(roles=roles.RATERS)
     @transactional
@@ -102,7 +102,7 @@ class RequestsMixin:
         self.db.emit("service_rated", req.id, dict(request_id=req.id, enterprise_id=req.enterprise_id,
                                                    organisation_id=req.organisation_id, score=req.rating))
         self.db.audit(self.caller, "request.rate", "service_request", req.id, {"score": req.rating})
-        return schemas.RequestOut().dump(req)
+        return schema_instance(schemas.RequestOut).dump(req)
 
     def _request(self, request_id) -> ServiceRequest:
         req = self._row(ServiceRequest, request_id, "request_id", "service request")
@@ -139,7 +139,7 @@ class RequestsMixin:
         self.db.emit("insurer_appraised", insurer.id, dict(insurer_id=insurer.id, year=year, total=out["total"],
                                                            stars=out["stars"]))
         self.db.audit(self.caller, "appraisal.set", "insurer", insurer.id, {"year": year, "scores": row.scores})
-        return schemas.AppraisalOut().dump(out)
+        return schema_instance(schemas.AppraisalOut).dump(out)
 
     @rpc(roles=roles.FUND_READERS)
     def get_appraisal(self, year, insurer_id):
@@ -148,7 +148,7 @@ class RequestsMixin:
         if not self._own_insurer(insurer.id):
             raise NotFound(f"insurer {insurer.id} not found")
         row = self.db.session.scalar(select(Appraisal).where(Appraisal.insurer_id == insurer.id, Appraisal.year == year))
-        return schemas.AppraisalOut().dump(self._appraisal(insurer, year, row))
+        return schema_instance(schemas.AppraisalOut).dump(self._appraisal(insurer, year, row))
 
     def _appraisal(self, insurer, year, row) -> dict:
         due, on_time = self.db.session.execute(

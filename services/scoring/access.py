@@ -7,7 +7,7 @@ from decimal import Decimal
 from sqlalchemy import select
 
 from shared.errors import NotFound, ValidationFailed
-from shared.schemas import as_code
+from shared.schemas import as_code, schema_instance
 
 from . import domain, schemas
 from . import ranking as ranks
@@ -56,7 +56,7 @@ class Lookups:
             entrants_from = stage_def.after
         flags = len(self.db.session.scalars(select(Flag.id).where(
             Flag.agency_id == self.db.agency, Flag.cycle == cycle, Flag.stage == stage_def.name)).all())
-        return schemas.RankingOut().dump({
+        return schema_instance(schemas.RankingOut).dump({
             "cycle": cycle, "stage": stage_def.name, "label": stage_def.label, "status": state.status,
             "cutoff": stage_def.cutoff, "advances_to": stage_def.advances_to, "entrants_from": entrants_from,
             "ranked": [_ranked_out(r, decisions) for r in ranking.ranked],
@@ -130,7 +130,7 @@ class Lookups:
                     "lecture_points": domain.fmt(result.lecture_points),
                     "decision": _decision_out(decision),
                 })
-        return schemas.ExplainOut().dump({
+        return schema_instance(schemas.ExplainOut).dump({
             "cycle": cycle, "candidate_id": sheet.candidate_id, "name": sheet.name,
             "registered_at": sheet.registered_at, "approved": sheet.approved, "withdrawn": sheet.withdrawn,
             "parts": [{"part": p, "label": domain.PARTS.get(p, p), "score": domain.fmt(h.score),
@@ -182,7 +182,7 @@ class Lookups:
 
     def _scheme_out(self, row, scheme):
         states = self._states(row.cycle)
-        return schemas.SchemeOut().dump({
+        return schema_instance(schemas.SchemeOut).dump({
             "cycle": row.cycle, "version": row.version, "title": row.title, "loaded_at": row.loaded_at,
             "rounding": {"panel_means": scheme.rounding.panel_means,
                          "stage_references": scheme.rounding.stage_references,
@@ -195,7 +195,7 @@ class Lookups:
 
     @staticmethod
     def _state_out(state):
-        return schemas.StageStateOut().dump({
+        return schema_instance(schemas.StageStateOut).dump({
             "cycle": state.cycle, "stage": state.stage, "status": state.status, "round": state.rounds,
             "closed_at": state.closed_at, "reopened_at": state.reopened_at, "reopen_reason": state.reopen_reason})
 

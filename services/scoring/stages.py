@@ -11,7 +11,7 @@ from shared.db import transactional
 from shared.documents import CSV_TYPE, XLSX_TYPE, Column, csv_bytes, file_result, styled_workbook
 from shared.entrypoints import rpc
 from shared.errors import NotFound, NotReady, ValidationFailed
-from shared.schemas import as_code, as_id, load
+from shared.schemas import as_code, as_id, load, schema_instance
 from shared.workdays import utcnow
 
 from . import domain, schemas
@@ -80,7 +80,7 @@ class StageRpc:
                 f"stage {stage_def.name} of {cycle} is not ready to close: {readiness['missing_total']} candidate(s) "
                 f"lack a score{'' if readiness['in_flight']['clear'] else ', events are still in flight'}; "
                 "close with confirm_not_ready to close anyway",
-                {"confirm_not_ready": ["required while the stage is not ready"]}, schemas.ReadinessOut().dump(readiness))
+                {"confirm_not_ready": ["required while the stage is not ready"]}, schema_instance(schemas.ReadinessOut).dump(readiness))
         ranking = self._ranking(cycle, scheme, stage_def.name, sheets)
         decisions = ranks.decide(ranking)
         previous = {d.candidate_id: d for d in self.db.session.scalars(select(Decision).where(
@@ -136,7 +136,7 @@ class StageRpc:
         """Before closing: the scores the stage needs, how many arrived, who lacks which part,
         and whether events it needs are still in flight."""
         cycle, scheme, stage_def = self._stage_def(cycle, stage)
-        return schemas.ReadinessOut().dump(self._readiness(cycle, scheme, stage_def, self._sheets(cycle)))
+        return schema_instance(schemas.ReadinessOut).dump(self._readiness(cycle, scheme, stage_def, self._sheets(cycle)))
 
     def _readiness(self, cycle, scheme, stage_def, sheets) -> dict:
         entrants = self._entrants(cycle, scheme, stage_def.name)
@@ -208,7 +208,7 @@ class StageRpc:
     def list_flags(self, cycle):
         rows = self.db.session.scalars(select(Flag).where(
             Flag.agency_id == self.db.agency, Flag.cycle == as_code(cycle)).order_by(Flag.id)).all()
-        return schemas.FlagOut(many=True).dump([{
+        return schema_instance(schemas.FlagOut, many=True).dump([{
             "id": f.id, "cycle": f.cycle, "stage": f.stage, "candidate_id": f.candidate_id, "event_id": f.event_id,
             "event_name": f.event_name, "published_score": domain.fmt(f.published_score),
             "current_score": domain.fmt(f.current_score), "detail": f.detail, "created_at": f.created_at,
@@ -241,7 +241,7 @@ class StageRpc:
                 sheets += 1
         self.db.audit(self.caller, "sheets.rebuild", "scoring", data["cycle"] or "*",
                       {"cycles": cycles, "events": events, "sheets": sheets})
-        return schemas.RebuildOut().dump({"cycles": cycles, "events": events, "sheets": sheets})
+        return schema_instance(schemas.RebuildOut).dump({"cycles": cycles, "events": events, "sheets": sheets})
 
 
     def _published_scheme(self, name) -> dict:

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from shared.errors import Forbidden, NotFound, ValidationFailed
 from shared.pii import mask_contact
-from shared.schemas import as_id, with_values
+from shared.schemas import as_id, schema_instance, with_values
 from shared.workdays import CalendarOutOfRange, utcnow
 
 from . import domain, schemas
@@ -120,7 +120,7 @@ class Lookups:
 
     @staticmethod
     def _cycle_out(cycle) -> dict:
-        return schemas.SubsidyCycleOut().dump(cycle)
+        return schema_instance(schemas.SubsidyCycleOut).dump(cycle)
 
     def _took(self, order) -> bool:
         lecturer = self._lecturer(order.cycle, order.candidate_id) if order.candidate_id else None
@@ -139,7 +139,7 @@ class Lookups:
 
     def _order_out(self, order) -> dict:
         contact = order.contact if self._sees_order_contact(order) else mask_contact(order.contact)
-        return schemas.OrderOut().dump(with_values(order, wished_dates=[_date(d) for d in order.wished_dates],
+        return schema_instance(schemas.OrderOut).dump(with_values(order, wished_dates=[_date(d) for d in order.wished_dates],
                                                    contact=contact))
 
     def _lecture_out(self, lecture) -> dict:
@@ -160,7 +160,7 @@ class Lookups:
         # who have no need for it (finance pays to the account, not to a phone)
         contact = lecture.contact if self.caller.is_staff or self.caller.role == "lecturer" else \
             mask_contact(lecture.contact)
-        return schemas.LectureOut().dump(with_values(
+        return schema_instance(schemas.LectureOut).dump(with_values(
             lecture, contact=contact, evidence_due=due, subsidy_fen=subsidy, failed_rules=lecture.failed_rules or [],
             checks=domain.rule_outcomes(lecture.kind, lecture.failed_rules or []) if lecture.checked_at else [],
             # the sheet may be a photo or a PDF: its type says how to show it
@@ -174,7 +174,7 @@ class Lookups:
         counts = dict(self.db.session.execute(
             select(PaymentItem.status, func.count()).where(PaymentItem.batch_id == batch.id)
             .group_by(PaymentItem.status)).all())
-        return schemas.BatchOut().dump(with_values(
+        return schema_instance(schemas.BatchOut).dump(with_values(
             batch, total_yuan=domain.yuan(batch.total_fen), paid=counts.get(domain.ITEM_PAID, 0),
             failed=counts.get(domain.ITEM_FAILED, 0), pending=counts.get(domain.ITEM_PENDING, 0)))
 

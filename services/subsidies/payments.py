@@ -7,7 +7,7 @@ from shared.db import transactional
 from shared.documents import decode_upload, file_result
 from shared.entrypoints import rpc
 from shared.errors import NotFound, ValidationFailed
-from shared.schemas import load
+from shared.schemas import load, schema_instance
 from shared.workdays import utcnow
 
 from . import bankfile, domain, schemas
@@ -125,7 +125,7 @@ class PaymentRpc:
         self.db.session.flush()
         self.db.audit(self.caller, "batch.import_results", "payment_batch", batch.id,
                       {"paid": paid, "failed": failed, "unchanged": unchanged, "errors": len(errors)})
-        return schemas.ImportOut().dump({"batch": self._batch_out(batch), "paid": paid, "failed": failed,
+        return schema_instance(schemas.ImportOut).dump({"batch": self._batch_out(batch), "paid": paid, "failed": failed,
                                          "unchanged": unchanged, "errors": errors})
 
     @rpc(roles=SUBSIDY_READERS)
@@ -134,4 +134,4 @@ class PaymentRpc:
             TrainingSubsidy.agency_id == self.db.agency, TrainingSubsidy.person_key == str(person_key)))
         if row is None:
             raise NotFound("no training subsidy for that person")
-        return schemas.TrainingSubsidyOut().dump(row)
+        return schema_instance(schemas.TrainingSubsidyOut).dump(row)

@@ -15,7 +15,7 @@ from shared.entrypoints import rpc
 from shared.errors import Forbidden, NotFound, RuleViolation, ValidationFailed
 from shared.pii import get_vault, mask_account, mask_id_number
 from shared.polling import long_poll
-from shared.schemas import load, paginate
+from shared.schemas import load, paginate, schema_instance
 from shared.storage import EXTENSIONS, sniff
 from shared.subscriber import subscribe
 from shared.workdays import utcnow
@@ -56,7 +56,7 @@ class ReportRpc:
             except IntegrityError:  # another replica stored the same bytes meanwhile: same file
                 self.db.rollback()
                 row = self._file_by_sha(stored.sha256)
-        return schemas.FileOut().dump(row)
+        return schema_instance(schemas.FileOut).dump(row)
 
 
     @rpc(roles=REPORTERS)
@@ -170,7 +170,7 @@ class ReportRpc:
 
         result = apply_each(self.db, [natural(i) for i in range(len(reports))], apply,
                             lambda key: {"index": key[-1]})
-        return schemas.BulkLecturesOut().dump(result)
+        return schema_instance(schemas.BulkLecturesOut).dump(result)
 
     def _new_report(self, data, now) -> Lecture:
         cycle = self._cycle(data["cycle"], field="cycle")
@@ -248,7 +248,7 @@ class ReportRpc:
                             params["wait"], between=self.db.session.close)
         if lecture.status == domain.CHECKS_FAILED:
             domain.ensure_checks_passed(domain.CheckResult(list(lecture.failed_rules)))
-        return schemas.CheckOut().dump({
+        return schema_instance(schemas.CheckOut).dump({
             "id": lecture.id, "status": lecture.status, "failed_rules": [],
             "checks": "pending" if lecture.status == domain.RECEIVED else "passed"})
 

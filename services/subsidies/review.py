@@ -7,7 +7,7 @@ from shared.auth import STAFF
 from shared.bulk import ALREADY, APPLIED, apply_each, unique
 from shared.db import transactional
 from shared.entrypoints import rpc
-from shared.schemas import as_code, load
+from shared.schemas import as_code, load, schema_instance
 from shared.workdays import utcnow
 
 from . import domain, schemas
@@ -90,7 +90,7 @@ class ReviewRpc:
 
     def _bulk(self, lecture_ids, apply):
         result = apply_each(self.db, unique(lecture_ids, "lecture_ids"), apply, lambda key: {"lecture_id": key})
-        return schemas.BulkReviewOut().dump(result)
+        return schema_instance(schemas.BulkReviewOut).dump(result)
 
     def _approve(self, lecture, data):
         lecture.status = domain.next_report_status(lecture.status, "approve")
@@ -151,4 +151,4 @@ class ReviewRpc:
                 Lecture.status == domain.APPROVED)).all()
         report = domain.compliance([tuple(r) for r in lecturers], [tuple(r) for r in approved],
                                    cycle.target_lectures)
-        return schemas.ComplianceOut().dump(dict(report, cycle=cycle.code))
+        return schema_instance(schemas.ComplianceOut).dump(dict(report, cycle=cycle.code))

@@ -6,7 +6,7 @@ from collections import defaultdict
 from sqlalchemy import func, select
 
 from shared.errors import Forbidden, NotFound, ValidationFailed
-from shared.schemas import agency_row, as_id, paginate, with_values
+from shared.schemas import agency_row, as_id, paginate, schema_instance, with_values
 
 from . import domain, schemas
 from .models import (
@@ -110,35 +110,35 @@ class Lookups:
         counts = dict(self.db.session.execute(select(Trainee.stage, func.count()).where(
             Trainee.agency_id == self.db.agency, Trainee.cycle == cycle, Trainee.status == domain.ACTIVE)
             .group_by(Trainee.stage)).all())
-        return schemas.StageOut(many=True).dump([with_values(s, trainees=counts.get(s.stage, 0))
+        return schema_instance(schemas.StageOut, many=True).dump([with_values(s, trainees=counts.get(s.stage, 0))
                                                  for s in (stages[n] for n in domain.STAGES if n in stages)])
 
     def _trainee_out(self, t) -> dict:
         groups = dict(self.db.session.execute(select(GroupMember.stage, GroupMember.group_id).where(
             GroupMember.trainee_id == t.id)).all())
-        return schemas.TraineeOut().dump(with_values(t, groups=groups))
+        return schema_instance(schemas.TraineeOut).dump(with_values(t, groups=groups))
 
     def _group_out(self, g) -> dict:
         members = self.db.session.execute(select(Trainee).join(GroupMember, GroupMember.trainee_id == Trainee.id)
                                           .where(GroupMember.group_id == g.id).order_by(Trainee.candidate_id)).scalars()
         experts = self.db.session.scalars(select(GroupExpert.expert).where(GroupExpert.group_id == g.id)
                                           .order_by(GroupExpert.id)).all()
-        return schemas.GroupOut().dump(with_values(
+        return schema_instance(schemas.GroupOut).dump(with_values(
             g, scenario_label=domain.SCENARIOS.get(g.scenario), members=list(members), experts=experts))
 
     def _exam_out(self, e) -> dict:
-        return schemas.ExamOut().dump(with_values(e, stage=domain.EXAM_STAGE.get(e.kind), questions=len(e.paper)))
+        return schema_instance(schemas.ExamOut).dump(with_values(e, stage=domain.EXAM_STAGE.get(e.kind), questions=len(e.paper)))
 
     def _attempt_out(self, a, exam, with_paper=False) -> dict:
         paper = []
         if with_paper:
             by_id = {q.id: q for q in self.db.session.scalars(select(Question).where(Question.id.in_(exam.paper)))}
             paper = [by_id[i] for i in exam.paper if i in by_id]
-        return schemas.AttemptOut().dump(with_values(a, paper=paper))
+        return schema_instance(schemas.AttemptOut).dump(with_values(a, paper=paper))
 
     def _institution_out(self, i) -> dict:
         failures = domain.institution_failures(institution_dict(i))
-        return schemas.InstitutionOut().dump(with_values(
+        return schema_instance(schemas.InstitutionOut).dump(with_values(
             i, qualified=not failures,
             failed_conditions=[{"rule": r, "field": f, "condition": m} for r, f, m in failures]))
 
@@ -147,16 +147,16 @@ class Lookups:
         # people absent from the class stay stored but out of the appraisal
         stars = list(self.db.session.scalars(select(Rating.stars).join(ClassSeat, ClassSeat.id == Rating.seat_id).where(
             Rating.teacher_id == t.id, ClassSeat.status.in_(domain.ATTENDED))))
-        return schemas.TeacherOut().dump(with_values(t, ratings=len(stars), average=domain.rating_average(stars)))
+        return schema_instance(schemas.TeacherOut).dump(with_values(t, ratings=len(stars), average=domain.rating_average(stars)))
 
     def _seat_out(self, s) -> dict:
-        return schemas.SeatOut().dump(s)
+        return schema_instance(schemas.SeatOut).dump(s)
 
     def _class_out(self, c) -> dict:
         seats = self.db.session.scalars(select(ClassSeat).where(ClassSeat.class_id == c.id).order_by(ClassSeat.id))
         teacher_ids = self.db.session.scalars(select(ClassTeacher.teacher_id).where(ClassTeacher.class_id == c.id)
                                               .order_by(ClassTeacher.id)).all()
-        return schemas.ClassOut().dump(with_values(c, days=[c.day1, c.day2], teacher_ids=teacher_ids,
+        return schema_instance(schemas.ClassOut).dump(with_values(c, days=[c.day1, c.day2], teacher_ids=teacher_ids,
                                                    seats=list(seats)))
 
     def _hours_out(self, person_key, year=None) -> dict:
@@ -174,11 +174,11 @@ class Lookups:
         years = defaultdict(int)
         for e in entries:
             years[str(e.year)] += e.hours
-        return schemas.HoursOut().dump({"person_key": person_key, "years": dict(years), "classes": [
+        return schema_instance(schemas.HoursOut).dump({"person_key": person_key, "years": dict(years), "classes": [
             {"class_id": e.class_id, "year": e.year, "hours": e.hours} for e in entries]})
 
     def _certificate_out(self, c) -> dict:
-        return schemas.CertificateOut().dump(with_values(c, verify_url=self._verify_url(c.number)))
+        return schema_instance(schemas.CertificateOut).dump(with_values(c, verify_url=self._verify_url(c.number)))
 
 
 def institution_dict(i) -> dict:

@@ -8,7 +8,7 @@ from shared.documents import PDF_TYPE, file_result
 from shared.entrypoints import rpc
 from shared.errors import NotFound
 from shared.pii import get_vault, mask_name
-from shared.schemas import as_credit_code, load
+from shared.schemas import as_credit_code, load, schema_instance
 from shared.workdays import SHANGHAI, utcnow
 
 from collections import defaultdict
@@ -30,11 +30,11 @@ class CertificateRpc:
         if issuer is not None and issuer != self.db.agency.lower():
             copy = self._partner_certificate(number)
             if copy is None or copy.issuer != issuer:
-                return schemas.VerifyOut().dump({
+                return schema_instance(schemas.VerifyOut).dump({
                     "number": number, "status": "foreign", "agency": issuer,
                     "message": f"issued by agency {issuer}: ask its verify URL"})
             # a partner's certificate, answered from the replica of its broadcasts: as of the latest one
-            return schemas.VerifyOut().dump({
+            return schema_instance(schemas.VerifyOut).dump({
                 "number": copy.number, "status": copy.status, "agency": issuer, "name": copy.holder,
                 "issued_at": copy.issued_at, "revoked_reason": copy.revoked_reason, "as_of": copy.as_of,
                 "source": "partner_replica",
@@ -44,11 +44,11 @@ class CertificateRpc:
                 + f"（{issuer} 签发，信息截至 {copy.as_of.astimezone(SHANGHAI):%Y-%m-%d %H:%M}）"})
         cert = self._certificate_or_none(number)
         if cert is None:
-            return schemas.VerifyOut().dump({"number": number, "status": "unknown", "agency": self.db.agency,
+            return schema_instance(schemas.VerifyOut).dump({"number": number, "status": "unknown", "agency": self.db.agency,
                                              "source": "issuer",
                                              "message": "no certificate with this number"})
         klass = self.db.session.get(TrainingClass, cert.class_id)
-        return schemas.VerifyOut().dump({
+        return schema_instance(schemas.VerifyOut).dump({
             "number": cert.number, "status": cert.status, "agency": self.db.agency,
             "name": mask_name(cert.person_name), "issued_at": cert.issued_at,
             "revoked_reason": cert.revoked_reason, "source": "issuer",
@@ -131,7 +131,7 @@ class CertificateRpc:
                    "name": p.person_name if full else mask_name(p.person_name), "id_number": p.id_masked,
                    "hours": hours.get(p.person_key, {}), "certificates": by_key.get(p.person_key, [])}
                   for p in enrolled]
-        return schemas.UnitCertificatesOut().dump({"credit_code": code, "people": people})
+        return schema_instance(schemas.UnitCertificatesOut).dump({"credit_code": code, "people": people})
 
     def _issue_certificate(self, seat, klass, now) -> str:
         cert = Certificate(agency_id=self.db.agency, number=f"pending-{seat.id}", seat_id=seat.id, class_id=klass.id,

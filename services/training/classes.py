@@ -13,7 +13,7 @@ from shared.db import transactional
 from shared.entrypoints import rpc
 from shared.errors import Conflict, NotFound, RuleViolation, ValidationFailed
 from shared.pii import get_vault, mask_id_number
-from shared.schemas import as_id, load
+from shared.schemas import as_id, load, schema_instance
 from shared.workdays import utcnow
 
 from . import domain, schemas
@@ -88,7 +88,7 @@ class ClassRpc:
         self.db.session.flush()
         self.db.audit(self.caller, "class_manager.register", "class_manager", manager.id,
                       {"institution_id": institution.id, "name": manager.name})
-        return schemas.ClassManagerOut().dump(manager)
+        return schema_instance(schemas.ClassManagerOut).dump(manager)
 
     @rpc(roles=CLASS_STAFF)
     @transactional
@@ -220,7 +220,7 @@ class ClassRpc:
         self.db.session.flush()
         self.db.emit("attendance_recorded", seat.id, {"class_id": klass.id, "seat_id": seat.id, "day": row.day,
                                                       "action": data["action"], "at": at})
-        return schemas.AttendanceOut().dump(row)
+        return schema_instance(schemas.AttendanceOut).dump(row)
 
     @rpc(roles=CLASS_STAFF)
     @transactional
@@ -350,7 +350,7 @@ class ClassRpc:
         self.db.session.flush()
         self.db.emit("teacher_rated", rating.id, {"class_id": klass.id, "teacher_id": rating.teacher_id,
                                                   "stars": rating.stars})
-        return schemas.RatingOut().dump(rating)
+        return schema_instance(schemas.RatingOut).dump(rating)
 
     def _class_scores(self, klass) -> dict[str, Decimal]:
         """Each seated person's score in the class's exam (the latest exam when there are several)."""

@@ -15,7 +15,7 @@ from shared.entrypoints import rpc
 from shared.errors import Forbidden, NotFound, RuleViolation, ValidationFailed
 from shared.documents import decode_upload, read_table
 from shared.pii import get_vault
-from shared.schemas import agency_row, as_code, load
+from shared.schemas import agency_row, as_code, load, schema_instance
 from shared.workdays import utcnow
 
 from . import domain, schemas
@@ -32,7 +32,7 @@ class ExamRpc:
         question = self._add_question(data)
         self.db.emit("questions_added", question.id, {"question_ids": [question.id]})
         self.db.audit(self.caller, "questions.add", "question", question.id, {"topic": question.topic})
-        return schemas.QuestionOut().dump(question)
+        return schema_instance(schemas.QuestionOut).dump(question)
 
     @rpc(roles=STAFF)
     @transactional
@@ -236,7 +236,7 @@ class ExamRpc:
         self.db.audit(self.caller, "exam.external_import", "exam", exam.id, {
             "platform": source["platform"], "reference": source["reference"], "imported": result["imported"],
             "unchanged": result["unchanged"], "refused": len(result["errors"])})
-        return schemas.ExternalResultsOut().dump(result)
+        return schema_instance(schemas.ExternalResultsOut).dump(result)
 
     def _candidate_of(self, cycle, id_number) -> int:
         """The trainee of ``cycle`` with this ID number (the platform knows people by it)."""
@@ -295,7 +295,7 @@ class ExamRpc:
         now = utcnow()
         replaced = self._put_expert_score(trainee, data["part"], principal.person, score, data["comment"], now)
         mean, size = self._emit_panel_mean(trainee, data["part"], stage, now)
-        return schemas.ExpertScoreOut().dump({
+        return schema_instance(schemas.ExpertScoreOut).dump({
             "candidate_id": trainee.candidate_id, "cycle": trainee.cycle, "part": data["part"],
             "expert": principal.person, "score": domain.score_text(score), "replaced": replaced,
             "panel_mean": domain.score_text(mean), "panel_size": size})
@@ -399,7 +399,7 @@ class ExamRpc:
             self.db.audit(self.caller, "score_sheet.enter", "group", group.id, {
                 "part": part, "rows": len(scores), "changed": len(changed), "panel": experts,
                 "reference": reference, "entered_by": getattr(self.caller, "actor", None)})
-        return schemas.ScoreSheetOut().dump({
+        return schema_instance(schemas.ScoreSheetOut).dump({
             "group_id": group.id, "part": part, "rows": len(scores), "changed": len(changed),
             "unchanged": len(scores) - len(changed), "candidates": len(scored), "panel": experts,
             "entered_by": getattr(self.caller, "actor", None), "reference": reference, "results": results})

@@ -10,7 +10,7 @@ from shared.bulk import ALREADY, APPLIED, apply_each, unique
 from shared.db import transactional
 from shared.entrypoints import rpc
 from shared.errors import Conflict, NotFound
-from shared.schemas import as_code, load
+from shared.schemas import as_code, load, schema_instance
 from shared.workdays import utcnow
 
 from . import domain, schemas
@@ -101,7 +101,7 @@ class ProgrammeRpc:
             self.db.emit("groups_assigned", f"{cycle}/{stage}", {"cycle": cycle, "stage": stage, "placements": [
                 {"candidate_id": candidates[t], "group_id": g} for t, g in sorted(placement.items())]})
         self.db.audit(self.caller, "groups.assign", "stage", f"{cycle}/{stage}", {"assigned": len(placement)})
-        return schemas.AssignmentOut().dump({"cycle": cycle, "stage": stage, "assigned": len(placement),
+        return schema_instance(schemas.AssignmentOut).dump({"cycle": cycle, "stage": stage, "assigned": len(placement),
                                              "groups": [self._group_out(g) for g in groups]})
 
     @rpc(roles=PANEL_READERS)
@@ -168,7 +168,7 @@ class ProgrammeRpc:
 
         keys = unique([(i["group_id"], i["expert"]) for i in data["items"]], "items")
         result = apply_each(self.db, keys, apply, lambda key: {"group_id": key[0], "expert": key[1]})
-        return schemas.BulkExpertsOut().dump(result)
+        return schema_instance(schemas.BulkExpertsOut).dump(result)
 
     def _add_expert(self, group, data) -> bool:
         exists = self.db.session.scalar(select(GroupExpert.id).where(

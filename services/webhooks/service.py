@@ -28,7 +28,7 @@ from shared.db import transactional
 from shared.entrypoints import PlatformRpc, rpc
 from shared.errors import NotFound, RuleViolation, ValidationFailed
 from shared.events import REGISTRY
-from shared.schemas import load
+from shared.schemas import load, schema_instance
 from shared.workdays import utcnow
 
 from . import domain, schemas
@@ -106,18 +106,18 @@ class WebhooksService(PlatformRpc):
         self.db.session.flush()
         self.db.audit(self.caller, "endpoint.create", "endpoint", endpoint.id,
                       {"url": endpoint.url, "event_types": endpoint.event_types})
-        return schemas.EndpointWithSecretOut().dump(_with_secret(endpoint, secret))
+        return schema_instance(schemas.EndpointWithSecretOut).dump(_with_secret(endpoint, secret))
 
     @rpc(roles=MANAGERS)
     def list_endpoints(self):
         query = select(Endpoint).where(Endpoint.agency_id == self.db.agency).order_by(Endpoint.id)
         if self.caller.role == "integrator":
             query = query.where(Endpoint.owner == self._owner())
-        return schemas.EndpointOut(many=True).dump(self.db.session.scalars(query).all())
+        return schema_instance(schemas.EndpointOut, many=True).dump(self.db.session.scalars(query).all())
 
     @rpc(roles=MANAGERS)
     def get_endpoint(self, endpoint_id):
-        return schemas.EndpointOut().dump(self._endpoint(endpoint_id))
+        return schema_instance(schemas.EndpointOut).dump(self._endpoint(endpoint_id))
 
     @rpc(roles=MANAGERS)
     @transactional
@@ -139,14 +139,14 @@ class WebhooksService(PlatformRpc):
                       {k: v for k, v in data.items() if k != "url"} | ({"url": data["url"]} if "url" in data else {}))
         if endpoint.status == domain.ENABLED:
             self.dispatcher.wake()
-        return schemas.EndpointOut().dump(endpoint)
+        return schema_instance(schemas.EndpointOut).dump(endpoint)
 
     @rpc(roles=MANAGERS)
     @transactional
     def delete_endpoint(self, endpoint_id):
         endpoint = self._endpoint(endpoint_id, lock=True)
         self.db.audit(self.caller, "endpoint.delete", "endpoint", endpoint.id, {"url": endpoint.url})
-        out = schemas.EndpointOut().dump(endpoint)
+        out = schema_instance(schemas.EndpointOut).dump(endpoint)
         self.db.session.delete(endpoint)
         return out
 
@@ -165,13 +165,13 @@ class WebhooksService(PlatformRpc):
         endpoint.secret, endpoint.updated_at, endpoint.version = secret, now, endpoint.version + 1
         self.db.audit(self.caller, "endpoint.rotate_secret", "endpoint", endpoint.id,
                       {"grace_seconds": int(grace.total_seconds())})
-        return schemas.EndpointWithSecretOut().dump(_with_secret(endpoint, secret))
+        return schema_instance(schemas.EndpointWithSecretOut).dump(_with_secret(endpoint, secret))
 
     @rpc(roles=MANAGERS)
     def event_types(self):
         """What an endpoint can subscribe to."""
         load_all_event_schemas()
-        return schemas.EventTypeOut(many=True).dump(
+        return schema_instance(schemas.EventTypeOut, many=True).dump(
             [{"type": t, "service": s.service, "event": s.name, "version": s.version, "description": s.description}
              for t, s in sorted(REGISTRY.items()) if not s.retired])
 
@@ -187,14 +187,14 @@ class WebhooksService(PlatformRpc):
         if "before" in params:
             stmt = stmt.where(Delivery.id < params["before"])
         rows = self.db.session.scalars(stmt.limit(params["limit"])).all()
-        return schemas.DeliveryOut(many=True).dump(rows)
+        return schema_instance(schemas.DeliveryOut, many=True).dump(rows)
 
     @rpc(roles=MANAGERS)
     def get_delivery(self, delivery_id):
         delivery = self._delivery(delivery_id)
         attempts = self.db.session.scalars(select(Attempt).where(Attempt.delivery_id == delivery.id)
                                            .order_by(Attempt.id)).all()
-        return schemas.DeliveryDetailOut().dump(_with(delivery, attempt_log=attempts))
+        return schema_instance(schemas.DeliveryDetailOut).dump(_with(delivery, attempt_log=attempts))
 
     @rpc(roles=MANAGERS)
     @transactional
@@ -205,7 +205,7 @@ class WebhooksService(PlatformRpc):
         _reset(delivery, utcnow())
         self.db.audit(self.caller, "delivery.replay", "endpoint", endpoint.id, {"delivery": delivery.id})
         self._wake_after_commit()
-        return schemas.ReplayOut().dump({"replayed": 1, "deliveries": [delivery.id]})
+        return schema_instance(schemas.ReplayOut).dump({"replayed": 1, "deliveries": [delivery.id]})
 
     @rpc(roles=MANAGERS)
     @transactional
@@ -239,7 +239,7 @@ class WebhooksService(PlatformRpc):
         self.db.audit(self.caller, "delivery.replay_since", "endpoint", endpoint.id,
                       {"since": data["since"].isoformat(), "count": len(touched)})
         self._wake_after_commit()
-        return schemas.ReplayOut().dump({"replayed": len(touched), "deliveries": [d.id for d in touched]})
+        return schema_instance(schemas.ReplayOut).dump({"replayed": len(touched), "deliveries": [d.id for d in touched]})
 
     # ---- the feed ------------------------------------------------------------------------------
 
@@ -256,7 +256,7 @@ class WebhooksService(PlatformRpc):
         rows = self.db.session.execute(stmt.order_by(LoggedEvent.id).limit(params["limit"] + 1)).all()
         page = rows[: params["limit"]]
         last = page[-1].id if page else after
-        return schemas.FeedOut().dump({"items": [json.loads(r.body) for r in page],
+        return schema_instance(schemas.FeedOut).dump({"items": [json.loads(r.body) for r in page],
                                        "next": _encode_cursor(last), "has_more": len(rows) > len(page)})
 
     # ---- helpers -------------------------------------------------------------------------------

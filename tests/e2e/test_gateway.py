@@ -224,3 +224,20 @@ def _answers(api) -> bool:
         return api.get("/openapi.json")[0] == 200
     except Exception:  # not listening yet
         return False
+
+
+def test_replies_are_consumed_without_acks_and_requests_with_them(stack, admin, module_amqp_uri):
+    """The gateway's reply queue is its own and transient: the broker sends replies unacked.
+    The services' request queues keep their acks (a request is redelivered if a worker dies)."""
+    import shutil
+    import subprocess
+    from urllib.parse import unquote
+
+    assert admin.get("/api/v1/cycles")[0] == 200  # a call and its reply went through
+    vhost = unquote(module_amqp_uri.rsplit("/", 1)[1]) or "/"
+    listed = subprocess.run([shutil.which("rabbitmqctl"), "-q", "list_consumers", "-p", vhost,
+                             "queue_name", "ack_required"], capture_output=True, text=True, timeout=60, check=True)
+    ack_required = dict(line.split("\t")[:2] for line in listed.stdout.splitlines() if "\t" in line)
+    replies = {q: a for q, a in ack_required.items() if q.startswith("rpc.reply-gateway")}
+    assert replies and set(replies.values()) == {"false"}, ack_required
+    assert ack_required["rpc-registration"] == "true", ack_required

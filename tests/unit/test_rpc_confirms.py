@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from nameko.amqp.publish import Publisher
-
 from gateway import service as gw
+from shared.amqp import LeanPublisher
 
 
 class Clock:
@@ -26,7 +25,7 @@ def clock():
 @pytest.fixture
 def sent(monkeypatch, clock):
     calls = []
-    monkeypatch.setattr(Publisher, "publish", lambda self, payload, **kw: calls.append(kw))
+    monkeypatch.setattr(LeanPublisher, "publish", lambda self, payload, **kw: calls.append(kw))
     monkeypatch.setattr(gw, "ROUTABLE", gw.RoutableServices(ttl=0.3, clock=clock))
     return calls
 
@@ -63,7 +62,7 @@ def test_an_unroutable_call_is_not_remembered(monkeypatch):
         calls.append(kw)
         raise UndeliverableMessage()
 
-    monkeypatch.setattr(Publisher, "publish", refuse)
+    monkeypatch.setattr(LeanPublisher, "publish", refuse)
     for _ in range(2):
         with pytest.raises(UndeliverableMessage):
             call(service="nosuch")
