@@ -7,9 +7,6 @@ the caller may see (an enterprise its own file, a regulator its district).
 """
 from __future__ import annotations
 
-import time
-
-from shared.errors import WsliError
 from shared.schemas import as_credit_code
 
 # part -> (service, rpc) called with the credit code
@@ -22,18 +19,6 @@ PARTS = {
 
 
 def gather(gateway, credit_code: str) -> dict:
-    from .service import ServiceUnavailable, _remaining
-
     credit_code = as_credit_code(credit_code)  # junk is one 400, not four
-    started = {part: (spec[0], gateway._start(spec[0], spec[1], credit_code)) for part, spec in PARTS.items()}
-    deadline = time.monotonic() + gateway._rpc_timeout()
-    parts, missing = {}, []
-    for part, (service, call) in started.items():
-        try:
-            parts[part] = {"status": "ok", "data": gateway._finish(service, call, _remaining(deadline))}
-        except ServiceUnavailable as exc:
-            parts[part] = {"status": "unavailable", "error": exc.to_dict()}
-            missing.append(part)
-        except WsliError as exc:
-            parts[part] = {"status": "error", "error": exc.to_dict()}
-    return {"credit_code": credit_code, "parts": parts, "missing": missing}
+    gathered = gateway._gather({part: (service, method, credit_code) for part, (service, method) in PARTS.items()})
+    return {"credit_code": credit_code, **gathered}

@@ -19,18 +19,25 @@ from sqlalchemy import select, text
 
 from shared.amqp import rpc as _rpc
 from shared.auth import STAFF
-from shared.errors import WsliError
+from shared.errors import ValidationFailed, WsliError
 from shared.telemetry import Telemetry
 from shared.schemas import schema_instance
 
 
-def rpc(fn=None, *, roles: tuple[str, ...] | None = None, **options):
+# At most this many reads in one ``read_many`` call (the dashboard asks three of one service).
+MAX_COMBINED_READS = 10
+
+
+def rpc(fn=None, *, roles: tuple[str, ...] | None = None, combinable: bool = False, **options):
+    """``combinable``: a read a caller may also ask within ``read_many`` (several in one round trip)."""
     options.setdefault("expected_exceptions", (WsliError,))
     entrypoint = _rpc(**options)
 
     def decorate(method):
         if roles is not None:
             method = _requiring(method, tuple(roles))
+        if combinable:
+            method.combinable = True
         return entrypoint(method)
 
     return decorate(fn) if fn is not None else decorate
@@ -65,6 +72,32 @@ class PlatformRpc:
     def health(self):
         self.db.session.execute(text("SELECT 1"))
         return {"service": self.name, "status": "ok", "agency": self.db.agency}
+
+    @rpc
+    def read_many(self, calls):
+        """Several combinable reads of this service in one round trip, each as the caller may:
+        ``[[method, [args...]], ...]`` answers ``[{"ok": true, "data": ...} | {"ok": false, "error": {...}}, ...]``
+        in the same order. Each read checks its own roles and records, as when asked alone; one refused
+        read does not stop the others. They run in one worker, one after the other, so an aggregate
+        pays this service's per-call cost once instead of once per part."""
+        if not isinstance(calls, list) or not 1 <= len(calls) <= MAX_COMBINED_READS:
+            raise ValidationFailed("calls must be a list of 1 to %d reads" % MAX_COMBINED_READS,
+                                   {"calls": [f"between 1 and {MAX_COMBINED_READS} items"]})
+        methods = []
+        for n, call in enumerate(calls):
+            name, args = (call if isinstance(call, (list, tuple)) and len(call) == 2 else (None, None))
+            method = getattr(type(self), name, None) if isinstance(name, str) else None
+            if not getattr(method, "combinable", False) or not isinstance(args, list):
+                raise ValidationFailed("not a combinable read", {f"calls.{n}": [f"{name!r} cannot be combined"]})
+            methods.append((getattr(self, name), args))
+        answers = []
+        for method, args in methods:
+            try:
+                answers.append({"ok": True, "data": method(*args)})
+            except WsliError as exc:
+                self.db.rollback()
+                answers.append({"ok": False, "error": exc.to_dict(), "status": exc.http_status})
+        return answers
 
     @rpc(roles=STAFF)
     def lag_report(self):

@@ -27,9 +27,17 @@ log = logging.getLogger(__name__)
 
 
 class OutboxRelay:
+    # A wake this soon after rows went out means events are streaming in (a roadshow's reports,
+    # a registration deadline): the relay then lingers ``linger_seconds`` so the commits of
+    # those moments share one query, one round of confirms and one update.
+    BUSY_WITHIN_SECONDS = 0.05
+
     def __init__(self, engine, outbox, config: dict, poll_seconds: float = 1.0, batch_size: int = 200,
-                 confirm_timeout: float = 30.0):
+                 confirm_timeout: float = 30.0, linger_seconds: float = 0.0, clock=time.monotonic):
         self.engine = engine
+        self.linger_seconds = linger_seconds
+        self.clock = clock
+        self._last_sent_at: float | None = None
         self.confirm_timeout = confirm_timeout
         self.outbox = outbox
         self.config = config
@@ -65,12 +73,24 @@ class OutboxRelay:
                 time.sleep(backoff)
                 backoff = min(backoff * 2, 30.0)
                 continue
+            if published:
+                self._last_sent_at = self.clock()
             if published < self.batch_size:
                 self._wakeup.wait(self.poll_seconds)
+                linger = self.linger()
+                if linger:
+                    time.sleep(linger)
             else:
                 # more to publish (a bulk import's thousands of events): still let a worker waiting
                 # for the database connection (SQLite has one) have it between two batches
                 time.sleep(0)
+
+    def linger(self) -> float:
+        """Seconds to wait before the next pass: ``linger_seconds`` while events stream in, else none
+        (a lone event goes out at once)."""
+        if not self.linger_seconds or self._last_sent_at is None:
+            return 0.0
+        return self.linger_seconds if self.clock() - self._last_sent_at < self.BUSY_WITHIN_SECONDS else 0.0
 
     def _producer(self) -> Producer:
         if self._connection is None:

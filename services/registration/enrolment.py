@@ -126,7 +126,7 @@ class EnrolmentRpc:
                 stmt = stmt.where(getattr(Enrolment, key) == params[key])
         return self._page(stmt, Enrolment.id, params, self._enrolment_out)
 
-    @rpc(roles=ENROLMENT_READERS)
+    @rpc(roles=ENROLMENT_READERS, combinable=True)
     def enrolment_progress(self, year):
         try:
             year = int(year)

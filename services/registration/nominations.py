@@ -68,7 +68,7 @@ class NominationRpc:
             select(Cycle).where(Cycle.agency_id == self.db.agency).order_by(Cycle.code.desc())).all()
         return [self._cycle_out(c) for c in cycles]
 
-    @rpc(roles=READERS)
+    @rpc(roles=READERS, combinable=True)
     def get_cycle(self, code):
         return self._cycle_out(self._cycle(code))
 
@@ -405,7 +405,7 @@ class NominationRpc:
         self.db.audit(self.caller, "candidate.withdraw", "candidate", candidate.id, data)
         return self._candidate_out(candidate)
 
-    @rpc(roles=QUOTA_READERS)
+    @rpc(roles=QUOTA_READERS, combinable=True)
     def quota_report(self, code):
         cycle = self._cycle(code)
         unit_stmt = select(Unit).where(Unit.agency_id == self.db.agency).order_by(Unit.kind, Unit.district, Unit.id)

@@ -72,6 +72,17 @@ def test_the_dashboard_gathers_parts_from_several_services(admin):
     assert set(dash["parts"]) == {"quota_report", "cycle", "lecture_compliance", "ranking", "enrolment_progress"}
     status, bad = admin.get("/api/v1/dashboard", params={"cycle": "2022", "stage": "nope"})
     assert status == 400 and "stage" in bad["fields"]
+    # registration's three parts travel as one call: each still answers as the caller may
+    unit = admin.post("/api/v1/units", {"name": "看板单位", "kind": "district_safety_office", "district": "东城区"})[1]
+    own = admin.as_(admin.token_for("unit", unit_id=unit["id"]))
+    status, dash = own.get("/api/v1/dashboard", params={"cycle": "2022", "year": 2018})
+    assert status == 200 and dash["missing"] == [], dash
+    assert dash["parts"]["cycle"]["status"] == "ok" and dash["parts"]["cycle"]["data"]["code"] == "2022"
+    for part, route in (("quota_report", "/api/v1/cycles/2022/quota-report"),
+                        ("enrolment_progress", "/api/v1/enrolment-progress/2018")):
+        status, alone = own.get(route)
+        got = dash["parts"][part]
+        assert status == 403 and (got["status"], got["error"]["error"]) == ("error", alone["error"]), (part, got)
 
 
 def test_tokens_expire_and_record_their_last_use(stack, admin):
@@ -126,6 +137,23 @@ def test_a_token_revoked_behind_the_gateway_is_refused_within_the_cache_bound(st
     wait_for(lambda: operator.get("/api/v1/cycles")[0] == 401, timeout=bound + 3,
              message="the revoked token to be refused")
     assert time.monotonic() - revoked <= bound + 1.0
+
+
+def test_replies_are_consumed_without_acks_and_requests_with_them(stack, admin, module_amqp_uri):
+    """The gateway's reply queue is its own and transient: the broker sends replies unacked.
+    The services' request queues keep their acks (a request is redelivered if a worker dies)."""
+    import shutil
+    from urllib.parse import unquote
+
+    from shared.links import Ctl
+
+    assert admin.get("/api/v1/cycles")[0] == 200  # a call and its reply went through
+    vhost = unquote(module_amqp_uri.rsplit("/", 1)[1]) or "/"
+    listed = Ctl(shutil.which("rabbitmqctl"))._run("list_consumers", "-p", vhost, "queue_name", "ack_required")
+    ack_required = dict(line.split("\t")[:2] for line in listed.splitlines() if "\t" in line)
+    replies = {q: a for q, a in ack_required.items() if q.startswith("rpc.reply-gateway")}
+    assert replies and set(replies.values()) == {"false"}, ack_required
+    assert ack_required["rpc-registration"] == "true", ack_required
 
 
 def test_a_service_down_degrades_instead_of_failing(stack):
@@ -225,19 +253,3 @@ def _answers(api) -> bool:
     except Exception:  # not listening yet
         return False
 
-
-def test_replies_are_consumed_without_acks_and_requests_with_them(stack, admin, module_amqp_uri):
-    """The gateway's reply queue is its own and transient: the broker sends replies unacked.
-    The services' request queues keep their acks (a request is redelivered if a worker dies)."""
-    import shutil
-    import subprocess
-    from urllib.parse import unquote
-
-    assert admin.get("/api/v1/cycles")[0] == 200  # a call and its reply went through
-    vhost = unquote(module_amqp_uri.rsplit("/", 1)[1]) or "/"
-    listed = subprocess.run([shutil.which("rabbitmqctl"), "-q", "list_consumers", "-p", vhost,
-                             "queue_name", "ack_required"], capture_output=True, text=True, timeout=60, check=True)
-    ack_required = dict(line.split("\t")[:2] for line in listed.stdout.splitlines() if "\t" in line)
-    replies = {q: a for q, a in ack_required.items() if q.startswith("rpc.reply-gateway")}
-    assert replies and set(replies.values()) == {"false"}, ack_required
-    assert ack_required["rpc-registration"] == "true", ack_required

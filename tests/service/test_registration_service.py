@@ -97,3 +97,29 @@ def test_bulk_calls_are_bounded_and_declare_their_roles(service, unit):
     assert "candidate_ids" in twice.value.fields
     with pytest.raises(Forbidden):
         service.as_("unit", unit_id=unit["id"]).bulk_center_approve({"candidate_ids": [1], "signed_by": "x"})
+
+
+def alone(caller, name, args) -> dict:
+    """What one read answers when asked by itself, in read_many's form."""
+    from shared.errors import WsliError
+    try:
+        return {"ok": True, "data": getattr(caller, name)(*args)}
+    except WsliError as exc:
+        return {"ok": False, "error": exc.to_dict(), "status": exc.http_status}
+
+
+def test_combinable_reads_answer_together_each_as_the_caller_may(service, unit):
+    staff, own = service.as_("operator"), service.as_("unit", unit_id=unit["id"])
+    calls = [["get_cycle", [CYCLE]], ["quota_report", [CYCLE]], ["enrolment_progress", [2018]],
+             ["get_cycle", ["NOSUCH"]]]
+    answers = staff.read_many(calls)
+    assert answers == [alone(staff, name, args) for name, args in calls]
+    assert [a["ok"] for a in answers] == [True, True, False, False]   # no 2018 quota table here
+    assert answers[3]["status"] == 404 and answers[3]["error"]["error"] == "not_found"
+    # a unit may read the cycle, not the quota report: refused part by part, as when asked alone
+    mine = own.read_many(calls[:2])
+    assert mine[0]["ok"] and (mine[1]["ok"], mine[1]["status"], mine[1]["error"]["error"]) == (False, 403, "forbidden")
+    for bad in ([], [["create_unit", [{}]]], [["nosuch", []]], [["get_cycle", CYCLE]], [["get_cycle"]] ,
+                [["get_cycle", [CYCLE]]] * 11, "get_cycle"):
+        with pytest.raises(ValidationFailed):
+            staff.read_many(bad)
