@@ -401,8 +401,7 @@ class Database(DependencyProvider):
             self.relay = OutboxRelay(
                 relay_engine, self.tables.outbox, config,
                 poll_seconds=float(config.get("OUTBOX_POLL_SECONDS") or 1.0),
-                linger_seconds=float(config.get("OUTBOX_LINGER_MS") if config.get("OUTBOX_LINGER_MS")
-                                     not in (None, "") else DEFAULT_LINGER_MS) / 1000,
+                linger_seconds=float(config.get("OUTBOX_LINGER_MS") or DEFAULT_LINGER_MS) / 1000,
             )
 
     def start(self):

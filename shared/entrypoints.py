@@ -13,6 +13,7 @@ its own candidates) stay in the method.
 from __future__ import annotations
 
 import functools
+import inspect
 import json
 
 from sqlalchemy import select, text
@@ -89,6 +90,10 @@ class PlatformRpc:
             method = getattr(type(self), name, None) if isinstance(name, str) else None
             if not getattr(method, "combinable", False) or not isinstance(args, list):
                 raise ValidationFailed("not a combinable read", {f"calls.{n}": [f"{name!r} cannot be combined"]})
+            try:
+                inspect.signature(method).bind(self, *args)
+            except TypeError as exc:  # the wrong number of arguments: the caller's mistake, not a 500
+                raise ValidationFailed("wrong arguments", {f"calls.{n}": [f"{name}: {exc}"]}) from None
             methods.append((getattr(self, name), args))
         answers = []
         for method, args in methods:

@@ -119,7 +119,8 @@ def test_combinable_reads_answer_together_each_as_the_caller_may(service, unit):
     # a unit may read the cycle, not the quota report: refused part by part, as when asked alone
     mine = own.read_many(calls[:2])
     assert mine[0]["ok"] and (mine[1]["ok"], mine[1]["status"], mine[1]["error"]["error"]) == (False, 403, "forbidden")
-    for bad in ([], [["create_unit", [{}]]], [["nosuch", []]], [["get_cycle", CYCLE]], [["get_cycle"]] ,
-                [["get_cycle", [CYCLE]]] * 11, "get_cycle"):
+    for bad in ([], [["create_unit", [{}]]], [["nosuch", []]], [["get_cycle", CYCLE]], [["get_cycle"]],
+                [["get_cycle", [CYCLE]]] * 11, "get_cycle", [["get_cycle", [CYCLE, "extra"]]],
+                [["get_cycle", []]]):
         with pytest.raises(ValidationFailed):
             staff.read_many(bad)
