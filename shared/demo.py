@@ -556,6 +556,10 @@ class Demo:
         if not self.close_when_ready(cycle, "key"):
             return
         heading(f"16. 强化培训：专家 {EXPERTS[0][1]} 的小组（待评分）")
+        # the close's advancement reaches training as an event: group only those who have arrived
+        if not self.poll("学员进入强化培训", trainees, lambda b: all(
+                t["stage"] == "intensive" for t in b["items"] if t["candidate_id"] in ids), {"per_page": 200}):
+            return
         self.panel(cycle, "intensive", EXPERTS[:1], sheet=None)
         self.links["zhuanjia"] = f"/groups?cycle={cycle}&stage=intensive"
         self.lectures(cycle, approved[0])
