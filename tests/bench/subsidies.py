@@ -1,7 +1,8 @@
 """Bench: how the lecture-report checks scale with replicas of the subsidies service.
 
-For each configuration (1, 2 and 4 replicas, then a minimal raw-kombu consumer as the
-ceiling) the bench builds a private world: a RabbitMQ vhost and a fresh, migrated
+For each configuration (1, 2 and 4 replicas, each followed by a minimal raw-kombu consumer
+in as many processes: the ceiling, and the control for what more processes cost on these
+CPUs) the bench builds a private world: a RabbitMQ vhost and a fresh, migrated
 PostgreSQL database holding one cycle, 80 tour lecturers, the evidence files and N
 lecture reports in status ``received`` (one in ten fails a check). It starts the
 consumers (each replica a separate ``nameko run`` process with the shipped config),
@@ -9,7 +10,7 @@ waits until every one consumes ``evt-subsidies-report_submitted--subsidies.run_c
 publishes one ``report_submitted`` event per report as a burst, and waits until no
 report is left ``received``. Throughput = reports / (last ``checked_at`` − first
 ``checked_at``), the database's own record of the work, so process start-up is not
-counted. The raw consumer is one plain process of 10 threads: kombu, SQLAlchemy, the same
+counted. The raw consumer is a plain process of 10 threads: kombu, SQLAlchemy, the same
 envelope parsing, the same checks (``domain.check_report``) and the same rows (lock the
 report, inbox claim, update, outbox event), without nameko or eventlet.
 
@@ -461,11 +462,43 @@ def fmt(value: float, digits: int = 0) -> str:
     return "–" if value != value else f"{value:,.{digits}f}"
 
 
+def cpu_targets(by_label: dict[str, Result], replicas: list[int]) -> list[str]:
+    """A line per target on CPU per report; beside each replica count, what the raw consumer's CPU per
+    report did at the same process count (the machine's own charge for more processes on its CPUs)."""
+    one, raw_one = by_label.get("1 replica"), by_label.get(raw_label(1))
+    if one is None or one.failure:
+        return []
+    lines = ["| target | result | figures |", "|---|---|---|"]
+    if raw_one is not None and not raw_one.failure:
+        ratio = one.cpu_per_report_ms / raw_one.cpu_per_report_ms
+        lines.append(f"| CPU per report, one replica ≤ 1.1× the raw ceiling | {'met' if ratio <= 1.1 else 'NOT met'} "
+                     f"| {fmt(one.cpu_per_report_ms, 2)} / {fmt(raw_one.cpu_per_report_ms, 2)} ms = {fmt(ratio, 2)}× |")
+    for n in (n for n in replicas if n > 1):
+        many, raw_many = by_label.get(f"{n} replicas"), by_label.get(raw_label(n))
+        if many is None or many.failure:
+            continue
+        ratio = many.cpu_per_report_ms / one.cpu_per_report_ms
+        machine = ""
+        if raw_one is not None and raw_many is not None and not (raw_one.failure or raw_many.failure):
+            raw_ratio = raw_many.cpu_per_report_ms / raw_one.cpu_per_report_ms
+            machine = (f"; the raw consumer in {n} processes: {fmt(raw_ratio, 2)}× its one; replicas vs raw "
+                       f"at {n} processes: {fmt(many.cpu_per_report_ms / raw_many.cpu_per_report_ms, 2)}×")
+        lines.append(f"| CPU per report, {n} replicas ≤ 1.05× one replica | {'met' if ratio <= 1.05 else 'NOT met'} "
+                     f"| {fmt(many.cpu_per_report_ms, 2)} / {fmt(one.cpu_per_report_ms, 2)} ms = {fmt(ratio, 2)}×{machine} |")
+    return lines
+
+
+def raw_label(processes: int) -> str:
+    return "raw kombu consumer (ceiling)" if processes == 1 else f"raw kombu consumer ×{processes}"
+
+
 def section(results: list[Result], args, info: dict, started: datetime) -> str:
-    base = next((r.rate for r in results if r.label == "1 replica"), float("nan"))
-    ceiling = next((r.rate for r in results if r.label.startswith("raw")), float("nan"))
-    base_cpu = next((r.cpu_per_report_ms for r in results if r.label == "1 replica"), float("nan"))
-    ceiling_cpu = next((r.cpu_per_report_ms for r in results if r.label.startswith("raw")), float("nan"))
+    by_label = {r.label: r for r in results}
+    nan = Result("none", 0, 0)
+    base = by_label.get("1 replica", nan).rate
+    ceiling = by_label.get(raw_label(1), nan).rate
+    base_cpu = by_label.get("1 replica", nan).cpu_per_report_ms
+    ceiling_cpu = by_label.get(raw_label(1), nan).cpu_per_report_ms
     lines = [
         START_MARK,
         "## Subsidies: report checks with 1, 2 and 4 replicas",
@@ -480,7 +513,7 @@ def section(results: list[Result], args, info: dict, started: datetime) -> str:
         "failing `audience_mismatch`) per configuration, each on a fresh PostgreSQL database and RabbitMQ vhost; "
         "replicas are separate `nameko run` processes with the shipped config "
         "(`max_workers` = prefetch = 10); the ceiling is one raw kombu + SQLAlchemy process doing the same "
-        "parsing, checks and rows, with 10 threads (one kombu connection each) like a replica's 10 workers; it writes the same outbox rows and relays them with the platform's relay, as each replica does. Throughput = reports / (last − first `checked_at`). CPU per report = utime + stime (/proc/<pid>/stat) of the consumer processes from the burst until the last report was checked and its event relayed, ÷ reports: the work that more replicas must not make dearer (targets: 2 and 4 replicas ≤ 1.05× one; one replica ≤ 1.1× the ceiling).",
+        "parsing, checks and rows, with 10 threads (one kombu connection each) like a replica's 10 workers; it writes the same outbox rows and relays them with the platform's relay, as each replica does; it runs at each replica count too, as a control: what more processes on these CPUs cost without the service's code. Throughput = reports / (last − first `checked_at`). CPU per report = utime + stime (/proc/<pid>/stat) of the consumer processes from the burst until the last report was checked and its event relayed, ÷ reports: the work that more replicas must not make dearer (targets: 2 and 4 replicas ≤ 1.05× one; one replica ≤ 1.1× the ceiling).",
         "",
         "| consumers | processes | reports/s | vs 1 replica | vs raw ceiling | CPU ms per report | CPU vs 1 replica "
         "| CPU vs raw ceiling | seconds | passed / failed | reports per process | load avg | result |",
@@ -494,6 +527,7 @@ def section(results: list[Result], args, info: dict, started: datetime) -> str:
             f"{fmt(r.load, 1)} | {r.failure or 'ok'} |")
     lines += ["", "Every report was checked in every run, with the seeded outcome (passed + failed = the burst); "
               "every replica took a share of the queue (reports per process)."]
+    lines += ["", *cpu_targets(by_label, args.replicas)]
     most = max((r for r in results if not r.label.startswith("raw")), key=lambda r: r.processes, default=None)
     if most is not None and most.processes > 1 and not most.rate / base >= 0.75 * most.processes:
         lines += ["", f"Throughput did not grow in proportion to the replicas here: every consumer, PostgreSQL "
@@ -585,9 +619,12 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGALRM, _on_alarm)
     signal.alarm(TIME_LIMIT_S)
     results: list[Result] = []
-    plan = [(f"{n} replica{'s' if n > 1 else ''}", n, False) for n in args.replicas]
-    if not args.no_raw:
-        plan.append(("raw kombu consumer (ceiling)", 1, True))
+    plan = []
+    for n in args.replicas:
+        plan.append((f"{n} replica{'s' if n > 1 else ''}", n, False))
+        if not args.no_raw:
+            # the raw consumer at the same process count: what the machine itself charges for more processes
+            plan.append((raw_label(n), n, True))
     try:
         with tempfile.TemporaryDirectory(prefix="wsli-bench-subsidies-") as tmp:
             for label, n, raw in plan:
