@@ -34,6 +34,7 @@ from nameko.constants import AMQP_SSL_CONFIG_KEY, AMQP_URI_CONFIG_KEY, LOGIN_MET
 from nameko.rpc import get_rpc_exchange
 
 from shared.events import ACCEPTED_CONTENT_TYPES
+from shared.signatures import SignatureOnce
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +185,7 @@ class SafeRpcConsumer(RpcConsumer):
         return result, exc_info
 
 
-class SafeRpc(Rpc):
+class SafeRpc(SignatureOnce, Rpc):
     rpc_consumer = SafeRpcConsumer()
 
 

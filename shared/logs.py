@@ -28,7 +28,9 @@ from datetime import datetime, timezone  # noqa: E402
 # keeps contextvars per greenlet), set by shared.telemetry.Telemetry.
 WORKER = contextvars.ContextVar("wsli_worker", default=None)
 _FIELDS = ("request_id", "principal", "role", "agency", "service", "entrypoint", "duration_ms", "outcome",
-           "status", "error")
+           "status", "error", "method", "path", "client")
+# The shortest personal number the masking looks for is a mobile number: 11 digits.
+_SHORTEST_MASKED = 11
 
 
 class JsonFormatter(logging.Formatter):
@@ -59,6 +61,6 @@ class JsonFormatter(logging.Formatter):
         if record.exc_text:
             line["exception"] = record.exc_text
         for key, value in line.items():
-            if isinstance(value, str) and key not in ("time", "level", "logger"):
+            if isinstance(value, str) and len(value) >= _SHORTEST_MASKED and key not in ("time", "level", "logger"):
                 line[key] = mask_text(value)
         return json.dumps(line, ensure_ascii=False, default=str)

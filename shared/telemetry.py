@@ -7,7 +7,8 @@ worker it
 - sets the logging context (request id, principal, role, agency, service,
   entrypoint), so every line the worker logs carries them (``shared.logs.JsonFormatter``);
 - logs one summary line (``wsli.access``) with the duration and the outcome:
-  ``ok``, ``refused`` (an expected 4xx-type error) or ``error``;
+  ``ok``, ``refused`` (an expected 4xx-type error) or ``error``; for an HTTP
+  request also its method, path, client and status (the gateway's access log);
 - counts the call and observes its latency in Prometheus metrics.
 
 A service has no HTTP server of its own, so when ``METRICS_ADDRESS``
@@ -22,6 +23,7 @@ import time
 import weakref
 
 from nameko.extensions import DependencyProvider
+from nameko.web.handlers import HttpRequestHandler
 from prometheus_client.core import REGISTRY, CounterMetricFamily, GaugeMetricFamily
 
 from shared import metrics
@@ -110,12 +112,15 @@ class Telemetry(DependencyProvider):
         self.stop()
 
     def worker_setup(self, worker_ctx):
-        context = {"service": self.service, "entrypoint": worker_ctx.entrypoint.method_name}
-        context.update(_who(worker_ctx))
-        self._workers[worker_ctx] = (time.perf_counter(), WORKER.set(context))
+        who = _who(worker_ctx)
+        context = {"service": self.service, "entrypoint": worker_ctx.entrypoint.method_name, **who}
+        self._workers[worker_ctx] = (time.perf_counter(), WORKER.set(context),
+                                     worker_ctx.data.get(CONTEXT_KEY), who)
 
     def worker_result(self, worker_ctx, result=None, exc_info=None):
-        started, _ = self._workers.get(worker_ctx, (time.perf_counter(), None))
+        started, _, principal_then, who = self._workers.get(worker_ctx, (time.perf_counter(), None, None, None))
+        if who is None or worker_ctx.data.get(CONTEXT_KEY) is not principal_then:
+            who = _who(worker_ctx)  # the gateway authenticates inside the worker: ask again
         status = getattr(result, "status_code", None)
         if exc_info is not None:
             outcome = "refused" if isinstance(exc_info[1], WsliError) else "error"
@@ -126,9 +131,13 @@ class Telemetry(DependencyProvider):
         entrypoint = worker_ctx.entrypoint.method_name
         duration = metrics.observe(self.service, entrypoint, started, outcome)
         extra = {"service": self.service, "entrypoint": entrypoint, "duration_ms": round(duration * 1000, 1),
-                 "outcome": outcome, **_who(worker_ctx)}
+                 "outcome": outcome, **who}
         if status is not None:
             extra["status"] = status
+        if isinstance(worker_ctx.entrypoint, HttpRequestHandler) and worker_ctx.args:
+            # the request's access line: the web server writes none of its own (shared.web)
+            request = worker_ctx.args[0]
+            extra.update(method=request.method, path=request.path, client=request.remote_addr)
         if exc_info is not None:
             extra["error"] = type(exc_info[1]).__name__
         log.info("%s.%s %s in %.1f ms", self.service, entrypoint, outcome, duration * 1000, extra=extra)

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 import uuid
 
@@ -23,8 +24,10 @@ from werkzeug.wrappers import Request, Response
 from shared.config import as_bool
 from shared.metrics import RATE_LIMITED
 from shared.ratelimit import Limited, RateLimiter
+from shared.signatures import SignatureOnce
 
 REQUEST_ID_KEY = "request_id"
+ACCESS = logging.getLogger("wsli.access")
 REQUEST_ID_HEADER = "X-Request-ID"
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
 
@@ -60,13 +63,14 @@ class JsonWsgiApp(WsgiApp):
         rid = request_id_from(request.headers)
         environ["wsli.request_id"] = rid
         adapter = self.url_map.bind_to_environ(environ)
-        limiter, admitted = self.server.limiter, None
+        limiter, admitted, early = self.server.limiter, None, True
         try:
             if request.path not in UNLIMITED_PATHS:
                 admitted = limiter.admit(request.headers.get("Authorization"),
                                          client_address(environ, self.server.trust_forwarded))
             provider, values = adapter.match()
             request.path_values = values
+            early = False  # the handler's worker writes the access line (shared.telemetry)
             response = provider.handle_request(request)
         except Limited as exc:
             RATE_LIMITED.labels(exc.scope).inc()
@@ -83,6 +87,11 @@ class JsonWsgiApp(WsgiApp):
             limiter.release(admitted)
         if isinstance(response, Response):
             response.headers.setdefault(REQUEST_ID_HEADER, rid)
+            if early:
+                ACCESS.info("%s %s answered %d before a handler", request.method, request.path,
+                            response.status_code, extra={"request_id": rid, "method": request.method,
+                                                         "path": request.path, "status": response.status_code,
+                                                         "client": environ.get("REMOTE_ADDR")})
         return response(environ, start_response)
 
 
@@ -96,12 +105,20 @@ class JsonWebServer(WebServer):
     def get_wsgi_app(self):
         return JsonWsgiApp(self)
 
+    def get_wsgi_server(self, sock, wsgi_app, **kwargs):
+        server = super().get_wsgi_server(sock, wsgi_app, **kwargs)
+        # One access line per request, not two: the worker's summary carries method, path, status and
+        # client (shared.telemetry), and JsonWsgiApp logs what it answers itself. eventlet's errors
+        # still reach the log: only its access line is guarded by this flag.
+        server.log_output = False
+        return server
+
     def context_data_from_headers(self, request):
         rid = request.environ.get("wsli.request_id") or request_id_from(request.headers)
         return {REQUEST_ID_KEY: rid}
 
 
-class JsonHttpRequestHandler(HttpRequestHandler):
+class JsonHttpRequestHandler(SignatureOnce, HttpRequestHandler):
     server = JsonWebServer()
 
     def response_from_exception(self, exc):

@@ -62,6 +62,10 @@ def test_one_request_id_follows_the_request_through_rpc_events_and_logs(stack, a
     gateway = next(l for l in lines if l["service"] == "gateway")
     registration = next(l for l in lines if l["entrypoint"] == "center_approve")
     assert gateway["status"] == 200 and gateway["principal"] == "bootstrap-admin" and gateway["agency"] == "beijing"
+    # the gateway's line is the access log: one per request, with what the web server's own line used to say
+    assert (gateway["method"], gateway["path"], gateway["client"]) == (
+        "POST", f"/api/v1/candidates/{cand['id']}/center-approval", "127.0.0.1")
+    assert len([l for l in lines if l["service"] == "gateway"]) == 1
     assert registration["outcome"] == "ok" and registration["role"] == "admin"
     assert all(isinstance(l["duration_ms"], float) for l in lines)
 
@@ -74,9 +78,27 @@ def test_json_log_lines_mask_personal_numbers():
     number = resident_id()
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "looked up %s", (number,), None)
     record.principal = f"holder {number}"
+    record.path = f"/api/v1/people/{number}"
+    record.client = "13812345678"  # the shortest number masked: a mobile's 11 digits
     line = json.loads(JsonFormatter().format(record))
     assert number not in json.dumps(line, ensure_ascii=False) and line["message"].startswith("looked up")
-    assert set(line) >= {"time", "level", "logger", "message", "principal"}
+    assert "13812345678" not in line["client"] and line["path"].startswith("/api/v1/people/")
+    assert set(line) >= {"time", "level", "logger", "message", "principal", "path", "client"}
+
+
+def test_a_request_is_logged_once_also_when_answered_before_a_handler(stack, caplog):
+    caplog.set_level(logging.INFO)
+    rid = "req-" + uuid.uuid4().hex
+    response = requests.get(stack.base + "/no-such-page", headers={"X-Request-ID": rid}, timeout=10)
+    assert response.status_code == 404 and response.json()["error"] == "not_found"
+    wait_for(lambda: access_lines(caplog, rid), timeout=10, message="the access line of an unrouted request")
+    [line] = access_lines(caplog, rid)
+    assert (line["method"], line["path"], line["status"], line["client"]) == ("GET", "/no-such-page", 404, "127.0.0.1")
+    health = "req-" + uuid.uuid4().hex
+    assert requests.get(stack.base + "/health", headers={"X-Request-ID": health}, timeout=10).status_code == 200
+    wait_for(lambda: access_lines(caplog, health), timeout=10, message="the access line of /health")
+    # eventlet's own access line is not written beside ours
+    assert not [r for r in caplog.records if r.name == "nameko.web.server" and "/health" in r.getMessage()]
 
 
 def test_metrics_on_the_gateway(stack, admin):
