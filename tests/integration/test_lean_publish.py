@@ -1,5 +1,5 @@
 """The short path for unconfirmed publishes (RPC replies, the gateway's routed calls) sends what
-nameko's publisher sends, through one pool per broker, and refuses nothing nameko would take."""
+nameko's publisher sends, on one producer held per broker, and refuses nothing nameko would take."""
 from __future__ import annotations
 
 import pytest
@@ -47,10 +47,15 @@ def test_unconfirmed_publishes_share_one_pool_and_confirmed_ones_go_namekos_way(
     exchange = Exchange("lean-test", type="topic", durable=True)
     publisher = amqp.LeanPublisher(amqp_uri, exchange=exchange, declare=[exchange], use_confirms=False)
     before = set(amqp._POOL_KEYS)
+    producers = []
     for i in range(3):
         publisher.publish({"i": i}, routing_key="nobody.listens")
-    new = set(amqp._POOL_KEYS) - before
-    assert len(new) == 1, "one pool key for one broker and set of options, not one per message"
+        [key] = set(amqp._POOL_KEYS) - before
+        held = amqp._held_producer(amqp._POOL_KEYS[key])
+        producers.append((held, held.producer.channel))
+    assert len(set(amqp._POOL_KEYS) - before) == 1, "one pool key for one broker and set of options, not one per message"
+    assert len(set(map(id, (p for p, _ in producers)))) == 1 and len({id(c) for _, c in producers}) == 1, \
+        "one producer kept with its channel (a broker restart revives it: tests/faults/test_broker_restart.py)"
 
     taken = []
     monkeypatch.setattr(Publisher, "publish", lambda self, payload, **kw: taken.append(kw))
