@@ -180,16 +180,20 @@ class Cluster(DependencyProvider):
         ROUTABLE.ttl = float(10.0 if ttl in (None, "") else ttl)
 
     def get_dependency(self, worker_ctx):
-        listener, expiration, breaker = self.rpc_reply_listener, self.expiration, self.breaker
+        return _Services(worker_ctx, self.rpc_reply_listener, self.expiration, self.breaker)
 
-        class Services:
-            def __getattr__(self, service_name):
-                return _QuickServiceProxy(worker_ctx, service_name, listener, expiration=expiration,
-                                          retry_policy=_QuickPublisher.retry_policy)
 
-        services = Services()
-        services.__dict__["breaker"] = breaker
-        return services
+class _Services:
+    """One worker's view of the cluster: ``services.<name>`` is a proxy carrying the worker's context."""
+
+    def __init__(self, worker_ctx, listener, expiration: float, breaker: "BrokerBreaker"):
+        self._worker_ctx, self._listener, self._expiration, self.breaker = worker_ctx, listener, expiration, breaker
+
+    def __getattr__(self, service_name):
+        if service_name.startswith("_"):
+            raise AttributeError(service_name)
+        return _QuickServiceProxy(self._worker_ctx, service_name, self._listener, expiration=self._expiration,
+                                  retry_policy=_QuickPublisher.retry_policy)
 
 
 DEFAULT_TOKEN_CACHE_SECONDS = 5.0

@@ -150,8 +150,12 @@ def authenticate(session, header: str | None, local_agency: str, bootstrap: str 
         row["last_used_at"] = now
     if row["agency_id"] != local_agency:
         raise Forbidden(f"this token belongs to agency {row['agency_id']!r}; this deployment serves {local_agency!r}")
-    return Principal(role=row["role"], agency=row["agency_id"], token_id=str(row["id"]), unit_id=row["unit_id"],
-                     person=row["person"], district=official_or_none(row["district"], row["agency_id"]), name=row["name"])
+    principal = row.get("principal")  # built once per cached row: it is the same until the row is read again
+    if principal is None:
+        principal = row["principal"] = Principal(
+            role=row["role"], agency=row["agency_id"], token_id=str(row["id"]), unit_id=row["unit_id"],
+            person=row["person"], district=official_or_none(row["district"], row["agency_id"]), name=row["name"])
+    return principal
 
 
 def touch(session, token_id: int, now) -> None:

@@ -7,6 +7,7 @@ agency's records do not exist for it).
 """
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import asdict, dataclass
 
@@ -54,7 +55,7 @@ class Principal:
         return self.role in STAFF
 
     def to_context(self) -> str:
-        return json.dumps(asdict(self), ensure_ascii=False)
+        return _context_of(self)
 
     @classmethod
     def from_context(cls, raw) -> "Principal | None":
@@ -74,6 +75,12 @@ class Principal:
         if self.agency != agency:
             raise Forbidden("this deployment serves another agency")
         return self
+
+
+@functools.lru_cache(maxsize=4096)
+def _context_of(principal: Principal) -> str:
+    # the same few principals call again and again (each token is one): encode each once
+    return json.dumps(asdict(principal), ensure_ascii=False)
 
 
 SYSTEM = "system"

@@ -178,6 +178,16 @@ class UnitOfWork:
     def agency(self) -> str:
         return self._provider.agency
 
+    def _statement(self, name: str, build):
+        """The platform statement ``name`` for this database, built on first use: executed with
+        parameters, a kept statement skips its construction and reuses its cache key (every write
+        adds an outbox row, an audit row or an inbox claim)."""
+        dialect = self.session.get_bind().dialect.name
+        statement = self._provider.statements.get((name, dialect))
+        if statement is None:
+            statement = self._provider.statements[(name, dialect)] = build(dialect)
+        return statement
+
     @property
     def tables(self) -> PlatformTables:
         return self._provider.tables
@@ -191,9 +201,10 @@ class UnitOfWork:
         service = service or self._provider.service_name
         now = utcnow()
         envelopes = []
+        statement = self._statement("outbox", lambda _: insert(self._provider.tables.outbox))
         for spec in ev.specs_for(service, name):
             envelope = ev.build_envelope(spec, self.agency, str(subject), data, now, request_id=self.request_id)
-            self.session.execute(insert(self._provider.tables.outbox).values(
+            self.session.execute(statement, dict(
                 event_id=envelope["id"], event_type=spec.type, exchange=spec.exchange,
                 routing_key=spec.routing_key, subject=str(subject),
                 body=json.dumps(envelope, ensure_ascii=False, separators=(",", ":")),
@@ -233,21 +244,21 @@ class UnitOfWork:
         handler = handler or event.handler
         if not handler:
             raise ValueError("claim needs the handler's name (an Event from the subscriber carries it)")
-        inbox = self._provider.tables.inbox
-        dialect = self.session.get_bind().dialect.name
+        result = self.session.execute(self._statement("inbox", self._claim_statement), dict(
+            event_id=event.id, handler=handler, event_type=event.type, processed_at=utcnow()))
+        return result.rowcount == 1
+
+    def _claim_statement(self, dialect: str):
         if dialect == "postgresql":
             from sqlalchemy.dialects.postgresql import insert as upsert
         elif dialect == "sqlite":
             from sqlalchemy.dialects.sqlite import insert as upsert
         else:  # pragma: no cover - only the two supported backends
             raise RuntimeError(f"unsupported database {dialect}")
-        result = self.session.execute(
-            upsert(inbox).values(event_id=event.id, handler=handler, event_type=event.type, processed_at=utcnow())
-            .on_conflict_do_nothing(index_elements=["event_id", "handler"]))
-        return result.rowcount == 1
+        return upsert(self._provider.tables.inbox).on_conflict_do_nothing(index_elements=["event_id", "handler"])
 
     def audit(self, principal, action: str, entity_type: str, entity_id, detail: dict | None = None):
-        self.session.execute(insert(self._provider.tables.audit).values(
+        self.session.execute(self._statement("audit", lambda _: insert(self._provider.tables.audit)), dict(
             at=utcnow(), agency_id=self.agency,
             actor=getattr(principal, "actor", "system"), actor_role=getattr(principal, "role", "system"),
             action=action, entity_type=entity_type, entity_id=str(entity_id),
@@ -366,6 +377,8 @@ class Database(DependencyProvider):
     def __init__(self, metadata: MetaData, tables: PlatformTables):
         self.metadata = metadata
         self.tables = tables
+        # the platform's own statements (outbox, inbox, audit), each built once per dialect (UnitOfWork._statement)
+        self.statements: dict[tuple, object] = {}
         self.engine: Engine | None = None
         self.sessionmaker = None
         self.relay = None

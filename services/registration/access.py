@@ -1,7 +1,7 @@
 """Lookups with their access checks, and the output of records."""
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from shared.auth import STAFF
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -14,13 +14,18 @@ from .models import Candidate, Cycle, DistrictQuota, Enrolment, Unit
 from .roles import READERS
 
 
+# Built once: a statement reused with new parameters skips its construction and reuses its cache key
+# (the cycle is read on nearly every call).
+_CYCLE_BY_CODE = select(Cycle).where(Cycle.agency_id == bindparam("agency"), Cycle.code == bindparam("code"))
+
+
 class Lookups:
 
     def _require_reader(self):
         self.caller.require(*READERS)
 
     def _cycle_or_none(self, code):
-        return self.db.session.scalar(select(Cycle).where(Cycle.agency_id == self.db.agency, Cycle.code == str(code)))
+        return self.db.session.scalar(_CYCLE_BY_CODE, {"agency": self.db.agency, "code": str(code)})
 
     def _cycle(self, code, field=None):
         cycle = self._cycle_or_none(code)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from shared.errors import Forbidden, NotFound, ValidationFailed
 from shared.pii import mask_contact
@@ -15,11 +15,20 @@ from .models import EvidenceFile, Lecture, Lecturer, LectureOrder, PaymentBatch,
 from .roles import READERS
 
 
+# Built once: a statement reused with new parameters skips its construction and reuses its cache key
+# (every report's checks read the cycle and the lecturer).
+_CYCLE_BY_CODE = select(SubsidyCycle).where(SubsidyCycle.agency_id == bindparam("agency"),
+                                            SubsidyCycle.code == bindparam("code"))
+_CYCLE_BY_CODE_LOCKED = _CYCLE_BY_CODE.with_for_update()
+_LECTURER = select(Lecturer).where(Lecturer.agency_id == bindparam("agency"), Lecturer.cycle == bindparam("cycle"),
+                                   Lecturer.candidate_id == bindparam("candidate_id"))
+
+
 class Lookups:
 
     def _cycle_or_none(self, code, lock=False):
-        stmt = select(SubsidyCycle).where(SubsidyCycle.agency_id == self.db.agency, SubsidyCycle.code == str(code))
-        return self.db.session.scalar(stmt.with_for_update() if lock else stmt)
+        return self.db.session.scalar(_CYCLE_BY_CODE_LOCKED if lock else _CYCLE_BY_CODE,
+                                      {"agency": self.db.agency, "code": str(code)})
 
     def _cycle(self, code, field=None):
         cycle = self._cycle_or_none(code)
@@ -41,8 +50,8 @@ class Lookups:
         return row
 
     def _lecturer(self, cycle, candidate_id) -> Lecturer | None:
-        return self.db.session.scalar(select(Lecturer).where(
-            Lecturer.agency_id == self.db.agency, Lecturer.cycle == cycle, Lecturer.candidate_id == candidate_id))
+        return self.db.session.scalar(_LECTURER, {"agency": self.db.agency, "cycle": cycle,
+                                                  "candidate_id": candidate_id})
 
     def _in_tour(self, cycle, candidate_id) -> bool:
         lecturer = self._lecturer(cycle, candidate_id)
