@@ -183,3 +183,32 @@ def test_events_committed_while_it_lingers_go_out_in_one_batch(databases, amqp_u
         relay.stop()
         runner.wait()
         engine.dispose()
+
+
+def test_the_relay_marks_without_waiting_for_the_flush_and_workers_still_wait(databases, amqp_uri):
+    """PostgreSQL: the relay's connection commits its marks asynchronously (a mark lost in a crash only
+    repeats a delivery the inbox skips); the workers' connections keep synchronous commits."""
+    from types import SimpleNamespace
+
+    from shared.db import Database
+
+    uri = databases.new("relaysync")
+    metadata = new_metadata()
+    provider = Database(metadata, PlatformTables(metadata))
+    provider.container = SimpleNamespace(service_name="relaytest", config={
+        "DB_URI": uri, "AMQP_URI": amqp_uri, "AGENCY_ID": "beijing", "PII_KEYS": "0wJayvKbPmeU7I3L_LJnXJun5uuFW6e6sb9bIzfYLpg=",
+        "PII_INDEX_KEY": "relaytest"})
+    provider.setup()
+    try:
+        setting = "SHOW synchronous_commit"
+        if provider.engine.dialect.name != "postgresql":
+            assert provider.relay.engine is provider.engine, "SQLite: one connection per process, the relay's too"
+            return
+        with provider.relay.engine.connect() as conn:
+            assert conn.exec_driver_sql(setting).scalar() == "off"
+        with provider.engine.connect() as conn:
+            assert conn.exec_driver_sql(setting).scalar() == "on"
+    finally:
+        provider.engine.dispose()
+        if provider.relay_engine is not None:
+            provider.relay_engine.dispose()
