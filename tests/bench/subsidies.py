@@ -2,7 +2,9 @@
 
 For each configuration (1, 2 and 4 replicas, each followed by a minimal raw-kombu consumer
 in as many processes: the ceiling, and the control for what more processes cost on these
-CPUs) the bench builds a private world: a RabbitMQ vhost and a fresh, migrated
+CPUs; last, one replica fed at the per-process rate of the most replicas, since a process
+loaded part of the time pays more event-loop wake-ups per report than a saturated one)
+the bench builds a private world: a RabbitMQ vhost and a fresh, migrated
 PostgreSQL database holding one cycle, 80 tour lecturers, the evidence files and N
 lecture reports in status ``received`` (one in ten fails a check). It starts the
 consumers (each replica a separate ``nameko run`` process with the shipped config),
@@ -190,7 +192,9 @@ def consumer_count(amqp: str) -> int:
             return 0
 
 
-def publish_burst(amqp: str, lecture_ids: list[int]) -> float:
+def publish_burst(amqp: str, lecture_ids: list[int], rate: float | None = None) -> float:
+    """All at once, or ``rate`` a second (in steps of 50 ms) to load a consumer as one of several
+    replicas is loaded."""
     from kombu import Connection, Producer
 
     from services.subsidies import schemas  # noqa: F401  (registers the events)
@@ -206,7 +210,11 @@ def publish_burst(amqp: str, lecture_ids: list[int]) -> float:
         queue(conn.default_channel).declare()
         producer = Producer(conn.default_channel)
         now = utcnow()
-        for lid in lecture_ids:
+        for n, lid in enumerate(lecture_ids):
+            if rate and n % max(1, int(rate / 20)) == 0:
+                ahead = started + n / rate - time.monotonic()
+                if ahead > 0:
+                    time.sleep(ahead)
             env = build_envelope(spec, AGENCY, str(lid), {"cycle": "BENCH", "lecture_id": lid,
                                                           "candidate_id": (lid - 1) % LECTURERS + 1,
                                                           "kind": "self_hosted", "version": 1}, now)
@@ -274,7 +282,7 @@ def received_left(uri: str) -> int:
 
 
 def run_one(label: str, processes: int, raw: bool, count: int, env_base: dict, tmp: Path,
-            remaining) -> Result:
+            remaining, rate: float | None = None) -> Result:
     result = Result(label, processes, count)
     with ExitStack() as stack:
         try:
@@ -298,7 +306,7 @@ def run_one(label: str, processes: int, raw: bool, count: int, env_base: dict, t
                 time.sleep(0.2)
             print(f"[{label}] {processes} consumer(s) attached; publishing the burst ...", flush=True)
             cpu_before = cpu_seconds([p.pid for p in procs])
-            publish_s = publish_burst(amqp, lecture_ids)
+            publish_s = publish_burst(amqp, lecture_ids, rate)
             deadline = time.monotonic() + min(DRAIN_S, remaining())
             while received_left(uri) or unpublished_left(uri):
                 if time.monotonic() > deadline:
@@ -485,7 +493,17 @@ def cpu_targets(by_label: dict[str, Result], replicas: list[int]) -> list[str]:
                        f"at {n} processes: {fmt(many.cpu_per_report_ms / raw_many.cpu_per_report_ms, 2)}×")
         lines.append(f"| CPU per report, {n} replicas ≤ 1.05× one replica | {'met' if ratio <= 1.05 else 'NOT met'} "
                      f"| {fmt(many.cpu_per_report_ms, 2)} / {fmt(one.cpu_per_report_ms, 2)} ms = {fmt(ratio, 2)}×{machine} |")
+        paced = by_label.get(paced_label(n))
+        if paced is not None and not paced.failure:
+            ratio = many.cpu_per_report_ms / paced.cpu_per_report_ms
+            lines.append(f"| same, against one replica loaded as each of the {n} (paced at {fmt(paced.rate, 0)}/s) "
+                         f"| {'met' if ratio <= 1.05 else 'NOT met'} | {fmt(many.cpu_per_report_ms, 2)} / "
+                         f"{fmt(paced.cpu_per_report_ms, 2)} ms = {fmt(ratio, 2)}× |")
     return lines
+
+
+def paced_label(processes: int) -> str:
+    return f"1 replica, paced as one of {processes}"
 
 
 def raw_label(processes: int) -> str:
@@ -582,11 +600,17 @@ def parse_args(argv=None):
     p.add_argument("--count", type=int, default=10_000, help="reports in the burst (default 10000)")
     p.add_argument("--replicas", default="1,2,4", help="replica counts to measure (default 1,2,4)")
     p.add_argument("--no-raw", action="store_true", help="skip the raw-kombu ceiling")
+    p.add_argument("--no-paced", action="store_true",
+                   help="skip one replica paced at the per-process rate of the most replicas")
+    p.add_argument("--paced-count", type=int, default=3000,
+                   help="reports for the paced replica (default 3000)")
     p.add_argument("--raw-consumer", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if not args.raw_consumer:
         if not 1 <= args.count <= MAX_COUNT:
             p.error(f"--count must be between 1 and {MAX_COUNT}")
+        if not 1 <= args.paced_count <= MAX_COUNT:
+            p.error(f"--paced-count must be between 1 and {MAX_COUNT}")
         try:
             args.replicas = [int(n) for n in args.replicas.split(",") if n.strip()]
         except ValueError:
@@ -630,6 +654,13 @@ def main(argv=None) -> int:
             for label, n, raw in plan:
                 results.append(run_one(label, n, raw, args.count, env_base, Path(tmp),
                                        lambda: max(1.0, limit_at - time.monotonic())))
+            most = max((r for r in results if not r.label.startswith("raw") and not r.failure),
+                       key=lambda r: r.processes, default=None)
+            if not args.no_paced and most is not None and most.processes > 1 and most.rate == most.rate:
+                # one replica loaded as each of the most replicas was: the same work per second per process
+                results.append(run_one(paced_label(most.processes), 1, False, args.paced_count, env_base, Path(tmp),
+                                       lambda: max(1.0, limit_at - time.monotonic()),
+                                       rate=most.rate / most.processes))
     except (KeyboardInterrupt, TimeLimit) as exc:
         print(f"\ninterrupted ({exc or type(exc).__name__})", file=sys.stderr)
         return 130
