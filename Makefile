@@ -6,7 +6,7 @@ STAMP   = $(VENV)/.installed-stamp
 ASYNCAPI_TOOL = tools/asyncapi
 NODE_STAMP    = $(ASYNCAPI_TOOL)/node_modules/.installed-stamp
 
-.PHONY: up down status test broker-plugins test-unit test-sqlite install migrate demo demo-programme bench bench-registration bench-scoring bench-training bench-subsidies bench-cases bench-risk bench-webhooks bench-gateway asyncapi clean
+.PHONY: up down status test broker-plugins test-unit test-sqlite install migrate demo demo-programme bench bench-registration bench-scoring bench-training bench-subsidies bench-cases bench-risk bench-webhooks bench-gateway bench-compare asyncapi clean
 
 # The packages are installed without --quiet: a line per package, not a minute of silence on the first `make up`.
 $(STAMP): pyproject.toml requirements.lock
@@ -67,6 +67,11 @@ bench: bench-registration bench-scoring bench-training bench-subsidies bench-cas
 # single-process baseline, aggregates vs single GETs, event latency, RSS; a pass/fail line per target (≤ ~10 min)
 bench-gateway: $(STAMP)
 	$(BIN)/python -m tests.bench.gateway
+
+# this checkout against an earlier commit, both stacks running at once, blocks of requests in turn (≈ 6 min)
+bench-compare: $(STAMP)
+	@test -n "$(BASE)" || { echo "usage: make bench-compare BASE=<commit>"; exit 2; }
+	$(BIN)/python -m tests.bench.compare --base $(BASE)
 
 bench-registration: $(STAMP)
 	$(BIN)/python -m tests.bench.registration
