@@ -32,6 +32,7 @@ from services.cases import domain, report, review
 from services.cases.schemas import CampaignIn
 from shared.config import REPO_ROOT
 from tests.cases_support import build_docx, build_pdf, chinese, report_paragraphs
+from tests.bench import sections
 
 DOC = REPO_ROOT / "docs" / "benchmarks.md"
 START_MARK, END_MARK = "<!-- bench:cases:start -->", "<!-- bench:cases:end -->"
@@ -171,14 +172,7 @@ def section(args, check, camp, started, load) -> str:
 
 
 def write_doc(text: str) -> None:
-    current = DOC.read_text(encoding="utf-8")
-    if START_MARK in current and END_MARK in current:
-        head, rest = current.split(START_MARK, 1)
-        _, tail = rest.split(END_MARK, 1)
-        updated = head + text + tail
-    else:
-        updated = current.rstrip("\n") + "\n\n" + text + "\n"
-    DOC.write_text(updated, encoding="utf-8")
+    sections.write_section(START_MARK, END_MARK, text)
 
 
 def main(argv=None) -> int:

@@ -26,6 +26,7 @@ from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
 
+from tests.bench import sections
 from tests.bench import gateway as gw
 from tests.bench.registration import REPO_ROOT, BenchError, machine, quietly
 
@@ -164,16 +165,7 @@ def report(args, medians: dict, results: dict, started: datetime, head: str) -> 
 
 
 def write_doc(text: str) -> None:
-    current = DOC.read_text(encoding="utf-8")
-    if START_MARK in current and END_MARK in current:
-        head, rest = current.split(START_MARK, 1)
-        _, tail = rest.split(END_MARK, 1)
-        updated = head + text + tail
-    else:
-        updated = current.rstrip("\n") + "\n" + text + "\n"
-    tmp = DOC.with_suffix(".md.compare-tmp")
-    tmp.write_text(updated, encoding="utf-8")
-    os.replace(tmp, DOC)
+    sections.write_section(START_MARK, END_MARK, text)
 
 
 def main(argv=None) -> int:

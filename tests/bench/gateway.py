@@ -45,6 +45,7 @@ from pathlib import Path
 
 import requests
 
+from tests.bench import sections
 from tests.bench import registration as reg
 from tests.bench.registration import (
     AGENCY, BIN, REPO_ROOT, BenchError, TimeLimit, free_port, percentile, quietly, stop_process,
@@ -764,14 +765,7 @@ def command_line() -> str:
 
 
 def write_doc(text: str) -> None:
-    current = DOC.read_text(encoding="utf-8")
-    if START_MARK in current and END_MARK in current:
-        head, rest = current.split(START_MARK, 1)
-        _, tail = rest.split(END_MARK, 1)
-        current = head + text + tail
-    else:
-        current = current.rstrip("\n") + "\n\n" + text + "\n"
-    DOC.write_text(current, encoding="utf-8")
+    sections.write_section(START_MARK, END_MARK, text)
 
 
 def parse_args(argv=None):

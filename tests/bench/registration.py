@@ -18,6 +18,8 @@ has a time limit. ``make bench`` runs it; ``make test`` does not.
 """
 from __future__ import annotations
 
+from tests.bench import sections
+
 import argparse
 import json
 import math
@@ -582,25 +584,9 @@ def section(results: list[BackendResult], args, info: dict[str, str], started: d
     ])
 
 
-DOC_HEADER = """# Benchmarks
-
-Measurements of the running system on one machine: for spotting regressions and for
-sizing, not for comparison with other systems. `make bench` runs them (they start their
-own stack and take minutes); `make test` does not. Each benchmark rewrites only its own
-section below, between its markers, with the date, the machine and the exact command.
-"""
-
 
 def write_doc(text: str) -> None:
-    current = DOC.read_text(encoding="utf-8") if DOC.exists() else DOC_HEADER
-    if START_MARK in current and END_MARK in current:
-        head, rest = current.split(START_MARK, 1)
-        _, tail = rest.split(END_MARK, 1)
-        updated = head + text + tail
-    else:
-        updated = current.rstrip("\n") + "\n\n" + text + "\n"
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    DOC.write_text(updated, encoding="utf-8")
+    sections.write_section(START_MARK, END_MARK, text)
 
 
 # ---- entry point -------------------------------------------------------------------------------------

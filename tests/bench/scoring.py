@@ -18,6 +18,8 @@ Results are printed and written to docs/benchmarks.md (this bench's section only
 """
 from __future__ import annotations
 
+from tests.bench import sections
+
 import shared  # noqa: F401  (warning filters before eventlet)
 import eventlet
 
@@ -53,14 +55,6 @@ AGENCY = "beijing"
 EVENT_WAIT_S = 300
 SINGLE = 100                               # events sent one at a time, each awaited
 T0 = datetime(2022, 8, 1, tzinfo=timezone.utc)
-DOC_HEADER = """# Benchmarks
-
-Measurements of the running system on one machine: for spotting regressions and for
-sizing, not for comparison with other systems. `make bench` runs them (they start their
-own stack and take minutes); `make test` does not. Each benchmark rewrites only its own
-section below, between its markers, with the date, the machine and the exact command.
-"""
-
 
 def percentile(values, p):
     if not values:
@@ -316,15 +310,7 @@ def section(args, ranks, events, started) -> str:
 
 
 def write_doc(text: str) -> None:
-    # re-read right before writing: other benches rewrite their own sections of the same file
-    current = DOC.read_text(encoding="utf-8") if DOC.exists() else DOC_HEADER
-    if START_MARK in current and END_MARK in current:
-        head, rest = current.split(START_MARK, 1)
-        _, tail = rest.split(END_MARK, 1)
-        updated = head + text + tail
-    else:
-        updated = current.rstrip("\n") + "\n\n" + text + "\n"
-    DOC.write_text(updated, encoding="utf-8")
+    sections.write_section(START_MARK, END_MARK, text)
 
 
 def main(argv=None) -> int:

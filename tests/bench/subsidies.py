@@ -36,6 +36,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
 
+from tests.bench import sections
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 DOC = REPO_ROOT / "docs" / "benchmarks.md"
@@ -569,28 +571,8 @@ def command_line() -> str:
     return " ".join([str(python), "-m", "tests.bench.subsidies", *map(shlex.quote, sys.argv[1:])])
 
 
-DOC_HEADER = """# Benchmarks
-
-Measurements of the running system on one machine: for spotting regressions and for
-sizing, not for comparison with other systems. `make bench` runs them (they start their
-own stack and take minutes); `make test` does not. Each benchmark rewrites only its own
-section below, between its markers, with the date, the machine and the exact command.
-"""
-
-
 def write_doc(text: str) -> None:
-    # re-read right before writing: other benches rewrite their own sections of the same file
-    current = DOC.read_text(encoding="utf-8") if DOC.exists() else DOC_HEADER
-    if START_MARK in current and END_MARK in current:
-        head, rest = current.split(START_MARK, 1)
-        _, tail = rest.split(END_MARK, 1)
-        updated = head + text + tail
-    else:
-        updated = current.rstrip("\n") + "\n\n" + text + "\n"
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    tmp = DOC.with_suffix(".md.subsidies-tmp")
-    tmp.write_text(updated, encoding="utf-8")
-    os.replace(tmp, DOC)
+    sections.write_section(START_MARK, END_MARK, text)
 
 
 # ---- entry point ------------------------------------------------------------------------------------

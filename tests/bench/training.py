@@ -42,6 +42,7 @@ from urllib.parse import quote  # noqa: E402
 
 from sqlalchemy import func, insert, select  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
+from tests.bench import sections  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DOC = REPO_ROOT / "docs" / "benchmarks.md"
@@ -276,15 +277,7 @@ def machine() -> str:
 
 
 def write_section(text: str):
-    current = DOC.read_text(encoding="utf-8")  # re-read right before writing: others write their sections
-    block = f"{START_MARK}\n{text}\n{END_MARK}"
-    if START_MARK in current and END_MARK in current:
-        head, rest = current.split(START_MARK, 1)
-        tail = rest.split(END_MARK, 1)[1]
-        current = head + block + tail
-    else:
-        current = current.rstrip("\n") + "\n\n" + block + "\n"
-    DOC.write_text(current, encoding="utf-8")
+    sections.write_section(START_MARK, END_MARK, f"{START_MARK}\n{text}\n{END_MARK}")
 
 
 def main():

@@ -39,8 +39,8 @@ from urllib.parse import quote  # noqa: E402
 
 import requests  # noqa: E402
 
+from tests.bench import sections
 from tests.bench.scoring import AGENCY, AMQP_BASE, machine, pg_admin, rabbitmqctl  # noqa: E402
-from tests.bench.scoring import DOC_HEADER  # noqa: E402,F401
 from tests.bench.registration import percentile  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -252,14 +252,7 @@ def section(args, results, started, load) -> str:
 
 
 def write_doc(text: str) -> None:
-    current = DOC.read_text(encoding="utf-8")
-    if START_MARK in current and END_MARK in current:
-        head, rest = current.split(START_MARK, 1)
-        _, tail = rest.split(END_MARK, 1)
-        current = head + text + tail
-    else:
-        current = current.rstrip("\n") + "\n\n" + text + "\n"
-    DOC.write_text(current, encoding="utf-8")
+    sections.write_section(START_MARK, END_MARK, text)
 
 
 def main(argv=None) -> int:
