@@ -5,7 +5,7 @@ from datetime import date
 
 from sqlalchemy import bindparam, func, select
 
-from shared.errors import Forbidden, NotFound, ValidationFailed
+from shared.errors import Forbidden, NotFound
 from shared.pii import mask_contact
 from shared.schemas import as_id, schema_instance, with_values
 from shared.workdays import CalendarOutOfRange, utcnow

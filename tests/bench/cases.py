@@ -30,11 +30,9 @@ from decimal import Decimal
 
 from services.cases import domain, report, review
 from services.cases.schemas import CampaignIn
-from shared.config import REPO_ROOT
 from tests.cases_support import build_docx, build_pdf, chinese, report_paragraphs
 from tests.bench import sections
 
-DOC = REPO_ROOT / "docs" / "benchmarks.md"
 START_MARK, END_MARK = "<!-- bench:cases:start -->", "<!-- bench:cases:end -->"
 
 

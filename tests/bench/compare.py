@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -30,7 +31,6 @@ from tests.bench import sections
 from tests.bench import gateway as gw
 from tests.bench.registration import REPO_ROOT, BenchError, machine, quietly
 
-DOC = REPO_ROOT / "docs" / "benchmarks.md"
 START_MARK = "<!-- bench:compare:start -->"
 END_MARK = "<!-- bench:compare:end -->"
 FIGURES = {  # key: (label, unit)
@@ -45,7 +45,9 @@ FIGURES = {  # key: (label, unit)
 
 
 def worktree(stack: ExitStack, rev: str) -> Path:
-    path = Path(tempfile.mkdtemp(prefix="wsli-bench-compare-")) / "base"
+    parent = Path(tempfile.mkdtemp(prefix="wsli-bench-compare-"))
+    stack.callback(quietly, f"remove {parent}", shutil.rmtree, parent, ignore_errors=True)  # after the worktree
+    path = parent / "base"
     done = subprocess.run(["git", "worktree", "add", "--detach", str(path), rev], cwd=REPO_ROOT,
                           capture_output=True, text=True)
     if done.returncode != 0:

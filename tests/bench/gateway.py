@@ -51,7 +51,7 @@ from tests.bench.registration import (
     AGENCY, BIN, REPO_ROOT, BenchError, TimeLimit, free_port, percentile, quietly, stop_process,
 )
 
-DOC = REPO_ROOT / "docs" / "benchmarks.md"
+DOC = sections.DOC
 START_MARK = "<!-- bench:gateway:start -->"
 END_MARK = "<!-- bench:gateway:end -->"
 TIME_LIMIT_S = 15 * 60

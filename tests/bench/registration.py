@@ -48,7 +48,7 @@ import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent          # the virtualenv's bin: python, wsli, nameko
-DOC = REPO_ROOT / "docs" / "benchmarks.md"
+DOC = sections.DOC
 START_MARK = "<!-- bench:registration:start -->"
 END_MARK = "<!-- bench:registration:end -->"
 

@@ -46,6 +46,7 @@ from stdnum.cn import uscc  # noqa: E402
 
 from tests.bench.training import AGENCY, AMQP_BASE, PG_ADMIN, machine, percentile, rabbitmqctl  # noqa: E402
 from tests.bench import training as _training  # noqa: E402
+from tests.bench import sections  # noqa: E402
 
 START_MARK = "<!-- bench:risk:start -->"
 END_MARK = "<!-- bench:risk:end -->"
@@ -277,15 +278,7 @@ def main():
     ])
     print(text)
     if not args.no_write:
-        _training.DOC.parent.mkdir(exist_ok=True)
-        current = _training.DOC.read_text(encoding="utf-8")
-        block = f"{START_MARK}\n{text}\n{END_MARK}"
-        if START_MARK in current and END_MARK in current:
-            head, rest = current.split(START_MARK, 1)
-            current = head + block + rest.split(END_MARK, 1)[1]
-        else:
-            current = current.rstrip("\n") + "\n\n" + block + "\n"
-        _training.DOC.write_text(current, encoding="utf-8")
+        sections.write_section(START_MARK, END_MARK, f"{START_MARK}\n{text}\n{END_MARK}")
 
 
 if __name__ == "__main__":

@@ -46,7 +46,7 @@ from urllib.parse import quote  # noqa: E402
 import yaml  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-DOC = REPO_ROOT / "docs" / "benchmarks.md"
+DOC = sections.DOC
 START_MARK = "<!-- bench:scoring:start -->"
 END_MARK = "<!-- bench:scoring:end -->"
 AMQP_BASE = "pyamqp://guest:guest@127.0.0.1:5672"

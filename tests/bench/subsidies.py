@@ -40,7 +40,7 @@ from tests.bench import sections
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-DOC = REPO_ROOT / "docs" / "benchmarks.md"
+DOC = sections.DOC
 START_MARK = "<!-- bench:subsidies:start -->"
 END_MARK = "<!-- bench:subsidies:end -->"
 AMQP_BASE = "pyamqp://guest:guest@127.0.0.1:5672"

@@ -44,8 +44,6 @@ from sqlalchemy import func, insert, select  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 from tests.bench import sections  # noqa: E402
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DOC = REPO_ROOT / "docs" / "benchmarks.md"
 START_MARK = "<!-- bench:training:start -->"
 END_MARK = "<!-- bench:training:end -->"
 AMQP_BASE = "pyamqp://guest:guest@127.0.0.1:5672"

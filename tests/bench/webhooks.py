@@ -44,7 +44,7 @@ from tests.bench.scoring import AGENCY, AMQP_BASE, machine, pg_admin, rabbitmqct
 from tests.bench.registration import percentile  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-DOC = REPO_ROOT / "docs" / "benchmarks.md"
+DOC = sections.DOC
 START_MARK = "<!-- bench:webhooks:start -->"
 END_MARK = "<!-- bench:webhooks:end -->"
 SINGLE = 50
