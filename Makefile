@@ -70,8 +70,8 @@ bench-gateway: $(STAMP)
 
 # this checkout against an earlier commit, both stacks running at once, blocks of requests in turn (≈ 6 min)
 bench-compare: $(STAMP)
-	@test -n "$(BASE)" || { echo "usage: make bench-compare BASE=<commit>"; exit 2; }
-	$(BIN)/python -m tests.bench.compare --base $(BASE)
+	@test -n "$(BASE)" || { echo "usage: make bench-compare BASE=<commit> [DATABASE=postgresql]"; exit 2; }
+	$(BIN)/python -m tests.bench.compare --base $(BASE) --database $(or $(DATABASE),sqlite)
 
 bench-registration: $(STAMP)
 	$(BIN)/python -m tests.bench.registration

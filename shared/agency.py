@@ -107,14 +107,12 @@ def partners(config) -> set[str]:
 
 
 def _outbox_row(db, message: AgencyMessage, routing_key: str, subject, data: dict) -> dict:
-    from sqlalchemy import insert
     now = utcnow()
     envelope = build_envelope(message, db.agency, str(subject), data, now, request_id=db.request_id)
-    db.session.execute(insert(db.tables.outbox).values(
+    db.write_outbox([dict(
         event_id=envelope["id"], event_type=message.type, exchange=message.exchange, routing_key=routing_key,
         subject=str(subject), body=json.dumps(envelope, ensure_ascii=False, separators=(",", ":")),
-        created_at=now, attempts=0))
-    db._emitted += 1  # wakes the relay after commit
+        created_at=now, attempts=0)])
     return envelope
 
 

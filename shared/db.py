@@ -13,6 +13,7 @@ import logging
 import weakref
 from datetime import timezone
 from pathlib import Path
+from typing import NamedTuple
 
 from nameko.extensions import DependencyProvider
 from sqlalchemy import (
@@ -158,13 +159,26 @@ def _make_psycopg_green():
         pass
 
 
+class Pending(NamedTuple):
+    """An outbox row a commit hands to the relay (``shared.relay``): what publishing it needs."""
+    event_id: str
+    event_type: str
+    exchange: str
+    routing_key: str
+    body: str
+    created_at: object
+    request_id: str | None
+
+
 class UnitOfWork:
     """What a worker sees as ``self.db``: a session, the outbox and the inbox."""
 
     def __init__(self, provider: "Database", request_id: str | None = None):
         self._provider = provider
         self._session: Session | None = None
-        self._emitted = 0
+        # outbox rows written and not yet committed, each with the savepoint it was written in
+        self._emitted: list[tuple[object, Pending]] = []
+        self._listening_to: Session | None = None
         # the request this worker serves (gateway X-Request-ID, or the event it handles)
         self.request_id = request_id
 
@@ -201,17 +215,15 @@ class UnitOfWork:
         service = service or self._provider.service_name
         now = utcnow()
         envelopes = []
-        statement = self._statement("outbox", lambda _: insert(self._provider.tables.outbox))
         for spec in ev.specs_for(service, name):
             envelope = ev.build_envelope(spec, self.agency, str(subject), data, now, request_id=self.request_id)
-            self.session.execute(statement, dict(
+            self.write_outbox([dict(
                 event_id=envelope["id"], event_type=spec.type, exchange=spec.exchange,
                 routing_key=spec.routing_key, subject=str(subject),
                 body=json.dumps(envelope, ensure_ascii=False, separators=(",", ":")),
                 created_at=now, attempts=0,
-            ))
+            )])
             envelopes.append(envelope)
-        self._emitted += len(envelopes)
         return envelopes
 
     def emit_many(self, name: str, items: list[tuple[object, dict]], service: str | None = None) -> int:
@@ -228,9 +240,36 @@ class UnitOfWork:
                                  routing_key=spec.routing_key, subject=envelope["subject"],
                                  body=json.dumps(envelope, ensure_ascii=False, separators=(",", ":")),
                                  created_at=now, attempts=0))
-        self.session.execute(insert(self._provider.tables.outbox), rows)
-        self._emitted += len(rows)
+        self.write_outbox(rows)
         return len(rows)
+
+    def write_outbox(self, rows: list[dict]) -> None:
+        """Outbox rows in this transaction; after commit they are handed to the relay, which sends
+        them without looking for them. A savepoint rolled back takes its rows along."""
+        self.session.execute(self._statement("outbox", lambda _: insert(self._provider.tables.outbox)),
+                             rows if len(rows) > 1 else rows[0])
+        if self._listening_to is not self._session:
+            # listened for per session, and only by a worker that writes events
+            event.listen(self._session, "after_soft_rollback", self._forget_rolled_back)
+            self._listening_to = self._session
+        savepoint = self.session.get_nested_transaction()
+        self._emitted.extend((savepoint, Pending(
+            row["event_id"], row["event_type"], row["exchange"], row["routing_key"], row["body"],
+            row["created_at"], self.request_id)) for row in rows)
+
+    def _forget_rolled_back(self, session, transaction) -> None:
+        if not transaction.nested:
+            self._emitted = []
+            return
+
+        def inside(savepoint):
+            while savepoint is not None:
+                if savepoint is transaction:
+                    return True
+                savepoint = savepoint.parent
+            return False
+
+        self._emitted = [(savepoint, row) for savepoint, row in self._emitted if not inside(savepoint)]
 
     def claim(self, event: ev.Event, handler: str | None = None) -> bool:
         """Record that ``handler`` (by default the subscriber's, ``event.handler``) processes ``event``;
@@ -270,11 +309,12 @@ class UnitOfWork:
             return
         self._session.commit()
         if self._emitted:
-            self._emitted = 0
-            self._provider.wake_relay()
+            rows = [row for _, row in self._emitted]
+            self._emitted = []
+            self._provider.relay_committed(rows)
 
     def rollback(self):
-        self._emitted = 0
+        self._emitted = []
         if self._session is not None:
             self._session.rollback()
 
@@ -435,9 +475,9 @@ class Database(DependencyProvider):
     def kill(self):
         self.stop()
 
-    def wake_relay(self):
+    def relay_committed(self, rows):
         if self.relay is not None:
-            self.relay.wake()
+            self.relay.hand_over(rows)
 
     def get_dependency(self, worker_ctx):
         from shared.web import REQUEST_ID_KEY

@@ -1,10 +1,22 @@
 """The outbox relay: publishes committed event rows to RabbitMQ, then marks them sent.
 
 At-least-once: a row is marked only after the broker confirmed the publish (a batch
-is published, then its confirms awaited together), so a
-crash anywhere leaves it pending and the next relay (this process restarted, or
-another replica) publishes it. Replicas on PostgreSQL split the rows with
-``FOR UPDATE SKIP LOCKED``; consumers deduplicate by event id (the inbox).
+is published, then its confirms awaited together), so a crash anywhere leaves it
+pending and the next relay (this process restarted, or another replica) publishes it.
+Consumers deduplicate by event id (the inbox).
+
+Two threads, each with its own broker connection, so that neither waits for the other:
+- **the sender**: a commit hands it the rows it has just written (``hand_over``); they
+  go out at once, with no query of the table.
+- **the bookkeeper**: marks what the broker confirmed, at most ``MARK_EVERY_SECONDS``
+  after the confirm and one update for many commits (``published_at`` is the confirm's
+  time, not the mark's), and sweeps the table for pending rows, in id order. The sweep
+  runs when the relay starts, when told to (``wake``: rows written by other means),
+  after the sender failed or was handed more than it keeps (a bulk import), and every
+  ``poll_seconds``. The periodic sweep leaves rows younger than ``sweep_grace_seconds``
+  alone: the process that committed them is sending them. On PostgreSQL replicas split
+  what a sweep takes with ``FOR UPDATE SKIP LOCKED``. A full sweep may repeat a row the
+  sender has in hand at that moment, which consumers skip.
 """
 from __future__ import annotations
 
@@ -12,15 +24,17 @@ import json
 import logging
 import threading
 import time
+from collections import deque
+from datetime import timedelta
 
 from kombu import Connection, Producer
 from nameko.standalone.events import get_event_exchange
 from sqlalchemy import select, update
 
 from shared import agency
-from shared.events import REQUEST_ID_ATTRIBUTE
+from shared.db import Pending
+from shared.events import REQUEST_ID_ATTRIBUTE, STRUCTURED_CONTENT_TYPE
 from shared.web import REQUEST_ID_KEY
-from shared.events import STRUCTURED_CONTENT_TYPE
 from shared.workdays import utcnow
 
 log = logging.getLogger(__name__)
@@ -28,62 +42,115 @@ log = logging.getLogger(__name__)
 
 class OutboxRelay:
     # A wake this soon after rows went out means events are streaming in (a roadshow's reports,
-    # a registration deadline): the relay then lingers ``linger_seconds`` so the commits of
-    # those moments share one query, one round of confirms and one update.
+    # a registration deadline): the sender then lingers ``linger_seconds`` so the commits of
+    # those moments share one round of confirms.
     BUSY_WITHIN_SECONDS = 0.05
+    # Handed rows kept in memory, in batches: more (a bulk import) are left to a sweep.
+    HANDED_BATCHES = 4
+    # Confirmed rows wait this long for their mark, so one update marks the events of many commits.
+    # A crash in between only sends them again, which consumers skip.
+    MARK_EVERY_SECONDS = 0.1
 
     def __init__(self, engine, outbox, config: dict, poll_seconds: float = 1.0, batch_size: int = 200,
-                 confirm_timeout: float = 30.0, linger_seconds: float = 0.0, clock=time.monotonic):
+                 confirm_timeout: float = 30.0, linger_seconds: float = 0.0, clock=time.monotonic,
+                 sweep_grace_seconds: float = 5.0):
         self.engine = engine
-        self.linger_seconds = linger_seconds
-        self.clock = clock
-        self._last_sent_at: float | None = None
-        self.confirm_timeout = confirm_timeout
         self.outbox = outbox
         self.config = config
-        self.amqp_uri = config["AMQP_URI"]
         self.poll_seconds = poll_seconds
         self.batch_size = batch_size
-        self._wakeup = threading.Event()
+        self.linger_seconds = linger_seconds
+        self.sweep_grace_seconds = sweep_grace_seconds
+        self.clock = clock
+        self._sender = _Publisher(config, confirm_timeout)
+        self._sweeper = _Publisher(config, confirm_timeout)
+        self._handed: deque[Pending] = deque()
+        # batches the broker confirmed, not yet marked sent: (when it had confirmed them, their event ids)
+        self._unmarked: deque[tuple[object, list[str]]] = deque()
+        self._mark_by: float | None = None  # when those are marked at the latest
+        self._sweep_due = True              # at start: whatever an earlier run left pending
+        self._last_sweep = clock()
+        self._last_sent_at: float | None = None
+        self._wakeup = threading.Event()    # the sender's: rows handed over
+        self._books = threading.Event()     # the bookkeeper's: a sweep or marks asked for
         self._running = True
-        self._connection = None
-        self._exchanges: dict[str, object] = {}
 
     def wake(self):
-        self._wakeup.set()
+        """Sweep the table now: for rows written without ``hand_over``."""
+        self._sweep_due = True
+        self._books.set()
+
+    def hand_over(self, rows: list[Pending]):
+        """Rows a commit has just written: they go out without a query."""
+        if len(self._handed) + len(rows) > self.HANDED_BATCHES * self.batch_size:
+            self.wake()  # the table has them: one sweep takes them, in batches
+        else:
+            self._handed.extend(rows)
+            self._wakeup.set()
 
     def stop(self):
         self._running = False
         self._wakeup.set()
-        self._close()
+        self._books.set()
+        self._sender.close()
+        self._sweeper.close()
+
+    # --- the sender ------------------------------------------------------------------------------
 
     def run_forever(self):
+        """The sender, with the bookkeeper in a thread of its own beside it, until ``stop``."""
+        bookkeeper = threading.Thread(target=self.run_bookkeeping, name="outbox-bookkeeping", daemon=True)
+        bookkeeper.start()
+        try:
+            self._send_forever()
+        finally:
+            self._running = False
+            self._books.set()
+
+    def _send_forever(self):
         backoff = self.poll_seconds
         while self._running:
-            # clear before publishing: a commit that lands meanwhile sets it again
+            # clear before sending: a commit that lands meanwhile sets it again
             self._wakeup.clear()
             try:
-                published = self.publish_pending()
+                sent = self.send_handed()
                 backoff = self.poll_seconds
             except Exception:  # broker or database away: the rows stay pending; never kill the service
                 if not self._running:
                     return  # stopping: the connection was closed under us on purpose
                 log.exception("outbox relay failed; retrying in %.1fs", backoff)
-                self._close()
+                self._sender.close()
+                self._handed.clear()  # committed, so in the table: the sweep after the failure sends them
+                self.wake()
                 time.sleep(backoff)
                 backoff = min(backoff * 2, 30.0)
                 continue
-            if published:
+            if sent:
                 self._last_sent_at = self.clock()
-            if published < self.batch_size:
-                self._wakeup.wait(self.poll_seconds)
-                linger = self.linger()
-                if linger:
-                    time.sleep(linger)
-            else:
-                # more to publish (a bulk import's thousands of events): still let a worker waiting
-                # for the database connection (SQLite has one) have it between two batches
-                time.sleep(0)
+            if self._handed:
+                time.sleep(0)  # more handed over meanwhile: let the others run, then send them
+                continue
+            self._wakeup.wait(self.poll_seconds)
+            linger = self.linger()
+            if linger:
+                time.sleep(linger)
+
+    def send_handed(self) -> int:
+        """Publish up to a batch of handed-over rows and await their confirms; returns how many."""
+        rows = [self._handed.popleft() for _ in range(min(self.batch_size, len(self._handed)))]
+        if not rows:
+            return 0
+        sent, error = self._sender.publish(rows)
+        if sent:
+            first = not self._unmarked
+            self._unmarked.append((utcnow(), sent))
+            if first:
+                self._mark_by = self.clock() + self.MARK_EVERY_SECONDS
+                self._books.set()
+        if error is not None:
+            self._record_failure(rows, sent, error)
+            raise error
+        return len(rows)
 
     def linger(self) -> float:
         """Seconds to wait before the next pass: ``linger_seconds`` while events stream in, else none
@@ -91,6 +158,221 @@ class OutboxRelay:
         if not self.linger_seconds or self._last_sent_at is None:
             return 0.0
         return self.linger_seconds if self.clock() - self._last_sent_at < self.BUSY_WITHIN_SECONDS else 0.0
+
+    def _record_failure(self, rows, sent: list[str], error: Exception) -> None:
+        done = set(sent)
+        stuck = next((row.event_id for row in rows if row.event_id not in done), None)
+        if stuck is None:
+            return
+        try:
+            with self.engine.begin() as conn:
+                self._mark_stuck(conn, stuck, error)
+        except Exception:  # the database is away too: the sweep after the back-off tries again
+            log.warning("could not record the outbox failure of %s", stuck)
+
+    # --- the bookkeeper --------------------------------------------------------------------------
+
+    def run_bookkeeping(self):
+        backoff = self.poll_seconds
+        while self._running:
+            self._books.clear()
+            try:
+                self.keep_books()
+                backoff = self.poll_seconds
+            except Exception:  # broker or database away: rows stay pending, marks stay queued
+                if not self._running:
+                    break
+                log.exception("outbox sweep failed; retrying in %.1fs", backoff)
+                self._sweeper.close()
+                self._sweep_due = True
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
+                continue
+            if self._sweep_due:
+                # a backlog (a bulk import's thousands of events): still let a worker waiting for
+                # the database connection (SQLite has one) have it between two batches
+                time.sleep(0)
+                continue
+            self._books.wait(min(self._seconds_to_sweep(), self._seconds_to_mark()))
+        try:
+            self.mark_confirmed()
+        except Exception:  # stopping with the database away: those rows are sent again, and skipped
+            log.warning("outbox relay stopped with %d confirmed rows unmarked",
+                        sum(len(ids) for _, ids in self._unmarked))
+
+    def keep_books(self) -> int:
+        """The marks that are due, then a sweep if one is due; returns how many rows the sweep sent."""
+        sweep = self._sweep_due or self._seconds_to_sweep() <= 0
+        if sweep or self._seconds_to_mark() <= 0:
+            self.mark_confirmed()  # before a sweep too, or it would send them again
+        if not sweep:
+            return 0
+        full = self._sweep_due
+        self._sweep_due = False
+        self._last_sweep = self.clock()
+        if full:
+            self._handed.clear()  # committed, so in the table: the sweep takes them
+        published = self.publish_pending(None if full else self.sweep_grace_seconds)
+        if published >= self.batch_size:
+            self._sweep_due = True  # a backlog: the next batch follows
+        return published
+
+    def mark_confirmed(self) -> None:
+        """Mark sent every row the broker has confirmed, each batch with its confirm's time."""
+        marks = []
+        while self._unmarked:
+            marks.append(self._unmarked.popleft())
+        self._mark_by = None
+        if not marks:
+            return
+        try:
+            with self.engine.begin() as conn:
+                for confirmed_at, event_ids in marks:
+                    self._mark(conn, event_ids, confirmed_at)
+        except Exception:
+            self._unmarked.extendleft(reversed(marks))  # kept for the next try
+            raise
+
+    def _seconds_to_sweep(self) -> float:
+        return max(0.0, self._last_sweep + self.poll_seconds - self.clock())
+
+    def _seconds_to_mark(self) -> float:
+        return float("inf") if self._mark_by is None else max(0.0, self._mark_by - self.clock())
+
+    def _query(self, older_than: float | None):
+        outbox = self.outbox
+        query = (
+            select(outbox.c.id, outbox.c.event_id, outbox.c.event_type, outbox.c.exchange,
+                   outbox.c.routing_key, outbox.c.body, outbox.c.created_at)
+            .where(outbox.c.published_at.is_(None))
+            .order_by(outbox.c.id)
+            .limit(self.batch_size)
+        )
+        if older_than is not None:
+            query = query.where(outbox.c.created_at < utcnow() - timedelta(seconds=older_than))
+        return query
+
+    def publish_pending(self, older_than: float | None = None) -> int:
+        """Sweep: publish one batch of pending rows (those older than ``older_than`` seconds, if given);
+        returns how many were published.
+
+        PostgreSQL: the rows stay locked (``FOR UPDATE SKIP LOCKED``) while they are
+        published, so replicas never take the same rows; the relay has its own engine,
+        so this holds none of the connections workers use. SQLite has one connection
+        per process (see ``shared.db.make_engine``) and one process per file: the relay
+        reads the batch, gives the connection back while it publishes and waits for the
+        confirms, then takes it again to mark the rows.
+        """
+        query = self._query(older_than)
+        if self.engine.dialect.name == "postgresql":
+            with self.engine.begin() as conn:
+                rows = conn.execute(query.with_for_update(skip_locked=True)).all()
+                if not rows:
+                    return 0
+                sent, error = self._publish(rows)
+                self._mark_batch(conn, rows, sent, error)
+        else:
+            with self.engine.begin() as conn:
+                rows = conn.execute(query).all()
+            if not rows:
+                return 0
+            sent, error = self._publish(rows)
+            with self.engine.begin() as conn:
+                self._mark_batch(conn, rows, sent, error)
+        if error is not None:
+            raise error
+        return len(sent)
+
+    def _publish(self, rows) -> tuple[list[str], Exception | None]:
+        return self._sweeper.publish(rows)
+
+    def _mark(self, conn, event_ids: list[str], confirmed_at) -> None:
+        """``published_at`` is when the broker had confirmed the rows, not when the mark is written."""
+        outbox = self.outbox
+        conn.execute(update(outbox).where(outbox.c.event_id.in_(event_ids)).values(published_at=confirmed_at))
+
+    def _mark_stuck(self, conn, event_id: str, error: Exception) -> None:
+        outbox = self.outbox
+        conn.execute(update(outbox).where(outbox.c.event_id == event_id)
+                     .values(attempts=outbox.c.attempts + 1, last_error=repr(error)[:2000]))
+
+    def _mark_batch(self, conn, rows, sent: list[str], error: Exception | None) -> None:
+        if sent:
+            self._mark(conn, sent, utcnow())
+        if error is not None:
+            done = set(sent)
+            stuck = next((row.event_id for row in rows if row.event_id not in done), None)
+            if stuck is not None:
+                self._mark_stuck(conn, stuck, error)
+
+
+class _Publisher:
+    """One broker connection with publisher confirms, used by one of the relay's threads."""
+
+    def __init__(self, config: dict, confirm_timeout: float):
+        self.config = config
+        self.amqp_uri = config["AMQP_URI"]
+        self.confirm_timeout = confirm_timeout
+        self._connection = None
+        self._confirms: _Confirms | None = None
+        self._exchanges: dict[str, object] = {}
+
+    def publish(self, rows) -> tuple[list[str], Exception | None]:
+        """Publish every row, then wait for the broker's confirms: the event ids it confirmed, and the
+        error if any."""
+        tags: list[int] = []
+        error: Exception | None = None
+        try:
+            producer = self._producer()
+            confirms = self._confirms
+            for row in rows:
+                headers = {}
+                # a handed-over row carries its request id; a swept one has it only in its body
+                request_id = row.request_id if isinstance(row, Pending) else _request_id_of(row.body)
+                if request_id:
+                    # nameko turns "nameko.*" headers into the consumer's context data, so
+                    # what a handler emits in turn carries the same request id
+                    headers["nameko." + REQUEST_ID_KEY] = request_id
+                if row.exchange == agency.OUT:
+                    self._ensure_outgoing_queue(row.routing_key, producer)
+                producer.publish(
+                    row.body.encode("utf-8"),
+                    exchange=self._exchange(row.exchange, producer),
+                    routing_key=row.routing_key,
+                    # structured mode (CloudEvents AMQP binding): no ce-/cloudEvents: headers,
+                    # which would make an SDK read the message as binary mode
+                    content_type=STRUCTURED_CONTENT_TYPE,
+                    content_encoding="utf-8",
+                    delivery_mode=2,
+                    message_id=row.event_id,
+                    type=row.event_type,
+                    timestamp=int(row.created_at.timestamp()),
+                    headers=headers,
+                )
+                tags.append(confirms.next_tag())
+            deadline = time.monotonic() + self.confirm_timeout
+            while not all(confirms.settled(t) for t in tags):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"the broker confirmed {sum(map(confirms.acked, tags))} of "
+                                       f"{len(tags)} messages within {self.confirm_timeout:.0f}s")
+                self._connection.drain_events(timeout=remaining)
+            nacked = [t for t in tags if not confirms.acked(t)]
+            if nacked:
+                raise RuntimeError(f"the broker refused {len(nacked)} of {len(tags)} messages (basic.nack)")
+        except Exception as exc:  # mark what did go out; the rest stays pending
+            error = exc
+        confirms = self._confirms
+        sent = [row.event_id for row, tag in zip(rows, tags) if confirms is not None and confirms.acked(tag)]
+        return sent, error
+
+    def close(self):
+        if self._connection is not None:
+            try:
+                self._connection.release()
+            except Exception:  # already broken; nothing to release
+                pass
+            self._connection = None
 
     def _producer(self) -> Producer:
         if self._connection is None:
@@ -126,111 +408,6 @@ class OutboxRelay:
         if key not in self._exchanges:
             agency.outgoing_queue(partner)(producer.channel).declare()
             self._exchanges[key] = True
-
-    def _close(self):
-        if self._connection is not None:
-            try:
-                self._connection.release()
-            except Exception:  # already broken; nothing to release
-                pass
-            self._connection = None
-
-    def _query(self):
-        outbox = self.outbox
-        return (
-            select(outbox.c.id, outbox.c.event_id, outbox.c.event_type, outbox.c.exchange,
-                    outbox.c.routing_key, outbox.c.body, outbox.c.created_at)
-            .where(outbox.c.published_at.is_(None))
-            .order_by(outbox.c.id)
-            .limit(self.batch_size)
-        )
-
-    def publish_pending(self) -> int:
-        """Publish one batch of pending rows; returns how many were published.
-
-        PostgreSQL: the rows stay locked (``FOR UPDATE SKIP LOCKED``) while they are
-        published, so replicas never take the same rows; the relay has its own engine,
-        so this holds none of the connections workers use. SQLite has one connection
-        per process (see ``shared.db.make_engine``) and one process per file: the relay
-        reads the batch, gives the connection back while it publishes and waits for the
-        confirms, then takes it again to mark the rows.
-        """
-        if self.engine.dialect.name == "postgresql":
-            with self.engine.begin() as conn:
-                rows = conn.execute(self._query().with_for_update(skip_locked=True)).all()
-                if not rows:
-                    return 0
-                sent, error = self._publish(rows)
-                self._mark(conn, rows, sent, error)
-        else:
-            with self.engine.begin() as conn:
-                rows = conn.execute(self._query()).all()
-            if not rows:
-                return 0
-            sent, error = self._publish(rows)
-            with self.engine.begin() as conn:
-                self._mark(conn, rows, sent, error)
-        if error is not None:
-            raise error
-        return len(sent)
-
-    def _publish(self, rows) -> tuple[list[int], Exception | None]:
-        """Publish every row, then wait for the broker's confirms: the ids it confirmed, and the error if any."""
-        tags: list[int] = []
-        error: Exception | None = None
-        try:
-            producer = self._producer()
-            confirms = self._confirms
-            for row in rows:
-                headers = {}
-                request_id = _request_id_of(row.body)
-                if request_id:
-                    # nameko turns "nameko.*" headers into the consumer's context data, so
-                    # what a handler emits in turn carries the same request id
-                    headers["nameko." + REQUEST_ID_KEY] = request_id
-                if row.exchange == agency.OUT:
-                    self._ensure_outgoing_queue(row.routing_key, producer)
-                producer.publish(
-                    row.body.encode("utf-8"),
-                    exchange=self._exchange(row.exchange, producer),
-                    routing_key=row.routing_key,
-                    # structured mode (CloudEvents AMQP binding): no ce-/cloudEvents: headers,
-                    # which would make an SDK read the message as binary mode
-                    content_type=STRUCTURED_CONTENT_TYPE,
-                    content_encoding="utf-8",
-                    delivery_mode=2,
-                    message_id=row.event_id,
-                    type=row.event_type,
-                    timestamp=int(row.created_at.timestamp()),
-                    headers=headers,
-                )
-                tags.append(confirms.next_tag())
-            deadline = time.monotonic() + self.confirm_timeout
-            while not all(confirms.settled(t) for t in tags):
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TimeoutError(f"the broker confirmed {sum(map(confirms.acked, tags))} of "
-                                       f"{len(tags)} messages within {self.confirm_timeout:.0f}s")
-                self._connection.drain_events(timeout=remaining)
-            nacked = [t for t in tags if not confirms.acked(t)]
-            if nacked:
-                raise RuntimeError(f"the broker refused {len(nacked)} of {len(tags)} messages (basic.nack)")
-        except Exception as exc:  # mark what did go out; the rest stays pending
-            error = exc
-        confirms = getattr(self, "_confirms", None)
-        sent = [row.id for row, tag in zip(rows, tags) if confirms is not None and confirms.acked(tag)]
-        return sent, error
-
-    def _mark(self, conn, rows, sent: list[int], error: Exception | None) -> None:
-        outbox = self.outbox
-        if sent:
-            conn.execute(update(outbox).where(outbox.c.id.in_(sent)).values(published_at=utcnow()))
-        if error is not None:
-            done = set(sent)
-            stuck = next((row.id for row in rows if row.id not in done), None)
-            if stuck is not None:
-                conn.execute(update(outbox).where(outbox.c.id == stuck)
-                             .values(attempts=outbox.c.attempts + 1, last_error=repr(error)[:2000]))
 
 
 class _Confirms:

@@ -1,15 +1,16 @@
 """Side by side: this checkout's request path against an earlier revision's, on one machine at once.
 
-    python -m tests.bench.compare --base REV [--blocks 8]
+    python -m tests.bench.compare --base REV [--blocks 8] [--database sqlite|postgresql]
 
 On a shared machine the speed can change by more than a change saves, between two runs
 minutes apart. This bench runs both versions at the same time instead: a git worktree of
-``REV`` and this checkout each get their own stack (``wsli up``, SQLite, a private vhost;
+``REV`` and this checkout each get their own stack (``wsli up``, SQLite or PostgreSQL, a private vhost;
 each stack's processes import their own version's code). Every client then sends its
 requests to the two stacks in turn (which one first alternates from block to block), so a
 slow moment of the machine falls on both, and each stack's CPU is read over the same window.
 Per block and stack: 300 authenticated GETs (c=1), 150 registration POSTs (c=8) and 100
-dashboards (c=1); CPU per request from ``/proc/<pid>/stat`` as in ``tests.bench.gateway``.
+dashboards (c=1); CPU per request from ``/proc/<pid>/stat`` as in ``tests.bench.gateway``;
+the events of the block's POSTs, outbox ``created_at`` to the bench consumer's commit.
 The table gives each figure's median over the blocks and the ratio of the medians; the
 worktree is removed at the end. Results go to docs/benchmarks.md (this bench's section).
 """
@@ -33,6 +34,7 @@ from tests.bench.registration import REPO_ROOT, BenchError, machine, quietly
 
 START_MARK = "<!-- bench:compare:start -->"
 END_MARK = "<!-- bench:compare:end -->"
+DATABASE_LABEL = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
 FIGURES = {  # key: (label, unit)
     "get_p50": ("GET p50 (c=1)", "ms"),
     "get_gateway": ("gateway CPU per GET", "ms"),
@@ -41,6 +43,8 @@ FIGURES = {  # key: (label, unit)
     "post_registration": ("registration CPU per POST", "ms"),
     "dashboard_p50": ("dashboard p50 (c=1)", "ms"),
     "dashboard_cpu": ("dashboard CPU, all stack processes", "ms"),
+    "event_p50": ("event created → consumed p50", "ms"),
+    "event_p99": ("event created → consumed p99", "ms"),
 }
 
 
@@ -57,12 +61,12 @@ def worktree(stack: ExitStack, rev: str) -> Path:
     return path
 
 
-def start(stack: ExitStack, code: Path):
+def start(stack: ExitStack, code: Path, database: str):
     """A stack whose processes import ``code``'s packages (PYTHONPATH reaches every child)."""
     previous = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = str(code)
     try:
-        world = gw.start_world("sqlite", stack)
+        world = gw.start_world(database, stack)
     finally:
         if previous is None:
             os.environ.pop("PYTHONPATH", None)
@@ -115,27 +119,40 @@ def block(stacks: dict, n: int) -> dict[str, dict[str, float]]:
                            {"Authorization": f"Bearer {ctx['operator']}"})
 
     gets = alternating(stacks, 1, 300, get, warm=10)
+    since = {name: gw.outbox_high_water(world) for name, (world, _, _) in stacks.items()}
     posts = alternating(stacks, 8, 150, post, warm=0)
+    events = {name: gw.event_latencies(world, since[name]) for name, (world, _, _) in stacks.items()}
+    for name, (_, missing) in events.items():
+        if missing:
+            raise BenchError(f"{name}: {missing} events of the block's POSTs never reached the consumer")
     dashboards = alternating(stacks, 1, 100, dashboard, warm=5)
     print(f"  block {n + 1}: GET p50 " + ", ".join(f"{k} {v['p50']:.2f} ms" for k, v in gets.items()), flush=True)
     return {name: {"get_p50": gets[name]["p50"], "get_gateway": gets[name]["cpu"]["gateway"],
                    "get_registration": gets[name]["cpu"]["registration"],
                    "post_gateway": posts[name]["cpu"]["gateway"], "post_registration": posts[name]["cpu"]["registration"],
-                   "dashboard_p50": dashboards[name]["p50"], "dashboard_cpu": sum(dashboards[name]["cpu"].values())}
+                   "dashboard_p50": dashboards[name]["p50"], "dashboard_cpu": sum(dashboards[name]["cpu"].values()),
+                   "events": events[name][0]}
             for name in stacks}
 
 
 def run(args) -> tuple[dict, dict]:
     results: dict[str, dict[str, list[float]]] = {"base": {k: [] for k in FIGURES}, "this": {k: [] for k in FIGURES}}
+    pooled: dict[str, list[float]] = {"base": [], "this": []}
     with ExitStack() as stack:
-        stacks = {"base": start(stack, worktree(stack, args.base)), "this": start(stack, REPO_ROOT)}
+        stacks = {"base": start(stack, worktree(stack, args.base), args.database),
+                  "this": start(stack, REPO_ROOT, args.database)}
         for n in range(args.blocks):
             # which stack a client calls first alternates too
             order = stacks if n % 2 == 0 else dict(reversed(list(stacks.items())))
             for name, figures in block(order, n).items():
+                events = figures.pop("events")
+                pooled[name] += events
+                figures["event_p50"], figures["event_p99"] = gw.percentile(events, 50), gw.percentile(events, 99)
                 for key, value in figures.items():
                     results[name][key].append(value)
     medians = {name: {k: statistics.median(v) for k, v in figures.items()} for name, figures in results.items()}
+    for name, events in pooled.items():  # a block's p99 is nearly its slowest event: the blocks' events pooled
+        medians[name]["event_p50"], medians[name]["event_p99"] = gw.percentile(events, 50), gw.percentile(events, 99)
     return medians, results
 
 
@@ -147,12 +164,14 @@ def report(args, medians: dict, results: dict, started: datetime, head: str) -> 
         "",
         f"- **Date:** {started.astimezone().strftime('%Y-%m-%d %H:%M %Z')}",
         f"- **Machine:** {info['nproc']} CPUs ({info['cpu']}), {info['memory']} RAM; Python {info['python']}",
-        f"- **Command:** `.venv/bin/python -m tests.bench.compare --base {args.base} --blocks {args.blocks}`",
-        f"- **Compared:** `{args.base}` (base) and `{head}` (this), each on its own stack (SQLite, shipped "
+        f"- **Command:** `.venv/bin/python -m tests.bench.compare --base {args.base} --blocks {args.blocks} "
+        f"--database {args.database}`",
+        f"- **Compared:** `{args.base}` (base) and `{head}` (this), each on its own stack ({DATABASE_LABEL[args.database]}, shipped "
         "configs), both running at once; in each block 300 GETs (c=1), 150 POSTs (c=8) and 100 dashboards (c=1) per "
         "stack, every client calling the two stacks in turn, so both share the machine's every moment. Figures "
         "are medians over the blocks; CPU is utime + stime per request of the named processes over the same "
-        "window for both.",
+        "window for both. Event latency: the outbox row's `created_at` (inside the registering transaction) to "
+        "the bench consumer's inbox commit, over the events of all blocks' POSTs.",
         "",
         "| per request | base | this | this ÷ base |",
         "|---|---:|---:|---:|",
@@ -162,7 +181,7 @@ def report(args, medians: dict, results: dict, started: datetime, head: str) -> 
         lines.append(f"| {label} | {base:.2f} {unit} | {this:.2f} {unit} | {this / base:.2f} |")
     lines += ["", "Per block (this ÷ base, in block order): " + "; ".join(
         f"{FIGURES[k][0]} " + " ".join(f"{t / b:.2f}" for b, t in zip(results["base"][k], results["this"][k]))
-        for k in ("get_gateway", "get_registration", "post_registration")) + ".", END_MARK]
+        for k in ("get_gateway", "get_registration", "post_registration", "event_p99")) + ".", END_MARK]
     return "\n".join(lines)
 
 
@@ -174,6 +193,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m tests.bench.compare", description=__doc__.split("\n\n")[0])
     p.add_argument("--base", required=True, help="the revision to compare this checkout with (e.g. a commit)")
     p.add_argument("--blocks", type=int, default=8, help="blocks of requests per version (default 8, 2 to 20)")
+    p.add_argument("--database", choices=sorted(DATABASE_LABEL), default="sqlite",
+                   help="what both stacks store their data in (default sqlite)")
     args = p.parse_args(argv)
     if not 2 <= args.blocks <= 20:
         p.error("--blocks must be between 2 and 20")

@@ -424,7 +424,22 @@ def amqp_config(world: World) -> dict:
 
 
 def event_latency(world: World, since_id: int) -> tuple[float, float, int]:
-    """Outbox created_at → the consumer's inbox processed_at for candidate events after ``since_id``."""
+    """p50 and p99 in ms of ``event_latencies`` and how many events never arrived."""
+    lat, missing = event_latencies(world, since_id)
+    return percentile(lat, 50), percentile(lat, 99), missing
+
+
+def event_split(world: World, since_id: int) -> dict[str, tuple[float, float]]:
+    """Where an event's time goes, p50 and p99 in ms: outbox ``created_at`` → ``published_at`` (when the broker
+    had confirmed it) → the consumer's commit."""
+    lat, _, published = event_latencies(world, since_id, split=True)
+    return {"created → confirmed": (percentile(published, 50), percentile(published, 99)),
+            "confirmed → consumed": (percentile(lat, 50), percentile(lat, 99))}
+
+
+def event_latencies(world: World, since_id: int, split: bool = False):
+    """Outbox created_at → the consumer's inbox processed_at (ms) for candidate events after ``since_id``,
+    and how many never arrived. ``split``: published_at → processed_at instead, and created_at → published_at."""
     from sqlalchemy import select
 
     from services.registration.models import platform as producer
@@ -434,9 +449,10 @@ def event_latency(world: World, since_id: int) -> tuple[float, float, int]:
     p_engine, c_engine = make_engine(world.db_uris["registration"]), make_engine(world.db_uris["consumer"])
     try:
         with p_engine.connect() as conn:
-            produced = {r.event_id: r.created_at for r in conn.execute(
-                select(producer.outbox.c.event_id, producer.outbox.c.created_at)
-                .where(producer.outbox.c.event_type == reg.EVENT_TYPE, producer.outbox.c.id > since_id))}
+            rows = conn.execute(
+                select(producer.outbox.c.event_id, producer.outbox.c.created_at, producer.outbox.c.published_at)
+                .where(producer.outbox.c.event_type == reg.EVENT_TYPE, producer.outbox.c.id > since_id)).all()
+        produced = {r.event_id: (r.published_at if split else r.created_at) for r in rows}
         deadline = time.monotonic() + 60
         while True:
             with c_engine.connect() as conn:
@@ -449,8 +465,11 @@ def event_latency(world: World, since_id: int) -> tuple[float, float, int]:
     finally:
         p_engine.dispose()
         c_engine.dispose()
-    lat = [(consumed[e] - t).total_seconds() * 1000 for e, t in produced.items() if e in consumed]
-    return percentile(lat, 50), percentile(lat, 99), len(produced) - len(lat)
+    lat = [(consumed[e] - t).total_seconds() * 1000 for e, t in produced.items() if e in consumed and t]
+    if split:
+        return lat, len(produced) - len(lat), [(r.published_at - r.created_at).total_seconds() * 1000
+                                                for r in rows if r.published_at]
+    return lat, len(produced) - len(lat)
 
 
 def outbox_high_water(world: World) -> int:
@@ -534,6 +553,7 @@ def run(args, outer: ExitStack) -> dict:
     out["post"] = phase(meter, "POST c=8", 8, args.posts, post_json(f"{base}/api/v1/candidates",
                                                                       ctx["unit_tokens"], forms[40:]), warm=0)
     out["events_sqlite"] = event_latency(world, since)
+    out["events_sqlite_split"] = event_split(world, since)
     print(f"  event latency sqlite p50 {out['events_sqlite'][0]:.1f} ms p99 {out['events_sqlite'][1]:.1f} ms "
           f"missing {out['events_sqlite'][2]}", flush=True)
 
@@ -616,6 +636,7 @@ def run_postgresql(args, outer: ExitStack, out: dict, k: int) -> None:
         out["post_pg"] = phase(pmeter, "POST c=8 (postgresql)", 8, args.posts,
                                post_json(f"{pg.base_url}/api/v1/candidates", pctx["unit_tokens"], pforms[40:]), warm=0)
         out["events_pg"] = event_latency(pg, since)
+        out["events_pg_split"] = event_split(pg, since)
         print(f"  event latency postgresql p50 {out['events_pg'][0]:.1f} ms p99 {out['events_pg'][1]:.1f} ms",
               flush=True)
         # the aggregates again: on PostgreSQL a service's parts run on connections of their own
@@ -703,8 +724,10 @@ def targets(out: dict) -> list[tuple[str, bool, str]]:
     for label, key in (("sqlite", "events_sqlite"), ("postgresql", "events_pg")):
         if key in out:
             p50, p99, missing = out[key]
+            split = "; ".join(f"{part} p50 {a:.1f} / p99 {b:.1f} ms" for part, (a, b) in out[key + "_split"].items())
             rows.append((f"event commit → consumer commit p99 ≤ 50 ms ({label})", p99 <= 50 and not missing,
-                         f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, {missing} missing"))
+                         f"p50 {p50:.1f} ms, p99 {p99:.1f} ms (from `created_at`, before the commit), {missing} "
+                         f"missing; {split}"))
     worst = max(out["rss"].items(), key=lambda kv: kv[1])
     rows.append(("no process above 120 MB RSS", worst[1] <= 120, f"largest {worst[0]} {worst[1]:.0f} MB"))
     paced = out["paced"]

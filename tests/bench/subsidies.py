@@ -369,6 +369,7 @@ def raw_consumer() -> int:
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
     # it relays its events like a replica does (the platform's relay, in a thread of its own)
+    from shared.db import Pending
     from shared.relay import OutboxRelay
     relay = OutboxRelay(engine, outbox, {"AMQP_URI": os.environ["AMQP_URI"]}, poll_seconds=0.2)
     threading.Thread(target=relay.run_forever, daemon=True).start()
@@ -387,6 +388,7 @@ def raw_consumer() -> int:
             message.reject()
             return
         data = event.data
+        written = []
         with make_session() as session, session.begin():
             lecture = session.scalar(select(models.Lecture).where(
                 models.Lecture.id == data["lecture_id"], models.Lecture.agency_id == AGENCY).with_for_update())
@@ -422,13 +424,14 @@ def raw_consumer() -> int:
                     ref["rules"] = result.rules
                 for spec in specs_for("subsidies", name):
                     env = build_envelope(spec, AGENCY, str(lecture.id), ref, now)
-                    session.execute(insert(outbox).values(
-                        event_id=env["id"], event_type=spec.type, exchange=spec.exchange,
-                        routing_key=spec.routing_key, subject=str(lecture.id),
-                        body=json.dumps(env, ensure_ascii=False, separators=(",", ":")), created_at=now,
-                        attempts=0))
+                    row = dict(event_id=env["id"], event_type=spec.type, exchange=spec.exchange,
+                               routing_key=spec.routing_key, body=json.dumps(env, ensure_ascii=False,
+                                                                             separators=(",", ":")), created_at=now)
+                    session.execute(insert(outbox).values(subject=str(lecture.id), attempts=0, **row))
+                    written.append(Pending(request_id=None, **row))
         message.ack()
-        relay.wake()
+        if written:  # committed: handed to the relay as a service's commit hands them
+            relay.hand_over(written)
 
     def consume():
         # one connection per thread (kombu connections are not thread-safe), one message at a time

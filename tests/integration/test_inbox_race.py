@@ -21,7 +21,7 @@ def test_concurrent_claims_of_one_event(databases):
     engine = make_engine(databases.new("inbox"))
     metadata.create_all(engine)
     provider = SimpleNamespace(sessionmaker=sessionmaker(bind=engine), tables=tables, agency="beijing",
-                               wake_relay=lambda: None, statements={})
+                               relay_committed=lambda rows: None, statements={})
     event = Event(id="evt-1", type="wsli.x.y.v1", source="/agencies/beijing/x", subject="1", time="", agency="beijing")
     first, second = UnitOfWork(provider), UnitOfWork(provider)
     try:

@@ -147,44 +147,6 @@ def test_the_relay_lingers_only_while_events_stream_in():
     assert OutboxRelay(None, None, {"AMQP_URI": "amqp://unused/"}, clock=clock).linger() == 0.0
 
 
-def test_events_committed_while_it_lingers_go_out_in_one_batch(databases, amqp_uri):
-    """A running relay, woken by each commit as a service wakes it: those that land during the
-    linger share a batch, and every row is published and marked once."""
-    import eventlet
-
-    engine, tables = outbox_world(databases.new("relaytest"), rows=0)
-    queue = bound_queue(amqp_uri)
-    batches = []
-
-    class Counting(OutboxRelay):
-        def _publish(self, rows):
-            batches.append(len(rows))
-            return super()._publish(rows)
-
-    relay = Counting(engine, tables.outbox, {"AMQP_URI": amqp_uri}, poll_seconds=5, linger_seconds=0.5)
-    relay.BUSY_WITHIN_SECONDS = 30  # the test's own pace decides nothing: every later wake is "streaming"
-
-    def commit(i):
-        with engine.begin() as conn:
-            conn.execute(insert(tables.outbox).values(
-                event_id=str(uuid.uuid4()), event_type="wsli.relaytest.ping.v1", exchange="relaytest.events",
-                routing_key="ping", subject=str(i), body=json.dumps({"n": i}), created_at=utcnow(), attempts=0))
-        relay.wake()
-
-    runner = eventlet.spawn(relay.run_forever)
-    try:
-        commit(0)
-        wait_for(lambda: batches == [1], message="the first event goes out alone, at once")
-        for i in range(1, 6):
-            commit(i)
-        wait_for(lambda: not pending(engine, tables) and queued(amqp_uri, queue) == 6, message="all six published")
-        assert batches == [1, 5], "the five commits of the linger went out together"
-    finally:
-        relay.stop()
-        runner.wait()
-        engine.dispose()
-
-
 def test_the_relay_marks_without_waiting_for_the_flush_and_workers_still_wait(databases, amqp_uri):
     """PostgreSQL: the relay's connection commits its marks asynchronously (a mark lost in a crash only
     repeats a delivery the inbox skips); the workers' connections keep synchronous commits."""

@@ -35,7 +35,7 @@ class Harness:
         self.engine = create_all("sqlite://", db.metadata)
         self.provider = SimpleNamespace(
             sessionmaker=sessionmaker(bind=self.engine, expire_on_commit=False), tables=db.tables, agency=AGENCY,
-            service_name=service_cls.name, wake_relay=lambda: None, statements={})
+            service_name=service_cls.name, relay_committed=lambda rows: None, statements={})
         self.extra = {}
         if hasattr(service_cls, "files"):
             self.extra["files"] = LocalStorage(tmp_path / "files")
