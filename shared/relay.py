@@ -8,9 +8,9 @@ Consumers deduplicate by event id (the inbox).
 Two threads, each with its own broker connection, so that neither waits for the other:
 - **the sender**: a commit hands it the rows it has just written (``hand_over``); they
   go out at once, with no query of the table.
-- **the bookkeeper**: marks what the broker confirmed, at most ``MARK_EVERY_SECONDS``
-  after the confirm and one update for many commits (``published_at`` is the confirm's
-  time, not the mark's), and sweeps the table for pending rows, in id order. The sweep
+- **the bookkeeper**: marks what the broker confirmed, as soon as the sender is idle or
+  at most ``MARK_EVERY_SECONDS`` after the confirm while rows stream in, one update for
+  many commits (``published_at`` is the confirm's time, not the mark's), and sweeps the table for pending rows, in id order. The sweep
   runs when the relay starts, when told to (``wake``: rows written by other means),
   after the sender failed or was handed more than it keeps (a bulk import), and every
   ``poll_seconds``. The periodic sweep leaves rows younger than ``sweep_grace_seconds``
@@ -47,8 +47,9 @@ class OutboxRelay:
     BUSY_WITHIN_SECONDS = 0.05
     # Handed rows kept in memory, in batches: more (a bulk import) are left to a sweep.
     HANDED_BATCHES = 4
-    # Confirmed rows wait this long for their mark, so one update marks the events of many commits.
-    # A crash in between only sends them again, which consumers skip.
+    # While commits keep handing rows over, confirmed rows wait up to this long for their mark, so
+    # one update marks the events of many commits; a crash in between only sends them again, which
+    # consumers skip. When the sender has nothing more, they are marked at once.
     MARK_EVERY_SECONDS = 0.1
 
     def __init__(self, engine, outbox, config: dict, poll_seconds: float = 1.0, batch_size: int = 200,
@@ -142,10 +143,12 @@ class OutboxRelay:
             return 0
         sent, error = self._sender.publish(rows)
         if sent:
-            first = not self._unmarked
             self._unmarked.append((utcnow(), sent))
-            if first:
-                self._mark_by = self.clock() + self.MARK_EVERY_SECONDS
+            # at once when nothing follows (a lag or readiness report then sees them sent), else
+            # together with what follows
+            mark_by = self.clock() + (self.MARK_EVERY_SECONDS if self._handed else 0.0)
+            if self._mark_by is None or mark_by < self._mark_by:
+                self._mark_by = mark_by
                 self._books.set()
         if error is not None:
             self._record_failure(rows, sent, error)
