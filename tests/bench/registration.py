@@ -575,8 +575,8 @@ def section(results: list[BackendResult], args, info: dict[str, str], started: d
         "consumer; client and stack share this machine's CPUs.",
         f"- **Event latency:** outbox `created_at` (stamped inside the registering transaction) to the consumer's "
         "inbox `processed_at` (stamped inside its consuming transaction), same host clock. "
-        f"`OUTBOX_POLL_SECONDS={OUTBOX_POLL_SECONDS}` (the shipped default): the relay is woken on every commit, "
-        "so the latency does not depend on the poll interval. "
+        f"`OUTBOX_POLL_SECONDS={OUTBOX_POLL_SECONDS}` (the shipped default): every commit hands its rows to the "
+        "relay, so the latency does not depend on the poll interval. "
         f"Time from the last response until every event was in the inbox: {drains or '–'}.",
         "",
         table(results),
@@ -646,8 +646,8 @@ def main(argv=None) -> int:
     write_doc(text)
     print()
     print(table(results))
-    print(f"\nOUTBOX_POLL_SECONDS={OUTBOX_POLL_SECONDS}: the relay is woken on commit, so event latency "
-          "does not depend on the poll interval.")
+    print(f"\nOUTBOX_POLL_SECONDS={OUTBOX_POLL_SECONDS}: every commit hands its rows to the relay, so event "
+          "latency does not depend on the poll interval.")
     print(f"written to {DOC.relative_to(REPO_ROOT)}")
     failed = [r for r in results if r.failure or r.errors or r.missing_events]
     for r in failed:
