@@ -8,9 +8,9 @@ Consumers deduplicate by event id (the inbox).
 Two threads, each with its own broker connection, so that neither waits for the other:
 - **the sender**: a commit hands it the rows it has just written (``hand_over``); they
   go out at once, with no query of the table.
-- **the bookkeeper**: marks what the broker confirmed, as soon as the sender is idle or
-  at most ``MARK_EVERY_SECONDS`` after the confirm while rows stream in, one update for
-  many commits (``published_at`` is the confirm's time, not the mark's), and sweeps the table for pending rows, in id order. The sweep
+- **the bookkeeper**: marks what the broker confirmed, right after the confirm, the
+  batches confirmed meanwhile in one transaction (``published_at`` is the confirm's
+  time, not the mark's), and sweeps the table for pending rows, in id order. The sweep
   runs when the relay starts, when told to (``wake``: rows written by other means),
   after the sender failed or was handed more than it keeps (a bulk import), and every
   ``poll_seconds``. The periodic sweep leaves rows younger than ``sweep_grace_seconds``
@@ -47,10 +47,6 @@ class OutboxRelay:
     BUSY_WITHIN_SECONDS = 0.05
     # Handed rows kept in memory, in batches: more (a bulk import) are left to a sweep.
     HANDED_BATCHES = 4
-    # While commits keep handing rows over, confirmed rows wait up to this long for their mark, so
-    # one update marks the events of many commits; a crash in between only sends them again, which
-    # consumers skip. When the sender has nothing more, they are marked at once.
-    MARK_EVERY_SECONDS = 0.1
 
     def __init__(self, engine, outbox, config: dict, poll_seconds: float = 1.0, batch_size: int = 200,
                  confirm_timeout: float = 30.0, linger_seconds: float = 0.0, clock=time.monotonic,
@@ -68,7 +64,6 @@ class OutboxRelay:
         self._handed: deque[Pending] = deque()
         # batches the broker confirmed, not yet marked sent: (when it had confirmed them, their event ids)
         self._unmarked: deque[tuple[object, list[str]]] = deque()
-        self._mark_by: float | None = None  # when those are marked at the latest
         self._sweep_due = True              # at start: whatever an earlier run left pending
         self._last_sweep = clock()
         self._last_sent_at: float | None = None
@@ -114,7 +109,7 @@ class OutboxRelay:
             # clear before sending: a commit that lands meanwhile sets it again
             self._wakeup.clear()
             try:
-                sent = self.send_handed()
+                self.send_handed()
                 backoff = self.poll_seconds
             except Exception:  # broker or database away: the rows stay pending; never kill the service
                 if not self._running:
@@ -126,8 +121,6 @@ class OutboxRelay:
                 time.sleep(backoff)
                 backoff = min(backoff * 2, 30.0)
                 continue
-            if sent:
-                self._last_sent_at = self.clock()
             if self._handed:
                 time.sleep(0)  # more handed over meanwhile: let the others run, then send them
                 continue
@@ -143,13 +136,9 @@ class OutboxRelay:
             return 0
         sent, error = self._sender.publish(rows)
         if sent:
+            self._last_sent_at = self.clock()
             self._unmarked.append((utcnow(), sent))
-            # at once when nothing follows (a lag or readiness report then sees them sent), else
-            # together with what follows
-            mark_by = self.clock() + (self.MARK_EVERY_SECONDS if self._handed else 0.0)
-            if self._mark_by is None or mark_by < self._mark_by:
-                self._mark_by = mark_by
-                self._books.set()
+            self._books.set()
         if error is not None:
             self._record_failure(rows, sent, error)
             raise error
@@ -196,7 +185,7 @@ class OutboxRelay:
                 # the database connection (SQLite has one) have it between two batches
                 time.sleep(0)
                 continue
-            self._books.wait(min(self._seconds_to_sweep(), self._seconds_to_mark()))
+            self._books.wait(self._seconds_to_sweep())
         try:
             self.mark_confirmed()
         except Exception:  # stopping with the database away: those rows are sent again, and skipped
@@ -204,11 +193,9 @@ class OutboxRelay:
                         sum(len(ids) for _, ids in self._unmarked))
 
     def keep_books(self) -> int:
-        """The marks that are due, then a sweep if one is due; returns how many rows the sweep sent."""
-        sweep = self._sweep_due or self._seconds_to_sweep() <= 0
-        if sweep or self._seconds_to_mark() <= 0:
-            self.mark_confirmed()  # before a sweep too, or it would send them again
-        if not sweep:
+        """Mark what the broker confirmed, then sweep if a sweep is due; returns how many rows the sweep sent."""
+        self.mark_confirmed()  # before a sweep too, or it would send them again
+        if not (self._sweep_due or self._seconds_to_sweep() <= 0):
             return 0
         full = self._sweep_due
         self._sweep_due = False
@@ -225,7 +212,6 @@ class OutboxRelay:
         marks = []
         while self._unmarked:
             marks.append(self._unmarked.popleft())
-        self._mark_by = None
         if not marks:
             return
         try:
@@ -238,9 +224,6 @@ class OutboxRelay:
 
     def _seconds_to_sweep(self) -> float:
         return max(0.0, self._last_sweep + self.poll_seconds - self.clock())
-
-    def _seconds_to_mark(self) -> float:
-        return float("inf") if self._mark_by is None else max(0.0, self._mark_by - self.clock())
 
     def _query(self, older_than: float | None):
         outbox = self.outbox

@@ -189,14 +189,13 @@ def test_handed_rows_the_broker_did_not_confirm_are_swept_after_the_failure(data
 
 
 def test_confirmed_rows_are_marked_together_each_with_its_confirm_time(databases, amqp_uri):
-    """While rows stream in, marks wait for what follows (one update for many commits); once the sender
-    has nothing more, they are written at once, each batch with the time the broker confirmed it."""
+    """The bookkeeper marks in one transaction every batch confirmed since its last mark, each with
+    the time the broker confirmed it."""
     from sqlalchemy import event
 
     engine, tables = outbox_world(databases.new("handover"), rows=0)
     queue = bound_queue(amqp_uri)
-    clock = Clock()
-    relay = OutboxRelay(engine, tables.outbox, {"AMQP_URI": amqp_uri}, poll_seconds=60, clock=clock, batch_size=2)
+    relay = OutboxRelay(engine, tables.outbox, {"AMQP_URI": amqp_uri}, poll_seconds=60, clock=Clock())
     transactions = []
     event.listen(engine, "commit", lambda conn: transactions.append(1))
     try:
@@ -206,15 +205,12 @@ def test_confirmed_rows_are_marked_together_each_with_its_confirm_time(databases
             uow.write_outbox([row(batch * 10), row(batch * 10 + 1)])
             uow.commit()
             uow.close()
-        before = len(transactions)
-        for batch in range(3):
             assert relay.send_handed() == 2
-            if batch < 2:
-                assert relay.keep_books() == 0 and len(transactions) == before, "more follows: no mark yet"
         assert queued(amqp_uri, queue) == 6, "each batch went out at once"
-        assert len(pending(engine, tables)) == 6
+        assert len(pending(engine, tables)) == 6, "the sender marks nothing itself"
+        before = len(transactions)
         assert relay.keep_books() == 0
-        assert pending(engine, tables) == [], "nothing more to send: marked at once"
+        assert pending(engine, tables) == []
         assert len(transactions) == before + 1, "one transaction marked the three batches"
         with engine.connect() as conn:
             stamps = conn.execute(select(tables.outbox.c.created_at, tables.outbox.c.published_at)
@@ -223,26 +219,6 @@ def test_confirmed_rows_are_marked_together_each_with_its_confirm_time(databases
         by_batch = [stamps[i].published_at for i in (0, 2, 4)]
         assert by_batch == sorted(by_batch) and len(set(by_batch)) == 3, "each batch has its own confirm time"
         assert stamps[0].published_at == stamps[1].published_at
-    finally:
-        relay.stop()
-        engine.dispose()
-
-
-def test_marks_wait_at_most_their_interval_while_rows_stream_in(databases, amqp_uri):
-    engine, tables = outbox_world(databases.new("handover"), rows=0)
-    clock = Clock()
-    relay = OutboxRelay(engine, tables.outbox, {"AMQP_URI": amqp_uri}, poll_seconds=60, clock=clock, batch_size=1)
-    try:
-        assert relay.keep_books() == 0, "the sweep at start"
-        uow = unit_of_work(engine, tables, relay.hand_over)
-        uow.write_outbox([row(1), row(2)])
-        uow.commit()
-        uow.close()
-        assert relay.send_handed() == 1, "one of two: the other follows"
-        assert relay.keep_books() == 0 and len(pending(engine, tables)) == 2
-        clock.now += relay.MARK_EVERY_SECONDS
-        assert relay.keep_books() == 0
-        assert len(pending(engine, tables)) == 1, "the first marked once its interval was over"
     finally:
         relay.stop()
         engine.dispose()
