@@ -32,8 +32,13 @@ from tests.bench import sections
 from tests.bench import gateway as gw
 from tests.bench.registration import REPO_ROOT, BenchError, machine, quietly
 
-START_MARK = "<!-- bench:compare:start -->"
-END_MARK = "<!-- bench:compare:end -->"
+
+def marks(database: str) -> tuple[str, str]:
+    """Each database's comparison keeps a section of its own."""
+    name = "compare" if database == "sqlite" else f"compare-{database}"
+    return f"<!-- bench:{name}:start -->", f"<!-- bench:{name}:end -->"
+
+
 DATABASE_LABEL = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
 FIGURES = {  # key: (label, unit)
     "get_p50": ("GET p50 (c=1)", "ms"),
@@ -158,9 +163,10 @@ def run(args) -> tuple[dict, dict]:
 
 def report(args, medians: dict, results: dict, started: datetime, head: str) -> str:
     info = machine()
+    start_mark, end_mark = marks(args.database)
     lines = [
-        START_MARK,
-        "## Side by side: this checkout against an earlier revision",
+        start_mark,
+        f"## Side by side ({DATABASE_LABEL[args.database]}): this checkout against an earlier revision",
         "",
         f"- **Date:** {started.astimezone().strftime('%Y-%m-%d %H:%M %Z')}",
         f"- **Machine:** {info['nproc']} CPUs ({info['cpu']}), {info['memory']} RAM; Python {info['python']}",
@@ -181,12 +187,12 @@ def report(args, medians: dict, results: dict, started: datetime, head: str) -> 
         lines.append(f"| {label} | {base:.2f} {unit} | {this:.2f} {unit} | {this / base:.2f} |")
     lines += ["", "Per block (this ÷ base, in block order): " + "; ".join(
         f"{FIGURES[k][0]} " + " ".join(f"{t / b:.2f}" for b, t in zip(results["base"][k], results["this"][k]))
-        for k in ("get_gateway", "get_registration", "post_registration", "event_p99")) + ".", END_MARK]
+        for k in ("get_gateway", "get_registration", "post_registration", "event_p99")) + ".", end_mark]
     return "\n".join(lines)
 
 
-def write_doc(text: str) -> None:
-    sections.write_section(START_MARK, END_MARK, text)
+def write_doc(text: str, database: str) -> None:
+    sections.write_section(*marks(database), text)
 
 
 def main(argv=None) -> int:
@@ -209,7 +215,7 @@ def main(argv=None) -> int:
         return 1
     text = report(args, medians, results, started, head)
     print("\n" + text)
-    write_doc(text)
+    write_doc(text, args.database)
     print("written to docs/benchmarks.md")
     return 0
 
