@@ -725,6 +725,7 @@ def targets(out: dict) -> list[tuple[str, bool, str]]:
         if key in out:
             p50, p99, missing = out[key]
             split = "; ".join(f"{part} p50 {a:.1f} / p99 {b:.1f} ms" for part, (a, b) in out[key + "_split"].items())
+            split += " (below zero: the consumer had committed before the confirm reached the relay)"
             rows.append((f"event commit → consumer commit p99 ≤ 50 ms ({label})", p99 <= 50 and not missing,
                          f"p50 {p50:.1f} ms, p99 {p99:.1f} ms (from `created_at`, before the commit), {missing} "
                          f"missing; {split}"))
