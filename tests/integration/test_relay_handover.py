@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from contextlib import contextmanager
 from datetime import timedelta
 from types import SimpleNamespace
 
@@ -22,6 +23,13 @@ from tests.conftest import wait_for
 from tests.integration.test_relay import Clock, bound_queue, outbox_world, pending, queued
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def world(databases):
+    """An outbox of its own (engine, tables), empty."""
+    engine, tables = outbox_world(databases.new("handover"), rows=0)
+    yield engine, tables
 
 
 def row(n: int, created_at=None) -> dict:
@@ -48,6 +56,28 @@ def unit_of_work(engine, tables, handed, request_id=None) -> UnitOfWork:
     return UnitOfWork(provider, request_id=request_id)
 
 
+def commit(engine, tables, relay, rows: list[dict], request_id=None) -> None:
+    """One worker's transaction writing ``rows``: its commit hands them to ``relay``."""
+    uow = unit_of_work(engine, tables, relay.hand_over, request_id=request_id)
+    try:
+        uow.write_outbox(rows)
+        uow.commit()
+    finally:
+        uow.close()
+
+
+@contextmanager
+def running(relay: "Sweeping"):
+    """The relay's threads running as in a service, from the end of its sweep at start until the block ends."""
+    runner = eventlet.spawn(relay.run_forever)
+    try:
+        wait_for(lambda: relay.sweeps == 1, message="the sweep at start")
+        yield relay
+    finally:
+        relay.stop()
+        runner.wait()
+
+
 def drain(amqp_uri, queue) -> list:
     with Connection(amqp_uri) as conn:
         bound = queue(conn.default_channel)
@@ -62,18 +92,13 @@ def bodies_in_table(engine, tables) -> list[int]:
         return sorted(json.loads(b)["n"] for b in conn.execute(select(tables.outbox.c.body)).scalars())
 
 
-def test_a_commit_hands_its_rows_over_and_they_go_out_without_a_query(databases, amqp_uri):
-    engine, tables = outbox_world(databases.new("handover"), rows=0)
+def test_a_commit_hands_its_rows_over_and_they_go_out_without_a_query(world, amqp_uri):
+    engine, tables = world
     queue = bound_queue(amqp_uri)
     relay = Sweeping(engine, tables.outbox, {"AMQP_URI": amqp_uri}, poll_seconds=60)
-    runner = eventlet.spawn(relay.run_forever)
-    try:
-        wait_for(lambda: relay.sweeps == 1, message="the sweep at start")
+    with running(relay):
         for batch in range(3):
-            uow = unit_of_work(engine, tables, relay.hand_over, request_id=f"req-{batch}")
-            uow.write_outbox([row(batch * 10 + i) for i in range(4)])
-            uow.commit()
-            uow.close()
+            commit(engine, tables, relay, [row(batch * 10 + i) for i in range(4)], request_id=f"req-{batch}")
         wait_for(lambda: not pending(engine, tables) and queued(amqp_uri, queue) == 12,
                  message="every committed row sent and marked")
         assert relay.sweeps == 1, "handed rows need no query of the table"
@@ -81,14 +106,10 @@ def test_a_commit_hands_its_rows_over_and_they_go_out_without_a_query(databases,
         assert sorted(json.loads(m.body)["n"] for m in messages) == bodies_in_table(engine, tables)
         assert {m.headers["nameko." + REQUEST_ID_KEY] for m in messages} == {"req-0", "req-1", "req-2"}, \
             "each event carries its request's id"
-    finally:
-        relay.stop()
-        runner.wait()
-        engine.dispose()
 
 
-def test_only_what_was_committed_is_handed_over(databases):
-    engine, tables = outbox_world(databases.new("handover"), rows=0)
+def test_only_what_was_committed_is_handed_over(world):
+    engine, tables = world
     handed = []
     uow = unit_of_work(engine, tables, handed.extend)
     try:
@@ -114,31 +135,21 @@ def test_only_what_was_committed_is_handed_over(databases):
         assert bodies_in_table(engine, tables) == [1, 2, 5, 6, 8]
     finally:
         uow.close()
-        engine.dispose()
 
 
-def test_more_rows_than_it_keeps_are_left_to_one_sweep(databases, amqp_uri):
-    engine, tables = outbox_world(databases.new("handover"), rows=0)
+def test_more_rows_than_it_keeps_are_left_to_one_sweep(world, amqp_uri):
+    engine, tables = world
     queue = bound_queue(amqp_uri)
     relay = Sweeping(engine, tables.outbox, {"AMQP_URI": amqp_uri}, poll_seconds=60, batch_size=5)
-    runner = eventlet.spawn(relay.run_forever)
-    try:
-        wait_for(lambda: relay.sweeps == 1, message="the sweep at start")
-        uow = unit_of_work(engine, tables, relay.hand_over)
-        uow.write_outbox([row(i) for i in range(relay.HANDED_BATCHES * 5 + 1)])  # one more than it keeps
-        uow.commit()
-        uow.close()
+    with running(relay):
+        commit(engine, tables, relay, [row(i) for i in range(relay.HANDED_BATCHES * 5 + 1)])  # one more than it keeps
         wait_for(lambda: not pending(engine, tables), message="the bulk sent and marked")
         assert queued(amqp_uri, queue) == 21, "each row sent once"
         assert relay.sweeps >= 1 + 5, "swept in batches of five"
-    finally:
-        relay.stop()
-        runner.wait()
-        engine.dispose()
 
 
-def test_the_periodic_sweep_leaves_young_rows_to_the_process_sending_them(databases, amqp_uri):
-    engine, tables = outbox_world(databases.new("handover"), rows=0)
+def test_the_periodic_sweep_leaves_young_rows_to_the_process_sending_them(world, amqp_uri):
+    engine, tables = world
     queue = bound_queue(amqp_uri)
     clock = Clock()
     relay = OutboxRelay(engine, tables.outbox, {"AMQP_URI": amqp_uri}, poll_seconds=1, clock=clock,
@@ -157,43 +168,35 @@ def test_the_periodic_sweep_leaves_young_rows_to_the_process_sending_them(databa
         assert pending(engine, tables) == []
     finally:
         relay.stop()
-        engine.dispose()
 
 
-def test_handed_rows_the_broker_did_not_confirm_are_swept_after_the_failure(databases, amqp_uri):
-    engine, tables = outbox_world(databases.new("handover"), rows=0)
+def test_handed_rows_the_broker_did_not_confirm_are_swept_after_the_failure(world, amqp_uri):
+    engine, tables = world
     queue = bound_queue(amqp_uri)
     relay = Sweeping(engine, tables.outbox, {"AMQP_URI": amqp_uri}, poll_seconds=0.2, confirm_timeout=0.5)
     original = _Confirms.ack
     _Confirms.ack = lambda self, tag, multiple: None  # a broker that never confirms
-    runner = eventlet.spawn(relay.run_forever)
     try:
-        wait_for(lambda: relay.sweeps == 1, message="the sweep at start")
-        uow = unit_of_work(engine, tables, relay.hand_over)
-        uow.write_outbox([row(i) for i in range(3)])
-        uow.commit()
-        uow.close()
-        wait_for(lambda: (pending(engine, tables) or [None])[0] is not None
-                 and pending(engine, tables)[0].attempts >= 1, message="the failure recorded on the row")
-        rows = pending(engine, tables)
-        assert len(rows) == 3, "nothing is marked sent without its confirm"
-        assert "TimeoutError" in rows[0].last_error
-        _Confirms.ack = original
-        wait_for(lambda: not pending(engine, tables), message="the sweep after the failure sends them")
-        assert queued(amqp_uri, queue) >= 6, "sent again after the failure (consumers skip the repeat)"
+        with running(relay):
+            commit(engine, tables, relay, [row(i) for i in range(3)])
+            wait_for(lambda: (pending(engine, tables) or [None])[0] is not None
+                     and pending(engine, tables)[0].attempts >= 1, message="the failure recorded on the row")
+            rows = pending(engine, tables)
+            assert len(rows) == 3, "nothing is marked sent without its confirm"
+            assert "TimeoutError" in rows[0].last_error
+            _Confirms.ack = original
+            wait_for(lambda: not pending(engine, tables), message="the sweep after the failure sends them")
+            assert queued(amqp_uri, queue) >= 6, "sent again after the failure (consumers skip the repeat)"
     finally:
         _Confirms.ack = original
-        relay.stop()
-        runner.wait()
-        engine.dispose()
 
 
-def test_confirmed_rows_are_marked_together_each_with_its_confirm_time(databases, amqp_uri):
+def test_confirmed_rows_are_marked_together_each_with_its_confirm_time(world, amqp_uri):
     """The bookkeeper marks in one transaction every batch confirmed since its last mark, each with
     the time the broker confirmed it."""
     from sqlalchemy import event
 
-    engine, tables = outbox_world(databases.new("handover"), rows=0)
+    engine, tables = world
     queue = bound_queue(amqp_uri)
     relay = OutboxRelay(engine, tables.outbox, {"AMQP_URI": amqp_uri}, poll_seconds=60, clock=Clock())
     transactions = []
@@ -201,10 +204,7 @@ def test_confirmed_rows_are_marked_together_each_with_its_confirm_time(databases
     try:
         assert relay.keep_books() == 0, "the sweep at start"
         for batch in range(3):
-            uow = unit_of_work(engine, tables, relay.hand_over)
-            uow.write_outbox([row(batch * 10), row(batch * 10 + 1)])
-            uow.commit()
-            uow.close()
+            commit(engine, tables, relay, [row(batch * 10), row(batch * 10 + 1)])
             assert relay.send_handed() == 2
         assert queued(amqp_uri, queue) == 6, "each batch went out at once"
         assert len(pending(engine, tables)) == 6, "the sender marks nothing itself"
@@ -221,13 +221,12 @@ def test_confirmed_rows_are_marked_together_each_with_its_confirm_time(databases
         assert stamps[0].published_at == stamps[1].published_at
     finally:
         relay.stop()
-        engine.dispose()
 
 
-def test_events_committed_while_it_lingers_go_out_in_one_batch(databases, amqp_uri):
+def test_events_committed_while_it_lingers_go_out_in_one_batch(world, amqp_uri):
     """A running relay, handed each commit's rows as a service's commit hands them: those that land
     during the linger share a batch, and every row is published and marked once."""
-    engine, tables = outbox_world(databases.new("handover"), rows=0)
+    engine, tables = world
     queue = bound_queue(amqp_uri)
     batches = []
 
@@ -240,23 +239,10 @@ def test_events_committed_while_it_lingers_go_out_in_one_batch(databases, amqp_u
 
     relay = Counting(engine, tables.outbox, {"AMQP_URI": amqp_uri}, poll_seconds=5, linger_seconds=0.5)
     relay.BUSY_WITHIN_SECONDS = 30  # the test's own pace decides nothing: every later wake is "streaming"
-
-    def commit(i):
-        uow = unit_of_work(engine, tables, relay.hand_over)
-        uow.write_outbox([row(i)])
-        uow.commit()
-        uow.close()
-
-    runner = eventlet.spawn(relay.run_forever)
-    try:
-        wait_for(lambda: relay.sweeps == 1, message="the sweep at start")
-        commit(0)
+    with running(relay):
+        commit(engine, tables, relay, [row(0)])
         wait_for(lambda: batches == [1], message="the first event goes out alone, at once")
         for i in range(1, 6):
-            commit(i)
+            commit(engine, tables, relay, [row(i)])
         wait_for(lambda: not pending(engine, tables) and queued(amqp_uri, queue) == 6, message="all six published")
         assert batches == [1, 5], "the five commits of the linger went out together"
-    finally:
-        relay.stop()
-        runner.wait()
-        engine.dispose()
