@@ -423,53 +423,61 @@ def amqp_config(world: World) -> dict:
     return {"AMQP_URI": world.amqp_uri, "serializer": "json"}
 
 
-def event_latency(world: World, since_id: int) -> tuple[float, float, int]:
-    """p50 and p99 in ms of ``event_latencies`` and how many events never arrived."""
-    lat, missing = event_latencies(world, since_id)
+def latency_summary(times: list[tuple]) -> tuple[float, float, int]:
+    """p50 and p99 in ms of ``latencies`` and how many events never arrived."""
+    lat, missing = latencies(times)
     return percentile(lat, 50), percentile(lat, 99), missing
 
 
-def event_split(world: World, since_id: int) -> dict[str, tuple[float, float]]:
+def event_latencies(world: World, since_id: int) -> tuple[list[float], int]:
+    """Outbox created_at → the consumer's inbox processed_at (ms) for candidate events after ``since_id``,
+    and how many never arrived."""
+    return latencies(event_times(world, since_id))
+
+
+def latencies(times: list[tuple]) -> tuple[list[float], int]:
+    lat = [(consumed - created).total_seconds() * 1000 for created, _, consumed in times if consumed]
+    return lat, len(times) - len(lat)
+
+
+def event_split(times: list[tuple]) -> dict[str, tuple[float, float]]:
     """Where an event's time goes, p50 and p99 in ms: outbox ``created_at`` → ``published_at`` (when the broker
     had confirmed it) → the consumer's commit."""
-    lat, _, published = event_latencies(world, since_id, split=True)
-    return {"created → confirmed": (percentile(published, 50), percentile(published, 99)),
-            "confirmed → consumed": (percentile(lat, 50), percentile(lat, 99))}
+    confirmed = [(published - created).total_seconds() * 1000 for created, published, _ in times if published]
+    consumed = [(done - published).total_seconds() * 1000 for _, published, done in times if published and done]
+    return {"created → confirmed": (percentile(confirmed, 50), percentile(confirmed, 99)),
+            "confirmed → consumed": (percentile(consumed, 50), percentile(consumed, 99))}
 
 
-def event_latencies(world: World, since_id: int, split: bool = False):
-    """Outbox created_at → the consumer's inbox processed_at (ms) for candidate events after ``since_id``,
-    and how many never arrived. ``split``: published_at → processed_at instead, and created_at → published_at."""
+def event_times(world: World, since_id: int) -> list[tuple]:
+    """(created_at, published_at, the consumer's processed_at or None) of each candidate event after
+    ``since_id``, once every one is marked sent and has arrived, or a minute has passed."""
     from sqlalchemy import select
 
     from services.registration.models import platform as producer
     from shared.db import make_engine
     from tests.bench.latency_consumer import HANDLER, platform as consumer
 
+    produced = (select(producer.outbox.c.event_id, producer.outbox.c.created_at, producer.outbox.c.published_at)
+                .where(producer.outbox.c.event_type == reg.EVENT_TYPE, producer.outbox.c.id > since_id))
     p_engine, c_engine = make_engine(world.db_uris["registration"]), make_engine(world.db_uris["consumer"])
     try:
-        with p_engine.connect() as conn:
-            rows = conn.execute(
-                select(producer.outbox.c.event_id, producer.outbox.c.created_at, producer.outbox.c.published_at)
-                .where(producer.outbox.c.event_type == reg.EVENT_TYPE, producer.outbox.c.id > since_id)).all()
-        produced = {r.event_id: (r.published_at if split else r.created_at) for r in rows}
         deadline = time.monotonic() + 60
         while True:
+            with p_engine.connect() as conn:
+                rows = conn.execute(produced).all()
             with c_engine.connect() as conn:
                 consumed = {r.event_id: r.processed_at for r in conn.execute(
                     select(consumer.inbox.c.event_id, consumer.inbox.c.processed_at)
                     .where(consumer.inbox.c.handler == HANDLER))}
-            if all(e in consumed for e in produced) or time.monotonic() > deadline:
+            arrived = all(r.event_id in consumed and r.published_at for r in rows)
+            if arrived or time.monotonic() > deadline:
                 break
             time.sleep(0.3)
     finally:
         p_engine.dispose()
         c_engine.dispose()
-    lat = [(consumed[e] - t).total_seconds() * 1000 for e, t in produced.items() if e in consumed and t]
-    if split:
-        return lat, len(produced) - len(lat), [(r.published_at - r.created_at).total_seconds() * 1000
-                                                for r in rows if r.published_at]
-    return lat, len(produced) - len(lat)
+    return [(r.created_at, r.published_at, consumed.get(r.event_id)) for r in rows]
 
 
 def outbox_high_water(world: World) -> int:
@@ -552,8 +560,8 @@ def run(args, outer: ExitStack) -> dict:
     since = outbox_high_water(world)
     out["post"] = phase(meter, "POST c=8", 8, args.posts, post_json(f"{base}/api/v1/candidates",
                                                                       ctx["unit_tokens"], forms[40:]), warm=0)
-    out["events_sqlite"] = event_latency(world, since)
-    out["events_sqlite_split"] = event_split(world, since)
+    times = event_times(world, since)
+    out["events_sqlite"], out["events_sqlite_split"] = latency_summary(times), event_split(times)
     print(f"  event latency sqlite p50 {out['events_sqlite'][0]:.1f} ms p99 {out['events_sqlite'][1]:.1f} ms "
           f"missing {out['events_sqlite'][2]}", flush=True)
 
@@ -635,8 +643,8 @@ def run_postgresql(args, outer: ExitStack, out: dict, k: int) -> None:
         since = outbox_high_water(pg)
         out["post_pg"] = phase(pmeter, "POST c=8 (postgresql)", 8, args.posts,
                                post_json(f"{pg.base_url}/api/v1/candidates", pctx["unit_tokens"], pforms[40:]), warm=0)
-        out["events_pg"] = event_latency(pg, since)
-        out["events_pg_split"] = event_split(pg, since)
+        times = event_times(pg, since)
+        out["events_pg"], out["events_pg_split"] = latency_summary(times), event_split(times)
         print(f"  event latency postgresql p50 {out['events_pg'][0]:.1f} ms p99 {out['events_pg'][1]:.1f} ms",
               flush=True)
         # the aggregates again: on PostgreSQL a service's parts run on connections of their own
