@@ -8,6 +8,7 @@ RabbitMQ vhost) plus the registration bench's event consumer, and it measures:
 1. latency floor: an eventlet WSGI "hello" server, c=1 and c=8;
 2. ``GET /api/v1/cycles/<code>`` through the gateway vs ``registration.get_cycle`` called
    directly over nameko RPC, c=1 and c=8; CPU per call of the gateway and of the service;
+   and through a bare nameko gateway (``@http`` and the gateway's RPC client, nothing else);
 3. registration POSTs (c=8): CPU per request of every process (gateway, registration,
    broker, the rest) against a minimal single-process baseline (plain eventlet WSGI +
    SQLAlchemy Core: the same schema validation, encryption, blind index, queries,
@@ -201,6 +202,52 @@ def post_json(url: str, tokens: list[str], forms: list[dict]):
 
 # ---- the floor and the baseline, as small servers of their own ------------------------------------
 
+# The gateway's transport and nothing else: nameko's @http entrypoint (without eventlet's access line) and
+# the gateway's own RPC client, the reply dumped as JSON. No token, routing table, access line, metrics or
+# error mapping: what the gateway costs beyond it is what those cost.
+BARE_GATEWAY = """
+import json
+
+from nameko.extensions import DependencyProvider
+from nameko.web.handlers import HttpRequestHandler
+from nameko.web.server import WebServer
+
+from gateway.service import Cluster
+from shared.auth import CONTEXT_KEY, Principal
+
+
+class QuietServer(WebServer):
+    def get_wsgi_server(self, sock, wsgi_app, **kwargs):
+        server = super().get_wsgi_server(sock, wsgi_app, **kwargs)
+        server.log_output = False
+        return server
+
+
+class Handler(HttpRequestHandler):
+    server = QuietServer()
+
+
+class Operator(DependencyProvider):
+    # the principal the gateway would have taken from a cached token
+    def setup(self):
+        self.context = Principal(role="operator", agency=self.container.config["AGENCY_ID"], token_id="bench",
+                                 name="bench").to_context()
+
+    def worker_setup(self, worker_ctx):
+        worker_ctx.data[CONTEXT_KEY] = self.context
+
+
+class BareGateway:
+    name = "bare_gateway"
+    services = Cluster()
+    operator = Operator()
+
+    @Handler.decorator("GET", "/api/v1/cycles/<code>")
+    def get_cycle(self, request, code):
+        answer = self.services.registration.get_cycle.call_async(code).result()
+        return 200, {"Content-Type": "application/json"}, json.dumps(answer, ensure_ascii=False, default=str)
+"""
+
 HELLO = """
 import eventlet, sys
 eventlet.monkey_patch()
@@ -295,6 +342,25 @@ def wait_listening(port: int, proc: subprocess.Popen, what: str, timeout: float 
                 return
         time.sleep(0.2)
     raise BenchError(f"{what} did not listen within {timeout}s")
+
+
+def start_bare_gateway(world, outer: ExitStack) -> subprocess.Popen:
+    """``BARE_GATEWAY`` under ``nameko run`` on the world's broker, on a port of its own (``.port``)."""
+    port = free_port()
+    home = world.tmp / "bare_gateway"
+    home.mkdir(exist_ok=True)
+    (home / "bare_gateway.py").write_text(BARE_GATEWAY, encoding="utf-8")
+    (home / "config.yml").write_text(json.dumps({
+        "AMQP_URI": world.amqp_uri, "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}", "AGENCY_ID": AGENCY,
+        "serializer": "json", "max_workers": 20}), encoding="utf-8")  # JSON is YAML
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(home), str(REPO_ROOT)]))
+    proc = subprocess.Popen([str(BIN / "nameko"), "run", "--config", str(home / "config.yml"), "bare_gateway"],
+                            cwd=REPO_ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    outer.callback(quietly, "stop the bare gateway", stop_process, proc, 5)
+    wait_listening(port, proc, "the bare gateway")
+    proc.port = port
+    return proc
 
 
 # ---- the stack ------------------------------------------------------------------------------------
@@ -588,6 +654,12 @@ def run(args, outer: ExitStack) -> dict:
             rpcs.append(phase(with_client, f"direct RPC c={c}", c, n, direct))
         out[f"gw{c}"] = min(gws, key=lambda p: p.p50_ms)
         out[f"rpc{c}"] = min(rpcs, key=lambda p: p.p50_ms)
+    bare = start_bare_gateway(world, outer)
+    bare_meter = Meter(dict(pids, bare=bare.pid))
+    out["bare1"] = min((phase(bare_meter, "bare nameko gateway GET c=1", 1, n,
+                              http_get(f"http://127.0.0.1:{bare.port}/api/v1/cycles/{ctx['open_cycle']}"))
+                        for _ in range(2)), key=lambda p: p.p50_ms)
+    stop_process(bare, 5)
 
     # 3. registration POSTs and the raw baseline
     print("[sqlite] registration POSTs, raw baseline ...", flush=True)
@@ -770,11 +842,14 @@ def targets(out: dict) -> list[tuple[str, bool, str]]:
         rows.append((f"gateway GET p50 ≤ 1.25× direct RPC, c={c}", ratio <= 1.25, figures + ")"))
     gw_cpu, svc_cpu = out["gw1"].per_request_ms("gateway"), out["rpc1"].per_request_ms("registration")
     floor_cpu = out["hello1"].per_request_ms("hello") + out["rpc1"].per_request_ms("client")
+    bare_cpu = out["bare1"].per_request_ms("bare")
     rows.append(("gateway CPU per proxied GET ≤ the service's CPU for the call", gw_cpu <= svc_cpu,
                  f"gateway {gw_cpu:.2f} ms vs registration {svc_cpu:.2f} ms (direct RPC); "
-                 f"registration under the gateway {out['gw1'].per_request_ms('registration'):.2f} ms; the gateway's "
-                 f"floor, an HTTP server's answer ({out['hello1'].per_request_ms('hello'):.2f}) plus an RPC client's "
-                 f"call ({out['rpc1'].per_request_ms('client'):.2f}): {floor_cpu:.2f} ms"))
+                 f"registration under the gateway {out['gw1'].per_request_ms('registration'):.2f} ms; floors: "
+                 f"nameko's @http and the gateway's RPC client alone {bare_cpu:.2f} ms (so its token, routes, access "
+                 f"line, metrics and error mapping cost {gw_cpu - bare_cpu:.2f}), an HTTP server's answer "
+                 f"({out['hello1'].per_request_ms('hello'):.2f}) plus nameko's standalone RPC client's call "
+                 f"({out['rpc1'].per_request_ms('client'):.2f}) {floor_cpu:.2f} ms"))
     post_total = out["post"].per_request_ms("gateway", "registration", "broker")
     raw = out["raw"].per_request_ms("raw")
     rows.append(("POST CPU (gateway + registration + broker) ≤ 3× raw baseline", post_total <= 3 * raw,
@@ -829,15 +904,16 @@ def targets(out: dict) -> list[tuple[str, bool, str]]:
 
 def report(out: dict, rows, info: dict, started: datetime, load: tuple) -> str:
     names = ["gateway", "registration", "subsidies", "scoring", "risk", "broker", "consumer"]
-    phases = [out[k] for k in ("hello1", "hello8", "gw1", "rpc1", "gw8", "rpc8", "post", "raw", "dash", "single")]
+    phases = [out[k] for k in ("hello1", "hello8", "gw1", "rpc1", "bare1", "gw8", "rpc8", "post", "raw", "dash",
+                               "single")]
     phases += list(out["dash_part_phases"].values()) + [out["safety"], out["risk_single"], *out["safety_parts"].values()]
     phases += [out[k] for k in ("light_get", "light_post", "brisk_post", "check_post")]
     phases += [out[k] for k in ("post_pg", "dash_pg", "single_pg", "safety_pg", "risk_single_pg") if k in out]
     table = ["| phase | ok | p50 ms | p99 ms | per s | " + " | ".join(f"CPU ms {n}" for n in names)
              + " | CPU ms own server |", "|---|---:|---:|---:|---:|" + "---:|" * (len(names) + 1)]
     for p in phases:
-        own = next((n for n in ("hello", "raw") if n in p.cpu), None)
-        cells = ["–" if own or n not in p.cpu else f"{p.per_request_ms(n):.2f}" for n in names]
+        own = next((n for n in ("hello", "raw", "bare") if n in p.cpu), None)
+        cells = ["–" if n not in p.cpu else f"{p.per_request_ms(n):.2f}" for n in names]
         cells.append(f"{p.per_request_ms(own):.2f}" if own else "–")
         table.append(f"| {p.name} | {p.count - len(p.errors)} | {p.p50_ms:.2f} | {p.p99_ms:.2f} | {p.rate:.0f} | "
                      + " | ".join(cells) + " |")
@@ -862,7 +938,9 @@ def report(out: dict, rows, info: dict, started: datetime, load: tuple) -> str:
         "Core doing registration's validation, encryption, blind index, reads and the candidate + outbox + "
         "audit inserts in one transaction, without broker or relay. The paced phases (the capacity model) "
         "send requests open loop at a fixed rate from 8 senders; their latency counts from each request's "
-        "due time. A target's floor is what no gateway could beat on these CPUs (see each line). Dashboard parts: "
+        "due time. A target's floor is what no gateway could beat on these CPUs (see each line). "
+        "The bare nameko gateway is nameko's `@http` entrypoint and the gateway's own RPC client forwarding the "
+        "same GET, nothing else (no token, routing table, access line, metrics or error mapping). Dashboard parts: "
         + ", ".join(f"{k} {v}" for k, v in out["dash_parts"].items()) + ".",
         "",
         "\n".join(verdicts),
