@@ -19,15 +19,6 @@ less; with more (scaled up) more, in proportion.
 - at most ``concurrent`` requests of one credential (or anonymous address) in
   flight: a flood queues at the door with 429 instead of holding every worker.
 
-- per bearer credential (the SHA-256 of the header, so an unknown or revoked
-  token is limited too, without a database lookup);
-- per client address, looser, so one address cannot mint its way around it;
-- per address for anonymous requests (public routes: certificate verification,
-  holder download by ID number, objections), much stricter: these are the ones
-  that can be enumerated;
-- at most ``concurrent`` requests of one credential (or anonymous address) in
-  flight: a flood queues at the door with 429 instead of holding every worker.
-
 A refusal is ``429`` with ``Retry-After`` (whole seconds) and a JSON body.
 """
 from __future__ import annotations
