@@ -246,6 +246,8 @@ class UnitOfWork:
     def write_outbox(self, rows: list[dict]) -> None:
         """Outbox rows in this transaction; after commit they are handed to the relay, which sends
         them without looking for them. A savepoint rolled back takes its rows along."""
+        if not rows:  # a caller with nothing to write (an empty bulk): no statement, nothing to hand over
+            return
         self.session.execute(self._statement("outbox", lambda _: insert(self._provider.tables.outbox)),
                              rows if len(rows) > 1 else rows[0])
         if self._listening_to is not self._session:

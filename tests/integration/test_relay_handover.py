@@ -133,6 +133,11 @@ def test_only_what_was_committed_is_handed_over(world):
         uow.commit()
         assert [json.loads(p.body)["n"] for p in handed] == [8], "a rolled-back transaction hands nothing"
         assert bodies_in_table(engine, tables) == [1, 2, 5, 6, 8]
+
+        handed.clear()
+        uow.write_outbox([])  # an empty bulk
+        uow.commit()
+        assert handed == [] and bodies_in_table(engine, tables) == [1, 2, 5, 6, 8], "nothing written, nothing handed"
     finally:
         uow.close()
 
