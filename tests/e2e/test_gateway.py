@@ -13,7 +13,13 @@ pytestmark = pytest.mark.e2e
 
 
 def test_health_reports_every_service(stack):
-    status, body = stack.anonymous.get("/health")
+    # on a CI machine running three suites at once a service may miss the probe's 2 s now and then:
+    # the report is "degraded" for that moment, which is its job; wait for a moment all answer
+    def healthy():
+        answer = stack.anonymous.get("/health")
+        return answer if answer[1].get("status") == "ok" else None
+
+    status, body = wait_for(healthy, timeout=30, message="every service answering the health probe")
     assert status == 200
     assert body["status"] == "ok" and body["agency"] == "beijing"
     assert body["services"]["registration"]["status"] == "ok"
