@@ -227,17 +227,9 @@ class Authenticator(DependencyProvider):
 
 
 def _in_language(request, response: Response) -> Response:
-    """An error's message in the language the client prefers (gateway/messages.py); codes unchanged.
-
-    A bulk route's refused items (``ok: false``, shared/bulk.py) are errors too: each one's message
-    is the one its single route would have answered, in the same language."""
-    if response.mimetype != "application/json":
+    """An error's message in the language the client prefers (gateway/messages.py); codes unchanged."""
+    if response.status_code < 400 or response.mimetype != "application/json":
         return response
-    if response.status_code < 400:
-        data = response.get_data()
-        if b'"ok": false' not in data and b'"ok":false' not in data:
-            return response
-        return _bulk_in_language(request, response, data)
     lang = messages.language(request.headers.get("Accept-Language"))
     try:
         body = json.loads(response.get_data())
@@ -250,21 +242,21 @@ def _in_language(request, response: Response) -> Response:
     return response
 
 
-def _bulk_in_language(request, response: Response, data: bytes) -> Response:
-    try:
-        body = json.loads(data)
-    except ValueError:
-        return response
-    items = body.get("items") if isinstance(body, dict) else None
+def _refused_items_in_language(request, result) -> str | None:
+    """A bulk route's refused items (``ok: false``, shared/bulk.py) are errors too: each one's message
+    becomes the one its single route would have answered, in the client's language, which is returned
+    (None: nothing was refused). ``result`` is changed in place."""
+    items = result.get("items") if isinstance(result, dict) else None
     if not isinstance(items, list):
-        return response
+        return None
+    refused = [n for n, item in enumerate(items) if isinstance(item, dict) and item.get("ok") is False
+               and "message" in item]
+    if not refused:
+        return None
     lang = messages.language(request.headers.get("Accept-Language"))
-    body["items"] = [messages.localise(item, lang) if isinstance(item, dict) and item.get("ok") is False
-                     and "message" in item else item for item in items]
-    response.set_data(json.dumps(body, ensure_ascii=False, default=str))
-    response.headers["Content-Language"] = lang
-    response.headers.add("Vary", "Accept-Language")
-    return response
+    for n in refused:
+        items[n] = messages.localise(items[n], lang)
+    return lang
 
 
 def json_response(body, status: int = 200) -> Response:
@@ -292,6 +284,7 @@ def error_response(exc: WsliError) -> Response:
 
 URL_MAP = Map([Rule(r.path, methods=[r.method], endpoint=i) for i, r in enumerate(ALL_ROUTES)],
               strict_slashes=False)
+ROUTER = URL_MAP.bind("gateway")  # matching keeps no state in the adapter: one serves every request
 
 
 class GatewayService:
@@ -530,7 +523,7 @@ class GatewayService:
 
     def _api(self, request):
         try:
-            endpoint, args = URL_MAP.bind("gateway").match(request.path, method=request.method)
+            endpoint, args = ROUTER.match(request.path, method=request.method)
         except NoRoute:
             return json_response({"error": "not_found", "message": f"no route {request.path}"}, 404)
         except MethodNotAllowed as exc:
@@ -566,7 +559,12 @@ class GatewayService:
         result = self._finish(route.service, call, self._rpc_timeout() * route.timeout_scale)
         if route.file:
             return file_response(result)
-        return json_response(result, route.status)
+        lang = _refused_items_in_language(request, result)
+        response = json_response(result, route.status)
+        if lang is not None:
+            response.headers["Content-Language"] = lang
+            response.headers.add("Vary", "Accept-Language")
+        return response
 
     def _rpc_timeout(self) -> float:
         return float(self.config.get("RPC_TIMEOUT_SECONDS") or 15.0)

@@ -30,6 +30,7 @@ from shared import events as ev
 from shared.config import agency_of, as_bool
 from shared.calendar import configure_calendar
 from shared.pii import PiiVault, configure_vault
+from shared.web import REQUEST_ID_KEY
 from shared.workdays import utcnow
 
 log = logging.getLogger(__name__)
@@ -482,7 +483,6 @@ class Database(DependencyProvider):
             self.relay.hand_over(rows)
 
     def get_dependency(self, worker_ctx):
-        from shared.web import REQUEST_ID_KEY
         uow = UnitOfWork(self, request_id=worker_ctx.data.get(REQUEST_ID_KEY))
         self._workers[worker_ctx] = uow
         return uow

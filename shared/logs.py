@@ -3,6 +3,12 @@ from __future__ import annotations
 
 import logging
 
+# Every component is one OS thread running green threads. A record's thread name would be
+# "GreenThread-N" and cost eventlet a walk over all threads the first time each worker logs
+# (one access line per request); the process name is always "MainProcess". Neither is written.
+logging.logThreads = False
+logging.logMultiprocessing = False
+
 
 class QuietExpectedErrors(logging.Filter):
     """Keep nameko's '(expected) error handling worker' line, drop its traceback.

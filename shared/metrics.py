@@ -30,8 +30,17 @@ def exposition() -> tuple[bytes, str]:
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
 
 
+# The labelled series of each (service, entrypoint, outcome), looked up once: ``labels()``
+# checks and converts its arguments under a lock on every call.
+_SERIES: dict[tuple[str, str, str], tuple] = {}
+
+
 def observe(service: str, entrypoint: str, started: float, outcome: str) -> float:
     duration = time.perf_counter() - started
-    CALLS.labels(service, entrypoint, outcome).inc()
-    LATENCY.labels(service, entrypoint).observe(duration)
+    key = (service, entrypoint, outcome)
+    series = _SERIES.get(key)
+    if series is None:
+        series = _SERIES[key] = (CALLS.labels(service, entrypoint, outcome), LATENCY.labels(service, entrypoint))
+    series[0].inc()
+    series[1].observe(duration)
     return duration

@@ -18,6 +18,7 @@ pending and age, inbox processed) are read at scrape time by ``PlatformCollector
 """
 from __future__ import annotations
 
+import functools
 import logging
 import time
 import weakref
@@ -30,6 +31,7 @@ from shared import metrics
 from shared.auth import CONTEXT_KEY, Principal
 from shared.errors import WsliError
 from shared.logs import WORKER
+from shared.web import REQUEST_ID_KEY
 
 log = logging.getLogger("wsli.access")
 
@@ -152,10 +154,23 @@ class Telemetry(DependencyProvider):
 
 
 def _who(worker_ctx) -> dict:
-    from shared.web import REQUEST_ID_KEY
+    raw = worker_ctx.data.get(CONTEXT_KEY)
+    out = dict(_principal_fields(raw) if isinstance(raw, str) else _fields_of(raw))
+    request_id = worker_ctx.data.get(REQUEST_ID_KEY)
+    if request_id is not None:
+        out["request_id"] = request_id
+    return out
 
-    out = {"request_id": worker_ctx.data.get(REQUEST_ID_KEY)}
-    principal = Principal.from_context(worker_ctx.data.get(CONTEXT_KEY))
-    if principal is not None:
-        out.update(principal=principal.actor, role=principal.role, agency=principal.agency)
+
+@functools.lru_cache(maxsize=4096)
+def _principal_fields(raw: str) -> dict:
+    # the same few principals call again and again (each token is one): read each once; callers copy
+    return _fields_of(raw)
+
+
+def _fields_of(raw) -> dict:
+    principal = Principal.from_context(raw)
+    if principal is None:
+        return {}
+    out = {"principal": principal.actor, "role": principal.role, "agency": principal.agency}
     return {k: v for k, v in out.items() if v is not None}

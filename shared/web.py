@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
-import uuid
 
 from nameko.web.handlers import HttpRequestHandler
 from nameko.web.server import WebServer, WsgiApp
@@ -34,7 +34,7 @@ _SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
 
 def request_id_from(headers) -> str:
     given = (headers.get(REQUEST_ID_HEADER) or "").strip()
-    return given if _SANE_ID.match(given) else uuid.uuid4().hex
+    return given if _SANE_ID.match(given) else os.urandom(16).hex()  # 32 hex digits, as uuid4().hex, cheaper
 
 
 def json_error(status: int, code: str, message: str, headers: dict | None = None) -> Response:

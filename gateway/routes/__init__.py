@@ -11,6 +11,7 @@ dashboard) are in ``local.py``. Every service's audit trail answers at
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from importlib import import_module
@@ -56,16 +57,16 @@ class Route:
     # The field a path parameter holds when its name does not say it (see ``path_arg_field``).
     args: dict = field(default_factory=dict, hash=False, compare=False)
 
-    @property
+    @functools.cached_property
     def body_required(self) -> bool:
         """A body with a required field must be sent; one with only optional fields may be left out."""
         if self.body is None:
             return False
         return any(f.required for f in self.body._declared_fields.values())
 
-    @property
-    def path_args(self) -> list[str]:
-        return [m.split(":")[-1] for m in re.findall(r"<([^>]+)>", self.path)]
+    @functools.cached_property  # asked on every request it serves
+    def path_args(self) -> tuple[str, ...]:
+        return tuple(m.split(":")[-1] for m in re.findall(r"<([^>]+)>", self.path))
 
     def path_arg_field(self, name: str):
         """The marshmallow field the service checks this path parameter with (None: any text)."""

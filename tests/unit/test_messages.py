@@ -39,3 +39,32 @@ def test_a_chinese_message_is_kept_in_chinese_and_composed_in_english_when_asked
     english = localise(body, EN)
     assert english["message"] == "Refused by a rule (rule objection_window): fields: case_id"
     assert english["rule"] == "objection_window"
+
+
+def test_a_bulk_answers_refused_items_are_translated_and_the_rest_kept_as_they_were():
+    from werkzeug.test import EnvironBuilder
+    from werkzeug.wrappers import Request
+
+    from gateway.service import _refused_items_in_language
+
+    def request(accept=None):
+        return Request(EnvironBuilder(headers={"Accept-Language": accept} if accept else {}).get_environ())
+
+    def batch():
+        return {"applied": 1, "items": [
+            {"ok": True, "outcome": "applied", "candidate_id": 7},
+            {"ok": False, "status": 403, "error": "forbidden",
+             "message": "role 'expert' may not do this (needs one of: admin, operator)"},
+            {"ok": False, "status": 409, "error": "conflict", "message": "案例不在公示期内"}]}
+
+    chinese = batch()
+    assert _refused_items_in_language(request(), chinese) == ZH
+    assert chinese["items"][0] == batch()["items"][0]
+    assert chinese["items"][1]["message"] == "角色 expert 无权进行此操作（需要：admin, operator）"
+    assert chinese["items"][1]["status"] == 403 and chinese["items"][2] == batch()["items"][2]
+    english = batch()
+    assert _refused_items_in_language(request("en-US,en;q=0.9"), english) == EN
+    assert english["items"][1] == batch()["items"][1]
+    assert english["items"][2] == dict(batch()["items"][2], message="Conflicts with an existing record")
+    for nothing_refused in ({"applied": 1, "items": [{"ok": True}]}, {"items": "not a list"}, [1, 2], {"total": 0}):
+        assert _refused_items_in_language(request("en"), nothing_refused) is None
