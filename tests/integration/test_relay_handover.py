@@ -251,3 +251,42 @@ def test_events_committed_while_it_lingers_go_out_in_one_batch(world, amqp_uri):
             commit(engine, tables, relay, [row(i)])
         wait_for(lambda: not pending(engine, tables) and queued(amqp_uri, queue) == 6, message="all six published")
         assert batches == [1, 5], "the five commits of the linger went out together"
+
+
+def test_marks_wait_for_the_next_confirms_and_stopping_writes_them_at_once(world, amqp_uri):
+    """The bookkeeper lets the confirms of the next moment join a mark (one transaction for many
+    batches), and stopping cuts that wait short: what was confirmed is marked before the relay ends."""
+    from sqlalchemy import event
+
+    engine, tables = world
+    queue = bound_queue(amqp_uri)
+    relay = Sweeping(engine, tables.outbox, {"AMQP_URI": amqp_uri}, poll_seconds=60, mark_delay_seconds=60)
+    mark_transactions = []
+
+    def saw_statement(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("UPDATE") and "published_at" in statement:
+            conn.info["marking"] = True
+
+    def saw_commit(conn):
+        if conn.info.pop("marking", False):
+            mark_transactions.append(1)
+
+    event.listen(engine, "before_cursor_execute", saw_statement)
+    event.listen(engine, "commit", saw_commit)
+    runner = eventlet.spawn(relay.run_forever)
+    try:
+        wait_for(lambda: relay.sweeps == 1, message="the sweep at start")
+        for batch in range(3):
+            commit(engine, tables, relay, [row(batch * 10), row(batch * 10 + 1)])
+            wait_for(lambda: queued(amqp_uri, queue) == 2 * (batch + 1) and not relay._handed,
+                     message=f"batch {batch} sent")
+        wait_for(lambda: sum(len(ids) for _, ids in relay._unmarked) == 6, message="the three batches confirmed")
+        assert len(pending(engine, tables)) == 6 and mark_transactions == [], "no mark yet: it waits for more"
+    finally:
+        relay.stop()
+        runner.wait()
+    wait_for(lambda: not pending(engine, tables), timeout=5, message="the marks written on stopping, not in 60 s")
+    assert mark_transactions == [1], "one transaction marked the three batches"
+    with engine.connect() as conn:
+        stamps = conn.execute(select(tables.outbox.c.published_at).order_by(tables.outbox.c.id)).scalars().all()
+    assert len(set(stamps)) == 3, "each batch keeps its own confirm time"
