@@ -1,10 +1,11 @@
 """Bench: how the lecture-report checks scale with replicas of the subsidies service.
 
-For each configuration (1, 2 and 4 replicas, each followed by a minimal raw-kombu consumer
-in as many processes: the ceiling, and the control for what more processes cost on these
-CPUs; last, one replica fed at the per-process rate of the most replicas, since a process
-loaded part of the time pays more event-loop wake-ups per report than a saturated one)
-the bench builds a private world: a RabbitMQ vhost and a fresh, migrated
+For each configuration (1, 2 and 4 replicas fed a burst, each followed by a minimal raw-kombu
+consumer in as many processes: the ceiling, and the control for what more processes cost on
+these CPUs; then 1, 2 and 4 replicas fed a steady rate that one replica handles with CPU to
+spare, each beside one replica fed what each of them gets, since a process loaded part of
+the time pays more event-loop wake-ups per report than a busy one) the bench builds a
+private world: a RabbitMQ vhost and a fresh, migrated
 PostgreSQL database holding one cycle, 80 tour lecturers, the evidence files and N
 lecture reports in status ``received`` (one in ten fails a check). It starts the
 consumers (each replica a separate ``nameko run`` process with the shipped config),
@@ -76,10 +77,17 @@ class Result:
     load: float = float("nan")      # 1-minute load average when the burst was drained
     failure: str = ""
     cpu_s: float = float("nan")     # utime + stime of the consumer processes, burst to last event relayed
+    switches: tuple[int, int] = (0, 0)  # their (voluntary, involuntary) context switches meanwhile
+    rate_fed: float | None = None   # reports a second published; None: all at once
 
     @property
     def cpu_per_report_ms(self) -> float:
         return self.cpu_s / self.count * 1000 if self.count else float("nan")
+
+    def switches_per_report(self) -> str:
+        if not self.count or self.cpu_s != self.cpu_s:
+            return "–"
+        return f"{self.switches[0] / self.count:.1f} / {self.switches[1] / self.count:.1f}"
 
     @property
     def rate(self) -> float:
@@ -269,6 +277,25 @@ def cpu_seconds(pids: list[int]) -> float:
     return total
 
 
+def context_switches(pids: list[int]) -> tuple[int, int]:
+    """(voluntary, involuntary) context switches of every thread of the processes: a process waiting
+    for its next message switches voluntarily; one that the scheduler takes the CPU from while it
+    works (more runnable processes than CPUs) switches involuntarily, and refills its caches after."""
+    voluntary = involuntary = 0
+    for pid in pids:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            try:
+                status = (task / "status").read_text()
+            except FileNotFoundError:  # a thread that ended meanwhile
+                continue
+            for line in status.splitlines():
+                if line.startswith("voluntary_ctxt_switches:"):
+                    voluntary += int(line.split()[1])
+                elif line.startswith("nonvoluntary_ctxt_switches:"):
+                    involuntary += int(line.split()[1])
+    return voluntary, involuntary
+
+
 def received_left(uri: str) -> int:
     from sqlalchemy import func, select
 
@@ -285,7 +312,8 @@ def received_left(uri: str) -> int:
 
 def run_one(label: str, processes: int, raw: bool, count: int, env_base: dict, tmp: Path,
             remaining, rate: float | None = None) -> Result:
-    result = Result(label, processes, count)
+    result = Result(label, processes, count, rate_fed=rate)
+    log_name = "".join(c if c.isalnum() else "-" for c in label)  # "fed 100/s" is no file name
     with ExitStack() as stack:
         try:
             print(f"[{label}] vhost, database, {count} reports ...", flush=True)
@@ -297,17 +325,17 @@ def run_one(label: str, processes: int, raw: bool, count: int, env_base: dict, t
                 cmd = ([str(BIN / "python"), "-m", "tests.bench.subsidies", "--raw-consumer"] if raw else
                        [str(BIN / "nameko"), "run", "--config", "services/subsidies/config.yml",
                         "services.subsidies.service:SubsidiesService"])
-                log = open(tmp / f"{label}-{n}.log", "wb")
+                log = open(tmp / f"{log_name}-{n}.log", "wb")
                 stack.callback(log.close)
                 procs.append(subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT))
             stack.callback(stop_all, procs)
             deadline = time.monotonic() + min(READY_S, remaining())
             while consumer_count(amqp) < processes:
                 if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
-                    raise BenchError(f"{processes} consumer(s) did not attach; see {tmp}/{label}-*.log")
+                    raise BenchError(f"{processes} consumer(s) did not attach; see {tmp}/{log_name}-*.log")
                 time.sleep(0.2)
             print(f"[{label}] {processes} consumer(s) attached; publishing the burst ...", flush=True)
-            cpu_before = cpu_seconds([p.pid for p in procs])
+            cpu_before, switches_before = cpu_seconds([p.pid for p in procs]), context_switches([p.pid for p in procs])
             publish_s = publish_burst(amqp, lecture_ids, rate)
             deadline = time.monotonic() + min(DRAIN_S, remaining())
             while received_left(uri) or unpublished_left(uri):
@@ -316,6 +344,8 @@ def run_one(label: str, processes: int, raw: bool, count: int, env_base: dict, t
                                      f"{unpublished_left(uri)} events not relayed")
                 time.sleep(0.5)
             result.cpu_s = cpu_seconds([p.pid for p in procs]) - cpu_before
+            result.switches = tuple(after - before for after, before in
+                                    zip(context_switches([p.pid for p in procs]), switches_before))
             result.load = os.getloadavg()[0]
             by_status, first, last, split = outcome(uri)
             result.seconds = (last - first).total_seconds()
@@ -475,7 +505,7 @@ def fmt(value: float, digits: int = 0) -> str:
     return "–" if value != value else f"{value:,.{digits}f}"
 
 
-def cpu_targets(by_label: dict[str, Result], replicas: list[int]) -> list[str]:
+def cpu_targets(by_label: dict[str, Result], replicas: list[int], steady_rate: float | None) -> list[str]:
     """A line per target on CPU per report; beside each replica count, what the raw consumer's CPU per
     report did at the same process count (the machine's own charge for more processes on its CPUs)."""
     one, raw_one = by_label.get("1 replica"), by_label.get(raw_label(1))
@@ -498,24 +528,52 @@ def cpu_targets(by_label: dict[str, Result], replicas: list[int]) -> list[str]:
                        f"at {n} processes: {fmt(many.cpu_per_report_ms / raw_many.cpu_per_report_ms, 2)}×")
         lines.append(f"| CPU per report, {n} replicas ≤ 1.05× one replica | {'met' if ratio <= 1.05 else 'NOT met'} "
                      f"| {fmt(many.cpu_per_report_ms, 2)} / {fmt(one.cpu_per_report_ms, 2)} ms = {fmt(ratio, 2)}×{machine} |")
-        paced = by_label.get(paced_label(n))
-        if paced is not None and not paced.failure:
-            ratio = many.cpu_per_report_ms / paced.cpu_per_report_ms
-            lines.append(f"| same, against one replica loaded as each of the {n} (paced at {fmt(paced.rate, 0)}/s) "
-                         f"| {'met' if ratio <= 1.05 else 'NOT met'} | {fmt(many.cpu_per_report_ms, 2)} / "
-                         f"{fmt(paced.cpu_per_report_ms, 2)} ms = {fmt(ratio, 2)}× |")
+    if steady_rate:
+        whole = by_label.get(steady_label(1, steady_rate))
+        for n in (n for n in replicas if n > 1):
+            many, alone = by_label.get(steady_label(n, steady_rate)), by_label.get(steady_label(1, steady_rate / n))
+            if many is None or alone is None or many.failure or alone.failure:
+                continue
+            ratio = many.cpu_per_report_ms / alone.cpu_per_report_ms
+            against_whole = ""
+            if whole is not None and not whole.failure:
+                against_whole = (f"; one replica fed all {fmt(steady_rate)}/s: {fmt(whole.cpu_per_report_ms, 2)} ms, "
+                                 f"the {n} replicas {fmt(many.cpu_per_report_ms / whole.cpu_per_report_ms, 2)}× it")
+            lines.append(f"| CPU per report, {n} replicas fed {fmt(steady_rate)}/s ≤ 1.05× one replica fed "
+                         f"{fmt(steady_rate / n)}/s (what each of them gets) | {'met' if ratio <= 1.05 else 'NOT met'} "
+                         f"| {fmt(many.cpu_per_report_ms, 2)} / {fmt(alone.cpu_per_report_ms, 2)} ms = "
+                         f"{fmt(ratio, 2)}×{against_whole} |")
     return lines
 
 
-def paced_label(processes: int) -> str:
-    return f"1 replica, paced as one of {processes}"
+def steady_label(processes: int, rate: float) -> str:
+    return f"{processes} replica{'s' if processes > 1 else ''}, fed {fmt(rate)}/s"
+
+
+def default_steady_rate(results: list[Result]) -> float:
+    """Half what one replica checked in its burst, in tens: a rate it handles with CPU to spare, so
+    the machine is not saturated and processes are not preempted for want of a CPU."""
+    one = next((r for r in results if r.label == "1 replica" and not r.failure), None)
+    if one is None or one.rate != one.rate:
+        return 200.0
+    return max(20.0, round(one.rate / 2, -1))
+
+
+def steady_plan(replicas: list[int], rate: float) -> list[tuple[str, int, float]]:
+    """Each replica count fed ``rate``; beside each count above one, one replica fed ``rate / n``."""
+    plan = []
+    for n in replicas:
+        plan.append((steady_label(n, rate), n, rate))
+        if n > 1:
+            plan.append((steady_label(1, rate / n), 1, rate / n))
+    return plan
 
 
 def raw_label(processes: int) -> str:
     return "raw kombu consumer (ceiling)" if processes == 1 else f"raw kombu consumer ×{processes}"
 
 
-def section(results: list[Result], args, info: dict, started: datetime) -> str:
+def section(results: list[Result], args, info: dict, started: datetime, steady_rate: float | None) -> str:
     by_label = {r.label: r for r in results}
     nan = Result("none", 0, 0)
     base = by_label.get("1 replica", nan).rate
@@ -536,22 +594,28 @@ def section(results: list[Result], args, info: dict, started: datetime) -> str:
         "failing `audience_mismatch`) per configuration, each on a fresh PostgreSQL database and RabbitMQ vhost; "
         "replicas are separate `nameko run` processes with the shipped config "
         "(`max_workers` = prefetch = 10); the ceiling is one raw kombu + SQLAlchemy process doing the same "
-        "parsing, checks and rows, with 10 threads (one kombu connection each) like a replica's 10 workers; it writes the same outbox rows and relays them with the platform's relay, as each replica does; it runs at each replica count too, as a control: what more processes on these CPUs cost without the service's code. Throughput = reports / (last − first `checked_at`). CPU per report = utime + stime (/proc/<pid>/stat) of the consumer processes from the burst until the last report was checked and its event relayed, ÷ reports: the work that more replicas must not make dearer (targets: 2 and 4 replicas ≤ 1.05× one; one replica ≤ 1.1× the ceiling).",
+        "parsing, checks and rows, with 10 threads (one kombu connection each) like a replica's 10 workers; it writes the same outbox rows and relays them with the platform's relay, as each replica does; it runs at each replica count too, as a control: what more processes on these CPUs cost without the service's code. Throughput = reports / (last − first `checked_at`). CPU per report = utime + stime (/proc/<pid>/stat) of the consumer processes from the burst until the last report was checked and its event relayed, ÷ reports: the work that more replicas must not make dearer (targets: 2 and 4 replicas ≤ 1.05× one; one replica ≤ 1.1× the ceiling). "
+        + (f"The steady runs feed {fmt(steady_rate)} reports a second (half what one replica checked in its burst, "
+           f"unless `--steady-rate` says) for {fmt(args.steady_seconds)} s to 1, 2 and 4 replicas, and as much as "
+           "each of them gets to one replica alone: there the CPUs are not saturated, so a gap between the two "
+           "would be the replicas costing each other something, not the machine." if steady_rate else ""),
         "",
         "| consumers | processes | reports/s | vs 1 replica | vs raw ceiling | CPU ms per report | CPU vs 1 replica "
-        "| CPU vs raw ceiling | seconds | passed / failed | reports per process | load avg | result |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---:|---|",
+        "| CPU vs raw ceiling | context switches per report (waiting / preempted) | seconds | passed / failed "
+        "| reports per process | load avg | result |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---:|---|",
     ]
     for r in results:
         lines.append(
             f"| {r.label} | {r.processes} | {fmt(r.rate)} | {fmt(r.rate / base, 2)} | {fmt(r.rate / ceiling, 2)} | "
             f"{fmt(r.cpu_per_report_ms, 2)} | {fmt(r.cpu_per_report_ms / base_cpu, 2)} | "
-            f"{fmt(r.cpu_per_report_ms / ceiling_cpu, 2)} | {fmt(r.seconds, 1)} | {r.passed} / {r.failed} | {'/'.join(map(str, r.split)) or '–'} | "
+            f"{fmt(r.cpu_per_report_ms / ceiling_cpu, 2)} | {r.switches_per_report()} | {fmt(r.seconds, 1)} | {r.passed} / {r.failed} | {'/'.join(map(str, r.split)) or '–'} | "
             f"{fmt(r.load, 1)} | {r.failure or 'ok'} |")
     lines += ["", "Every report was checked in every run, with the seeded outcome (passed + failed = the burst); "
               "every replica took a share of the queue (reports per process)."]
-    lines += ["", *cpu_targets(by_label, args.replicas)]
-    most = max((r for r in results if not r.label.startswith("raw")), key=lambda r: r.processes, default=None)
+    lines += ["", *cpu_targets(by_label, args.replicas, steady_rate)]
+    most = max((r for r in results if not r.label.startswith("raw") and r.rate_fed is None),
+               key=lambda r: r.processes, default=None)
     if most is not None and most.processes > 1 and not most.rate / base >= 0.75 * most.processes:
         lines += ["", f"Throughput did not grow in proportion to the replicas here: every consumer, PostgreSQL "
                   f"and RabbitMQ share these {info['nproc']} CPUs (load average {fmt(most.load, 1)} at the end "
@@ -585,17 +649,21 @@ def parse_args(argv=None):
     p.add_argument("--count", type=int, default=10_000, help="reports in the burst (default 10000)")
     p.add_argument("--replicas", default="1,2,4", help="replica counts to measure (default 1,2,4)")
     p.add_argument("--no-raw", action="store_true", help="skip the raw-kombu ceiling")
-    p.add_argument("--no-paced", action="store_true",
-                   help="skip one replica paced at the per-process rate of the most replicas")
-    p.add_argument("--paced-count", type=int, default=3000,
-                   help="reports for the paced replica (default 3000)")
+    p.add_argument("--no-steady", action="store_true",
+                   help="skip the replicas fed a steady rate, each beside one replica fed as much as each of them")
+    p.add_argument("--steady-rate", type=float, default=None,
+                   help="reports a second for the steady runs (default: half what one replica checked in its burst)")
+    p.add_argument("--steady-seconds", type=float, default=15.0,
+                   help="how long each steady run is fed (default 15)")
     p.add_argument("--raw-consumer", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if not args.raw_consumer:
         if not 1 <= args.count <= MAX_COUNT:
             p.error(f"--count must be between 1 and {MAX_COUNT}")
-        if not 1 <= args.paced_count <= MAX_COUNT:
-            p.error(f"--paced-count must be between 1 and {MAX_COUNT}")
+        if args.steady_rate is not None and not 10 <= args.steady_rate <= 5000:
+            p.error("--steady-rate must be between 10 and 5000 reports a second")
+        if not 5 <= args.steady_seconds <= 120:
+            p.error("--steady-seconds must be between 5 and 120")
         try:
             args.replicas = [int(n) for n in args.replicas.split(",") if n.strip()]
         except ValueError:
@@ -628,6 +696,7 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGALRM, _on_alarm)
     signal.alarm(TIME_LIMIT_S)
     results: list[Result] = []
+    steady_rate = None
     plan = []
     for n in args.replicas:
         plan.append((f"{n} replica{'s' if n > 1 else ''}", n, False))
@@ -639,19 +708,18 @@ def main(argv=None) -> int:
             for label, n, raw in plan:
                 results.append(run_one(label, n, raw, args.count, env_base, Path(tmp),
                                        lambda: max(1.0, limit_at - time.monotonic())))
-            most = max((r for r in results if not r.label.startswith("raw") and not r.failure),
-                       key=lambda r: r.processes, default=None)
-            if not args.no_paced and most is not None and most.processes > 1 and most.rate == most.rate:
-                # one replica loaded as each of the most replicas was: the same work per second per process
-                results.append(run_one(paced_label(most.processes), 1, False, args.paced_count, env_base, Path(tmp),
-                                       lambda: max(1.0, limit_at - time.monotonic()),
-                                       rate=most.rate / most.processes))
+            if not args.no_steady:
+                steady_rate = args.steady_rate or default_steady_rate(results)
+                for label, n, rate in steady_plan(args.replicas, steady_rate):
+                    count = max(100, min(MAX_COUNT, round(rate * args.steady_seconds)))
+                    results.append(run_one(label, n, False, count, env_base, Path(tmp),
+                                           lambda: max(1.0, limit_at - time.monotonic()), rate=rate))
     except (KeyboardInterrupt, TimeLimit) as exc:
         print(f"\ninterrupted ({exc or type(exc).__name__})", file=sys.stderr)
         return 130
     finally:
         signal.alarm(0)
-    text = section(results, args, machine(), started)
+    text = section(results, args, machine(), started, steady_rate)
     write_doc(text)
     print()
     print("\n".join(line for line in text.splitlines() if line.startswith("|")))
