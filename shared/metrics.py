@@ -4,7 +4,7 @@ Counters and histograms live in the process's default registry; gauges that
 describe the database (outbox pending and age, inbox processed) are read at
 scrape time by ``PlatformCollector``, so a scrape always tells the truth even
 right after a restart. Every component exposes ``/metrics``: the gateway on its
-HTTP port, each service on ``METRICS_ADDRESS`` (see ``MetricsServer``).
+HTTP port, each service on ``METRICS_ADDRESS`` (see ``shared.telemetry.serve_metrics``).
 """
 from __future__ import annotations
 
