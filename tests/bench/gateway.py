@@ -828,6 +828,25 @@ def cpu_floor(agg: Phase, single: Phase, cpus: int | None = None) -> str:
             f"{floor_ms:.2f} ms = {floor_ms / single.p50_ms:.2f}× the single GET")
 
 
+def critical_path(agg: Phase, single: Phase, cpus: int | None = None) -> str:
+    """A closer estimate than ``cpu_floor``: the gateway's CPU comes before and after the parts (it parses,
+    authenticates and sends, then merges and answers), and the services' CPU and the broker's fill the CPUs
+    meanwhile, the busiest service on one CPU at most (a process runs on one core)."""
+    cpus = cpus or os.cpu_count() or 1
+    services = {n: agg.per_request_ms(n) for n in agg.cpu if n not in ("gateway", "broker", "consumer")}
+    busiest = max(services.values(), default=0.0)
+    middle = max(busiest, (sum(services.values()) + agg.per_request_ms("broker")) / cpus)
+    estimate = agg.per_request_ms("gateway") + middle
+    return (f"; the critical path, the gateway's CPU ({agg.per_request_ms('gateway'):.2f} ms) before and after the "
+            f"services' and the broker's on {cpus} CPUs (no less than the busiest service's {busiest:.2f}): "
+            f"{estimate:.2f} ms = {estimate / single.p50_ms:.2f}×")
+
+
+def slowest_part(parts: dict[str, Phase], single: Phase) -> str:
+    name, part = max(parts.items(), key=lambda item: item[1].p50_ms)
+    return f"; its slowest part alone ({name}): {part.p50_ms:.2f} ms = {part.p50_ms / single.p50_ms:.2f}×"
+
+
 def targets(out: dict) -> list[tuple[str, bool, str]]:
     rows = []
     stack_names = [n for n in out["pids"] if n != "broker"]
@@ -837,6 +856,11 @@ def targets(out: dict) -> list[tuple[str, bool, str]]:
         figures = f"{gw.p50_ms:.2f} / {rpc.p50_ms:.2f} ms = {ratio:.2f}× (hello floor {hello.p50_ms:.2f} ms"
         if c == 1:  # one request at a time: the HTTP hop and the call follow each other, their times add up
             figures += f"; floor of any gateway, an HTTP hop plus the call: {hop_floor(hello, rpc):.2f}×"
+            bare = out.get("bare1")
+            if bare is not None:  # what nameko's @http and the RPC client take before the gateway does anything
+                figures += (f"; a bare nameko gateway, the same call: {bare.p50_ms:.2f} ms = "
+                            f"{bare.p50_ms / rpc.p50_ms:.2f}×, so the gateway's own work adds "
+                            f"{gw.p50_ms - bare.p50_ms:.2f} ms")
         else:  # 8 at once keep the CPUs busy: latency follows the CPU a request costs everywhere, clients too
             figures += f"; CPU-bound floor of any gateway, the call's CPU plus the HTTP hop's: {cpu_hop_floor(hello, rpc):.2f}×"
         rows.append((f"gateway GET p50 ≤ 1.25× direct RPC, c={c}", ratio <= 1.25, figures + ")"))
@@ -863,7 +887,9 @@ def targets(out: dict) -> list[tuple[str, bool, str]]:
             ("safety file", out["safety"], out["risk_single"], None)):
         ratio = agg.p50_ms / single.p50_ms
         rows.append((f"{name} p50 ≤ 1.5× a single-service GET (c=1, sqlite)", ratio <= 1.5,
-                     f"{agg.p50_ms:.2f} / {single.p50_ms:.2f} ms = {ratio:.2f}×; " + cpu_floor(agg, single)))
+                     f"{agg.p50_ms:.2f} / {single.p50_ms:.2f} ms = {ratio:.2f}×; " + cpu_floor(agg, single)
+                     + critical_path(agg, single)
+                     + (slowest_part(out["dash_part_phases"], single) if part_names else "")))
         agg_cpu = agg.per_request_ms(*stack_names)
         if part_names:
             parts_cpu = sum(out["dash_part_phases"][p].per_request_ms(*stack_names) for p in part_names)
@@ -879,7 +905,7 @@ def targets(out: dict) -> list[tuple[str, bool, str]]:
             ratio = out[agg].p50_ms / out[single].p50_ms
             rows.append((f"{name} p50 ≤ 1.5× a single-service GET (c=1, postgresql)", ratio <= 1.5,
                          f"{out[agg].p50_ms:.2f} / {out[single].p50_ms:.2f} ms = {ratio:.2f}×; "
-                         + cpu_floor(out[agg], out[single])))
+                         + cpu_floor(out[agg], out[single]) + critical_path(out[agg], out[single])))
     for label, key in (("sqlite", "events_sqlite"), ("postgresql", "events_pg")):
         if key in out:
             p50, p99, missing = out[key]
