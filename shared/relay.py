@@ -8,15 +8,16 @@ Consumers deduplicate by event id (the inbox).
 Two threads, each with its own broker connection, so that neither waits for the other:
 - **the sender**: a commit hands it the rows it has just written (``hand_over``); they
   go out at once, with no query of the table.
-- **the bookkeeper**: marks what the broker confirmed, ``mark_delay_seconds`` after a
-  confirm, the batches confirmed meanwhile in one transaction (``published_at`` is the
-  confirm's time, not the mark's), and sweeps the table for pending rows, in id order. The sweep
-  runs when the relay starts, when told to (``wake``: rows written by other means),
-  after the sender failed or was handed more than it keeps (a bulk import), and every
-  ``poll_seconds``. The periodic sweep leaves rows younger than ``sweep_grace_seconds``
-  alone: the process that committed them is sending them. On PostgreSQL replicas split
-  what a sweep takes with ``FOR UPDATE SKIP LOCKED``. A full sweep may repeat a row the
-  sender has in hand at that moment, which consumers skip.
+- **the bookkeeper**: marks what the broker confirmed, at once after a quiet moment and
+  otherwise at most every ``mark_delay_seconds``, the batches confirmed meanwhile in one
+  transaction (``published_at`` is the confirm's time, not the mark's), and sweeps the
+  table for pending rows, in id order. The sweep runs when the relay starts, when told
+  to (``wake``: rows written by other means), after the sender failed or was handed more
+  than it keeps (a bulk import), and every ``poll_seconds``. The periodic sweep leaves
+  rows younger than ``sweep_grace_seconds`` alone: the process that committed them is
+  sending them. On PostgreSQL replicas split what a sweep takes with ``FOR UPDATE SKIP
+  LOCKED``. A full sweep may repeat a row the sender has in hand at that moment, which
+  consumers skip.
 """
 from __future__ import annotations
 
@@ -47,10 +48,11 @@ class OutboxRelay:
     BUSY_WITHIN_SECONDS = 0.05
     # Handed rows kept in memory, in batches: more (a bulk import) are left to a sweep.
     HANDED_BATCHES = 4
-    # A mark only spares a restarted relay from sending an event again, so it can wait for the
-    # confirms of the next moment: a process handling a few events a second then marks them in
-    # one transaction instead of one each (a connection, a ping, an update and a commit apiece),
-    # which is most of what a report costs it beyond its own work. Far below the sweep's grace.
+    # A mark only spares a restarted relay from sending an event again, so while events stream in
+    # it can wait for the confirms that follow: marks at most this often mean a process handling
+    # dozens of events a second marks them a few at a time instead of one each (a connection, a
+    # ping, an update and a commit apiece). A lone event is still marked at once, so a lag report
+    # soon after it is exact. Far below the sweep's grace.
     MARK_DELAY_SECONDS = 0.1
 
     def __init__(self, engine, outbox, config: dict, poll_seconds: float = 1.0, batch_size: int = 200,
@@ -73,6 +75,7 @@ class OutboxRelay:
         self._sweep_due = True              # at start: whatever an earlier run left pending
         self._last_sweep = clock()
         self._last_sent_at: float | None = None
+        self._last_marked_at = float("-inf")
         self._wakeup = threading.Event()    # the sender's: rows handed over
         self._books = threading.Event()     # the bookkeeper's: a sweep or marks asked for
         self._stopping = threading.Event()  # cuts a mark delay short
@@ -194,8 +197,9 @@ class OutboxRelay:
                 time.sleep(0)
                 continue
             self._books.wait(self._seconds_to_sweep())
-            if self._unmarked and not self._sweep_due:
-                self._stopping.wait(self.mark_delay_seconds)  # let the next confirms join this mark
+            wait = self._last_marked_at + self.mark_delay_seconds - self.clock()
+            if self._unmarked and not self._sweep_due and wait > 0:
+                self._stopping.wait(wait)  # marked a moment ago: let the next confirms join this mark
         try:
             self.mark_confirmed()
         except Exception:  # stopping with the database away: those rows are sent again, and skipped
@@ -231,6 +235,7 @@ class OutboxRelay:
         except Exception:
             self._unmarked.extendleft(reversed(marks))  # kept for the next try
             raise
+        self._last_marked_at = self.clock()
 
     def _seconds_to_sweep(self) -> float:
         return max(0.0, self._last_sweep + self.poll_seconds - self.clock())

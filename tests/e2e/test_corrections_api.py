@@ -6,6 +6,7 @@ import uuid
 
 import pytest
 
+from tests.conftest import wait_for
 from tests.support import candidate_form, resident_id
 
 pytestmark = pytest.mark.e2e
@@ -193,7 +194,6 @@ def approved(admin, code, names):
 
 
 def parts_in(admin, code, cid, n):
-    from tests.conftest import wait_for
     wait_for(lambda: len((admin.get(f"/api/v1/scoring/cycles/{code}/candidates/{cid}")[1] or {}).get("parts", []))
              == n, timeout=20, message=f"{n} scores of candidate {cid} in")
 
@@ -264,8 +264,12 @@ def test_readiness_says_what_is_missing_and_the_close_needs_a_confirmation_then(
     operator = admin.as_(admin.token_for("operator"))
     base = f"/api/v1/scoring/cycles/{code}/stages"
 
-    status, ready = operator.get(f"{base}/basic/readiness")
-    assert status == 200, ready
+    def settled():  # the approvals' events consumed and marked sent by registration's relay
+        status, ready = operator.get(f"{base}/basic/readiness")
+        assert status == 200, ready
+        return ready if ready["in_flight"]["clear"] else None
+
+    ready = wait_for(settled, timeout=10, message="nothing in flight")
     assert (ready["ready"], ready["needs"], ready["taking_part"], ready["missing_total"]) == (
         False, ["basic_test"], 2, 1)
     assert ready["parts"] == [{"part": "basic_test", "label": "基础培训测试成绩", "arrived": 1, "missing": 1}]
@@ -318,7 +322,7 @@ def test_a_producer_that_does_not_answer_makes_the_readiness_unknown_not_clear(s
     publish(amqp, code, [(only, "basic_test", "91.00")])
     parts_in(admin, code, only, 1)
     base = f"/api/v1/scoring/cycles/{code}/stages/basic"
-    assert admin.get(f"{base}/readiness")[1]["ready"] is True
+    wait_for(lambda: admin.get(f"{base}/readiness")[1]["ready"], message="every score in, nothing in flight")
     stack.runners["training"].stop()
     try:
         status, ready = admin.get(f"{base}/readiness")
@@ -332,6 +336,5 @@ def test_a_producer_that_does_not_answer_makes_the_readiness_unknown_not_clear(s
         runner.add_service(component("training").service())
         runner.start()
         stack.runners["training"] = runner
-    from tests.conftest import wait_for
     wait_for(lambda: admin.get(f"{base}/readiness")[1]["ready"], timeout=20, message="training answers again")
     assert admin.post(f"{base}/close", {})[0] == 200

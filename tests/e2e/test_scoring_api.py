@@ -79,6 +79,9 @@ def cohort(stack, admin, code):
     ranked = lambda stage: len(admin.get(f"/api/v1/scoring/cycles/{code}/stages/{stage}/ranking")[1]  # noqa: E731
                                .get("ranked", []))
     wait_for(lambda: ranked("basic") == 2 and ranked("key") == 1, timeout=15, message="all four scores in")
+    # and the approvals' events marked sent by registration's relay: nothing in flight, so basic can close
+    wait_for(lambda: admin.get(f"/api/v1/scoring/cycles/{code}/stages/basic/readiness")[1].get("ready"),
+             timeout=10, message="basic ready")
     return {"code": code, "first": first, "second": second, "first_id": first_id, "second_id": second_id}
 
 

@@ -253,9 +253,9 @@ def test_events_committed_while_it_lingers_go_out_in_one_batch(world, amqp_uri):
         assert batches == [1, 5], "the five commits of the linger went out together"
 
 
-def test_marks_wait_for_the_next_confirms_and_stopping_writes_them_at_once(world, amqp_uri):
-    """The bookkeeper lets the confirms of the next moment join a mark (one transaction for many
-    batches), and stopping cuts that wait short: what was confirmed is marked before the relay ends."""
+def test_a_lone_confirm_is_marked_at_once_the_next_ones_together_and_stopping_writes_them(world, amqp_uri):
+    """Marks come at most every ``mark_delay_seconds``: the first confirm after a quiet moment is marked
+    at once, the confirms that follow it share one later transaction, and stopping cuts that wait short."""
     from sqlalchemy import event
 
     engine, tables = world
@@ -276,17 +276,20 @@ def test_marks_wait_for_the_next_confirms_and_stopping_writes_them_at_once(world
     runner = eventlet.spawn(relay.run_forever)
     try:
         wait_for(lambda: relay.sweeps == 1, message="the sweep at start")
-        for batch in range(3):
+        commit(engine, tables, relay, [row(0), row(1)])
+        wait_for(lambda: not pending(engine, tables), message="the lone batch marked at once")
+        assert mark_transactions == [1]
+        for batch in (1, 2):
             commit(engine, tables, relay, [row(batch * 10), row(batch * 10 + 1)])
             wait_for(lambda: queued(amqp_uri, queue) == 2 * (batch + 1) and not relay._handed,
                      message=f"batch {batch} sent")
-        wait_for(lambda: sum(len(ids) for _, ids in relay._unmarked) == 6, message="the three batches confirmed")
-        assert len(pending(engine, tables)) == 6 and mark_transactions == [], "no mark yet: it waits for more"
+        wait_for(lambda: sum(len(ids) for _, ids in relay._unmarked) == 4, message="the next two batches confirmed")
+        assert len(pending(engine, tables)) == 4 and mark_transactions == [1], "marked a moment ago: they wait"
     finally:
         relay.stop()
         runner.wait()
     wait_for(lambda: not pending(engine, tables), timeout=5, message="the marks written on stopping, not in 60 s")
-    assert mark_transactions == [1], "one transaction marked the three batches"
+    assert mark_transactions == [1, 1], "one transaction marked the two batches that waited"
     with engine.connect() as conn:
         stamps = conn.execute(select(tables.outbox.c.published_at).order_by(tables.outbox.c.id)).scalars().all()
     assert len(set(stamps)) == 3, "each batch keeps its own confirm time"
