@@ -863,7 +863,8 @@ def targets(out: dict) -> list[tuple[str, bool, str]]:
                             f"{gw.p50_ms - bare.p50_ms:.2f} ms")
         else:  # 8 at once keep the CPUs busy: latency follows the CPU a request costs everywhere, clients too
             # an estimate, not a bound: 8 direct callers in one process also wait for each other's GIL
-            figures += f"; CPU-bound estimate for any gateway, the call's CPU plus the HTTP hop's: {cpu_hop_floor(hello, rpc):.2f}×"
+            figures += ("; CPU-bound estimate for any gateway, the call's CPU plus the HTTP hop's: "
+                        f"{cpu_hop_floor(hello, rpc):.2f}×")
         rows.append((f"gateway GET p50 ≤ 1.25× direct RPC, c={c}", ratio <= 1.25, figures + ")"))
     gw_cpu, svc_cpu = out["gw1"].per_request_ms("gateway"), out["rpc1"].per_request_ms("registration")
     floor_cpu = out["hello1"].per_request_ms("hello") + out["rpc1"].per_request_ms("client")

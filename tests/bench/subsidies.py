@@ -601,7 +601,14 @@ def section(results: list[Result], args, info: dict, started: datetime, steady_r
         "failing `audience_mismatch`) per configuration, each on a fresh PostgreSQL database and RabbitMQ vhost; "
         "replicas are separate `nameko run` processes with the shipped config "
         "(`max_workers` = prefetch = 10); the ceiling is one raw kombu + SQLAlchemy process doing the same "
-        "parsing, checks and rows, with 10 threads (one kombu connection each) like a replica's 10 workers; it writes the same outbox rows and relays them with the platform's relay, as each replica does; it runs at each replica count too, as a control: what more processes on these CPUs cost without the service's code. Throughput = reports / (last − first `checked_at`). CPU per report = utime + stime (/proc/<pid>/stat) of the consumer processes from the burst until the last report was checked and its event relayed, ÷ reports: the work that more replicas must not make dearer (targets: 2 and 4 replicas ≤ 1.05× one; one replica ≤ 1.1× the ceiling). "
+        "parsing, checks and rows, with 10 threads (one kombu connection each) like a replica's 10 workers; "
+        "it writes the same outbox rows and relays them with the platform's relay, as each replica does; it "
+        "runs at each replica count too, as a control: what more processes on these CPUs cost without the "
+        "service's code. Throughput = reports / (last − first `checked_at`). CPU per report = utime + stime "
+        "(/proc/<pid>/stat) of the consumer processes from the burst until the last report was checked and its "
+        "event relayed, ÷ reports: the work that more replicas must not make dearer (targets: 2 and 4 replicas "
+        "≤ 1.05× one; one replica ≤ 1.1× the ceiling). Context switches per report: every thread of the "
+        "consumer processes, waiting (voluntary) and preempted (the scheduler took the CPU). "
         + (f"The steady runs feed {fmt(steady_rate)} reports a second (half what one replica checked in its burst, "
            f"unless `--steady-rate` says) for {fmt(args.steady_seconds)} s to 1, 2 and 4 replicas, and as much as "
            "each of them gets to one replica alone: there the CPUs are not saturated, so a gap between the two "
@@ -618,7 +625,8 @@ def section(results: list[Result], args, info: dict, started: datetime, steady_r
         lines.append(
             f"| {r.label} | {r.processes} | {fmt(r.rate)} | {fmt(r.rate / base, 2)} | {fmt(r.rate / ceiling, 2)} | "
             f"{fmt(r.cpu_per_report_ms, 2)} | {fmt(r.cpu_per_report_ms / base_cpu, 2)} | "
-            f"{fmt(r.cpu_per_report_ms / ceiling_cpu, 2)} | {r.switches_per_report()} | {fmt(r.seconds, 1)} | {r.passed} / {r.failed} | {'/'.join(map(str, r.split)) or '–'} | "
+            f"{fmt(r.cpu_per_report_ms / ceiling_cpu, 2)} | {r.switches_per_report()} | {fmt(r.seconds, 1)} | "
+            f"{r.passed} / {r.failed} | {'/'.join(map(str, r.split)) or '–'} | "
             f"{fmt(r.load, 1)} | {r.failure or 'ok'} |")
     lines += ["", "Every report was checked in every run, with the seeded outcome (passed + failed = the burst); "
               "every replica took a share of the queue (reports per process)."]

@@ -578,7 +578,6 @@ def test_published_keys_are_refused_beyond_loopback_and_warned_about_on_it():
         check_published_keys(dict(own, PII_KEYS=f"{own['PII_KEYS']},{shipped['PII_KEYS']}"))
 
 
-
 _PIECES = st.one_of(st.text(alphabet="0123456789", min_size=1, max_size=20),
                     st.sampled_from(["X", "x", "+86", "86-", " ", "-", "号", "身份证", "a", "Z"]))
 
